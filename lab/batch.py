@@ -61,9 +61,14 @@ def run_handlers(deliveries: list[Delivery], worker_id: str, max_attempts: int) 
     for delivery in deliveries:
         try:
             job = parse(delivery.body)
-            handler = handler_for(job.kind)
-        except (MalformedMessage, UnknownKind) as exc:
+        except MalformedMessage as exc:
             outcomes.append(Outcome(delivery, None, "dead", error=f"malformed: {exc}"))
+            continue
+        try:
+            handler = handler_for(job.kind)
+        except UnknownKind as exc:
+            # Retrying cannot help; it still counts as failed for its run.
+            outcomes.append(Outcome(delivery, job, "dead", error=str(exc)))
             continue
         outcome = Outcome(delivery, job)
         try:

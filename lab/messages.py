@@ -74,7 +74,8 @@ def parse(body: bytes) -> Job:
     kind = _require(data, "kind", str)
     run_id = _require(data, "runId", str, optional=True)
     seq = _require(data, "seq", int, optional=True)
-    attempt = _require(data, "attempt", int, optional=True) or 1
+    attempt = _require(data, "attempt", int, optional=True)
+    attempt = 1 if attempt is None else attempt
     created = _require(data, "createdAt", (int, float), optional=True) or 0
     payload = _require(data, "payload", dict, optional=True) or {}
     if not job_id:

@@ -34,6 +34,7 @@ log = logging.getLogger("lab.scheduler")
 
 MIN_TICK_S = 0.005
 MAX_TICK_S = 0.2
+ADVANCE_EVERY_S = 0.05
 STANDBY_POLL_S = 0.5
 CHUNK = 1000
 
@@ -130,6 +131,10 @@ class Scheduler:
             refused = self.tracker.nacked(method.delivery_tag, method.multiple)
             log.warning("broker refused %d jobs; publishing them again", len(refused))
             self.republish.extend(refused)
+        try:
+            self._advance()  # released counts follow confirms closely (throttled to 20/s)
+        except redis.RedisError as exc:
+            log.warning("Redis unreachable (%s); will record confirms later", exc)
 
     # --- the loop -----------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -182,7 +187,9 @@ class Scheduler:
         for seq in range(self.next_seq, self.next_seq + int(granted)):
             self._publish(run_id, seq)
         self.next_seq += int(granted)
-        return min(max(int(wait_us) / 1e6, MIN_TICK_S), MAX_TICK_S)
+        # Come back soon while confirms are still to be recorded, else when a token is due.
+        cap = ADVANCE_EVERY_S if self.tracker.outstanding else MAX_TICK_S
+        return min(max(int(wait_us) / 1e6, MIN_TICK_S), cap)
 
     def _follow(self, run_id: str | None) -> float:
         """Start releasing `run_id` from its first unconfirmed job."""
@@ -220,7 +227,7 @@ class Scheduler:
         if self.run_id is None:
             return
         now = time.monotonic()
-        if not force and now - self._last_advance < 0.05:
+        if not force and now - self._last_advance < ADVANCE_EVERY_S:
             return
         frontier = self.tracker.frontier(self.next_seq, self.republish)
         if frontier > self.advanced_to:

@@ -22,7 +22,8 @@ local room = tonumber(ARGV[7]) - backlog
 -- GCRA: `tat` is when the tokens granted so far are paid for; the bucket holds `burst` tokens
 -- at most, so an idle or restarted scheduler never catches up with a burst.
 local period = 60000000 / y
-local burst = math.max(1, math.floor(y / 60 * tonumber(ARGV[6])))
+-- At least two tokens, so a tick that fires a little late loses no time (no drift).
+local burst = math.max(2, math.floor(y / 60 * tonumber(ARGV[6])))
 local now = now_us()
 local tat = tonumber(redis.call('GET', KEYS[4]) or (now - period))
 local floor_tat = now - burst * period

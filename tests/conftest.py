@@ -1,0 +1,130 @@
+"""Fixtures that start real services and real lab processes, and always clean up.
+
+Redis and RabbitMQ are the machine's shared ones (127.0.0.1:6379 and :5672 unless LAB_REDIS_URL
+/ LAB_AMQP_URL say otherwise); every test gets its own key prefix, queue and index, and deletes
+them afterwards. The Elasticsearch-API server is a private noida-db started once per session on a
+free port.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pika
+import pytest
+
+from lab import broker, config, stack
+from lab.client import LabClient
+from lab.config import Settings
+from lab.state import State
+from lab.store import Store
+from lab.supervisor import Supervisor
+
+BASE = config.load({k: v for k, v in os.environ.items() if k in ("LAB_REDIS_URL", "LAB_AMQP_URL")})
+
+
+@pytest.fixture(scope="session")
+def es_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not stack.redis_ok(BASE.redis_url):
+        pytest.fail(f"Redis does not answer at {BASE.redis_url}")
+    if not stack.amqp_ok(BASE.amqp_url):
+        pytest.fail(f"RabbitMQ does not answer at {BASE.amqp_url}")
+    home = tmp_path_factory.mktemp("es")
+    local = stack.start_elasticsearch(stack.free_port(), home)
+    yield local.url
+    local.stop()
+
+
+def make_settings(es_url: str, home: Path, **overrides: object) -> Settings:
+    tag = uuid.uuid4().hex[:10]
+    values: dict[str, object] = {
+        "redis_url": BASE.redis_url,
+        "amqp_url": BASE.amqp_url,
+        "es_url": es_url,
+        "api_url": f"http://127.0.0.1:{stack.free_port()}",
+        "prefix": f"labtest-{tag}",
+        "queue": f"labtest.{tag}",
+        "es_index": f"labtest-{tag}",
+        "home": str(home),
+        "heartbeat_s": 0.5,
+        "heartbeat_ttl_s": 3.0,
+        "lease_ms": 2000,
+        "retry_delay_ms": 200,
+        "sse_heartbeat_s": 1.0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def cleanup(settings: Settings) -> None:
+    State(settings).purge()
+    store = Store(settings)
+    store.delete_index()
+    store.close()
+    connection = broker.connect(settings.amqp_url, "lab-test-cleanup")
+    channel = connection.channel()
+    topology = broker.Topology(settings.queue)
+    delays = [broker.retry_delay_ms(settings.retry_delay_ms, n) for n in range(1, 10)]
+    for name in [topology.queue, topology.dead, *(topology.retry(d) for d in delays)]:
+        channel.queue_delete(name)
+    connection.close()
+
+
+@pytest.fixture
+def settings(es_url: str, tmp_path: Path) -> Iterator[Settings]:
+    s = make_settings(es_url, tmp_path)
+    yield s
+    cleanup(s)
+
+
+@pytest.fixture
+def lab(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Supervisor]:
+    """A supervisor for this test's processes; on failure, the tail of every log is shown."""
+    supervisor = Supervisor(settings, log_dir=Path(settings.home) / "logs")
+    yield supervisor
+    supervisor.down(grace_s=10)
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for child in supervisor.children.values():
+            print(f"\n----- {child.name} log -----\n{supervisor.tail(child.name, 40)}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ARG001
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def state(settings: Settings) -> State:
+    return State(settings)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    s = Store(settings)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[LabClient]:
+    c = LabClient(settings.api_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def channel(settings: Settings) -> Iterator[pika.adapters.blocking_connection.BlockingChannel]:
+    """A channel on the test's broker with the test's topology declared."""
+    connection = broker.connect(settings.amqp_url, "lab-test")
+    ch = connection.channel()
+    ch.confirm_delivery()
+    broker.Topology(settings.queue).declare(ch)
+    yield ch
+    if connection.is_open:
+        connection.close()

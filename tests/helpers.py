@@ -1,0 +1,57 @@
+"""Small helpers shared by the tests: waiting on conditions, looking at the broker and the store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lab import broker
+from lab.config import Settings
+from lab.state import State
+from lab.store import Store
+from lab.supervisor import wait_until
+
+__all__ = ["wait_until", "queue_depth", "settle", "assert_exactly_once", "publish"]
+
+
+def queue_depth(settings: Settings, name: str) -> int:
+    connection = broker.connect(settings.amqp_url, "lab-test-depth")
+    try:
+        return connection.channel().queue_declare(name, passive=True).method.message_count
+    finally:
+        connection.close()
+
+
+def publish(channel: Any, queue: str, body: bytes) -> None:
+    channel.basic_publish("", queue, body, broker.properties())
+
+
+def settle(state: State, run_id: str, timeout_s: float) -> Any:
+    """Wait until every job of the run is processed or failed; return the run."""
+
+    def done() -> Any:
+        run = state.run(run_id)
+        return run if run and run.settled else None
+
+    return wait_until(
+        done, timeout_s, f"run {run_id} to settle", lambda: f"last seen: {state.run(run_id)}"
+    )
+
+
+def assert_exactly_once(settings: Settings, state: State, run_id: str, x: int) -> None:
+    """The invariant: one document per jobId, and `processed` equals X."""
+    store = Store(settings)
+    try:
+        store.refresh()
+        count = store.count(run_id)
+        distinct = store.distinct_job_ids(run_id)
+    finally:
+        store.close()
+    run = state.run(run_id)
+    assert run is not None
+    observed = {
+        "es_count": count,
+        "distinct": distinct,
+        "processed": run.processed,
+        "failed": run.failed,
+    }
+    assert observed == {"es_count": x, "distinct": x, "processed": x, "failed": 0}, observed

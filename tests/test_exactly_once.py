@@ -1,0 +1,64 @@
+"""At-least-once delivery, exactly-once effect: one document per jobId and exact `processed`."""
+
+from __future__ import annotations
+
+from lab.client import LabClient
+from lab.config import Settings
+from lab.messages import run_job
+from lab.state import State
+from lab.store import Store
+from lab.supervisor import Supervisor
+
+from .helpers import assert_exactly_once, publish, queue_depth, settle, wait_until
+
+
+def test_a_run_flows_end_to_end_and_es_count_grows(
+    lab: Supervisor, client: LabClient, state: State, store: Store, settings: Settings
+) -> None:
+    lab.up(workers=1)
+    run_id = client.run(600, 6000)["runId"]  # 100/s: about 6 s
+    counts = []
+
+    def grown() -> bool:
+        store.refresh()
+        counts.append(store.count(run_id))
+        return 0 < counts[-1] < 600 and len(set(counts)) >= 2
+
+    wait_until(grown, 30, "the document count to grow during the run", lambda: str(counts))
+    settle(state, run_id, 60)
+    assert_exactly_once(settings, state, run_id, 600)
+    status = client.status()
+    assert status["state"] == "completed" and status["running"] is False
+    assert status["processed"] == status["enqueued"] == status["xTotal"] == 600
+    assert client.runs()[0]["runId"] == run_id
+
+
+def test_a_duplicate_publish_leaves_one_document_and_the_count_unchanged(
+    lab: Supervisor, client: LabClient, state: State, settings: Settings, channel
+) -> None:
+    lab.up(workers=1)
+    run_id = client.run(50, 60_000)["runId"]
+    settle(state, run_id, 30)
+    assert_exactly_once(settings, state, run_id, 50)
+    for seq in (0, 7, 7, 49):  # the same jobs again, one of them twice
+        publish(channel, settings.queue, run_job(run_id, seq).to_json())
+    wait_until(lambda: queue_depth(settings, settings.queue) == 0, 20, "the duplicates consumed")
+    wait_until(lambda: lab_worker_idle(state), 10, "the worker to settle")
+    assert_exactly_once(settings, state, run_id, 50)
+
+
+def lab_worker_idle(state: State) -> bool:
+    workers = state.status()["workers"]
+    return bool(workers) and all(w["inFlight"] == 0 for w in workers)
+
+
+def test_the_bitmap_counts_exactly_under_duplicate_delivery(state: State) -> None:
+    """The counting script itself, straight against Redis: duplicates within and across calls."""
+    run_id = state.start_run(10, 60)
+    assert state.record({run_id: ([0, 1, 1, 2], [])}) == (3, 0)
+    assert state.record({run_id: ([2, 3], [4])}) == (1, 1)
+    assert state.record({run_id: ([4], [3, 4])}) == (1, -1)  # 4 moves from failed to done
+    assert state.record({"no-such-run": ([0], [])}) == (0, 0)
+    run = state.run(run_id)
+    assert (run.processed, run.failed) == (5, 0)
+    assert state.redis.strlen(state.keys.run_done(run_id)) == 1  # 10 jobs: one byte

@@ -1,0 +1,162 @@
+"""Pure logic: message parsing, confirm tracking, backoff, status shaping, config, batch verdicts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lab import config
+from lab.batch import Delivery, apply_bulk, counts_by_run, run_handlers
+from lab.broker import ConfirmTracker, retry_delay_ms
+from lab.messages import MalformedMessage, parse, run_job
+from lab.state import shape_status
+
+
+def body(**fields: object) -> bytes:
+    base = {
+        "jobId": "r1-3",
+        "runId": "r1",
+        "seq": 3,
+        "kind": "index",
+        "attempt": 1,
+        "createdAt": 1,
+        "payload": {},
+    }
+    base.update(fields)
+    return json.dumps({k: v for k, v in base.items() if v is not ...}).encode()
+
+
+def test_a_run_job_round_trips() -> None:
+    job = run_job("20261122T000000-abcd", 7)
+    assert job.jobId == "20261122T000000-abcd-7"
+    assert parse(job.to_json()) == job
+    assert job.next_attempt().attempt == 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b"\xff\xfe", "not JSON"),
+        (body(jobId=...), "'jobId' is missing"),
+        (body(kind=...), "'kind' is missing"),
+        (body(seq="3"), "'seq' has the wrong type"),
+        (body(seq=True), "'seq' has the wrong type"),
+        (body(seq=-1, jobId="r1--1"), "'seq' is out of range"),
+        (body(runId=...), "'runId' and 'seq'"),
+        (body(jobId="other-3"), "'<runId>-<seq>'"),
+        (body(attempt=0), "'attempt' must be at least 1"),
+        (body(payload=[1]), "'payload' has the wrong type"),
+    ],
+)
+def test_malformed_bodies_are_named(raw: bytes, names: str) -> None:
+    with pytest.raises(MalformedMessage, match=names):
+        parse(raw)
+
+
+def test_a_single_job_needs_no_run() -> None:
+    job = parse(json.dumps({"jobId": "abc", "kind": "index"}).encode())
+    assert job.runId is None and job.seq is None and job.attempt == 1
+
+
+def test_confirm_tracker_frontier_follows_the_lowest_unconfirmed() -> None:
+    t = ConfirmTracker()
+    tags = [t.published(seq) for seq in range(10, 15)]
+    assert t.frontier(15) == 10
+    t.acked(tags[1], multiple=False)
+    assert t.frontier(15) == 10
+    t.acked(tags[2], multiple=True)  # acks 10 and 12 (11 was acked already)
+    assert t.frontier(15) == 13
+    assert t.nacked(tags[3], multiple=False) == [13]
+    assert t.frontier(15, republish=[13]) == 13
+    t.acked(tags[4], multiple=False)
+    assert t.outstanding == 0
+    assert t.frontier(15) == 15
+    t.published(15)
+    assert t.reset() == [15] and t.next_tag == 1
+
+
+def test_retry_backoff_doubles() -> None:
+    assert [retry_delay_ms(1000, n) for n in (1, 2, 3)] == [1000, 2000, 4000]
+
+
+def test_status_without_any_run() -> None:
+    status = shape_status({"nowMs": 1_700_000_000_000, "active": False, "workers": {}})
+    assert status["state"] == "idle" and status["runId"] is None
+    assert status["workers"] == [] and status["rates"]["processedPerMinute"] == 0
+
+
+def test_status_rates_and_workers() -> None:
+    run = {
+        "runId": "r",
+        "state": "running",
+        "xTotal": "100",
+        "yMinutes": "60.0",
+        "enqueued": "50",
+        "processed": "52",
+        "failed": "1",
+        "running": "1",
+        "startedAt": "1700000000000",
+        "releasedAt": "",
+        "stoppedAt": "",
+        "finishedAt": "",
+    }
+    raw = {
+        "nowMs": 1_700_000_010_000,
+        "active": True,
+        "run": run,
+        "processedInWindow": 20,
+        "enqueuedInWindow": 10,
+        "windowSeconds": 10,
+        "workers": [
+            {
+                "id": "w1",
+                "pid": "42",
+                "host": "h",
+                "processed": "52",
+                "seenMs": "1700000009000",
+                "startedMs": "1700000000000",
+            }
+        ],
+    }
+    status = shape_status(raw)
+    assert status["enqueued"] == 53  # never fewer released than settled
+    assert status["running"] is True and status["durationSeconds"] == 10.0
+    assert status["rates"]["processedPerMinute"] == 120.0
+    assert status["rates"]["enqueuedPerMinute"] == 60.0
+    assert status["workers"][0]["heartbeatAgeSeconds"] == 1.0
+    assert status["startedAt"].startswith("2023-11-14T22:13:20")
+
+
+def test_config_names_the_bad_variable() -> None:
+    with pytest.raises(config.ConfigError, match="LAB_PREFETCH='ten'"):
+        config.load({"LAB_PREFETCH": "ten"})
+    with pytest.raises(config.ConfigError, match="LAB_BATCH='0' must be greater than 0"):
+        config.load({"LAB_BATCH": "0"})
+    s = config.load({"LAB_QUEUE": "q1", "LAB_LINGER_MS": "5"})
+    assert s.queue == "q1" and s.linger_ms == 5
+    assert config.load(s.as_env()) == s
+
+
+def test_batch_verdicts() -> None:
+    ok = run_job("r", 0).to_json()
+    failing = run_job("r", 1, payload={"failAttempts": 5}).to_json()
+    last_try = json.loads(failing)
+    last_try["attempt"] = 3
+    refused = run_job("r", 2).to_json()
+    deliveries = [
+        Delivery(1, ok),
+        Delivery(2, failing),
+        Delivery(3, json.dumps(last_try).encode()),
+        Delivery(4, b"{}"),
+        Delivery(5, refused),
+        Delivery(6, body(kind="nosuchkind")),
+    ]
+    outcomes = run_handlers(deliveries, "w", max_attempts=3)
+    assert [o.verdict for o in outcomes] == ["pending", "retry", "dead", "dead", "pending", "dead"]
+    assert "no handler for job kind 'nosuchkind'" in outcomes[5].error
+    apply_bulk(outcomes, {"r-2": "400: mapping"}, max_attempts=3)
+    assert [o.verdict for o in outcomes] == ["written", "retry", "dead", "dead", "retry", "dead"]
+    assert counts_by_run(outcomes) == {"r": ([0], [1]), "r1": ([], [3])}
