@@ -1,4 +1,4 @@
-"""Pure logic: message parsing, confirm tracking, backoff, status shaping, config, batch verdicts."""
+"""Pure logic: message parsing, confirms, backoff, status shaping, config, batch verdicts."""
 
 from __future__ import annotations
 
