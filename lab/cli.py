@@ -43,6 +43,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def services_list(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in stack.SERVICES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown service(s) {', '.join(unknown) or text!r}; "
+            f"choose from {', '.join(stack.SERVICES)}")
+    return names
+
+
 def _worker_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prefetch", type=positive_int, help="deliveries in hand (LAB_PREFETCH)")
     p.add_argument(
@@ -76,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("stack", help="make Redis, RabbitMQ and Elasticsearch reachable")
     st.add_argument("action", choices=["up", "down", "status"])
+    st.add_argument("--only", type=services_list, default=stack.SERVICES,
+                    help="comma-separated subset of: " + ", ".join(stack.SERVICES))
 
     run = sub.add_parser("run", help="start a run through the API")
     run.add_argument("--x", type=positive_int, required=True, help="number of jobs")
@@ -191,7 +203,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "up":
-        for service, how in stack.up(settings).items():
+        for service, how in stack.up(settings, args.only).items():
             console.print(f"{service:14} {how}")
     elif args.action == "down":
         for service, how in stack.down(settings).items():

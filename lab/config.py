@@ -8,6 +8,7 @@ exactly what its parent configured. `.env.example` lists the same variables with
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -70,9 +71,32 @@ def _convert(name: str, raw: str, kind: type) -> object:
     return value
 
 
-def load(environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings from `LAB_*` variables, defaults for the rest."""
-    environ = os.environ if environ is None else environ
+NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`KEY=VALUE` lines of a `.env` file (comments and blank lines skipped)."""
+    values = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Settings from `LAB_*` variables, then `.env` in the working directory, then defaults.
+
+    With an explicit `environ` (tests, child processes), no `.env` file is read.
+    """
+    if environ is None:
+        path = env_file or Path(".env")
+        from_file = read_env_file(path) if path.is_file() else {}
+        environ = {**from_file, **os.environ}
     values: dict[str, object] = {}
     for field in fields(Settings):
         raw = environ.get(f"LAB_{field.name.upper()}")
@@ -80,4 +104,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             continue
         kind = type(field.default)
         values[field.name] = _convert(field.name, raw, kind)
+    for name in ("prefix", "queue", "es_index"):
+        if name in values and not NAME.match(str(values[name])):
+            raise ConfigError(
+                f"LAB_{name.upper()}={values[name]!r} may hold only letters, digits and _ . : -"
+            )
     return Settings(**values)  # type: ignore[arg-type]

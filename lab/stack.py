@@ -309,10 +309,12 @@ def _is_local(url: str) -> bool:
     return urlparse(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
-def up(settings: Settings) -> dict[str, str]:
+def up(settings: Settings, only: tuple[str, ...] = SERVICES) -> dict[str, str]:
     """Make every service answer at its configured URL; returns how each was found."""
     how = {}
     for service, url in urls(settings).items():
+        if service not in only:
+            continue
         if CHECKS[service](url):
             how[service] = "reused"
             continue

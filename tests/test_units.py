@@ -160,3 +160,36 @@ def test_batch_verdicts() -> None:
     apply_bulk(outcomes, {"r-2": "400: mapping"}, max_attempts=3)
     assert [o.verdict for o in outcomes] == ["written", "retry", "dead", "dead", "retry", "dead"]
     assert counts_by_run(outcomes) == {"r": ([0], [1]), "r1": ([], [3])}
+
+
+def test_env_example_lists_every_setting_with_its_default(tmp_path) -> None:
+    from pathlib import Path
+
+    listed = config.read_env_file(Path(__file__).parent.parent / ".env.example")
+    assert listed == config.Settings().as_env()
+    assert config.load(listed) == config.Settings()
+
+
+def test_a_dotenv_file_is_read_and_the_environment_wins(tmp_path, monkeypatch) -> None:
+    env = tmp_path / ".env"
+    env.write_text("# comment\nLAB_QUEUE=from-file\nLAB_BATCH='7'\n")
+    monkeypatch.setenv("LAB_BATCH", "9")
+    s = config.load(env_file=env)
+    assert s.queue == "from-file" and s.batch == 9
+    env.write_text("LAB_QUEUE\n")
+    with pytest.raises(config.ConfigError, match="expected KEY=VALUE"):
+        config.load(env_file=env)
+    with pytest.raises(config.ConfigError, match="LAB_PREFIX='a%s'"):
+        config.load({"LAB_PREFIX": "a%s"})
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["dev"])
+    listed = {line.strip()[2:] for line in (root / "environment.yml").read_text().splitlines()
+              if line.strip().startswith("- ") and line.startswith("      ")}
+    assert listed == wanted

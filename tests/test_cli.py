@@ -1,0 +1,64 @@
+"""The CLI end to end: `lab demo` (the README's main command), and `lab run/status/stop/runs`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from lab.config import Settings
+from lab.supervisor import Supervisor
+
+from .conftest import cleanup, make_settings
+
+
+def lab_cli(settings: Settings, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, **settings.as_env()}
+    return subprocess.run([sys.executable, "-m", "lab", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_lab_demo_runs_and_verifies(es_url: str, tmp_path) -> None:
+    settings = make_settings(es_url, tmp_path)
+    try:
+        done = lab_cli(settings, "demo", "--x", "300", "--y", "6000", timeout=240)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "demo passed" in done.stderr
+        assert "Elasticsearch documents" in done.stdout
+    finally:
+        cleanup(settings)
+
+
+def test_run_status_stop_runs_from_the_command_line(lab: Supervisor, settings: Settings) -> None:
+    lab.up(workers=1)
+    started = lab_cli(settings, "run", "--x", "100", "--y", "60000", "--wait")
+    assert started.returncode == 0, started.stderr
+    final = json.loads(started.stdout)
+    assert final["processed"] == 100 and final["state"] == "completed"
+    status = json.loads(lab_cli(settings, "status", "--json").stdout)
+    assert status["runId"] == final["runId"]
+    assert lab_cli(settings, "stop").returncode == 1  # nothing is running: a clear error
+    long_run = lab_cli(settings, "run", "--x", "100000", "--y", "60")
+    assert long_run.returncode == 0
+    stopped = lab_cli(settings, "stop")
+    assert stopped.returncode == 0 and "stopped releasing" in stopped.stderr
+    runs = json.loads(lab_cli(settings, "runs", "--json").stdout)
+    assert [r["state"] for r in runs[:2]] == ["stopped", "completed"]
+
+
+def test_bad_cli_input_is_named(tmp_path, es_url: str) -> None:
+    settings = make_settings(es_url, tmp_path)
+    for args, says in [(["run", "--x", "0", "--y", "5"], "must be greater than 0"),
+                       (["run", "--x", "ten", "--y", "5"], "not a whole number"),
+                       (["run", "--x", "5", "--y", "inf"], "finite number"),
+                       (["worker", "--batch", "-3"], "must be greater than 0")]:
+        done = lab_cli(settings, *args)
+        assert done.returncode == 2 and says in done.stderr, (args, done.stderr)
+    env_bad = settings.with_overrides()
+    done = subprocess.run([sys.executable, "-m", "lab", "status"],
+                          env={**os.environ, **env_bad.as_env(), "LAB_PREFETCH": "many"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "LAB_PREFETCH='many'" in done.stderr
+    unreachable = lab_cli(settings, "status")  # no API is running for these settings
+    assert unreachable.returncode == 1 and "did not answer" in unreachable.stderr

@@ -1,0 +1,100 @@
+"""Live events: SSE and WebSocket push progress; a reconnecting client catches up exactly."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+from websockets.sync.client import connect as ws_connect
+
+from lab.client import LabClient
+from lab.config import Settings
+from lab.state import State
+from lab.supervisor import Supervisor
+
+from .helpers import settle
+
+
+def sse_events(response: httpx.Response) -> Iterator[dict]:
+    """Parse an SSE stream into {id, event, data} dicts; comments come as {"comment": ...}."""
+    event: dict = {}
+    for line in response.iter_lines():
+        if line.startswith(":"):
+            yield {"comment": line[1:].strip()}
+        elif line == "":
+            if "data" in event:
+                event["data"] = json.loads(event["data"])
+                yield event
+            event = {}
+        else:
+            name, _, value = line.partition(":")
+            event[name] = value.lstrip(" ")
+
+
+def collect(url: str, until, timeout_s: float, headers: dict | None = None) -> list[dict]:
+    got: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    with httpx.stream("GET", url, headers=headers or {}, timeout=timeout_s) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for event in sse_events(response):
+            got.append(event)
+            if until(got) or time.monotonic() > deadline:
+                break
+    return got
+
+
+def test_sse_snapshot_progress_heartbeat_and_resume(
+    lab: Supervisor, client: LabClient, state: State, settings: Settings
+) -> None:
+    lab.up(workers=1)
+    url = f"{settings.api_url}/events"
+    first = collect(url, lambda got: any("comment" in e for e in got), 10)
+    assert first[0]["event"] == "status" and first[0]["data"]["state"] == "idle"
+    assert any(e.get("comment") == "heartbeat" for e in first)  # LAB_SSE_HEARTBEAT_S = 1
+    resume_from = first[0]["id"]
+
+    run_id = client.run(400, 12_000)["runId"]  # 200/s: about 2 s
+    settle(state, run_id, 30)
+
+    def finished(got: list[dict]) -> bool:
+        return any(e.get("data", {}).get("state") == "completed" for e in got)
+
+    missed = collect(url, finished, 15, headers={"Last-Event-ID": resume_from})
+    events = [e for e in missed if "data" in e]
+    assert all(e["event"] == "run" and e["data"]["runId"] == run_id for e in events)
+    processed = [e["data"]["processed"] for e in events]
+    assert processed == sorted(processed) and processed[-1] == 400
+    assert events[0]["data"]["state"] == "running" and events[-1]["data"]["state"] == "completed"
+    ids = [e["id"] for e in events]
+    assert len(ids) == len(set(ids))
+
+    # Resuming from the middle gives exactly the events after it, nothing before, nothing lost.
+    middle = ids[len(ids) // 2]
+    rest = collect(url, finished, 15, headers={"Last-Event-ID": middle})
+    assert [e["id"] for e in rest if "data" in e] == ids[len(ids) // 2 + 1:]
+
+
+def test_websocket_sends_the_same_events(
+    lab: Supervisor, client: LabClient, settings: Settings
+) -> None:
+    lab.up(workers=1)
+    ws_url = settings.api_url.replace("http://", "ws://") + "/ws"
+    with ws_connect(ws_url, open_timeout=10) as ws:
+        snapshot = json.loads(ws.recv(timeout=10))
+        assert snapshot["type"] == "status"
+        run_id = client.run(100, 60_000)["runId"]
+        seen = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            message = json.loads(ws.recv(timeout=10))
+            if message["type"] == "run":
+                seen.append(message["data"])
+                if message["data"]["state"] == "completed":
+                    break
+        assert seen and seen[-1]["runId"] == run_id and seen[-1]["processed"] == 100
+    with ws_connect(ws_url + "?lastEventId=bogus", open_timeout=10) as ws:
+        answer = json.loads(ws.recv(timeout=10))
+        assert answer["type"] == "error" and "lastEventId" in answer["error"]

@@ -1,0 +1,90 @@
+"""kill -9 of any process mid-run loses nothing and counts nothing twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.client import LabClient
+from lab.config import Settings
+from lab.state import State
+from lab.supervisor import Supervisor
+
+from .helpers import assert_exactly_once, settle, wait_until
+
+pytestmark = pytest.mark.slow
+
+X, Y = 5000, 30_000  # 500 jobs/s: about 10 s of releasing
+
+
+def progressed(state: State, run_id: str, field: str, at_least: int) -> bool:
+    run = state.run(run_id)
+    return run is not None and getattr(run, field) >= at_least
+
+
+def test_kill_9_of_a_worker_mid_run(
+    lab: Supervisor, client: LabClient, state: State, settings: Settings
+) -> None:
+    lab.up(workers=1)
+    run_id = client.run(X, Y)["runId"]
+    wait_until(lambda: progressed(state, run_id, "processed", 1000), 30, "1000 processed")
+    lab.kill("worker-1")
+    lab.start("worker-2", "worker")
+    settle(state, run_id, 90)
+    assert_exactly_once(settings, state, run_id, X)
+
+
+def test_kill_9_of_the_scheduler_mid_run(
+    lab: Supervisor, client: LabClient, state: State, settings: Settings
+) -> None:
+    lab.up(workers=1)
+    run_id = client.run(X, Y)["runId"]
+    wait_until(lambda: progressed(state, run_id, "enqueued", 1000), 30, "1000 released")
+    lab.kill("scheduler")
+    lab.start("scheduler")
+    settle(state, run_id, 90)
+    assert_exactly_once(settings, state, run_id, X)
+
+
+def test_kill_9_of_the_api_mid_run(
+    lab: Supervisor, client: LabClient, state: State, settings: Settings
+) -> None:
+    lab.up(workers=1)
+    run_id = client.run(X, Y)["runId"]
+    wait_until(lambda: progressed(state, run_id, "processed", 500), 30, "500 processed")
+    lab.kill("api")
+    lab.start("api")
+    lab.wait_api()
+    assert client.status()["runId"] == run_id
+    settle(state, run_id, 90)
+    assert_exactly_once(settings, state, run_id, X)
+
+
+def test_two_schedulers_one_releases_and_the_other_takes_over(
+    lab: Supervisor, client: LabClient, state: State, settings: Settings
+) -> None:
+    lab.up(workers=1, scheduler=False)
+    lab.start("scheduler-a", "scheduler")
+    wait_until(lambda: state.redis.get(state.keys.scheduler_lease), 10, "a lease holder")
+    lab.start("scheduler-b", "scheduler")
+    run_id = client.run(X, Y)["runId"]
+    wait_until(lambda: progressed(state, run_id, "enqueued", 1000), 30, "1000 released")
+    assert "releasing run" not in lab.tail("scheduler-b", 50), "the standby released too"
+    lab.kill("scheduler-a")
+    wait_until(lambda: "releasing run" in lab.tail("scheduler-b", 50), 15,
+               "the standby to take over")
+    settle(state, run_id, 90)
+    assert_exactly_once(settings, state, run_id, X)
+
+
+def test_a_worker_heartbeat_shows_in_status_and_vanishes_when_it_dies(
+    lab: Supervisor, client: LabClient
+) -> None:
+    lab.up(workers=2)
+    wait_until(lambda: len(client.status()["workers"]) == 2, 15, "two workers in /status")
+    pids = {w["pid"] for w in client.status()["workers"]}
+    assert lab.pid("worker-1") in pids
+    lab.kill("worker-1")
+    wait_until(lambda: len(client.status()["workers"]) == 1, 15,
+               "the killed worker to vanish (heartbeat TTL 3 s)")
+    lab.stop("worker-2")  # graceful: gone at once
+    assert client.status()["workers"] == []

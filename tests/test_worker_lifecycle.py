@@ -1,0 +1,52 @@
+"""SIGTERM drains in-flight work and exits 0; backpressure bounds the queue."""
+
+from __future__ import annotations
+
+from lab.client import LabClient
+from lab.config import Settings
+from lab.messages import run_job
+from lab.state import State
+from lab.supervisor import Supervisor
+
+from .conftest import cleanup, make_settings
+from .helpers import assert_exactly_once, publish, queue_depth, settle, wait_until
+
+
+def test_sigterm_finishes_what_is_in_hand_and_exits_0(
+    lab: Supervisor, state: State, settings: Settings, channel
+) -> None:
+    run_id = state.start_run(2000, 60)
+    state.stop_run()
+    for seq in range(2000):
+        publish(channel, settings.queue, run_job(run_id, seq).to_json())
+    lab.start("worker-1", "worker", ["--prefetch", "500", "--batch", "100"])
+    wait_until(lambda: state.run(run_id).processed > 0, 20, "processing to start")
+    assert lab.stop("worker-1") == 0
+    run = state.run(run_id)
+    # Nothing the worker held was lost: what it did not count is back in the queue.
+    wait_until(lambda: queue_depth(settings, settings.queue) == 2000 - run.processed, 10,
+               "unprocessed deliveries back in the queue",
+               lambda: f"depth {queue_depth(settings, settings.queue)}, run {run}")
+    lab.start("worker-2", "worker")
+    wait_until(lambda: state.run(run_id).processed == 2000, 60, "all 2000 processed")
+    assert_exactly_once(settings, state, run_id, 2000)
+
+
+def test_backpressure_holds_the_queue_under_its_bound(es_url: str, tmp_path) -> None:
+    settings = make_settings(es_url, tmp_path, backlog_limit=300)
+    lab = Supervisor(settings, log_dir=tmp_path / "logs")
+    try:
+        lab.up(workers=0)
+        client = LabClient(settings.api_url)
+        state = State(settings)
+        run_id = client.run(5000, 600_000)["runId"]  # far faster than nobody can consume
+        wait_until(lambda: queue_depth(settings, settings.queue) >= 300, 20, "the bound")
+        depths = [queue_depth(settings, settings.queue) for _ in range(10)]
+        assert max(depths) <= 300, depths
+        assert state.run(run_id).enqueued <= 300
+        lab.add_worker()
+        settle(state, run_id, 90)
+        assert_exactly_once(settings, state, run_id, 5000)
+    finally:
+        lab.down()
+        cleanup(settings)
