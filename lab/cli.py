@@ -49,7 +49,8 @@ def services_list(text: str) -> tuple[str, ...]:
     if unknown or not names:
         raise argparse.ArgumentTypeError(
             f"unknown service(s) {', '.join(unknown) or text!r}; "
-            f"choose from {', '.join(stack.SERVICES)}")
+            f"choose from {', '.join(stack.SERVICES)}"
+        )
     return names
 
 
@@ -86,8 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("stack", help="make Redis, RabbitMQ and Elasticsearch reachable")
     st.add_argument("action", choices=["up", "down", "status"])
-    st.add_argument("--only", type=services_list, default=stack.SERVICES,
-                    help="comma-separated subset of: " + ", ".join(stack.SERVICES))
+    st.add_argument(
+        "--only",
+        type=services_list,
+        default=stack.SERVICES,
+        help="comma-separated subset of: " + ", ".join(stack.SERVICES),
+    )
 
     run = sub.add_parser("run", help="start a run through the API")
     run.add_argument("--x", type=positive_int, required=True, help="number of jobs")
@@ -100,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="run history")
     runs.add_argument("--limit", type=positive_int, default=20)
     runs.add_argument("--json", action="store_true")
+
+    bench = sub.add_parser("bench", help="measure throughput, latency and the path's ceilings")
+    bench.add_argument("--jobs", type=positive_int, default=20_000)
+    bench.add_argument("--workers", type=positive_int, default=1)
+    bench.add_argument("--prefetch", type=positive_int, default=None)
+    bench.add_argument("--batch", type=positive_int, default=None)
+    bench.add_argument("--reps", type=positive_int, default=3)
+    bench.add_argument("--out", default="loadtests/results", help="where the JSON and table go")
 
     demo = sub.add_parser("demo", help="stack up, processes up, one run, verified end to end")
     demo.add_argument("--x", type=positive_int, default=300)
@@ -325,6 +338,25 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from lab.bench import markdown, run_bench
+
+    report, path = run_bench(
+        settings,
+        args.jobs,
+        args.workers,
+        settings.prefetch,
+        settings.batch,
+        args.reps,
+        Path(args.out),
+    )
+    print(markdown(report))
+    console.print(f"lab: results in {path} and {path.with_suffix('.md')}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from lab.demo import demo
 
@@ -342,6 +374,7 @@ COMMANDS = {
     "stop": cmd_stop,
     "runs": cmd_runs,
     "demo": cmd_demo,
+    "bench": cmd_bench,
 }
 
 

@@ -7,6 +7,7 @@ Drills that must kill a broker and the tests use the same `start_*` functions on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -125,6 +126,7 @@ class Local:
     url: str
     pid: int | None = None
     node: str | None = None  # RabbitMQ node name
+    group: bool = False  # pid leads its own process group (stop the whole group)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         if self.node:
@@ -136,18 +138,32 @@ class Local:
             )
             return
         if self.pid and _alive(self.pid):
-            os.kill(self.pid, signal.SIGTERM)
+            self._signal(signal.SIGTERM)
             deadline = time.monotonic() + timeout_s
             while _alive(self.pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
             if _alive(self.pid):
-                os.kill(self.pid, signal.SIGKILL)
+                self._signal(signal.SIGKILL)
+        if self.group and self.pid:
+            # noida-db's launcher may be gone while the server it started still runs.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
 
     def kill(self) -> None:
         """SIGKILL, as in a crash (RabbitMQ: the node's OS process)."""
-        pid = self.pid or (_rabbit_pid(self.node) if self.node else None)
-        if pid and _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        if self.node:
+            pid = _rabbit_pid(self.node)
+            if pid and _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        elif self.pid:
+            self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if self.group:
+                os.killpg(self.pid, sig)
+            else:
+                os.kill(self.pid, sig)
 
 
 def _alive(pid: int) -> bool:
@@ -287,7 +303,7 @@ def start_elasticsearch(port: int, home: Path) -> Local:
         )
     url = f"http://127.0.0.1:{port}"
     wait_healthy(es_ok, url, 30, "Elasticsearch API (noida-db)", log)
-    return Local("elasticsearch", url, pid=process.pid)
+    return Local("elasticsearch", url, pid=process.pid, group=True)
 
 
 STARTERS = {"redis": start_redis, "rabbitmq": start_rabbitmq, "elasticsearch": start_elasticsearch}
@@ -340,7 +356,10 @@ def down(settings: Settings) -> dict[str, str]:
             how[service] = "not started by lab"
             continue
         mark = path.read_text().strip()
-        local = Local(service, url, node=mark) if "@" in mark else Local(service, url, int(mark))
+        if "@" in mark:
+            local = Local(service, url, node=mark)
+        else:
+            local = Local(service, url, pid=int(mark), group=service == "elasticsearch")
         local.stop()
         path.unlink()
         how[service] = "stopped"

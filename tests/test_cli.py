@@ -15,8 +15,14 @@ from .conftest import cleanup, make_settings
 
 def lab_cli(settings: Settings, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, **settings.as_env()}
-    return subprocess.run([sys.executable, "-m", "lab", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "lab", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_lab_demo_runs_and_verifies(es_url: str, tmp_path) -> None:
@@ -49,16 +55,22 @@ def test_run_status_stop_runs_from_the_command_line(lab: Supervisor, settings: S
 
 def test_bad_cli_input_is_named(tmp_path, es_url: str) -> None:
     settings = make_settings(es_url, tmp_path)
-    for args, says in [(["run", "--x", "0", "--y", "5"], "must be greater than 0"),
-                       (["run", "--x", "ten", "--y", "5"], "not a whole number"),
-                       (["run", "--x", "5", "--y", "inf"], "finite number"),
-                       (["worker", "--batch", "-3"], "must be greater than 0")]:
+    for args, says in [
+        (["run", "--x", "0", "--y", "5"], "must be greater than 0"),
+        (["run", "--x", "ten", "--y", "5"], "not a whole number"),
+        (["run", "--x", "5", "--y", "inf"], "finite number"),
+        (["worker", "--batch", "-3"], "must be greater than 0"),
+    ]:
         done = lab_cli(settings, *args)
         assert done.returncode == 2 and says in done.stderr, (args, done.stderr)
     env_bad = settings.with_overrides()
-    done = subprocess.run([sys.executable, "-m", "lab", "status"],
-                          env={**os.environ, **env_bad.as_env(), "LAB_PREFETCH": "many"},
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "lab", "status"],
+        env={**os.environ, **env_bad.as_env(), "LAB_PREFETCH": "many"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1 and "LAB_PREFETCH='many'" in done.stderr
     unreachable = lab_cli(settings, "status")  # no API is running for these settings
     assert unreachable.returncode == 1 and "did not answer" in unreachable.stderr

@@ -74,7 +74,7 @@ def test_sse_snapshot_progress_heartbeat_and_resume(
     # Resuming from the middle gives exactly the events after it, nothing before, nothing lost.
     middle = ids[len(ids) // 2]
     rest = collect(url, finished, 15, headers={"Last-Event-ID": middle})
-    assert [e["id"] for e in rest if "data" in e] == ids[len(ids) // 2 + 1:]
+    assert [e["id"] for e in rest if "data" in e] == ids[len(ids) // 2 + 1 :]
 
 
 def test_websocket_sends_the_same_events(

@@ -70,8 +70,9 @@ def test_two_schedulers_one_releases_and_the_other_takes_over(
     wait_until(lambda: progressed(state, run_id, "enqueued", 1000), 30, "1000 released")
     assert "releasing run" not in lab.tail("scheduler-b", 50), "the standby released too"
     lab.kill("scheduler-a")
-    wait_until(lambda: "releasing run" in lab.tail("scheduler-b", 50), 15,
-               "the standby to take over")
+    wait_until(
+        lambda: "releasing run" in lab.tail("scheduler-b", 50), 15, "the standby to take over"
+    )
     settle(state, run_id, 90)
     assert_exactly_once(settings, state, run_id, X)
 
@@ -84,7 +85,10 @@ def test_a_worker_heartbeat_shows_in_status_and_vanishes_when_it_dies(
     pids = {w["pid"] for w in client.status()["workers"]}
     assert lab.pid("worker-1") in pids
     lab.kill("worker-1")
-    wait_until(lambda: len(client.status()["workers"]) == 1, 15,
-               "the killed worker to vanish (heartbeat TTL 3 s)")
+    wait_until(
+        lambda: len(client.status()["workers"]) == 1,
+        15,
+        "the killed worker to vanish (heartbeat TTL 3 s)",
+    )
     lab.stop("worker-2")  # graceful: gone at once
     assert client.status()["workers"] == []

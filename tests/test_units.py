@@ -190,6 +190,9 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
     root = Path(__file__).parent.parent
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["dev"])
-    listed = {line.strip()[2:] for line in (root / "environment.yml").read_text().splitlines()
-              if line.strip().startswith("- ") and line.startswith("      ")}
+    listed = {
+        line.strip()[2:]
+        for line in (root / "environment.yml").read_text().splitlines()
+        if line.strip().startswith("- ") and line.startswith("      ")
+    }
     assert listed == wanted

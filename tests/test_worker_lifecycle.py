@@ -24,9 +24,12 @@ def test_sigterm_finishes_what_is_in_hand_and_exits_0(
     assert lab.stop("worker-1") == 0
     run = state.run(run_id)
     # Nothing the worker held was lost: what it did not count is back in the queue.
-    wait_until(lambda: queue_depth(settings, settings.queue) == 2000 - run.processed, 10,
-               "unprocessed deliveries back in the queue",
-               lambda: f"depth {queue_depth(settings, settings.queue)}, run {run}")
+    wait_until(
+        lambda: queue_depth(settings, settings.queue) == 2000 - run.processed,
+        10,
+        "unprocessed deliveries back in the queue",
+        lambda: f"depth {queue_depth(settings, settings.queue)}, run {run}",
+    )
     lab.start("worker-2", "worker")
     wait_until(lambda: state.run(run_id).processed == 2000, 60, "all 2000 processed")
     assert_exactly_once(settings, state, run_id, 2000)

@@ -1,0 +1,31 @@
+"""`lab bench` runs the real processes end to end and writes its results (figures are not judged
+here: performance is measured by the benchmark, not asserted by timers)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import make_settings
+from .test_cli import lab_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_lab_bench_small_run_writes_json_and_table(es_url: str, tmp_path) -> None:
+    settings = make_settings(es_url, tmp_path)
+    out = tmp_path / "results"
+    done = lab_cli(
+        settings, "bench", "--jobs", "2000", "--reps", "1", "--out", str(out), timeout=400
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    [result] = list(out.glob("*.json"))
+    data = json.loads(result.read_text())
+    assert data["params"]["jobs"] == 2000
+    rep = data["reps"][0]
+    for measure in ("release_jobs_s", "drain_jobs_s", "e2e_jobs_s", "status_ms_p99"):
+        assert rep[measure] > 0, measure
+    assert set(data["ceilings"]) >= {"pika_publish_confirmed_jobs_s", "es_bulk_docs_s"}
+    assert 0 < data["redis_bytes_per_run"] < 2000
+    assert "| drain (1 worker(s)) |" in result.with_suffix(".md").read_text()
