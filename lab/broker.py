@@ -125,3 +125,40 @@ class ConfirmTracker:
         self.pending.clear()
         self.next_tag = 1
         return lost
+
+
+@dataclass
+class AckTracker:
+    """Which deliveries may be acked, and how (pure, unit-tested).
+
+    Batches finish out of order once several are in flight (and a long per-message job can hold
+    a low delivery tag for seconds), so `multiple=True` is safe only up to the first delivery
+    that is still in work; finished ones beyond it are acked one by one, so they stop counting
+    against the prefetch window.
+    """
+
+    outstanding: list[int] = field(default_factory=list)  # delivery tags in delivery order
+    finished: set[int] = field(default_factory=set)
+
+    def delivered(self, tag: int) -> None:
+        self.outstanding.append(tag)
+
+    def finish(self, tags: Iterable[int]) -> tuple[int | None, list[int]]:
+        """Mark `tags` done; returns (ack multiple up to this tag or None, tags to ack singly)."""
+        self.finished.update(tags)
+        prefix = 0
+        while prefix < len(self.outstanding) and self.outstanding[prefix] in self.finished:
+            prefix += 1
+        upto = self.outstanding[prefix - 1] if prefix else None
+        for tag in self.outstanding[:prefix]:
+            self.finished.discard(tag)
+        self.outstanding = self.outstanding[prefix:]
+        singles = [t for t in self.outstanding if t in self.finished]
+        if singles:
+            self.outstanding = [t for t in self.outstanding if t not in self.finished]
+            self.finished.difference_update(singles)
+        return upto, singles
+
+    @property
+    def in_work(self) -> int:
+        return len(self.outstanding)

@@ -30,7 +30,7 @@ class Settings:
     queue: str = "lab.jobs"
     es_index: str = "lab-jobs"
     # Worker
-    prefetch: int = 200
+    prefetch: int = 500
     batch: int = 100
     linger_ms: int = 50
     concurrency: int = 5

@@ -1,20 +1,22 @@
 """The worker: receive a batch, run its handlers, write the documents, count, then ack.
 
-    while not stopping:
-        batch = collect()            # up to `batch` deliveries, or what came within `linger_ms`
-        outcomes = run_handlers()    # parse + handler per delivery (lab/batch.py)
-        write documents              # one Elasticsearch _bulk request, _id = jobId
-        retry / dead-letter failures # confirmed publishes to the retry or dead-letter queue
-        record                       # one Redis script: exactly-once counts by bitmap
-        ack(multiple=True)           # only now: a crash before this means redelivery, not loss
+    main thread (owns the AMQP connection; the only one that acks or publishes)
+        collect deliveries → a batch of up to `batch`, or what came within `linger_ms`
+        hand the batch to a processing thread            (up to PIPELINE batches in flight)
+        on its result: publish retries / dead letters (confirmed), then ack
+    processing thread (lab/batch.py decides, this file does the I/O)
+        parse + run handlers → one Elasticsearch _bulk (_id = jobId) → one Redis script that
+        counts exactly once → result handed back with add_callback_threadsafe
 
-This thread owns the pika connection and is the only one that acks. An unreachable
-Elasticsearch or Redis is waited out with the batch in hand (not acked, not retried), so an
-outage spends no job's attempts and loses nothing.
+A crash at any point before the ack means redelivery, never loss; redelivery is harmless because
+documents are upserts by jobId and the count is a bitmap. While one batch is written the next is
+already being collected, so a single worker keeps Elasticsearch busy. An unreachable
+Elasticsearch or Redis is waited out with the batch in hand (not acked, no attempt spent).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -22,9 +24,9 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import pika
 import redis
 
 from lab import broker
@@ -34,6 +36,12 @@ from lab.state import State
 from lab.store import Store, Unavailable
 
 log = logging.getLogger("lab.worker")
+
+PIPELINE = 2  # batches in flight: one being written while the next is collected
+
+
+class Stopping(Exception):
+    """The worker was asked to stop while a service was unreachable."""
 
 
 class Worker:
@@ -45,10 +53,13 @@ class Worker:
         self.store = Store(settings)
         self.stopping = threading.Event()
         self.buffer: list[Delivery] = []
+        self.acks = broker.AckTracker()
+        self.in_flight = 0
         self.processed = 0
         self.failed = 0
         self.started_ms = int(time.time() * 1000)
         self._retry_queues: set[int] = set()
+        self._pool = ThreadPoolExecutor(PIPELINE, thread_name_prefix="batch")
 
     # --- lifecycle ----------------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:
@@ -58,14 +69,13 @@ class Worker:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         self._wait_for(self.store.ensure_index, "Elasticsearch")
-        connection = broker.connect(self.settings.amqp_url, f"lab-worker-{self.id}")
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_qos(prefetch_count=self.settings.prefetch)
-        self.topology.declare(channel)
-        consumer_tag = channel.basic_consume(self.settings.queue, self._on_message)
-        beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
-        beat.start()
+        self.connection = broker.connect(self.settings.amqp_url, f"lab-worker-{self.id}")
+        self.channel = self.connection.channel()
+        self.channel.confirm_delivery()
+        self.channel.basic_qos(prefetch_count=self.settings.prefetch)
+        self.topology.declare(self.channel)
+        consumer_tag = self.channel.basic_consume(self.settings.queue, self._on_message)
+        threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
         log.info(
             "worker %s consuming %s (prefetch %d, batch %d)",
             self.id,
@@ -74,73 +84,97 @@ class Worker:
             self.settings.batch,
         )
         try:
-            while not self.stopping.is_set():
-                batch = self._collect(connection)
-                if batch:
-                    self._handle(connection, channel, batch)
+            self._loop()
             # Graceful stop: take no more deliveries, finish what is already in hand.
-            channel.basic_cancel(consumer_tag)
-            connection.process_data_events(time_limit=0)
-            while self.buffer:
-                batch, self.buffer = (
-                    self.buffer[: self.settings.batch],
-                    self.buffer[self.settings.batch :],
-                )
-                self._handle(connection, channel, batch)
-            connection.close()
+            self.channel.basic_cancel(consumer_tag)
+            self.connection.process_data_events(time_limit=0)
+            self._drain()
+            self.connection.close()
         finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self.state.forget_worker(self.id)
         log.info("worker %s stopped after %d processed", self.id, self.processed)
 
-    def _on_message(self, _ch: Any, method: Any, _props: Any, body: bytes) -> None:
-        self.buffer.append(Delivery(method.delivery_tag, body, method.redelivered))
-
-    def _collect(self, connection: pika.BlockingConnection) -> list[Delivery]:
-        size = self.settings.batch
-        deadline = None
-        while len(self.buffer) < size and not self.stopping.is_set():
-            timeout = 0.2 if deadline is None else deadline - time.monotonic()
-            if timeout <= 0:
-                break
-            connection.process_data_events(time_limit=timeout)
+    def _loop(self) -> None:
+        deadline: float | None = None
+        while not self.stopping.is_set():
             if self.buffer and deadline is None:
                 deadline = time.monotonic() + self.settings.linger_ms / 1000
-        batch, self.buffer = self.buffer[:size], self.buffer[size:]
-        return batch
+            full = len(self.buffer) >= self.settings.batch
+            due = deadline is not None and time.monotonic() >= deadline
+            if self.buffer and (full or due) and self.in_flight < PIPELINE:
+                self._dispatch()
+                deadline = None
+                continue
+            wait = 0.2 if deadline is None else max(0.0, deadline - time.monotonic())
+            self.connection.process_data_events(
+                time_limit=wait if self.in_flight < PIPELINE else 0.2
+            )
 
-    # --- one batch ----------------------------------------------------------------------------
-    def _handle(
-        self,
-        connection: pika.BlockingConnection,
-        channel: Any,
-        batch: list[Delivery],
-    ) -> None:
+    def _drain(self) -> None:
+        while self.buffer or self.in_flight:
+            if self.buffer and self.in_flight < PIPELINE:
+                self._dispatch()
+            self.connection.process_data_events(time_limit=0.1)
+
+    def _on_message(self, _ch: Any, method: Any, _props: Any, body: bytes) -> None:
+        self.buffer.append(Delivery(method.delivery_tag, body, method.redelivered))
+        self.acks.delivered(method.delivery_tag)
+
+    # --- one batch: processing thread ---------------------------------------------------------
+    def _dispatch(self) -> None:
+        size = self.settings.batch
+        batch, self.buffer = self.buffer[:size], self.buffer[size:]
+        self.in_flight += 1
+        future = self._pool.submit(self._process, batch)
+        future.add_done_callback(
+            lambda f: self.connection.add_callback_threadsafe(functools.partial(self._done, f))
+        )
+
+    def _process(self, batch: list[Delivery]) -> tuple[list[Outcome], tuple[int, int]] | None:
+        """Handlers, the bulk write and the count; None when stopping during an outage."""
         max_attempts = self.settings.max_attempts
         outcomes = run_handlers(batch, self.id, max_attempts)
         docs = [o.doc for o in outcomes if o.verdict == "pending" and o.doc is not None]
-        result = self._patiently(connection, lambda: self.store.bulk_upsert(docs), "Elasticsearch")
+        try:
+            result = self._patiently(lambda: self.store.bulk_upsert(docs), "Elasticsearch")
+            apply_bulk(outcomes, result.failed, max_attempts)
+            counted = self._patiently(lambda: self.state.record(counts_by_run(outcomes)), "Redis")
+        except Stopping:
+            return None
+        return outcomes, counted
+
+    # --- back on the main thread --------------------------------------------------------------
+    def _done(self, future: Future) -> None:
+        self.in_flight -= 1
+        exc = future.exception()
+        if exc is not None:
+            # A bug, not a job failure: leave the batch unacked so it is redelivered elsewhere.
+            log.error("batch failed unexpectedly: %r; stopping", exc)
+            self.stopping.set()
+            return
+        result = future.result()
         if result is None:
             return  # stopping during an outage: unacked deliveries go back to the queue
-        apply_bulk(outcomes, result.failed, max_attempts)
+        outcomes, (new_done, new_failed) = result
+        self.processed += new_done
+        self.failed += new_failed
         for outcome in outcomes:
             if outcome.verdict in ("retry", "dead"):
-                self._send_on(channel, outcome)
-        counted = self._patiently(
-            connection, lambda: self.state.record(counts_by_run(outcomes)), "Redis"
-        )
-        if counted is None:
-            return
-        self.processed += counted[0]
-        self.failed += counted[1]
-        channel.basic_ack(delivery_tag=batch[-1].tag, multiple=True)
+                self._send_on(outcome)
+        upto, singles = self.acks.finish(o.delivery.tag for o in outcomes)
+        if upto is not None:
+            self.channel.basic_ack(delivery_tag=upto, multiple=True)
+        for tag in singles:
+            self.channel.basic_ack(delivery_tag=tag)
 
-    def _send_on(self, channel: Any, outcome: Outcome) -> None:
+    def _send_on(self, outcome: Outcome) -> None:
         """Publish a failed delivery to its retry queue or the dead-letter queue (confirmed)."""
         job = outcome.job
         if outcome.verdict == "retry" and job is not None:
             delay = broker.retry_delay_ms(self.settings.retry_delay_ms, job.attempt)
             if delay not in self._retry_queues:
-                self.topology.declare_retry(channel, delay)
+                self.topology.declare_retry(self.channel, delay)
                 self._retry_queues.add(delay)
             log.warning(
                 "job %s attempt %d failed, retry in %d ms: %s",
@@ -149,7 +183,7 @@ class Worker:
                 delay,
                 outcome.error,
             )
-            channel.basic_publish(
+            self.channel.basic_publish(
                 "",
                 self.topology.retry(delay),
                 job.next_attempt().to_json(),
@@ -157,7 +191,7 @@ class Worker:
             )
             return
         log.error("dead-lettering %s: %s", job.jobId if job else "a message", outcome.error)
-        channel.basic_publish(
+        self.channel.basic_publish(
             "",
             self.topology.dead,
             outcome.delivery.body,
@@ -165,8 +199,9 @@ class Worker:
         )
         self.state.count_dead_letter()
 
-    def _patiently(self, connection: pika.BlockingConnection, action: Any, what: str) -> Any:
-        """Run `action` until the service answers; None when asked to stop meanwhile."""
+    # --- waiting out outages ------------------------------------------------------------------
+    def _patiently(self, action: Any, what: str) -> Any:
+        """Run `action` until the service answers; raises Stopping if asked to stop meanwhile."""
         delay = 0.5
         while True:
             try:
@@ -174,9 +209,9 @@ class Worker:
             except (*Unavailable, redis.ConnectionError, redis.TimeoutError) as exc:
                 if self.stopping.is_set():
                     log.warning("%s unreachable while stopping; leaving the batch unacked", what)
-                    return None
+                    raise Stopping from exc
                 log.warning("%s unreachable (%s); retrying in %.1fs", what, exc, delay)
-                connection.sleep(delay)  # keeps the AMQP connection alive meanwhile
+                self.stopping.wait(delay)
                 delay = min(delay * 2, 5.0)
 
     def _wait_for(self, action: Any, what: str) -> None:
@@ -204,7 +239,7 @@ class Worker:
                         "host": host,
                         "processed": self.processed,
                         "failed": self.failed,
-                        "inFlight": len(self.buffer),
+                        "inFlight": self.acks.in_work,
                         "startedMs": self.started_ms,
                     },
                 )

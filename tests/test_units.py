@@ -196,3 +196,19 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
         if line.strip().startswith("- ") and line.startswith("      ")
     }
     assert listed == wanted
+
+
+def test_ack_tracker_never_acks_past_work_in_progress() -> None:
+    from lab.broker import AckTracker
+
+    t = AckTracker()
+    for tag in range(1, 9):
+        t.delivered(tag)
+    assert t.finish([4, 5]) == (None, [4, 5])  # 1-3 still in work: ack 4 and 5 one by one
+    assert t.finish([1, 2]) == (2, [])
+    assert t.finish([3, 6, 7, 8]) == (8, [])
+    assert t.in_work == 0
+    t.delivered(9)
+    t.delivered(10)
+    assert t.finish([10]) == (None, [10])
+    assert t.finish([9]) == (9, [])
