@@ -55,8 +55,17 @@ def document(job: Job, result: dict[str, Any], worker_id: str) -> dict[str, Any]
     }
 
 
-def run_handlers(deliveries: list[Delivery], worker_id: str, max_attempts: int) -> list[Outcome]:
-    """Parse every delivery and run its handler; documents are not written yet."""
+def run_handlers(
+    deliveries: list[Delivery],
+    worker_id: str,
+    max_attempts: int,
+    per_message: list[Delivery] | None = None,
+) -> list[Outcome]:
+    """Parse every delivery and run its handler; documents are not written yet.
+
+    With `per_message`, deliveries whose kind declares `BATCHABLE = False` are not run here but
+    appended to that list, for the worker to run one by one under its concurrency limit.
+    """
     outcomes = []
     for delivery in deliveries:
         try:
@@ -69,6 +78,9 @@ def run_handlers(deliveries: list[Delivery], worker_id: str, max_attempts: int) 
         except UnknownKind as exc:
             # Retrying cannot help; it still counts as failed for its run.
             outcomes.append(Outcome(delivery, job, "dead", error=str(exc)))
+            continue
+        if per_message is not None and not handler.batchable:
+            per_message.append(delivery)
             continue
         outcome = Outcome(delivery, job)
         try:

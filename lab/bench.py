@@ -41,6 +41,10 @@ from lab.supervisor import Supervisor, wait_until
 UNTHROTTLED_PER_MINUTE = 60_000_000
 
 
+class BenchError(RuntimeError):
+    """The benchmark cannot run as asked; the message says why."""
+
+
 @dataclass
 class Rep:
     release_jobs_s: float
@@ -50,6 +54,8 @@ class Rep:
     e2e_latency_ms_p99: float
     worker_cpu_s_per_1000: float
     worker_peak_rss_mb: float
+    worker_rss_mb_at_10pct: float
+    worker_rss_mb_at_end: float
     status_ms_p50: float
     status_ms_p99: float
 
@@ -61,6 +67,21 @@ class Report:
     reps: list[Rep] = field(default_factory=list)
     ceilings: dict[str, float] = field(default_factory=dict)
     redis_bytes_per_run: int = 0
+    peers: dict[str, float] = field(default_factory=dict)
+
+    def ratios(self) -> dict[str, float]:
+        """lab against the best peer configuration and against the slowest raw ceiling."""
+        s = self.summary()
+        out = {}
+        if self.ceilings:
+            out["drain_vs_slowest_ceiling"] = s["drain_jobs_s"]["median"] / min(
+                self.ceilings.values()
+            )
+        if self.peers:
+            best = max(self.peers.values())
+            out["drain_vs_best_peer"] = s["drain_jobs_s"]["median"] / best
+            out["e2e_vs_best_peer_drain"] = s["e2e_jobs_s"]["median"] / best
+        return out
 
     def summary(self) -> dict[str, dict[str, float]]:
         out = {}
@@ -82,11 +103,19 @@ def cpu_seconds(pid: int) -> float:
     return ticks / 100.0  # USER_HZ is 100 on Linux
 
 
-def peak_rss_mb(pid: int) -> float:
+def _status_mb(pid: int, field_name: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field_name):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def peak_rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmHWM:")
+
+
+def rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmRSS:")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -130,7 +159,7 @@ class Bench:
         try:
             supervisor.up(workers=0)
             release_s, run_id = self._release(client, state)
-            drain_s, cpu, rss = self._drain(supervisor, state, run_id)
+            drain_s, cpu, rss, rss_10, rss_end = self._drain(supervisor, state, run_id)
             redis_bytes = state.redis.memory_usage(state.keys.run_done(run_id)) or 0
             e2e_s, latencies, status_ms = self._end_to_end(client, state, settings)
             return Rep(
@@ -141,6 +170,8 @@ class Bench:
                 e2e_latency_ms_p99=percentile(latencies, 99),
                 worker_cpu_s_per_1000=cpu / (self.jobs / 1000),
                 worker_peak_rss_mb=rss,
+                worker_rss_mb_at_10pct=rss_10,
+                worker_rss_mb_at_end=rss_end,
                 status_ms_p50=percentile(status_ms, 50),
                 status_ms_p99=percentile(status_ms, 99),
             ), int(redis_bytes)
@@ -158,7 +189,8 @@ class Bench:
 
     def _drain(
         self, supervisor: Supervisor, state: State, run_id: str
-    ) -> tuple[float, float, float]:
+    ) -> tuple[float, float, float, float, float]:
+        """Seconds from 5 % to 100 %, worker CPU s, peak RSS, RSS at 10 % and at the end."""
         supervisor.stop("scheduler")
         for _ in range(self.workers):
             supervisor.add_worker()
@@ -171,12 +203,20 @@ class Bench:
         )
         started = time.perf_counter()
         cpu_start = sum(cpu_seconds(p) for p in pids)
+        wait_until(
+            lambda: state.run(run_id).processed >= 0.10 * self.jobs,
+            600,
+            "10 % processed",
+            poll_s=0.01,
+        )
+        rss_10 = max(rss_mb(p) for p in pids)
         wait_until(lambda: state.run(run_id).processed >= self.jobs, 600, "the drain", poll_s=0.01)
         elapsed = time.perf_counter() - started
         cpu = sum(cpu_seconds(p) for p in pids) - cpu_start
-        rss = max(peak_rss_mb(p) for p in pids)
+        rss_end = max(rss_mb(p) for p in pids)
+        peak = max(peak_rss_mb(p) for p in pids)
         supervisor.start("scheduler")
-        return elapsed, cpu / 0.95, rss
+        return elapsed, cpu / 0.95, peak, rss_10, rss_end
 
     def _end_to_end(
         self, client: LabClient, state: State, settings: Settings
@@ -234,6 +274,43 @@ def cleanup(settings: Settings) -> None:
     for name in (topology.queue, topology.dead):
         channel.queue_delete(name)
     connection.close()
+
+
+# --- release accuracy ---------------------------------------------------------------------------
+def rate_check(base: Settings, y: float, seconds: float, home: Path) -> dict[str, float]:
+    """The scheduler alone at Y/min for `seconds`: released vs expected, sampled every second."""
+    per_s = y / 60
+    x = int(per_s * seconds * 2) + 10  # never runs out during the check
+    settings = Bench(base, x, 0, base.prefetch, base.batch, home).settings()
+    supervisor = Supervisor(settings, log_dir=home / "logs")
+    state = State(settings)
+    client = LabClient(settings.api_url)
+    try:
+        supervisor.up(workers=0)
+        run_id = client.run(x, y)["runId"]
+        wait_until(lambda: state.run(run_id).enqueued >= 1, 30, "the first release", poll_s=0.005)
+        t0 = time.perf_counter()
+        worst = 0.0
+        for second in range(1, int(seconds) + 1):
+            time.sleep(max(0.0, t0 + second - time.perf_counter()))
+            expected = per_s * (time.perf_counter() - t0)
+            worst = max(worst, abs(state.run(run_id).enqueued - expected))
+        elapsed = time.perf_counter() - t0
+        released = state.run(run_id).enqueued
+        expected = per_s * elapsed
+        client.stop()
+        return {
+            "yMinutes": y,
+            "seconds": round(elapsed, 3),
+            "released": released,
+            "expected": round(expected, 1),
+            "errorPercent": round((released - expected) / expected * 100, 3),
+            "worstSampleDeviationJobs": round(worst, 1),
+        }
+    finally:
+        supervisor.down()
+        client.close()
+        cleanup(settings)
 
 
 # --- ceilings of the path -----------------------------------------------------------------------
@@ -368,7 +445,15 @@ def ceilings(settings: Settings, n: int, batch: int) -> dict[str, float]:
 
 # --- the command --------------------------------------------------------------------------------
 def run_bench(
-    base: Settings, jobs: int, workers: int, prefetch: int, batch: int, reps: int, out_dir: Path
+    base: Settings,
+    jobs: int,
+    workers: int,
+    prefetch: int,
+    batch: int,
+    reps: int,
+    out_dir: Path,
+    peers: bool = False,
+    peer_jobs: int | None = None,
 ) -> tuple[Report, Path]:
     stack.up(base)
     bench = Bench(base, jobs, workers, prefetch, batch, base.home_path / "bench")
@@ -392,10 +477,18 @@ def run_bench(
         report.reps.append(rep)
         report.redis_bytes_per_run = redis_bytes
     report.ceilings = ceilings(base, jobs, batch)
+    if peers:
+        try:
+            from lab.peers.run import run_peers
+        except ImportError as exc:
+            raise BenchError(
+                f"--peers needs Celery and Dramatiq: pip install -e '.[bench]' ({exc})"
+            ) from None
+        report.peers = run_peers(base, peer_jobs or min(jobs, 10_000), base.home_path / "bench")
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = out_dir / f"{stamp}.json"
-    data = {**asdict(report), "summary": report.summary(), "when": stamp}
+    data = {**asdict(report), "summary": report.summary(), "ratios": report.ratios(), "when": stamp}
     path.write_text(json.dumps(data, indent=2))
     (out_dir / f"{stamp}.md").write_text(markdown(report))
     return report, path
@@ -409,7 +502,7 @@ def markdown(report: Report) -> str:
         v = s[key]
         return f"| {name} | {v['median']:{fmt}} {unit} | {v['min']:{fmt}}–{v['max']:{fmt}} |"
 
-    slowest = min(report.ceilings.values()) if report.ceilings else 0
+    ratios = report.ratios()
     lines = [
         f"`lab bench --jobs {p['jobs']} --workers {p['workers']} --prefetch {p['prefetch']} "
         f"--batch {p['batch']} --reps {p['reps']}` on {report.machine['cpus']} CPUs, "
@@ -424,6 +517,8 @@ def markdown(report: Report) -> str:
         row("end-to-end latency p99", "e2e_latency_ms_p99", "ms"),
         row("worker CPU per 1,000 jobs", "worker_cpu_s_per_1000", "s", ".3f"),
         row("worker peak RSS", "worker_peak_rss_mb", "MB", ".1f"),
+        row("worker RSS at 10 % of the drain", "worker_rss_mb_at_10pct", "MB", ".1f"),
+        row("worker RSS at the end of the drain", "worker_rss_mb_at_end", "MB", ".1f"),
         row("GET /status p50 during a run", "status_ms_p50", "ms", ".2f"),
         row("GET /status p99 during a run", "status_ms_p99", "ms", ".2f"),
         "",
@@ -431,10 +526,21 @@ def markdown(report: Report) -> str:
         "| --- | --- |",
         *(f"| {k} | {v:,.0f} |" for k, v in report.ceilings.items()),
         "",
-        f"lab drain / slowest ceiling: {s['drain_jobs_s']['median'] / slowest:.0%}"
-        if slowest
-        else "",
+        f"lab drain ÷ slowest ceiling: {ratios.get('drain_vs_slowest_ceiling', 0):.0%}",
         f"Redis memory of a run's exactly-once bitmap ({p['jobs']} jobs): "
         f"{report.redis_bytes_per_run:,} bytes",
     ]
+    if report.peers:
+        lines += [
+            "",
+            "| peer configuration (drain, same job, same services) | jobs/s |",
+            "| --- | --- |",
+        ]
+        lines += [f"| {name} | {rate:,.0f} |" for name, rate in report.peers.items()]
+        lines += [
+            "",
+            f"lab drain ({p['workers']} worker process(es)) ÷ best peer: "
+            f"{ratios['drain_vs_best_peer']:.1f}×  ·  "
+            f"lab end to end ÷ best peer drain: {ratios['e2e_vs_best_peer_drain']:.1f}×",
+        ]
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lab import config, stack
+from lab.bench import BenchError
 from lab.client import ApiError, LabClient
 from lab.config import ConfigError, Settings
 from lab.supervisor import Supervisor, SupervisorError
@@ -113,6 +114,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--batch", type=positive_int, default=None)
     bench.add_argument("--reps", type=positive_int, default=3)
     bench.add_argument("--out", default="loadtests/results", help="where the JSON and table go")
+    bench.add_argument(
+        "--peers",
+        action="store_true",
+        help="also drain the same job through Celery and Dramatiq ('.[bench]')",
+    )
+    bench.add_argument(
+        "--rate",
+        type=positive_float,
+        default=None,
+        metavar="Y",
+        help="only check release accuracy: the scheduler alone at Y jobs/min",
+    )
+    bench.add_argument("--rate-seconds", type=positive_float, default=60.0)
+    bench.add_argument(
+        "--peer-jobs",
+        type=positive_int,
+        default=None,
+        help="jobs per peer configuration (default: min(jobs, 10000))",
+    )
 
     demo = sub.add_parser("demo", help="stack up, processes up, one run, verified end to end")
     demo.add_argument("--x", type=positive_int, default=300)
@@ -143,7 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_from(args)
         return COMMANDS[args.command](args, settings) or 0
-    except (ConfigError, ApiError, SupervisorError, stack.StackError, TimeoutError) as exc:
+    except (
+        ConfigError,
+        ApiError,
+        SupervisorError,
+        stack.StackError,
+        TimeoutError,
+        BenchError,
+    ) as exc:
         console.print(f"[red]lab: {exc}[/red]", highlight=False)
         return 1
     except KeyboardInterrupt:
@@ -341,7 +368,13 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from lab.bench import markdown, run_bench
+    from lab.bench import markdown, rate_check, run_bench
+
+    if args.rate is not None:
+        stack.up(settings)
+        result = rate_check(settings, args.rate, args.rate_seconds, settings.home_path / "bench")
+        print(json.dumps(result, indent=2))
+        return 0
 
     report, path = run_bench(
         settings,
@@ -351,6 +384,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         settings.batch,
         args.reps,
         Path(args.out),
+        args.peers,
+        args.peer_jobs,
     )
     print(markdown(report))
     console.print(f"lab: results in {path} and {path.with_suffix('.md')}")

@@ -27,7 +27,19 @@ class Job:
     payload: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        # Built by hand rather than with asdict(): the scheduler calls this for every job.
+        return json.dumps(
+            {
+                "jobId": self.jobId,
+                "runId": self.runId,
+                "seq": self.seq,
+                "kind": self.kind,
+                "attempt": self.attempt,
+                "createdAt": self.createdAt,
+                "payload": self.payload,
+            },
+            separators=(",", ":"),
+        ).encode()
 
     def next_attempt(self) -> Job:
         return Job(**{**asdict(self), "attempt": self.attempt + 1})

@@ -60,6 +60,9 @@ class Worker:
         self.started_ms = int(time.time() * 1000)
         self._retry_queues: set[int] = set()
         self._pool = ThreadPoolExecutor(PIPELINE, thread_name_prefix="batch")
+        # Kinds that declare BATCHABLE = False run one by one here; a sixth waits for a slot.
+        self._jobs = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="job")
+        self.running_jobs = 0
 
     # --- lifecycle ----------------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:
@@ -92,6 +95,7 @@ class Worker:
             self.connection.close()
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
+            self._jobs.shutdown(wait=False, cancel_futures=True)
             self.state.forget_worker(self.id)
         log.info("worker %s stopped after %d processed", self.id, self.processed)
 
@@ -112,7 +116,7 @@ class Worker:
             )
 
     def _drain(self) -> None:
-        while self.buffer or self.in_flight:
+        while self.buffer or self.in_flight or self.running_jobs:
             if self.buffer and self.in_flight < PIPELINE:
                 self._dispatch()
             self.connection.process_data_events(time_limit=0.1)
@@ -126,15 +130,29 @@ class Worker:
         size = self.settings.batch
         batch, self.buffer = self.buffer[:size], self.buffer[size:]
         self.in_flight += 1
-        future = self._pool.submit(self._process, batch)
+        self._submit(self._pool, batch, batch=True)
+
+    def _submit(self, pool: ThreadPoolExecutor, deliveries: list[Delivery], batch: bool) -> None:
+        future = pool.submit(self._process, deliveries, batch)
         future.add_done_callback(
-            lambda f: self.connection.add_callback_threadsafe(functools.partial(self._done, f))
+            lambda f: self.connection.add_callback_threadsafe(
+                functools.partial(self._done, f, batch)
+            )
         )
 
-    def _process(self, batch: list[Delivery]) -> tuple[list[Outcome], tuple[int, int]] | None:
-        """Handlers, the bulk write and the count; None when stopping during an outage."""
+    def _process(
+        self, batch: list[Delivery], batched: bool = True
+    ) -> tuple[list[Outcome], tuple[int, int]] | None:
+        """Handlers, the bulk write and the count; None when stopping during an outage.
+
+        Deliveries of per-message kinds found in a batch are handed to the job pool, which
+        runs each through this same function on its own.
+        """
         max_attempts = self.settings.max_attempts
-        outcomes = run_handlers(batch, self.id, max_attempts)
+        per_message: list[Delivery] = []
+        outcomes = run_handlers(batch, self.id, max_attempts, per_message if batched else None)
+        for delivery in per_message:
+            self.connection.add_callback_threadsafe(functools.partial(self._start_job, delivery))
         docs = [o.doc for o in outcomes if o.verdict == "pending" and o.doc is not None]
         try:
             result = self._patiently(lambda: self.store.bulk_upsert(docs), "Elasticsearch")
@@ -145,8 +163,15 @@ class Worker:
         return outcomes, counted
 
     # --- back on the main thread --------------------------------------------------------------
-    def _done(self, future: Future) -> None:
-        self.in_flight -= 1
+    def _start_job(self, delivery: Delivery) -> None:
+        self.running_jobs += 1
+        self._submit(self._jobs, [delivery], batch=False)
+
+    def _done(self, future: Future, batch: bool) -> None:
+        if batch:
+            self.in_flight -= 1
+        else:
+            self.running_jobs -= 1
         exc = future.exception()
         if exc is not None:
             # A bug, not a job failure: leave the batch unacked so it is redelivered elsewhere.

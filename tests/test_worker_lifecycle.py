@@ -53,3 +53,34 @@ def test_backpressure_holds_the_queue_under_its_bound(es_url: str, tmp_path) -> 
     finally:
         lab.down()
         cleanup(settings)
+
+
+def test_per_message_kinds_run_at_most_concurrency_at_once(
+    lab: Supervisor, state: State, store, settings: Settings, channel
+) -> None:
+    """Six 2-second `sleep` jobs, concurrency 5: five start together, the sixth when one ends."""
+    run_id = state.start_run(8, 60)
+    state.stop_run()
+    for seq in range(6):
+        publish(
+            channel,
+            settings.queue,
+            run_job(run_id, seq, kind="sleep", payload={"seconds": 2}).to_json(),
+        )
+    for seq in (6, 7):  # batchable jobs in the same batches are not held up by the sleepers
+        publish(channel, settings.queue, run_job(run_id, seq).to_json())
+    lab.start("worker-1", "worker")
+    wait_until(lambda: state.run(run_id).processed == 8, 30, "all eight processed")
+    store.refresh()
+    hits = store.es.search(index=settings.es_index, size=10, query={"term": {"kind": "sleep"}})[
+        "hits"
+    ]["hits"]
+    spans = sorted(
+        (h["_source"]["result"]["startedMs"], h["_source"]["result"]["endedMs"]) for h in hits
+    )
+    assert len(spans) == 6
+    first_five_start = spans[4][0] - spans[0][0]
+    assert first_five_start < 1000, spans  # five at once
+    assert spans[5][0] >= min(end for _, end in spans[:5]) - 50, spans  # the sixth waited
+    fast = store.get(f"{run_id}-6")
+    assert fast["processedAt"] < spans[0][1], "a batchable job waited behind the sleepers"

@@ -1,0 +1,49 @@
+"""docker-compose.yml is checked without a Docker engine: structure, health, dependencies, and
+that every lab service runs a real `lab` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).parent.parent
+LAB_SERVICES = ("api", "scheduler", "worker")
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_every_service_is_healthchecked_and_waits_for_healthy_dependencies() -> None:
+    services = compose()["services"]
+    assert {"redis", "rabbitmq", "elasticsearch", "kibana", *LAB_SERVICES} <= set(services)
+    for name, service in services.items():
+        assert "healthcheck" in service, f"{name} has no healthcheck"
+        for dependency, rule in (service.get("depends_on") or {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            assert rule["condition"] == "service_healthy", (name, dependency)
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+    assert services["kibana"]["profiles"] == ["kibana"]
+    assert "container_name" not in services["worker"] and "ports" not in services["worker"]
+
+
+def test_lab_services_run_real_lab_commands_with_lab_settings() -> None:
+    services = compose()["services"]
+    for name in LAB_SERVICES:
+        command = services[name]["command"]
+        assert command[0] == "lab", (name, command)
+        done = subprocess.run(
+            [sys.executable, "-m", "lab", *command[1:], "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, (name, done.stderr)
+        env = services[name]["environment"]
+        assert all(key.startswith("LAB_") for key in env), name
+        for key in ("LAB_REDIS_URL", "LAB_AMQP_URL", "LAB_ES_URL", "LAB_API_URL"):
+            assert key in env, (name, key)
