@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pika
+
 from lab import broker
 from lab.config import Settings
 from lab.state import State
@@ -14,11 +16,17 @@ __all__ = ["wait_until", "queue_depth", "settle", "assert_exactly_once", "publis
 
 
 def queue_depth(settings: Settings, name: str) -> int:
+    """Messages ready in `name`; 0 while nobody has declared it yet."""
     connection = broker.connect(settings.amqp_url, "lab-test-depth")
     try:
         return connection.channel().queue_declare(name, passive=True).method.message_count
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code == 404:
+            return 0
+        raise
     finally:
-        connection.close()
+        if connection.is_open:
+            connection.close()
 
 
 def publish(channel: Any, queue: str, body: bytes) -> None:

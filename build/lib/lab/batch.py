@@ -1,0 +1,118 @@
+"""What happens to each delivery of a batch: the decisions of the worker, without its I/O.
+
+A delivery ends in exactly one of three verdicts, and the worker acks it only after acting on it:
+  written  the document is in Elasticsearch → count processed, ack
+  retry    the job failed and has attempts left → publish to the delayed-retry queue, ack
+  dead     malformed, unknown kind, or out of attempts → publish to the dead-letter queue, ack
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from lab.handlers import UnknownKind, handler_for
+from lab.messages import Job, MalformedMessage, parse
+
+Verdict = Literal["pending", "written", "retry", "dead"]
+
+
+@dataclass
+class Delivery:
+    tag: int
+    body: bytes
+    redelivered: bool = False
+
+
+@dataclass
+class Outcome:
+    delivery: Delivery
+    job: Job | None
+    verdict: Verdict = "pending"
+    doc: dict[str, Any] | None = None
+    error: str | None = None
+
+    def fail(self, error: str, max_attempts: int) -> None:
+        """A job that failed: retried while attempts remain, then dead."""
+        self.error = error
+        self.doc = None
+        assert self.job is not None
+        self.verdict = "retry" if self.job.attempt < max_attempts else "dead"
+
+
+def document(job: Job, result: dict[str, Any], worker_id: str) -> dict[str, Any]:
+    return {
+        "jobId": job.jobId,
+        "runId": job.runId,
+        "seq": job.seq,
+        "kind": job.kind,
+        "attempt": job.attempt,
+        "createdAt": job.createdAt,
+        "processedAt": int(time.time() * 1000),
+        "worker": worker_id,
+        "result": result,
+    }
+
+
+def run_handlers(
+    deliveries: list[Delivery],
+    worker_id: str,
+    max_attempts: int,
+    per_message: list[Delivery] | None = None,
+) -> list[Outcome]:
+    """Parse every delivery and run its handler; documents are not written yet.
+
+    With `per_message`, deliveries whose kind declares `BATCHABLE = False` are not run here but
+    appended to that list, for the worker to run one by one under its concurrency limit.
+    """
+    outcomes = []
+    for delivery in deliveries:
+        try:
+            job = parse(delivery.body)
+        except MalformedMessage as exc:
+            outcomes.append(Outcome(delivery, None, "dead", error=f"malformed: {exc}"))
+            continue
+        try:
+            handler = handler_for(job.kind)
+        except UnknownKind as exc:
+            # Retrying cannot help; it still counts as failed for its run.
+            outcomes.append(Outcome(delivery, job, "dead", error=str(exc)))
+            continue
+        if per_message is not None and not handler.batchable:
+            per_message.append(delivery)
+            continue
+        outcome = Outcome(delivery, job)
+        try:
+            outcome.doc = document(job, handler.handle(job), worker_id)
+        except Exception as exc:  # a handler's failure is the job's, never the worker's
+            outcome.fail(f"{type(exc).__name__}: {exc}", max_attempts)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def apply_bulk(outcomes: list[Outcome], failed: dict[str, str], max_attempts: int) -> None:
+    """Mark documents Elasticsearch took as written and those it refused as failed."""
+    for outcome in outcomes:
+        if outcome.verdict != "pending" or outcome.job is None:
+            continue
+        reason = failed.get(outcome.job.jobId)
+        if reason is None:
+            outcome.verdict = "written"
+        else:
+            outcome.fail(f"elasticsearch refused the document: {reason}", max_attempts)
+
+
+def counts_by_run(outcomes: list[Outcome]) -> dict[str, tuple[list[int], list[int]]]:
+    """{runId: (seqs written, seqs dead)} for the exactly-once counting script."""
+    per_run: dict[str, tuple[list[int], list[int]]] = {}
+    for outcome in outcomes:
+        job = outcome.job
+        if job is None or job.runId is None or job.seq is None:
+            continue
+        done, dead = per_run.setdefault(job.runId, ([], []))
+        if outcome.verdict == "written":
+            done.append(job.seq)
+        elif outcome.verdict == "dead":
+            dead.append(job.seq)
+    return per_run

@@ -1,0 +1,164 @@
+"""RabbitMQ topology and publishing: the main queue, delayed-retry queues and the dead-letter queue.
+
+    <queue>              durable; rejected messages dead-letter to <queue>.dead
+    <queue>.retry.<ms>   durable, messages expire after <ms> and dead-letter back to <queue>
+    <queue>.dead         durable; what is malformed or out of attempts, with the reason
+
+A retry never blocks a consumer: the failed job is published to the retry queue of its delay and
+comes back by itself. The delay is in the queue's name because RabbitMQ refuses to redeclare a
+queue with other arguments, so a changed delay simply uses a new queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel
+
+PERSISTENT = 2
+
+
+@dataclass(frozen=True)
+class Topology:
+    queue: str
+
+    @property
+    def dead(self) -> str:
+        return f"{self.queue}.dead"
+
+    def retry(self, delay_ms: int) -> str:
+        return f"{self.queue}.retry.{delay_ms}"
+
+    def main_arguments(self) -> dict[str, object]:
+        return {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.dead}
+
+    def retry_arguments(self, delay_ms: int) -> dict[str, object]:
+        return {
+            "x-message-ttl": delay_ms,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.queue,
+        }
+
+    def declare(self, channel: BlockingChannel) -> None:
+        channel.queue_declare(self.dead, durable=True)
+        channel.queue_declare(self.queue, durable=True, arguments=self.main_arguments())
+
+    def declare_retry(self, channel: BlockingChannel, delay_ms: int) -> str:
+        name = self.retry(delay_ms)
+        channel.queue_declare(name, durable=True, arguments=self.retry_arguments(delay_ms))
+        return name
+
+    def depths(self, channel: BlockingChannel) -> dict[str, int]:
+        """Messages ready in the main and dead-letter queues (passive declares)."""
+        out = {}
+        for name in (self.queue, self.dead):
+            out[name] = channel.queue_declare(name, passive=True).method.message_count
+        return out
+
+    def delete(self, channel: BlockingChannel, retry_delays: Iterable[int] = ()) -> None:
+        for name in [self.queue, self.dead, *(self.retry(d) for d in retry_delays)]:
+            channel.queue_delete(name)
+
+
+def retry_delay_ms(base_ms: int, failed_attempt: int) -> int:
+    """Exponential backoff: the delay before attempt n+1 after attempt n failed."""
+    return base_ms * 2 ** (failed_attempt - 1)
+
+
+def connect(amqp_url: str, name: str) -> pika.BlockingConnection:
+    params = pika.URLParameters(amqp_url)
+    params.client_properties = {"connection_name": name}
+    return pika.BlockingConnection(params)
+
+
+def properties(headers: dict[str, object] | None = None) -> pika.BasicProperties:
+    return pika.BasicProperties(
+        delivery_mode=PERSISTENT, content_type="application/json", headers=headers
+    )
+
+
+@dataclass
+class ConfirmTracker:
+    """Which published seqs the broker has not confirmed yet (pure, unit-tested).
+
+    Publisher confirms arrive per delivery tag, possibly `multiple` at once. The scheduler may
+    count a job as released only when it and every job before it are confirmed, so the
+    "frontier" is the lowest unconfirmed seq; a nack hands its seqs back for republishing.
+    """
+
+    pending: dict[int, int] = field(default_factory=dict)  # delivery tag → seq
+    next_tag: int = 1
+
+    def published(self, seq: int) -> int:
+        tag = self.next_tag
+        self.pending[tag] = seq
+        self.next_tag += 1
+        return tag
+
+    def _settle(self, tag: int, multiple: bool) -> list[int]:
+        if not multiple:
+            seq = self.pending.pop(tag, None)
+            return [] if seq is None else [seq]
+        settled = [t for t in self.pending if t <= tag]
+        return [self.pending.pop(t) for t in settled]
+
+    def acked(self, tag: int, multiple: bool) -> None:
+        self._settle(tag, multiple)
+
+    def nacked(self, tag: int, multiple: bool) -> list[int]:
+        """The seqs the broker refused; they must be published again."""
+        return self._settle(tag, multiple)
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.pending)
+
+    def frontier(self, next_seq: int, republish: Iterable[int] = ()) -> int:
+        """Every seq below this one is confirmed."""
+        return min([*self.pending.values(), *republish], default=next_seq)
+
+    def reset(self) -> list[int]:
+        """A new channel starts tags at 1; what was pending is unknown and must be republished."""
+        lost = sorted(self.pending.values())
+        self.pending.clear()
+        self.next_tag = 1
+        return lost
+
+
+@dataclass
+class AckTracker:
+    """Which deliveries may be acked, and how (pure, unit-tested).
+
+    Batches finish out of order once several are in flight (and a long per-message job can hold
+    a low delivery tag for seconds), so `multiple=True` is safe only up to the first delivery
+    that is still in work; finished ones beyond it are acked one by one, so they stop counting
+    against the prefetch window.
+    """
+
+    outstanding: list[int] = field(default_factory=list)  # delivery tags in delivery order
+    finished: set[int] = field(default_factory=set)
+
+    def delivered(self, tag: int) -> None:
+        self.outstanding.append(tag)
+
+    def finish(self, tags: Iterable[int]) -> tuple[int | None, list[int]]:
+        """Mark `tags` done; returns (ack multiple up to this tag or None, tags to ack singly)."""
+        self.finished.update(tags)
+        prefix = 0
+        while prefix < len(self.outstanding) and self.outstanding[prefix] in self.finished:
+            prefix += 1
+        upto = self.outstanding[prefix - 1] if prefix else None
+        for tag in self.outstanding[:prefix]:
+            self.finished.discard(tag)
+        self.outstanding = self.outstanding[prefix:]
+        singles = [t for t in self.outstanding if t in self.finished]
+        if singles:
+            self.outstanding = [t for t in self.outstanding if t not in self.finished]
+            self.finished.difference_update(singles)
+        return upto, singles
+
+    @property
+    def in_work(self) -> int:
+        return len(self.outstanding)

@@ -1,0 +1,417 @@
+"""`lab` on the command line: every process and every action, one subcommand each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lab import config, stack
+from lab.bench import BenchError
+from lab.client import ApiError, LabClient
+from lab.config import ConfigError, Settings
+from lab.supervisor import Supervisor, SupervisorError
+
+console = Console(stderr=True)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number greater than 0")
+    return value
+
+
+def services_list(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in stack.SERVICES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown service(s) {', '.join(unknown) or text!r}; "
+            f"choose from {', '.join(stack.SERVICES)}"
+        )
+    return names
+
+
+def _worker_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prefetch", type=positive_int, help="deliveries in hand (LAB_PREFETCH)")
+    p.add_argument(
+        "--batch",
+        type=positive_int,
+        help="deliveries per Elasticsearch bulk request; 1 = per message (LAB_BATCH)",
+    )
+    p.add_argument(
+        "--linger-ms",
+        type=positive_int,
+        help="how long to wait for a batch to fill (LAB_LINGER_MS)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lab", description="Experiment harness and load lab for a queue pipeline."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("api", help="serve the HTTP API (run control, status, events)")
+    sub.add_parser("scheduler", help="release the active run's jobs at Y per minute")
+    worker = sub.add_parser("worker", help="consume jobs, write documents, count, ack")
+    _worker_flags(worker)
+
+    up = sub.add_parser("up", help="supervise api + scheduler + N workers in the foreground")
+    up.add_argument("--workers", type=positive_int, default=1)
+    up.add_argument("--no-restart", action="store_true", help="do not restart children that exit")
+    _worker_flags(up)
+
+    st = sub.add_parser("stack", help="make Redis, RabbitMQ and Elasticsearch reachable")
+    st.add_argument("action", choices=["up", "down", "status"])
+    st.add_argument(
+        "--only",
+        type=services_list,
+        default=stack.SERVICES,
+        help="comma-separated subset of: " + ", ".join(stack.SERVICES),
+    )
+
+    run = sub.add_parser("run", help="start a run through the API")
+    run.add_argument("--x", type=positive_int, required=True, help="number of jobs")
+    run.add_argument("--y", type=positive_float, required=True, help="jobs per minute")
+    run.add_argument("--wait", action="store_true", help="show progress until the run is done")
+
+    status = sub.add_parser("status", help="the active (or latest) run")
+    status.add_argument("--json", action="store_true")
+    sub.add_parser("stop", help="stop releasing the active run")
+    runs = sub.add_parser("runs", help="run history")
+    runs.add_argument("--limit", type=positive_int, default=20)
+    runs.add_argument("--json", action="store_true")
+
+    bench = sub.add_parser("bench", help="measure throughput, latency and the path's ceilings")
+    bench.add_argument("--jobs", type=positive_int, default=20_000)
+    bench.add_argument("--workers", type=positive_int, default=1)
+    bench.add_argument("--prefetch", type=positive_int, default=None)
+    bench.add_argument("--batch", type=positive_int, default=None)
+    bench.add_argument("--reps", type=positive_int, default=3)
+    bench.add_argument("--out", default="loadtests/results", help="where the JSON and table go")
+    bench.add_argument(
+        "--peers",
+        action="store_true",
+        help="also drain the same job through Celery and Dramatiq ('.[bench]')",
+    )
+    bench.add_argument(
+        "--rate",
+        type=positive_float,
+        default=None,
+        metavar="Y",
+        help="only check release accuracy: the scheduler alone at Y jobs/min",
+    )
+    bench.add_argument("--rate-seconds", type=positive_float, default=60.0)
+    bench.add_argument(
+        "--peer-jobs",
+        type=positive_int,
+        default=None,
+        help="jobs per peer configuration (default: min(jobs, 10000))",
+    )
+
+    demo = sub.add_parser("demo", help="stack up, processes up, one run, verified end to end")
+    demo.add_argument("--x", type=positive_int, default=300)
+    demo.add_argument("--y", type=positive_float, default=6000)
+    demo.add_argument("--workers", type=positive_int, default=2)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    settings = config.load()
+    overrides = {
+        k: getattr(args, k)
+        for k in ("prefetch", "batch", "linger_ms")
+        if getattr(args, k, None) is not None
+    }
+    return settings.with_overrides(**overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    for noisy in ("elastic_transport", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = settings_from(args)
+        return COMMANDS[args.command](args, settings) or 0
+    except (
+        ConfigError,
+        ApiError,
+        SupervisorError,
+        stack.StackError,
+        TimeoutError,
+        BenchError,
+    ) as exc:
+        console.print(f"[red]lab: {exc}[/red]", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+# --- processes ----------------------------------------------------------------------------------
+def cmd_api(_args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from lab.api import create_app
+
+    parsed = urlparse(settings.api_url)
+    uvicorn.run(
+        create_app(settings),
+        host=parsed.hostname or "127.0.0.1",
+        port=parsed.port or 8000,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def cmd_scheduler(_args: argparse.Namespace, settings: Settings) -> int:
+    from lab.scheduler import Scheduler
+
+    Scheduler(settings).run()
+    return 0
+
+
+def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
+    from lab.worker import Worker
+
+    if settings.prefetch < settings.batch:
+        console.print(
+            f"lab: prefetch {settings.prefetch} is below batch {settings.batch}; "
+            f"batches will hold at most {settings.prefetch} deliveries"
+        )
+    Worker(settings).run()
+    return 0
+
+
+def _worker_args(args: argparse.Namespace) -> list[str]:
+    out = []
+    for flag in ("prefetch", "batch", "linger_ms"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            out += [f"--{flag.replace('_', '-')}", str(value)]
+    return out
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    supervisor = Supervisor(settings)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        supervisor.up(workers=args.workers, worker_args=_worker_args(args))
+        console.print(
+            f"lab: api at {settings.api_url}, scheduler, {args.workers} worker(s); "
+            f"logs in {supervisor.log_dir}. Ctrl-C stops them all."
+        )
+        supervisor.watch(restart=not args.no_restart, until=lambda: bool(stopping))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        codes = supervisor.down()
+        console.print("lab: stopped " + ", ".join(f"{n} ({c})" for n, c in codes.items()))
+    return 0
+
+
+def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "up":
+        for service, how in stack.up(settings, args.only).items():
+            console.print(f"{service:14} {how}")
+    elif args.action == "down":
+        for service, how in stack.down(settings).items():
+            console.print(f"{service:14} {how}")
+    else:
+        healthy = True
+        for service, info in stack.status(settings).items():
+            healthy &= bool(info["healthy"])
+            mark = "healthy" if info["healthy"] else "DOWN"
+            owner = " (started by lab)" if info["managedByLab"] else ""
+            console.print(f"{service:14} {mark:8} {info['url']}{owner}")
+        return 0 if healthy else 1
+    return 0
+
+
+# --- run control --------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    client = LabClient(settings.api_url)
+    started = client.run(args.x, args.y)
+    run_id = started["runId"]
+    console.print(f"lab: run {run_id} started: {args.x} jobs at {args.y:g}/min")
+    if not args.wait:
+        print(run_id)
+        return 0
+    final = watch_run(client, run_id)
+    print(json.dumps(final, indent=2))
+    return 0 if final["state"] == "completed" and final["failed"] == 0 else 1
+
+
+def watch_run(client: LabClient, run_id: str, timeout_s: float | None = None) -> dict[str, Any]:
+    """A terminal progress bar until the run is settled; returns the final run record."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[extra]}"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=console, transient=False) as progress:
+        run = client.get_run(run_id)
+        released = progress.add_task("released ", total=run["xTotal"], extra="")
+        processed = progress.add_task("processed", total=run["xTotal"], extra="")
+        while True:
+            run = client.get_run(run_id)
+            progress.update(released, completed=run["enqueued"])
+            rate = run["processed"] / run["durationSeconds"] if run["durationSeconds"] else 0
+            progress.update(
+                processed,
+                completed=run["processed"],
+                extra=f"failed {run['failed']}  {rate:,.0f} jobs/s",
+            )
+            settled = run["state"] == "completed" or (
+                run["state"] == "stopped" and run["processed"] + run["failed"] >= run["enqueued"]
+            )
+            if settled:
+                return run
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"run {run_id} not done after {timeout_s:.0f}s: "
+                    f"{run['processed']} of {run['xTotal']} processed"
+                )
+            time.sleep(0.25)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    status = LabClient(settings.api_url).status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    table = Table(title=f"run {status['runId'] or '—'} ({status['state']})")
+    for column in ("xTotal", "yMinutes", "enqueued", "processed", "failed", "running"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        *(
+            str(status[c])
+            for c in ("xTotal", "yMinutes", "enqueued", "processed", "failed", "running")
+        )
+    )
+    Console().print(table)
+    rates = status["rates"]
+    print(
+        f"processed/min (last {rates['windowSeconds']}s): {rates['processedPerMinute']:,.0f}   "
+        f"released/min: {rates['enqueuedPerMinute']:,.0f}   workers: {len(status['workers'])}"
+    )
+    for w in status["workers"]:
+        print(
+            f"  {w['id']}  pid {w['pid']}  processed {w['processed']}  "
+            f"heartbeat {w['heartbeatAgeSeconds']:.1f}s ago"
+        )
+    return 0
+
+
+def cmd_stop(_args: argparse.Namespace, settings: Settings) -> int:
+    answer = LabClient(settings.api_url).stop()
+    console.print(f"lab: run {answer['stopped']} stopped releasing at {answer['enqueued']} jobs")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    runs = LabClient(settings.api_url).runs(args.limit)
+    if args.json:
+        print(json.dumps(runs, indent=2))
+        return 0
+    table = Table(title="runs")
+    for column in ("runId", "state", "xTotal", "yMinutes", "processed", "failed", "seconds"):
+        table.add_column(column)
+    for r in runs:
+        table.add_row(
+            r["runId"],
+            r["state"],
+            str(r["xTotal"]),
+            f"{r['yMinutes']:g}",
+            str(r["processed"]),
+            str(r["failed"]),
+            f"{r['durationSeconds']:.1f}",
+        )
+    Console().print(table)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from lab.bench import markdown, rate_check, run_bench
+
+    if args.rate is not None:
+        stack.up(settings)
+        result = rate_check(settings, args.rate, args.rate_seconds, settings.home_path / "bench")
+        print(json.dumps(result, indent=2))
+        return 0
+
+    report, path = run_bench(
+        settings,
+        args.jobs,
+        args.workers,
+        settings.prefetch,
+        settings.batch,
+        args.reps,
+        Path(args.out),
+        args.peers,
+        args.peer_jobs,
+    )
+    print(markdown(report))
+    console.print(f"lab: results in {path} and {path.with_suffix('.md')}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from lab.demo import demo
+
+    return demo(settings, x=args.x, y=args.y, workers=args.workers)
+
+
+COMMANDS = {
+    "api": cmd_api,
+    "scheduler": cmd_scheduler,
+    "worker": cmd_worker,
+    "up": cmd_up,
+    "stack": cmd_stack,
+    "run": cmd_run,
+    "status": cmd_status,
+    "stop": cmd_stop,
+    "runs": cmd_runs,
+    "demo": cmd_demo,
+    "bench": cmd_bench,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

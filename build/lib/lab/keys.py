@@ -1,0 +1,94 @@
+"""The one place that knows Redis key names. `docs/REDIS_KEYS.md` describes each of them.
+
+Every key starts with the configured prefix, so one Redis can hold many isolated labs (each test
+uses its own prefix) and `lab` can clean up exactly what it made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    # --- runs ---------------------------------------------------------------------------------
+    @property
+    def active_run(self) -> str:
+        """String: the runId being released now, absent when no run is active."""
+        return f"{self.prefix}:run:active"
+
+    @property
+    def runs(self) -> str:
+        """Sorted set: every runId, scored by its start time in ms (the run history)."""
+        return f"{self.prefix}:runs"
+
+    def run(self, run_id: str) -> str:
+        """Hash: one run's plan and counters (xTotal, yMinutes, enqueued, processed, ...)."""
+        return f"{self.prefix}:run:{run_id}"
+
+    def run_done(self, run_id: str) -> str:
+        """Bitmap: bit `seq` is 1 once job `<runId>-<seq>` has been counted as processed."""
+        return f"{self.prefix}:run:{run_id}:done"
+
+    def run_failed(self, run_id: str) -> str:
+        """Bitmap: bit `seq` is 1 while job `<runId>-<seq>` is counted as failed."""
+        return f"{self.prefix}:run:{run_id}:failed"
+
+    def run_rate_base(self, run_id: str) -> str:
+        """Base of per-second counters `...:rate:<p|e>:<unix second>` (expire after 2 minutes)."""
+        return f"{self.prefix}:run:{run_id}:rate"
+
+    def run_tat(self, run_id: str) -> str:
+        """String: the run's release limiter state (GCRA theoretical arrival time, in µs)."""
+        return f"{self.prefix}:run:{run_id}:tat"
+
+    def run_keys(self, run_id: str) -> list[str]:
+        """Every key a run owns, in the order the counting script expects them."""
+        return [
+            self.run(run_id),
+            self.run_done(run_id),
+            self.run_failed(run_id),
+            self.run_rate_base(run_id),
+        ]
+
+    @property
+    def run_template(self) -> str:
+        """`run(...)` as a Lua `string.format` template, for scripts that look the run up."""
+        return self.run("%s")
+
+    @property
+    def scheduler_lease(self) -> str:
+        """String with a TTL: the id of the scheduler allowed to release."""
+        return f"{self.prefix}:scheduler:lease"
+
+    # --- workers ------------------------------------------------------------------------------
+    @property
+    def workers(self) -> str:
+        """Set: ids of workers that have announced themselves (stale ids are pruned on read)."""
+        return f"{self.prefix}:workers"
+
+    def worker(self, worker_id: str) -> str:
+        """Hash with a TTL: one worker's heartbeat (id, pid, host, processed, started, seen)."""
+        return f"{self.prefix}:worker:{worker_id}"
+
+    @property
+    def worker_template(self) -> str:
+        return self.worker("%s")
+
+    # --- events and counters without a run ---------------------------------------------------
+    @property
+    def events(self) -> str:
+        """Stream: the event log the API turns into SSE and WebSocket messages."""
+        return f"{self.prefix}:events"
+
+    @property
+    def dead_lettered(self) -> str:
+        """String counter: messages sent to the dead-letter queue (malformed or out of attempts)."""
+        return f"{self.prefix}:deadlettered"
+
+    @property
+    def pattern(self) -> str:
+        """Glob matching every key of this prefix, for cleanup."""
+        return f"{self.prefix}:*"

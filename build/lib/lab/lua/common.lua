@@ -1,0 +1,47 @@
+-- Helpers prepended to every lab script (see lab/state.py). Redis' own clock (TIME) is the one
+-- clock of the lab, so processes on machines with skewed clocks still agree on rates.
+
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local function now_ms()
+  return math.floor(now_us() / 1000)
+end
+
+local function hgetall_table(key)
+  local flat = redis.call('HGETALL', key)
+  local out = {}
+  for i = 1, #flat, 2 do out[flat[i]] = flat[i + 1] end
+  return out
+end
+
+-- One progress event carrying the run's counters, so a client can draw from any single event.
+local function emit_run(events_key, maxlen, run_key, kind)
+  local r = redis.call('HMGET', run_key, 'runId', 'state', 'xTotal', 'yMinutes', 'enqueued',
+    'processed', 'failed', 'running', 'startedAt', 'stoppedAt', 'finishedAt')
+  redis.call('HSET', run_key, 'lastEventMs', now_ms())
+  return redis.call('XADD', events_key, 'MAXLEN', '~', maxlen, '*',
+    'type', kind, 'runId', r[1], 'state', r[2], 'xTotal', r[3], 'yMinutes', r[4],
+    'enqueued', r[5], 'processed', r[6], 'failed', r[7], 'running', r[8],
+    'startedAt', r[9] or '', 'stoppedAt', r[10] or '', 'finishedAt', r[11] or '')
+end
+
+-- A run is complete once every job was released and each has been processed or failed.
+-- Returns true when this call completed it (the caller then emits the final event).
+local function finish_if_done(run_key, active_key, run_id)
+  local r = redis.call('HMGET', run_key, 'state', 'xTotal', 'enqueued', 'processed', 'failed')
+  local x, enq = tonumber(r[2]), tonumber(r[3])
+  local settled = tonumber(r[4]) + tonumber(r[5])
+  if r[1] == 'running' and enq >= x and settled >= x then
+    redis.call('HSET', run_key, 'state', 'completed', 'running', 0, 'finishedAt', now_ms())
+    if redis.call('GET', active_key) == run_id then redis.call('DEL', active_key) end
+    return true
+  end
+  if r[1] == 'stopped' and settled >= enq and redis.call('HGET', run_key, 'finishedAt') == '' then
+    redis.call('HSET', run_key, 'finishedAt', now_ms())
+    return true
+  end
+  return false
+end

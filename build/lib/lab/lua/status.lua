@@ -1,0 +1,38 @@
+-- Everything GET /status shows, in one round trip.
+-- KEYS: active, runs, workers.  ARGV: run key template, rate base template, worker key template,
+-- rate window in seconds.
+local run_id = redis.call('GET', KEYS[1])
+if not run_id then
+  local last = redis.call('ZRANGE', KEYS[2], -1, -1)
+  run_id = last[1]
+end
+local out = {active = redis.call('EXISTS', KEYS[1]) == 1, workers = {}}
+local now = now_us()
+out.nowMs = math.floor(now / 1000)
+if run_id then
+  out.run = hgetall_table(string.format(ARGV[1], run_id))
+  local base = string.format(ARGV[2], run_id)
+  local sec = math.floor(now / 1000000)
+  local window = tonumber(ARGV[4])
+  local pk, ek = {}, {}
+  -- Whole seconds only: the current one is still filling.
+  for i = 1, window do
+    pk[i] = base .. ':p:' .. (sec - i)
+    ek[i] = base .. ':e:' .. (sec - i)
+  end
+  local p, e = 0, 0
+  for _, v in ipairs(redis.call('MGET', unpack(pk))) do p = p + (tonumber(v) or 0) end
+  for _, v in ipairs(redis.call('MGET', unpack(ek))) do e = e + (tonumber(v) or 0) end
+  out.processedInWindow = p
+  out.enqueuedInWindow = e
+  out.windowSeconds = window
+end
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local w = hgetall_table(string.format(ARGV[3], id))
+  if next(w) == nil then
+    redis.call('SREM', KEYS[3], id)
+  else
+    table.insert(out.workers, w)
+  end
+end
+return cjson.encode(out)

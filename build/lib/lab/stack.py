@@ -1,0 +1,378 @@
+"""The one way lab's services start: Redis, RabbitMQ and an Elasticsearch-API server.
+
+`lab stack up` reuses whatever answers at the configured URLs and starts local instances for the
+rest, with data, logs and pid files under `.lab/`. `lab stack down` stops only what it started.
+Drills that must kill a broker and the tests use the same `start_*` functions on free ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import pika
+import redis
+
+from lab.config import Settings
+
+SERVICES = ("redis", "rabbitmq", "elasticsearch")
+APT_PACKAGES = {"redis-server": "redis-server", "rabbitmq-server": "rabbitmq-server"}
+COMPOSE_HINT = "docker compose up -d redis rabbitmq elasticsearch"
+
+
+class StackError(RuntimeError):
+    """A service could not be reached or started; the message says what to do."""
+
+
+# --- is it there? -------------------------------------------------------------------------------
+def redis_ok(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def amqp_ok(url: str) -> bool:
+    params = pika.URLParameters(url)
+    params.socket_timeout = 2
+    params.blocked_connection_timeout = 2
+    params.connection_attempts = 1
+    try:
+        pika.BlockingConnection(params).close()
+        return True
+    except Exception:
+        return False
+
+
+def es_ok(url: str) -> bool:
+    try:
+        response = httpx.get(url, timeout=2)
+        return response.status_code == 200 and "version" in response.json()
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+CHECKS = {"redis": redis_ok, "rabbitmq": amqp_ok, "elasticsearch": es_ok}
+
+
+def urls(settings: Settings) -> dict[str, str]:
+    return {
+        "redis": settings.redis_url,
+        "rabbitmq": settings.amqp_url,
+        "elasticsearch": settings.es_url,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(check, url: str, timeout_s: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check(url):
+            return
+        time.sleep(0.2)
+    tail = ""
+    if log and log.exists():
+        tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+    raise StackError(f"{what} did not become healthy at {url} within {timeout_s:.0f}s{tail}")
+
+
+def ensure_binary(name: str) -> str:
+    """The path of `name`, installing its Debian package when we are root on Debian."""
+    found = shutil.which(name) or (
+        f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None
+    )
+    if found:
+        return found
+    package = APT_PACKAGES.get(name)
+    if package and os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"lab: installing {package} with apt-get", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, env=env)
+        found = shutil.which(name) or (
+            f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None
+        )
+        if found:
+            return found
+    raise StackError(
+        f"{name} is not installed and lab cannot install it here. Install it "
+        f"(Debian/Ubuntu: sudo apt-get install {package or name}), or run the services with "
+        f"Docker: `{COMPOSE_HINT}`, or point LAB_* URLs at running ones."
+    )
+
+
+# --- local instances ----------------------------------------------------------------------------
+@dataclass
+class Local:
+    """A service lab started; `stop()` ends it (and only it)."""
+
+    service: str
+    url: str
+    pid: int | None = None
+    node: str | None = None  # RabbitMQ node name
+    group: bool = False  # pid leads its own process group (stop the whole group)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self.node:
+            subprocess.run(
+                ["rabbitmqctl", "-q", "-n", self.node, "stop"],
+                check=False,
+                capture_output=True,
+                timeout=timeout_s,
+            )
+            return
+        if self.pid and _alive(self.pid):
+            self._signal(signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while _alive(self.pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(self.pid):
+                self._signal(signal.SIGKILL)
+        if self.group and self.pid:
+            # noida-db's launcher may be gone while the server it started still runs.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+
+    def kill(self) -> None:
+        """SIGKILL, as in a crash (RabbitMQ: the node's OS process)."""
+        if self.node:
+            pid = _rabbit_pid(self.node)
+            if pid and _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        elif self.pid:
+            self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if self.group:
+                os.killpg(self.pid, sig)
+            else:
+                os.kill(self.pid, sig)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours is dead for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _rabbit_pid(node: str) -> int | None:
+    out = subprocess.run(
+        ["rabbitmqctl", "-q", "-n", node, "eval", "os:getpid()."],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    digits = out.stdout.strip().strip('"')
+    return int(digits) if digits.isdigit() else None
+
+
+def start_redis(port: int, home: Path) -> Local:
+    binary = ensure_binary("redis-server")
+    data = home / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    pidfile = data / "redis.pid"
+    log = data / "redis.log"
+    subprocess.run(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(pidfile),
+            "--logfile",
+            str(log),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+        ],
+        check=True,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_healthy(redis_ok, url, 20, "Redis", log)
+    return Local("redis", url, pid=int(pidfile.read_text().strip()))
+
+
+def start_rabbitmq(port: int, home: Path) -> Local:
+    """A private RabbitMQ node on `port` (about 10 s to start), e.g. for a drill that kills it."""
+    ensure_binary("rabbitmq-server")
+    base = home / f"rabbitmq-{port}"
+    for sub in ("mnesia", "log"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    config = base / "rabbitmq.conf"
+    config.write_text(f"listeners.tcp.1 = 127.0.0.1:{port}\nloopback_users = none\n")
+    if os.geteuid() == 0:
+        # Debian's script switches to the rabbitmq user, who must own the node's files.
+        try:
+            user = pwd.getpwnam("rabbitmq")
+            for path in [base, *base.rglob("*")]:
+                os.chown(path, user.pw_uid, user.pw_gid)
+        except KeyError:
+            pass
+    node = f"lab{port}@localhost"
+    env = {
+        **os.environ,
+        "RABBITMQ_NODENAME": node,
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(free_port()),
+        "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(base / "log"),
+        "RABBITMQ_CONFIG_FILE": str(config),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+    }
+    (base / "enabled_plugins").write_text("[].\n")
+    if os.geteuid() == 0:
+        os.chown(base / "enabled_plugins", *_rabbit_ids())
+    subprocess.run(["rabbitmq-server", "-detached"], env=env, check=True, capture_output=True)
+    url = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
+    wait_healthy(amqp_ok, url, 60, "RabbitMQ", base / "log" / f"{node}.log")
+    return Local("rabbitmq", url, node=node)
+
+
+def _rabbit_ids() -> tuple[int, int]:
+    try:
+        user = pwd.getpwnam("rabbitmq")
+        return user.pw_uid, user.pw_gid
+    except KeyError:
+        return os.getuid(), os.getgid()
+
+
+def noida_binary() -> str:
+    beside = Path(sys.executable).parent / "noida-db"
+    found = str(beside) if beside.exists() else shutil.which("noida-db")
+    if not found:
+        raise StackError(
+            "noida-db (the local Elasticsearch-API server) is not installed: "
+            f"pip install noida-db, or run Elasticsearch with `{COMPOSE_HINT}`"
+        )
+    return found
+
+
+def start_elasticsearch(port: int, home: Path) -> Local:
+    """noida-db's Elasticsearch 8 API on `port`, data under `home/es-<port>`."""
+    data = home / f"es-{port}"
+    data.mkdir(parents=True, exist_ok=True)
+    log = data / "server.log"
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [
+                noida_binary(),
+                "start",
+                "--only",
+                "elasticsearch",
+                "--elasticsearch-port",
+                str(port),
+                "--data-dir",
+                str(data),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives `lab stack up`; `lab stack down` ends it
+        )
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(es_ok, url, 30, "Elasticsearch API (noida-db)", log)
+    return Local("elasticsearch", url, pid=process.pid, group=True)
+
+
+STARTERS = {"redis": start_redis, "rabbitmq": start_rabbitmq, "elasticsearch": start_elasticsearch}
+
+
+# --- lab stack up | down | status --------------------------------------------------------------
+def _state_file(settings: Settings, service: str) -> Path:
+    return settings.home_path / "stack" / f"{service}.pid"
+
+
+def _port(url: str) -> int:
+    parsed = urlparse(url)
+    if parsed.port:
+        return parsed.port
+    return {"redis": 6379, "amqp": 5672, "http": 80, "https": 443}[parsed.scheme]
+
+
+def _is_local(url: str) -> bool:
+    return urlparse(url).hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def up(settings: Settings, only: tuple[str, ...] = SERVICES) -> dict[str, str]:
+    """Make every service answer at its configured URL; returns how each was found."""
+    how = {}
+    for service, url in urls(settings).items():
+        if service not in only:
+            continue
+        if CHECKS[service](url):
+            how[service] = "reused"
+            continue
+        if not _is_local(url):
+            raise StackError(
+                f"{service} does not answer at {url}, and lab only starts local "
+                f"services. Start it, or change LAB_* to a local URL."
+            )
+        local = STARTERS[service](_port(url), settings.home_path)
+        path = _state_file(settings, service)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(local.node or str(local.pid))
+        how[service] = f"started ({local.node or 'pid ' + str(local.pid)})"
+    return how
+
+
+def down(settings: Settings) -> dict[str, str]:
+    """Stop what `up` started; services lab merely reused are left alone."""
+    how = {}
+    for service, url in urls(settings).items():
+        path = _state_file(settings, service)
+        if not path.exists():
+            how[service] = "not started by lab"
+            continue
+        mark = path.read_text().strip()
+        if "@" in mark:
+            local = Local(service, url, node=mark)
+        else:
+            local = Local(service, url, pid=int(mark), group=service == "elasticsearch")
+        local.stop()
+        path.unlink()
+        how[service] = "stopped"
+    return how
+
+
+def status(settings: Settings) -> dict[str, dict[str, object]]:
+    out = {}
+    for service, url in urls(settings).items():
+        path = _state_file(settings, service)
+        out[service] = {
+            "url": url,
+            "healthy": CHECKS[service](url),
+            "managedByLab": path.exists(),
+        }
+    return out

@@ -1,0 +1,109 @@
+"""Elasticsearch: one document per job, `_id` = jobId, written in bulk.
+
+Only the official client and plain Elasticsearch semantics are used, so the local ES-API server
+and a real Elasticsearch 8 behave the same. Indexing by `_id` makes every write an upsert: a
+redelivered or republished job overwrites its own document instead of adding one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch import ConnectionError as ESConnectionError
+
+from lab.config import Settings
+
+MAPPINGS = {
+    "properties": {
+        "jobId": {"type": "keyword"},
+        "runId": {"type": "keyword"},
+        "seq": {"type": "long"},
+        "kind": {"type": "keyword"},
+        "attempt": {"type": "integer"},
+        "createdAt": {"type": "date", "format": "epoch_millis"},
+        "processedAt": {"type": "date", "format": "epoch_millis"},
+        "worker": {"type": "keyword"},
+    }
+}
+
+# The store being unreachable is not the job's fault: the worker waits and tries again instead
+# of spending the job's attempts.
+Unavailable = (ESConnectionError, TransportError)
+
+
+@dataclass
+class BulkResult:
+    written: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # jobId → reason
+
+
+class Store:
+    def __init__(self, settings: Settings, timeout_s: float = 30.0):
+        self.index = settings.es_index
+        self.es = Elasticsearch(settings.es_url, request_timeout=timeout_s)
+
+    def ensure_index(self) -> None:
+        if self.es.indices.exists(index=self.index):
+            return
+        try:
+            self.es.indices.create(index=self.index, mappings=MAPPINGS)
+        except ApiError as exc:
+            # Another worker created it first.
+            if "resource_already_exists" not in str(exc):
+                raise
+
+    def bulk_upsert(self, docs: list[dict[str, Any]]) -> BulkResult:
+        """Write documents by jobId; per-item errors are returned, not raised."""
+        result = BulkResult()
+        if not docs:
+            return result
+        operations: list[dict[str, Any]] = []
+        for doc in docs:
+            operations.append({"index": {"_index": self.index, "_id": doc["jobId"]}})
+            operations.append(doc)
+        response = self.es.bulk(operations=operations)
+        for doc, item in zip(docs, response["items"], strict=True):
+            outcome = item.get("index", {})
+            if outcome.get("status", 500) < 300:
+                result.written.append(doc["jobId"])
+            else:
+                error = outcome.get("error", {})
+                reason = error.get("reason", error) if isinstance(error, dict) else error
+                result.failed[doc["jobId"]] = f"{outcome.get('status')}: {reason}"
+        return result
+
+    def refresh(self) -> None:
+        self.es.indices.refresh(index=self.index)
+
+    def count(self, run_id: str | None = None) -> int:
+        query = {"term": {"runId": run_id}} if run_id else {"match_all": {}}
+        return int(self.es.count(index=self.index, query=query)["count"])
+
+    def distinct_job_ids(self, run_id: str | None = None) -> int:
+        """Distinct jobIds (exact below 40,000; approximate above, as Elasticsearch is)."""
+        query = {"term": {"runId": run_id}} if run_id else {"match_all": {}}
+        response = self.es.search(
+            index=self.index,
+            size=0,
+            query=query,
+            aggs={"ids": {"cardinality": {"field": "jobId", "precision_threshold": 40000}}},
+        )
+        return int(response["aggregations"]["ids"]["value"])
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        response = self.es.options(ignore_status=404).get(index=self.index, id=job_id)
+        return response.get("_source") if response.get("found") else None
+
+    def delete_index(self) -> None:
+        self.es.options(ignore_status=404).indices.delete(index=self.index)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.es.ping())
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        self.es.close()
