@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,6 +229,11 @@ def start_rabbitmq(port: int, home: Path) -> Local:
     """A private RabbitMQ node on `port` (about 10 s to start), e.g. for a drill that kills it."""
     ensure_binary("rabbitmq-server")
     base = home / f"rabbitmq-{port}"
+    if os.geteuid() == 0 and not _others_can_enter(home):
+        # Debian's script runs the node as the rabbitmq user, who cannot reach a private
+        # directory of root's (pytest's tmp_path is one); use a directory it can enter.
+        base = Path(tempfile.mkdtemp(prefix=f"lab-rabbitmq-{port}-"))
+        base.chmod(0o755)
     for sub in ("mnesia", "log"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     config = base / "rabbitmq.conf"
@@ -258,6 +264,12 @@ def start_rabbitmq(port: int, home: Path) -> Local:
     url = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
     wait_healthy(amqp_ok, url, 60, "RabbitMQ", base / "log" / f"{node}.log")
     return Local("rabbitmq", url, node=node)
+
+
+def _others_can_enter(path: Path) -> bool:
+    path = path.resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
 
 
 def _rabbit_ids() -> tuple[int, int]:
