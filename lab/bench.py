@@ -34,6 +34,7 @@ from lab import __version__, broker, stack
 from lab.client import LabClient
 from lab.config import Settings
 from lab.messages import run_job
+from lab.reset import reset
 from lab.state import State
 from lab.store import Store
 from lab.supervisor import Supervisor, wait_until
@@ -264,16 +265,7 @@ def latencies_ms(settings: Settings, run_id: str, sample: int = 10_000) -> list[
 
 
 def cleanup(settings: Settings) -> None:
-    State(settings).purge()
-    store = Store(settings)
-    store.delete_index()
-    store.close()
-    connection = broker.connect(settings.amqp_url, "lab-bench-cleanup")
-    channel = connection.channel()
-    topology = broker.Topology(settings.queue)
-    for name in (topology.queue, topology.dead):
-        channel.queue_delete(name)
-    connection.close()
+    reset(settings)
 
 
 # --- release accuracy ---------------------------------------------------------------------------

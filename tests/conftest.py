@@ -19,6 +19,7 @@ import pytest
 from lab import broker, config, stack
 from lab.client import LabClient
 from lab.config import Settings
+from lab.reset import reset
 from lab.state import State
 from lab.store import Store
 from lab.supervisor import Supervisor
@@ -60,17 +61,7 @@ def make_settings(es_url: str, home: Path, **overrides: object) -> Settings:
 
 
 def cleanup(settings: Settings) -> None:
-    State(settings).purge()
-    store = Store(settings)
-    store.delete_index()
-    store.close()
-    connection = broker.connect(settings.amqp_url, "lab-test-cleanup")
-    channel = connection.channel()
-    topology = broker.Topology(settings.queue)
-    delays = [broker.retry_delay_ms(settings.retry_delay_ms, n) for n in range(1, 10)]
-    for name in [topology.queue, topology.dead, *(topology.retry(d) for d in delays)]:
-        channel.queue_delete(name)
-    connection.close()
+    reset(settings)
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ def test_a_private_rabbitmq_node_starts_answers_and_stops(tmp_path) -> None:
 
 def test_stack_up_reuses_what_answers_and_down_leaves_it_alone(tmp_path) -> None:
     settings = stack.Settings(home=str(tmp_path), es_url="http://127.0.0.1:9")
-    assert stack.up(settings, only=("redis", "rabbitmq")) == {"redis": "reused",
-                                                              "rabbitmq": "reused"}
+    assert stack.up(settings, only=("redis", "rabbitmq")) == {
+        "redis": "reused",
+        "rabbitmq": "reused",
+    }
     assert stack.down(settings)["redis"] == "not started by lab"
