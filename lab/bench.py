@@ -309,7 +309,6 @@ def rate_check(base: Settings, y: float, seconds: float, home: Path) -> dict[str
 def ceiling_publish(settings: Settings, n: int) -> float:
     """Raw pika: persistent publishes with confirms outstanding in a window (jobs/s)."""
     queue = f"labbench.raw.{uuid.uuid4().hex[:8]}"
-    done = threading.Event()
     result: dict[str, float] = {}
     tracker = broker.ConfirmTracker()
     props = broker.properties()
@@ -346,7 +345,7 @@ def ceiling_publish(settings: Settings, n: int) -> float:
     connection = pika.SelectConnection(
         pika.URLParameters(settings.amqp_url),
         on_open_callback=lambda c: c.channel(on_open_callback=on_channel),
-        on_close_callback=lambda c, _r: (done.set(), c.ioloop.stop()),
+        on_close_callback=lambda c, _r: c.ioloop.stop(),
     )
     connection.ioloop.start()
     return n / result["s"]

@@ -50,13 +50,6 @@ class Topology:
         channel.queue_declare(name, durable=True, arguments=self.retry_arguments(delay_ms))
         return name
 
-    def depths(self, channel: BlockingChannel) -> dict[str, int]:
-        """Messages ready in the main and dead-letter queues (passive declares)."""
-        out = {}
-        for name in (self.queue, self.dead):
-            out[name] = channel.queue_declare(name, passive=True).method.message_count
-        return out
-
     def delete(self, channel: BlockingChannel, retry_delays: Iterable[int] = ()) -> None:
         for name in [self.queue, self.dead, *(self.retry(d) for d in retry_delays)]:
             channel.queue_delete(name)

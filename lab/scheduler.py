@@ -55,6 +55,7 @@ class Scheduler:
         self.connection: SelectConnection | None = None
         self.channel: Any = None
         self._last_advance = 0.0
+        self._finish_deadline: float | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
     def run(self) -> None:
@@ -240,9 +241,9 @@ class Scheduler:
 
     def _finish(self) -> None:
         """Graceful stop: wait briefly for outstanding confirms, record them, then close."""
-        deadline = getattr(self, "_finish_deadline", None)
-        if deadline is None:
-            deadline = self._finish_deadline = time.monotonic() + 5.0
+        if self._finish_deadline is None:
+            self._finish_deadline = time.monotonic() + 5.0
+        deadline = self._finish_deadline
         if self.tracker.outstanding and time.monotonic() < deadline:
             self.connection.ioloop.call_later(0.02, self._tick)
             return

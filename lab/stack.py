@@ -238,14 +238,11 @@ def start_rabbitmq(port: int, home: Path) -> Local:
         (base / sub).mkdir(parents=True, exist_ok=True)
     config = base / "rabbitmq.conf"
     config.write_text(f"listeners.tcp.1 = 127.0.0.1:{port}\nloopback_users = none\n")
+    (base / "enabled_plugins").write_text("[].\n")
     if os.geteuid() == 0:
         # Debian's script switches to the rabbitmq user, who must own the node's files.
-        try:
-            user = pwd.getpwnam("rabbitmq")
-            for path in [base, *base.rglob("*")]:
-                os.chown(path, user.pw_uid, user.pw_gid)
-        except KeyError:
-            pass
+        for path in [base, *base.rglob("*")]:
+            os.chown(path, *_rabbit_ids())
     node = f"lab{port}@localhost"
     env = {
         **os.environ,
@@ -257,9 +254,6 @@ def start_rabbitmq(port: int, home: Path) -> Local:
         "RABBITMQ_CONFIG_FILE": str(config),
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
     }
-    (base / "enabled_plugins").write_text("[].\n")
-    if os.geteuid() == 0:
-        os.chown(base / "enabled_plugins", *_rabbit_ids())
     subprocess.run(["rabbitmq-server", "-detached"], env=env, check=True, capture_output=True)
     url = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
     wait_healthy(amqp_ok, url, 60, "RabbitMQ", base / "log" / f"{node}.log")

@@ -99,11 +99,5 @@ class Store:
     def delete_index(self) -> None:
         self.es.options(ignore_status=404).indices.delete(index=self.index)
 
-    def ping(self) -> bool:
-        try:
-            return bool(self.es.ping())
-        except Exception:
-            return False
-
     def close(self) -> None:
         self.es.close()

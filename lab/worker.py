@@ -71,7 +71,10 @@ class Worker:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
-        self._wait_for(self.store.ensure_index, "Elasticsearch")
+        try:
+            self._patiently(self.store.ensure_index, "Elasticsearch")
+        except Stopping:
+            return
         self.connection = broker.connect(self.settings.amqp_url, f"lab-worker-{self.id}")
         self.channel = self.connection.channel()
         self.channel.confirm_delivery()
@@ -237,17 +240,6 @@ class Worker:
                     raise Stopping from exc
                 log.warning("%s unreachable (%s); retrying in %.1fs", what, exc, delay)
                 self.stopping.wait(delay)
-                delay = min(delay * 2, 5.0)
-
-    def _wait_for(self, action: Any, what: str) -> None:
-        delay = 0.5
-        while not self.stopping.is_set():
-            try:
-                action()
-                return
-            except Unavailable as exc:
-                log.warning("%s unreachable (%s); retrying in %.1fs", what, exc, delay)
-                time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
     # --- heartbeat ----------------------------------------------------------------------------
