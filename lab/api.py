@@ -1,6 +1,7 @@
 """The HTTP API: run control, status, history and live events (SSE and WebSocket).
 
 Routes stay thin: validate with a model, call `lab.state` or `lab.events`, return the result.
+Single jobs are in `lab.jobs_api`, the admin page in `lab.admin`.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from lab import config
+from lab import admin, broker, config, jobs_api
 from lab.config import Settings
-from lab.events import BadEventId, EventLog, check_event_id
+from lab.events import BadEventId, EventLog, check_event_id, sse
+from lab.jobs import JobRecords
+from lab.responses import error
 from lab.state import MAX_JOBS, NoActiveRun, RunConflict, State
+from lab.store import Store
 
 log = logging.getLogger("lab.api")
 
@@ -42,19 +46,20 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-def error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or config.load()
     state = State(settings)
+    records = JobRecords(state)
+    publisher = broker.Publisher(settings.amqp_url, "lab-api", broker.Topology(settings.queue))
+    store = Store(settings, timeout_s=10.0)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.events = EventLog(settings)
         yield
         await app.state.events.close()
+        publisher.close()
+        store.close()
 
     app = FastAPI(
         title="lab",
@@ -176,11 +181,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except (WebSocketDisconnect, asyncio.CancelledError, RuntimeError):
             return
 
+    app.include_router(jobs_api.create_router(settings, records, publisher, store))
+    app.include_router(admin.create_router(settings, state, records, publisher))
     return app
-
-
-def sse(event_id: str, kind: str, data: Any) -> str:
-    return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
 def jsonable(errors: list[Any]) -> list[Any]:

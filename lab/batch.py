@@ -1,9 +1,11 @@
 """What happens to each delivery of a batch: the decisions of the worker, without its I/O.
 
-A delivery ends in exactly one of three verdicts, and the worker acks it only after acting on it:
-  written  the document is in Elasticsearch → count processed, ack
-  retry    the job failed and has attempts left → publish to the delayed-retry queue, ack
-  dead     malformed, unknown kind, or out of attempts → publish to the dead-letter queue, ack
+A delivery ends in exactly one verdict, and the worker acks it only after acting on it:
+  written    the document is in Elasticsearch → count processed, ack
+  retry      the job failed and has attempts left → publish to the delayed-retry queue, ack
+  dead       malformed, unknown kind, or out of attempts → publish to the dead-letter queue, ack
+  cancelled  a single job stopped at a progress step because it was cancelled → ack
+  skipped    a single job that was cancelled, deleted or superseded before it ran → ack
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from lab.handlers import UnknownKind, handler_for
+from lab.handlers import Handler, UnknownKind, handler_for
+from lab.jobs import NO_PROGRESS, JobCancelled, JobContext
 from lab.messages import Job, MalformedMessage, parse
 
-Verdict = Literal["pending", "written", "retry", "dead"]
+Verdict = Literal["pending", "written", "retry", "dead", "cancelled", "skipped"]
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Outcome:
     verdict: Verdict = "pending"
     doc: dict[str, Any] | None = None
     error: str | None = None
+    tracked: bool = False  # a single job with a record in Redis (lab.jobs)
 
     def fail(self, error: str, max_attempts: int) -> None:
         """A job that failed: retried while attempts remain, then dead."""
@@ -55,6 +59,37 @@ def document(job: Job, result: dict[str, Any], worker_id: str) -> dict[str, Any]
     }
 
 
+def prepare(delivery: Delivery) -> tuple[Outcome, Handler | None]:
+    """Parse a delivery and find its handler; an outcome that is already `dead` has none."""
+    try:
+        job = parse(delivery.body)
+    except MalformedMessage as exc:
+        return Outcome(delivery, None, "dead", error=f"malformed: {exc}"), None
+    try:
+        return Outcome(delivery, job), handler_for(job.kind)
+    except UnknownKind as exc:
+        # Retrying cannot help; it still counts as failed for its run.
+        return Outcome(delivery, job, "dead", error=str(exc)), None
+
+
+def execute(
+    outcome: Outcome,
+    handler: Handler,
+    worker_id: str,
+    max_attempts: int,
+    ctx: JobContext = NO_PROGRESS,
+) -> None:
+    """Run the handler: the outcome gets its document, or fails, or is cancelled."""
+    assert outcome.job is not None
+    try:
+        outcome.doc = document(outcome.job, handler(outcome.job, ctx), worker_id)
+    except JobCancelled as exc:
+        outcome.verdict = "cancelled"
+        outcome.error = str(exc)
+    except Exception as exc:  # a handler's failure is the job's, never the worker's
+        outcome.fail(f"{type(exc).__name__}: {exc}", max_attempts)
+
+
 def run_handlers(
     deliveries: list[Delivery],
     worker_id: str,
@@ -63,30 +98,21 @@ def run_handlers(
 ) -> list[Outcome]:
     """Parse every delivery and run its handler; documents are not written yet.
 
-    With `per_message`, deliveries whose kind declares `BATCHABLE = False` are not run here but
+    With `per_message`, deliveries that must run on their own (kinds that declare
+    `BATCHABLE = False`, and single jobs, which have a record to keep) are not run here but
     appended to that list, for the worker to run one by one under its concurrency limit.
     """
     outcomes = []
     for delivery in deliveries:
-        try:
-            job = parse(delivery.body)
-        except MalformedMessage as exc:
-            outcomes.append(Outcome(delivery, None, "dead", error=f"malformed: {exc}"))
+        outcome, handler = prepare(delivery)
+        if handler is None:
+            outcomes.append(outcome)
             continue
-        try:
-            handler = handler_for(job.kind)
-        except UnknownKind as exc:
-            # Retrying cannot help; it still counts as failed for its run.
-            outcomes.append(Outcome(delivery, job, "dead", error=str(exc)))
-            continue
-        if per_message is not None and not handler.batchable:
+        assert outcome.job is not None
+        if per_message is not None and (not handler.batchable or outcome.job.runId is None):
             per_message.append(delivery)
             continue
-        outcome = Outcome(delivery, job)
-        try:
-            outcome.doc = document(job, handler.handle(job), worker_id)
-        except Exception as exc:  # a handler's failure is the job's, never the worker's
-            outcome.fail(f"{type(exc).__name__}: {exc}", max_attempts)
+        execute(outcome, handler, worker_id, max_attempts)
         outcomes.append(outcome)
     return outcomes
 

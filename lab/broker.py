@@ -1,8 +1,12 @@
 """RabbitMQ topology and publishing: the main queue, delayed-retry queues and the dead-letter queue.
 
-    <queue>              durable; rejected messages dead-letter to <queue>.dead
-    <queue>.retry.<ms>   durable, messages expire after <ms> and dead-letter back to <queue>
-    <queue>.dead         durable; what is malformed or out of attempts, with the reason
+    <queue>                   durable; jobs of kinds that run in batches
+    <queue>.long              durable; jobs of kinds that run one by one (`BATCHABLE = False`,
+                              e.g. `agent`), consumed `concurrency` at a time per worker so one
+                              worker never hoards them while another has free slots
+    <target>.retry.<ms>       durable, messages expire after <ms> and dead-letter back to
+                              <target> (<queue> or <queue>.long)
+    <queue>.dead              durable; what is malformed or out of attempts, with the reason
 
 A retry never blocks a consumer: the failed job is published to the retry queue of its delay and
 comes back by itself. The delay is in the queue's name because RabbitMQ refuses to redeclare a
@@ -11,11 +15,15 @@ queue with other arguments, so a changed delay simply uses a new queue.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pika
+import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
+
+from lab.handlers import UnknownKind, handler_for
 
 PERSISTENT = 2
 
@@ -25,34 +33,132 @@ class Topology:
     queue: str
 
     @property
+    def long(self) -> str:
+        return f"{self.queue}.long"
+
+    @property
     def dead(self) -> str:
         return f"{self.queue}.dead"
 
-    def retry(self, delay_ms: int) -> str:
-        return f"{self.queue}.retry.{delay_ms}"
+    @property
+    def consumed(self) -> tuple[str, str]:
+        """The queues workers consume."""
+        return (self.queue, self.long)
+
+    def route(self, kind: str) -> str:
+        """The queue a job of this kind is published to."""
+        try:
+            return self.queue if handler_for(kind).batchable else self.long
+        except UnknownKind:
+            return self.queue  # a worker dead-letters it with the reason
+
+    def retry(self, delay_ms: int, target: str | None = None) -> str:
+        return f"{target or self.queue}.retry.{delay_ms}"
 
     def main_arguments(self) -> dict[str, object]:
         return {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.dead}
 
-    def retry_arguments(self, delay_ms: int) -> dict[str, object]:
+    def retry_arguments(self, delay_ms: int, target: str | None = None) -> dict[str, object]:
         return {
             "x-message-ttl": delay_ms,
             "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": self.queue,
+            "x-dead-letter-routing-key": target or self.queue,
         }
 
     def declare(self, channel: BlockingChannel) -> None:
         channel.queue_declare(self.dead, durable=True)
-        channel.queue_declare(self.queue, durable=True, arguments=self.main_arguments())
+        for name in self.consumed:
+            channel.queue_declare(name, durable=True, arguments=self.main_arguments())
 
-    def declare_retry(self, channel: BlockingChannel, delay_ms: int) -> str:
-        name = self.retry(delay_ms)
-        channel.queue_declare(name, durable=True, arguments=self.retry_arguments(delay_ms))
+    def declare_retry(self, channel: BlockingChannel, delay_ms: int, target: str | None = None):
+        name = self.retry(delay_ms, target)
+        channel.queue_declare(name, durable=True, arguments=self.retry_arguments(delay_ms, target))
         return name
 
-    def delete(self, channel: BlockingChannel, retry_delays: Iterable[int] = ()) -> None:
-        for name in [self.queue, self.dead, *(self.retry(d) for d in retry_delays)]:
+    def delete(self, channel: BlockingChannel, extra: Iterable[str] = ()) -> None:
+        for name in [*self.consumed, self.dead, *extra]:
             channel.queue_delete(name)
+
+
+class PublishError(RuntimeError):
+    """RabbitMQ did not take the message; the message says why."""
+
+
+class Publisher:
+    """A confirmed publisher that threads may share (the API's request threads).
+
+    pika connections are not thread-safe, so one lock guards the connection; a dropped
+    connection is reopened once per call. Publishing is rare here (one message per POST), so
+    waiting for each confirm is the simple, safe choice.
+    """
+
+    def __init__(self, amqp_url: str, name: str, topology: Topology):
+        self.amqp_url = amqp_url
+        self.name = name
+        self.topology = topology
+        self._lock = threading.Lock()
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+
+    def _open(self) -> BlockingChannel:
+        if self._channel is None or not self._channel.is_open:
+            if self._connection is None or not self._connection.is_open:
+                self._connection = connect(self.amqp_url, self.name)
+                self._channel = None
+            channel = self._connection.channel()
+            channel.confirm_delivery()
+            self.topology.declare(channel)
+            self._channel = channel
+        return self._channel
+
+    def _reset(self) -> None:
+        try:
+            if self._connection is not None and self._connection.is_open:
+                self._connection.close()
+        except pika.exceptions.AMQPError:
+            pass
+        self._connection = self._channel = None
+
+    def publish(self, queue: str, body: bytes) -> None:
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    self._open().basic_publish("", queue, body, properties(), mandatory=True)
+                    return
+                except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
+                    raise PublishError(f"RabbitMQ refused the message for {queue}: {exc}") from None
+                except pika.exceptions.AMQPError as exc:
+                    self._reset()
+                    if attempt == 2:
+                        raise PublishError(f"RabbitMQ unreachable: {exc!r}") from None
+
+    def depths(self, names: Iterable[str]) -> list[dict[str, object]]:
+        """Ready messages and consumers of each queue that exists."""
+        out: list[dict[str, object]] = []
+        with self._lock:
+            for name in names:
+                try:
+                    frame = self._open().queue_declare(name, passive=True)
+                except pika.exceptions.ChannelClosedByBroker as exc:
+                    self._channel = None
+                    if exc.reply_code == 404:
+                        continue
+                    raise PublishError(f"RabbitMQ: {exc}") from None
+                except pika.exceptions.AMQPError as exc:
+                    self._reset()
+                    raise PublishError(f"RabbitMQ unreachable: {exc!r}") from None
+                out.append(
+                    {
+                        "name": name,
+                        "ready": frame.method.message_count,
+                        "consumers": frame.method.consumer_count,
+                    }
+                )
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()
 
 
 def retry_delay_ms(base_ms: int, failed_attempt: int) -> int:

@@ -55,6 +55,9 @@ def services_list(text: str) -> tuple[str, ...]:
     return names
 
 
+WORKER_FLAGS = ("prefetch", "batch", "linger_ms", "concurrency")
+
+
 def _worker_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prefetch", type=positive_int, help="deliveries in hand (LAB_PREFETCH)")
     p.add_argument(
@@ -66,6 +69,11 @@ def _worker_flags(p: argparse.ArgumentParser) -> None:
         "--linger-ms",
         type=positive_int,
         help="how long to wait for a batch to fill (LAB_LINGER_MS)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=positive_int,
+        help="jobs of one-by-one kinds (e.g. agent) run at once per worker (LAB_CONCURRENCY)",
     )
 
 
@@ -145,7 +153,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     settings = config.load()
     overrides = {
         k: getattr(args, k)
-        for k in ("prefetch", "batch", "linger_ms")
+        for k in WORKER_FLAGS
         if getattr(args, k, None) is not None
     }
     return settings.with_overrides(**overrides)
@@ -215,7 +223,7 @@ def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
 
 def _worker_args(args: argparse.Namespace) -> list[str]:
     out = []
-    for flag in ("prefetch", "batch", "linger_ms"):
+    for flag in WORKER_FLAGS:
         value = getattr(args, flag, None)
         if value is not None:
             out += [f"--{flag.replace('_', '-')}", str(value)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -55,5 +57,66 @@ class LabClient:
     def get_run(self, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/runs/{run_id}")
 
+    # --- single jobs ----------------------------------------------------------------------------
+    def create_job(
+        self, kind: str, payload: dict[str, Any] | None = None, attempts: int | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"kind": kind, "payload": payload or {}}
+        if attempts is not None:
+            body["attempts"] = attempts
+        return self._call("POST", "/jobs", json=body)
+
+    def jobs(self, **filters: Any) -> dict[str, Any]:
+        """`GET /jobs`: filters state, kind, runId, limit, cursor → {jobs, nextCursor}."""
+        return self._call(
+            "GET", "/jobs", params={k: v for k, v in filters.items() if v is not None}
+        )
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/jobs/{job_id}")
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/jobs/{job_id}/cancel")
+
+    def retry_job(self, job_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/jobs/{job_id}/retry")
+
+    def delete_job(self, job_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/jobs/{job_id}")
+
+    def follow_job(self, job_id: str, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """The job's events (SSE) until it ends; heartbeats come as {"comment": "heartbeat"}."""
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        try:
+            with self.http.stream(
+                "GET", f"/jobs/{job_id}/stream", headers=headers, timeout=None
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ApiError(
+                        f"GET /jobs/{job_id}/stream → {response.status_code}: "
+                        f"{response.json().get('error')}",
+                        response.status_code,
+                    )
+                yield from parse_sse(response.iter_lines())
+        except httpx.HTTPError as exc:
+            raise ApiError(f"the job stream at {self.api_url} broke off ({exc})") from None
+
     def close(self) -> None:
         self.http.close()
+
+
+def parse_sse(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Server-sent events as {id, event, data}; comments (heartbeats) as {"comment": ...}."""
+    event: dict[str, Any] = {}
+    for line in lines:
+        if line.startswith(":"):
+            yield {"comment": line[1:].strip()}
+        elif line == "":
+            if "data" in event:
+                event["data"] = json.loads(event["data"])
+                yield event
+            event = {}
+        else:
+            name, _, value = line.partition(":")
+            event[name] = value.lstrip(" ")

@@ -8,6 +8,7 @@ as the stream still holds it (`LAB_EVENT_STREAM_LEN` entries).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -34,13 +35,24 @@ def check_event_id(value: str | None) -> str | None:
     return value
 
 
+JOB_NUMBERS = ("progress", "attempt", "at")
+
+
 def decode(fields: dict[str, str]) -> dict[str, Any]:
     """A stream entry as the JSON an SSE or WebSocket client receives."""
     kind = fields.get("type", "run")
     if kind == "run":
         view = RunView.from_hash(fields, int(time.time() * 1000))
         return {"type": kind, **view.__dict__}
-    return dict(fields)
+    out: dict[str, Any] = dict(fields)
+    if kind == "job":
+        for name in JOB_NUMBERS:
+            if out.get(name):
+                out[name] = int(out[name])
+        for name in ("step", "error", "worker", "message"):
+            if out.get(name) == "":
+                out[name] = None
+    return out
 
 
 class EventLog:
@@ -52,12 +64,23 @@ class EventLog:
         newest = await self.redis.xrevrange(self.key, count=1)
         return newest[0][0] if newest else "0-0"
 
-    async def follow(self, after: str, wait_s: float) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """Entries after `after`, waiting up to `wait_s` for new ones; yields nothing on timeout."""
-        answer = await self.redis.xread({self.key: after}, count=500, block=int(wait_s * 1000))
+    async def follow(
+        self, after: str, wait_s: float, key: str | None = None
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Entries after `after`, waiting up to `wait_s` for new ones; yields nothing on timeout.
+
+        `key` names another stream of the same shape (a single job's own events).
+        """
+        stream = key or self.key
+        answer = await self.redis.xread({stream: after}, count=500, block=int(wait_s * 1000))
         for _stream, entries in answer or []:
             for entry_id, fields in entries:
                 yield entry_id, decode(fields)
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def sse(event_id: str, kind: str, data: Any) -> str:
+    """One server-sent event; its `id` is the stream id a client resumes from."""
+    return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"

@@ -77,6 +77,45 @@ class Keys:
     def worker_template(self) -> str:
         return self.worker("%s")
 
+    # --- single jobs (POST /jobs) --------------------------------------------------------------
+    def job(self, job_id: str) -> str:
+        """Hash: one single job's record (state, progress, step, attempt, payload, result, ...)."""
+        return f"{self.prefix}:job:{job_id}"
+
+    def job_log(self, job_id: str) -> str:
+        """List: the job's log lines as JSON `{at, attempt, step, progress, message}`."""
+        return f"{self.prefix}:job:{job_id}:log"
+
+    def job_events(self, job_id: str) -> str:
+        """Stream: the job's own events, served by `GET /jobs/{id}/stream` (resumable)."""
+        return f"{self.prefix}:job:{job_id}:events"
+
+    def job_deleted(self, job_id: str) -> str:
+        """String with a TTL: a deleted job's tombstone, so its queued message is skipped."""
+        return f"{self.prefix}:job:{job_id}:deleted"
+
+    def job_keys(self, job_id: str) -> list[str]:
+        """The keys the job scripts take, in their order (see `lab/lua/job_*.lua`)."""
+        return [self.job(job_id), self.job_log(job_id), self.job_events(job_id), self.events]
+
+    @property
+    def jobs(self) -> str:
+        """Sorted set (all scores 0, ordered by member): every single job's id; ids sort by time."""
+        return f"{self.prefix}:jobs"
+
+    def jobs_in(self, state: str) -> str:
+        """Sorted set like `jobs`, holding the ids of the jobs in one state."""
+        return f"{self.prefix}:jobs:{state}"
+
+    @property
+    def jobs_in_template(self) -> str:
+        return self.jobs_in("%s")
+
+    @property
+    def retry_queues(self) -> str:
+        """Set: the delayed-retry queues workers have declared (for the admin page and reset)."""
+        return f"{self.prefix}:queues:retry"
+
     # --- events and counters without a run ---------------------------------------------------
     @property
     def events(self) -> str:

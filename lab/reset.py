@@ -13,7 +13,9 @@ from lab.store import Store
 
 
 def reset(settings: Settings) -> None:
-    State(settings).purge()
+    state = State(settings)
+    retry_queues = state.redis.smembers(state.keys.retry_queues)
+    state.purge()
     store = Store(settings)
     try:
         store.delete_index()
@@ -23,10 +25,10 @@ def reset(settings: Settings) -> None:
     try:
         channel = connection.channel()
         topology = broker.Topology(settings.queue)
-        delays = [
-            broker.retry_delay_ms(settings.retry_delay_ms, n)
-            for n in range(1, settings.max_attempts + 1)
-        ]
-        topology.delete(channel, delays)
+        # Queues a worker registered, and those the default settings would have made.
+        for n in range(1, settings.max_attempts + 1):
+            delay = broker.retry_delay_ms(settings.retry_delay_ms, n)
+            retry_queues.update(topology.retry(delay, target) for target in topology.consumed)
+        topology.delete(channel, sorted(retry_queues))
     finally:
         connection.close()

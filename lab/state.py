@@ -116,7 +116,8 @@ class State:
         self.redis = client or redis.Redis.from_url(settings.redis_url, decode_responses=True)
         self._scripts: dict[str, Any] = {}
 
-    def _script(self, name: str) -> Any:
+    def script(self, name: str) -> Any:
+        """The Lua script `lab/lua/<name>.lua`, registered once per client."""
         if name not in self._scripts:
             self._scripts[name] = self.redis.register_script(_script_source(name))
         return self._scripts[name]
@@ -125,7 +126,7 @@ class State:
     def start_run(self, x: int, y: float) -> str:
         run_id = new_run_id()
         k = self.keys
-        status, value = self._script("start_run")(
+        status, value = self.script("start_run")(
             keys=[k.active_run, k.runs, k.run(run_id), k.events],
             args=[run_id, x, repr(float(y)), self.settings.event_stream_len],
         )
@@ -135,7 +136,7 @@ class State:
 
     def stop_run(self) -> str:
         k = self.keys
-        result = self._script("stop_run")(
+        result = self.script("stop_run")(
             keys=[k.active_run, k.events], args=[k.run_template, self.settings.event_stream_len]
         )
         if result[0] != "ok":
@@ -157,7 +158,7 @@ class State:
     def status(self) -> dict[str, Any]:
         """The active run (or the latest), its rates and the live workers: one round trip."""
         k = self.keys
-        raw = self._script("status")(
+        raw = self.script("status")(
             keys=[k.active_run, k.runs, k.workers],
             args=[k.run_template, k.run_rate_base("%s"), k.worker_template, RATE_WINDOW_S],
         )
@@ -189,14 +190,14 @@ class State:
         for run_id, (done, failed) in outcomes.items():
             keys += k.run_keys(run_id)
             entries.append([run_id, done, failed])
-        new_done, new_failed = self._script("record")(
+        new_done, new_failed = self.script("record")(
             keys=keys, args=[self.settings.event_stream_len, json.dumps(entries)]
         )
         return int(new_done), int(new_failed)
 
     def release(self, scheduler_id: str, run_id: str, next_seq: int, want: int) -> list[Any]:
         k = self.keys
-        return self._script("release")(
+        return self.script("release")(
             keys=[k.scheduler_lease, k.active_run, k.run(run_id), k.run_tat(run_id)],
             args=[
                 scheduler_id,
@@ -211,7 +212,7 @@ class State:
 
     def advance(self, scheduler_id: str, run_id: str, up_to: int) -> list[Any]:
         k = self.keys
-        return self._script("advance")(
+        return self.script("advance")(
             keys=[
                 k.scheduler_lease,
                 k.active_run,
@@ -319,6 +320,8 @@ def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
                 "processed": int(w.get("processed", 0)),
                 "failed": int(w.get("failed", 0)),
                 "inFlight": int(w.get("inFlight", 0)),
+                "running": int(w.get("running", 0)),
+                "jobs": [j for j in (w.get("jobs") or "").split(",") if j],
                 "startedAt": iso(w.get("startedMs")),
                 "heartbeatAgeSeconds": round((now_ms - int(w.get("seenMs", now_ms))) / 1000, 3),
             }

@@ -96,6 +96,24 @@ class Store:
         response = self.es.options(ignore_status=404).get(index=self.index, id=job_id)
         return response.get("_source") if response.get("found") else None
 
+    def run_jobs(
+        self, run_id: str, limit: int, after: list[Any] | None = None, kind: str | None = None
+    ) -> tuple[list[dict[str, Any]], list[Any] | None]:
+        """A run's documents, newest first; returns them and the `search_after` of the next page."""
+        filters: list[dict[str, Any]] = [{"term": {"runId": run_id}}]
+        if kind:
+            filters.append({"term": {"kind": kind}})
+        response = self.es.options(ignore_status=404).search(
+            index=self.index,
+            query={"bool": {"filter": filters}},
+            sort=[{"processedAt": "desc"}, {"seq": "desc"}],
+            size=limit,
+            search_after=after,
+        )
+        hits = response.get("hits", {}).get("hits", [])
+        docs = [hit["_source"] for hit in hits]
+        return docs, (hits[-1]["sort"] if len(hits) == limit else None)
+
     def delete_index(self) -> None:
         self.es.options(ignore_status=404).indices.delete(index=self.index)
 

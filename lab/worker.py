@@ -7,6 +7,9 @@
     processing thread (lab/batch.py decides, this file does the I/O)
         parse + run handlers → one Elasticsearch _bulk (_id = jobId) → one Redis script that
         counts exactly once → result handed back with add_callback_threadsafe
+    job threads (`concurrency` of them; fed by <queue>.long with prefetch = concurrency)
+        one job at a time: kinds that declare BATCHABLE = False, and single jobs, whose record
+        (lab/jobs.py) says whether to run, takes their progress steps and their outcome
 
 A crash at any point before the ack means redelivery, never loss; redelivery is harmless because
 documents are upserts by jobId and the count is a bitmap. While one batch is written the next is
@@ -30,8 +33,17 @@ from typing import Any
 import redis
 
 from lab import broker
-from lab.batch import Delivery, Outcome, apply_bulk, counts_by_run, run_handlers
+from lab.batch import (
+    Delivery,
+    Outcome,
+    apply_bulk,
+    counts_by_run,
+    execute,
+    prepare,
+    run_handlers,
+)
 from lab.config import Settings
+from lab.jobs import NO_PROGRESS, JobContext, JobRecords
 from lab.state import State
 from lab.store import Store, Unavailable
 
@@ -50,6 +62,7 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
         self.topology = broker.Topology(settings.queue)
         self.state = State(settings)
+        self.records = JobRecords(self.state)
         self.store = Store(settings)
         self.stopping = threading.Event()
         self.buffer: list[Delivery] = []
@@ -58,11 +71,12 @@ class Worker:
         self.processed = 0
         self.failed = 0
         self.started_ms = int(time.time() * 1000)
-        self._retry_queues: set[int] = set()
+        self._retry_queues: set[str] = set()
         self._pool = ThreadPoolExecutor(PIPELINE, thread_name_prefix="batch")
         # Kinds that declare BATCHABLE = False run one by one here; a sixth waits for a slot.
         self._jobs = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="job")
         self.running_jobs = 0
+        self.active_jobs: set[str] = set()  # single jobs running now, for the heartbeat
 
     # --- lifecycle ----------------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:
@@ -78,21 +92,28 @@ class Worker:
         self.connection = broker.connect(self.settings.amqp_url, f"lab-worker-{self.id}")
         self.channel = self.connection.channel()
         self.channel.confirm_delivery()
-        self.channel.basic_qos(prefetch_count=self.settings.prefetch)
         self.topology.declare(self.channel)
-        consumer_tag = self.channel.basic_consume(self.settings.queue, self._on_message)
+        # Prefetch applies per consumer: many batch jobs in hand, but only as many long jobs as
+        # there are slots, so a busy worker leaves the rest to workers with free slots.
+        self.channel.basic_qos(prefetch_count=self.settings.prefetch)
+        consumer_tags = [self.channel.basic_consume(self.settings.queue, self._on_message)]
+        self.channel.basic_qos(prefetch_count=self.settings.concurrency)
+        consumer_tags.append(self.channel.basic_consume(self.topology.long, self._on_long_message))
         threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
         log.info(
-            "worker %s consuming %s (prefetch %d, batch %d)",
+            "worker %s consuming %s (prefetch %d, batch %d) and %s (concurrency %d)",
             self.id,
             self.settings.queue,
             self.settings.prefetch,
             self.settings.batch,
+            self.topology.long,
+            self.settings.concurrency,
         )
         try:
             self._loop()
             # Graceful stop: take no more deliveries, finish what is already in hand.
-            self.channel.basic_cancel(consumer_tag)
+            for tag in consumer_tags:
+                self.channel.basic_cancel(tag)
             self.connection.process_data_events(time_limit=0)
             self._drain()
             self.connection.close()
@@ -128,6 +149,10 @@ class Worker:
         self.buffer.append(Delivery(method.delivery_tag, body, method.redelivered))
         self.acks.delivered(method.delivery_tag)
 
+    def _on_long_message(self, _ch: Any, method: Any, _props: Any, body: bytes) -> None:
+        self.acks.delivered(method.delivery_tag)
+        self._start_job(Delivery(method.delivery_tag, body, method.redelivered))
+
     # --- one batch: processing thread ---------------------------------------------------------
     def _dispatch(self) -> None:
         size = self.settings.batch
@@ -136,34 +161,100 @@ class Worker:
         self._submit(self._pool, batch, batch=True)
 
     def _submit(self, pool: ThreadPoolExecutor, deliveries: list[Delivery], batch: bool) -> None:
-        future = pool.submit(self._process, deliveries, batch)
+        work = self._process if batch else self._process_one
+        future = pool.submit(work, deliveries)
         future.add_done_callback(
             lambda f: self.connection.add_callback_threadsafe(
                 functools.partial(self._done, f, batch)
             )
         )
 
-    def _process(
-        self, batch: list[Delivery], batched: bool = True
-    ) -> tuple[list[Outcome], tuple[int, int]] | None:
+    def _process(self, batch: list[Delivery]) -> tuple[list[Outcome], tuple[int, int]] | None:
         """Handlers, the bulk write and the count; None when stopping during an outage.
 
-        Deliveries of per-message kinds found in a batch are handed to the job pool, which
-        runs each through this same function on its own.
+        Deliveries that must run on their own are handed to the job pool (`_process_one`).
         """
-        max_attempts = self.settings.max_attempts
         per_message: list[Delivery] = []
-        outcomes = run_handlers(batch, self.id, max_attempts, per_message if batched else None)
+        outcomes = run_handlers(batch, self.id, self.settings.max_attempts, per_message)
         for delivery in per_message:
             self.connection.add_callback_threadsafe(functools.partial(self._start_job, delivery))
-        docs = [o.doc for o in outcomes if o.verdict == "pending" and o.doc is not None]
         try:
-            result = self._patiently(lambda: self.store.bulk_upsert(docs), "Elasticsearch")
-            apply_bulk(outcomes, result.failed, max_attempts)
-            counted = self._patiently(lambda: self.state.record(counts_by_run(outcomes)), "Redis")
+            return outcomes, self._write(outcomes, self.settings.max_attempts)
         except Stopping:
             return None
-        return outcomes, counted
+
+    def _process_one(
+        self, deliveries: list[Delivery]
+    ) -> tuple[list[Outcome], tuple[int, int]] | None:
+        """One job on its own: ask its record whether to run, run it with progress, finish it."""
+        (delivery,) = deliveries
+        outcome, handler = prepare(delivery)
+        max_attempts = self.settings.max_attempts
+        job = outcome.job
+        try:
+            if handler is not None and job is not None:
+                ctx = NO_PROGRESS
+                if job.runId is None:
+                    begin = self._patiently(
+                        lambda: self.records.begin(job, self.id, delivery.redelivered), "Redis"
+                    )
+                    if not begin.run:
+                        log.info("skipping job %s: %s", job.jobId, begin.reason)
+                        outcome.verdict = "skipped"
+                        return [outcome], (0, 0)
+                    if begin.tracked:
+                        outcome.tracked = True
+                        max_attempts = begin.last_attempt
+                        ctx = JobContext(functools.partial(self.records.progress, job))
+                self.active_jobs.add(job.jobId)
+                try:
+                    execute(outcome, handler, self.id, max_attempts, ctx)
+                finally:
+                    self.active_jobs.discard(job.jobId)
+            counted = self._write([outcome], max_attempts)
+            if outcome.tracked and outcome.verdict != "retry":
+                # A retry is recorded after its message is published (see _done).
+                self._patiently(lambda: self._finish_record(outcome), "Redis")
+        except Stopping:
+            return None
+        return [outcome], counted
+
+    def _write(self, outcomes: list[Outcome], max_attempts: int) -> tuple[int, int]:
+        """The bulk write and the exactly-once count of what it wrote."""
+        docs = [o.doc for o in outcomes if o.verdict == "pending" and o.doc is not None]
+        result = self._patiently(lambda: self.store.bulk_upsert(docs), "Elasticsearch")
+        apply_bulk(outcomes, result.failed, max_attempts)
+        return self._patiently(lambda: self.state.record(counts_by_run(outcomes)), "Redis")
+
+    def _finish_record(self, outcome: Outcome) -> None:
+        job = outcome.job
+        assert job is not None
+        if outcome.verdict == "written":
+            assert outcome.doc is not None
+            self.records.finish(
+                job,
+                "completed",
+                result=outcome.doc["result"],
+                message=f"attempt {job.attempt} completed",
+            )
+        elif outcome.verdict == "cancelled":
+            self.records.finish(job, "cancelled", message=f"attempt {job.attempt} cancelled")
+        elif outcome.verdict == "dead":
+            self.records.finish(
+                job,
+                "failed",
+                error=outcome.error,
+                message=f"attempt {job.attempt} failed, no attempts left: {outcome.error}",
+            )
+        elif outcome.verdict == "retry":
+            delay = broker.retry_delay_ms(self.settings.retry_delay_ms, job.attempt)
+            self.records.finish(
+                job,
+                "retry",
+                error=outcome.error,
+                message=f"attempt {job.attempt} failed: {outcome.error}; "
+                f"attempt {job.attempt + 1} in {delay} ms",
+            )
 
     # --- back on the main thread --------------------------------------------------------------
     def _start_job(self, delivery: Delivery) -> None:
@@ -185,11 +276,19 @@ class Worker:
         if result is None:
             return  # stopping during an outage: unacked deliveries go back to the queue
         outcomes, (new_done, new_failed) = result
-        self.processed += new_done
-        self.failed += new_failed
+        # Runs count exactly once in Redis; single jobs (no runId) count here as they end.
+        singles = [o.verdict for o in outcomes if o.job is not None and o.job.runId is None]
+        self.processed += new_done + singles.count("written")
+        self.failed += new_failed + singles.count("dead")
         for outcome in outcomes:
             if outcome.verdict in ("retry", "dead"):
                 self._send_on(outcome)
+            if outcome.tracked and outcome.verdict == "retry":
+                try:
+                    self._finish_record(outcome)
+                except redis.RedisError as exc:
+                    # Harmless: the next attempt's message still runs (its attempt is newer).
+                    log.warning("could not record the retry of %s: %s", outcome.job, exc)
         upto, singles = self.acks.finish(o.delivery.tag for o in outcomes)
         if upto is not None:
             self.channel.basic_ack(delivery_tag=upto, multiple=True)
@@ -201,9 +300,12 @@ class Worker:
         job = outcome.job
         if outcome.verdict == "retry" and job is not None:
             delay = broker.retry_delay_ms(self.settings.retry_delay_ms, job.attempt)
-            if delay not in self._retry_queues:
-                self.topology.declare_retry(self.channel, delay)
-                self._retry_queues.add(delay)
+            target = self.topology.route(job.kind)
+            retry_queue = self.topology.retry(delay, target)
+            if retry_queue not in self._retry_queues:
+                self.topology.declare_retry(self.channel, delay, target)
+                self.state.redis.sadd(self.state.keys.retry_queues, retry_queue)
+                self._retry_queues.add(retry_queue)
             log.warning(
                 "job %s attempt %d failed, retry in %d ms: %s",
                 job.jobId,
@@ -213,7 +315,7 @@ class Worker:
             )
             self.channel.basic_publish(
                 "",
-                self.topology.retry(delay),
+                retry_queue,
                 job.next_attempt().to_json(),
                 broker.properties({"x-lab-error": outcome.error}),
             )
@@ -257,6 +359,8 @@ class Worker:
                         "processed": self.processed,
                         "failed": self.failed,
                         "inFlight": self.acks.in_work,
+                        "running": self.running_jobs,
+                        "jobs": ",".join(sorted(self.active_jobs.copy())),
                         "startedMs": self.started_ms,
                     },
                 )

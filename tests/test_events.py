@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 from websockets.sync.client import connect as ws_connect
 
-from lab.client import LabClient
+from lab.client import LabClient, parse_sse
 from lab.config import Settings
 from lab.state import State
 from lab.supervisor import Supervisor
@@ -18,19 +18,7 @@ from .helpers import settle
 
 
 def sse_events(response: httpx.Response) -> Iterator[dict]:
-    """Parse an SSE stream into {id, event, data} dicts; comments come as {"comment": ...}."""
-    event: dict = {}
-    for line in response.iter_lines():
-        if line.startswith(":"):
-            yield {"comment": line[1:].strip()}
-        elif line == "":
-            if "data" in event:
-                event["data"] = json.loads(event["data"])
-                yield event
-            event = {}
-        else:
-            name, _, value = line.partition(":")
-            event[name] = value.lstrip(" ")
+    return parse_sse(response.iter_lines())
 
 
 def collect(url: str, until, timeout_s: float, headers: dict | None = None) -> list[dict]:

@@ -45,3 +45,34 @@ local function finish_if_done(run_key, active_key, run_id)
   end
   return false
 end
+
+-- Single jobs. Every job script takes KEYS = job hash, log list, job stream, event stream and
+-- ARGV[1..3] = job id, event stream maxlen, per-state index template.
+local JOB_STREAM_LEN = 1000
+local JOB_LOG_LEN = 1000
+
+-- Move the job between the per-state indexes and set its state.
+local function job_move(state_tpl, id, from, to)
+  if from and from ~= '' then redis.call('ZREM', string.format(state_tpl, from), id) end
+  redis.call('ZADD', string.format(state_tpl, to), 0, id)
+  redis.call('HSET', KEYS[1], 'state', to)
+end
+
+-- Append a log line and emit one event to the job's stream and to the lab's event stream.
+-- Returns the id in the job's stream (what `Last-Event-ID` names on /jobs/{id}/stream).
+local function job_emit(message)
+  local now = now_ms()
+  local j = redis.call('HMGET', KEYS[1], 'id', 'kind', 'state', 'progress', 'step', 'attempt',
+    'error', 'worker')
+  if message and message ~= '' then
+    redis.call('RPUSH', KEYS[2], cjson.encode({at = now, attempt = tonumber(j[6]),
+      step = j[5] or '', progress = tonumber(j[4]) or 0, message = message}))
+    redis.call('LTRIM', KEYS[2], -JOB_LOG_LEN, -1)
+  end
+  local fields = {'type', 'job', 'jobId', j[1], 'kind', j[2], 'state', j[3],
+    'progress', j[4] or '0', 'step', j[5] or '', 'attempt', j[6], 'error', j[7] or '',
+    'worker', j[8] or '', 'message', message or '', 'at', now}
+  local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', JOB_STREAM_LEN, '*', unpack(fields))
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
+  return id
+end

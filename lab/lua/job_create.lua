@@ -1,0 +1,13 @@
+-- POST /jobs: record a new single job as queued (before its message is published).
+-- KEYS: job, log, job stream, events, all-jobs index.
+-- ARGV: id, maxlen, state template, kind, payload JSON, attempts.
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+local now = now_ms()
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'kind', ARGV[4], 'payload', ARGV[5],
+  'attempt', 1, 'attempts', ARGV[6], 'lastAttempt', ARGV[6], 'progress', 0, 'step', '',
+  'createdAt', now, 'queuedAt', now, 'startedAt', '', 'finishedAt', '', 'error', '',
+  'result', '', 'worker', '', 'cancelRequested', 0)
+redis.call('ZADD', KEYS[5], 0, ARGV[1])
+job_move(ARGV[3], ARGV[1], nil, 'queued')
+job_emit('queued (attempt 1 of ' .. ARGV[6] .. ')')
+return 'ok'

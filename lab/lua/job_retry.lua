@@ -1,0 +1,13 @@
+-- POST /jobs/{id}/retry: a failed or cancelled job goes back to queued with attempt + 1 and a
+-- fresh budget of automatic retries. KEYS: job, log, job stream, events.
+-- ARGV: id, maxlen, state template.  Returns {'queued', attempt}, {'missing'} or {'conflict', state}.
+local j = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'attempts')
+if not j[1] then return {'missing'} end
+if j[1] ~= 'failed' and j[1] ~= 'cancelled' then return {'conflict', j[1]} end
+local attempt = tonumber(j[2]) + 1
+redis.call('HSET', KEYS[1], 'attempt', attempt, 'lastAttempt', attempt + tonumber(j[3]) - 1,
+  'queuedAt', now_ms(), 'startedAt', '', 'finishedAt', '', 'progress', 0, 'step', '',
+  'error', '', 'result', '', 'worker', '', 'cancelRequested', 0)
+job_move(ARGV[3], ARGV[1], j[1], 'queued')
+job_emit('retried by hand: attempt ' .. attempt)
+return {'queued', attempt}
