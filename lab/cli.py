@@ -151,11 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     settings = config.load()
-    overrides = {
-        k: getattr(args, k)
-        for k in WORKER_FLAGS
-        if getattr(args, k, None) is not None
-    }
+    overrides = {k: getattr(args, k) for k in WORKER_FLAGS if getattr(args, k, None) is not None}
     return settings.with_overrides(**overrides)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pika
@@ -12,7 +15,15 @@ from lab.state import State
 from lab.store import Store
 from lab.supervisor import wait_until
 
-__all__ = ["wait_until", "queue_depth", "settle", "assert_exactly_once", "publish"]
+__all__ = [
+    "wait_until",
+    "queue_depth",
+    "settle",
+    "assert_exactly_once",
+    "publish",
+    "browser_page",
+    "SCREENSHOTS",
+]
 
 
 def queue_depth(settings: Settings, name: str) -> int:
@@ -63,3 +74,26 @@ def assert_exactly_once(settings: Settings, state: State, run_id: str, x: int) -
         "failed": run.failed,
     }
     assert observed == {"es_count": x, "distinct": x, "processed": x, "failed": 0}, observed
+
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+@contextmanager
+def browser_page(width: int = 1400, height: int = 900) -> Iterator[Any]:
+    """A page in headless Debian Chromium, driven by playwright (see scripts/browser.sh)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise AssertionError(f"{CHROMIUM} is missing; run scripts/browser.sh")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            yield page
+        finally:
+            browser.close()

@@ -176,9 +176,7 @@ def test_listing_filters_and_pages(lab: Supervisor, client: LabClient) -> None:
     assert counts["completed"] == 5 and counts["failed"] == 1 and counts["deadLettered"] == 1
 
 
-def test_a_runs_jobs_are_shown_read_only(
-    lab: Supervisor, client: LabClient, state: State
-) -> None:
+def test_a_runs_jobs_are_shown_read_only(lab: Supervisor, client: LabClient, state: State) -> None:
     start(lab)
     lab.start("scheduler")
     run_id = client.run(5, 6000)["runId"]

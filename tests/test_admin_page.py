@@ -1,0 +1,53 @@
+"""The admin page in a real browser: live progress, Retry on a failed job, a screenshot."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from lab.client import LabClient
+from lab.supervisor import Supervisor
+
+from .helpers import SCREENSHOTS, browser_page, wait_until
+
+
+def test_admin_page_shows_progress_live_and_retries_a_failed_job(
+    lab: Supervisor, client: LabClient
+) -> None:
+    lab.start("api")
+    lab.start("worker-1", role="worker")
+    lab.wait_api()
+    quick = {"durationSeconds": 1, "stepIntervalSeconds": 0.25}
+    failed = client.create_job("agent", {**quick, "failAtStep": 2, "failAttempts": 1}, attempts=1)
+    wait_until(lambda: client.job(failed["id"])["state"] == "failed", 30, "the job to fail")
+    for _ in range(2):
+        client.create_job("agent", quick)
+    running = client.create_job("agent", {"durationSeconds": 12, "stepIntervalSeconds": 0.5})
+
+    with browser_page() as page:
+        page.goto(f"{client.api_url}/admin")
+        expect(page.locator("#live")).to_have_text("live", timeout=15_000)
+        row = page.locator(f'tr[data-job-id="{running["id"]}"]')
+        progress = row.locator(".progress-text")
+        expect(row.locator(".state")).to_have_text("active", timeout=15_000)
+        first = progress.inner_text()
+        # The page redraws from the event stream: the percentage moves without a reload.
+        expect(progress).not_to_have_text(first, timeout=10_000)
+        expect(progress).not_to_have_text(re.compile(rf"^{re.escape(first)}$"), timeout=10_000)
+
+        failed_row = page.locator(f'tr[data-job-id="{failed["id"]}"]')
+        expect(failed_row.locator(".state")).to_have_text("failed")
+        failed_row.locator("button.retry").click()
+        expect(failed_row.locator(".state")).to_have_text("completed", timeout=30_000)
+        expect(failed_row.locator(".progress-text")).to_have_text("100%")
+
+        row.click()
+        expect(page.locator("#log li").first).to_contain_text("queued", timeout=10_000)
+        expect(page.locator("#log")).to_contain_text("step 3/24", timeout=15_000)
+        expect(page.locator(".count[data-state=completed] b")).not_to_have_text("–")
+        expect(page.locator("#workers")).to_contain_text("s")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "admin.png"), full_page=True)
+
+    assert client.job(failed["id"])["attempt"] == 2
