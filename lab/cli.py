@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lab import config, stack
+from lab import cli_jobs, config, stack
 from lab.bench import BenchError
 from lab.client import ApiError, LabClient
 from lab.config import ConfigError, Settings
@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="run history")
     runs.add_argument("--limit", type=positive_int, default=20)
     runs.add_argument("--json", action="store_true")
+
+    cli_jobs.add_parser(sub, positive_int)
 
     bench = sub.add_parser("bench", help="measure throughput, latency and the path's ceilings")
     bench.add_argument("--jobs", type=positive_int, default=20_000)
@@ -414,6 +416,7 @@ COMMANDS = {
     "runs": cmd_runs,
     "demo": cmd_demo,
     "bench": cmd_bench,
+    "job": cli_jobs.cmd_job,
 }
 
 

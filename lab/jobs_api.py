@@ -24,6 +24,7 @@ from lab.handlers import KIND, PayloadError, UnknownKind, handler_for, known_kin
 from lab.jobs import MAX_ATTEMPTS, TERMINAL, JobConflict, JobNotFound, JobRecords, run_job_view
 from lab.responses import error, invalid
 from lab.store import Store
+from lab.store import Unavailable as ES_UNAVAILABLE
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 RUN_CURSOR = re.compile(r"^(\d{1,15}):(\d{1,8})$")
@@ -55,8 +56,13 @@ def create_router(
             records.unqueue(job_id, message.attempt, f"could not be queued: {exc}")
             raise
 
+    def run_job(job_id: str) -> dict[str, Any] | None:
+        """A run's job: its document (a deleted single job's document is gone with it)."""
+        doc = store.get(job_id)
+        return doc if doc is not None and doc.get("runId") else None
+
     def run_job_or_404(job_id: str, action: str) -> JSONResponse:
-        if store.get(job_id) is not None:
+        if run_job(job_id) is not None:
             return error(409, f"job {job_id} belongs to a run; a run's jobs cannot be {action}")
         return error(404, f"no job {job_id!r}")
 
@@ -113,7 +119,7 @@ def create_router(
         try:
             return records.get(job_id)
         except JobNotFound:
-            doc = store.get(job_id)
+            doc = run_job(job_id)
             return run_job_view(doc) if doc else error(404, f"no job {job_id!r}")
 
     @router.post("/jobs/{job_id}/cancel")
@@ -144,14 +150,19 @@ def create_router(
 
     @router.delete("/jobs/{job_id}")
     def delete_job(job_id: str) -> Any:
-        """Remove the record (its document stays); a queued job is skipped when delivered."""
+        """Remove the job's record and its result document; a queued job is skipped when
+        delivered. Deletion is the only retention: nothing expires by itself."""
         try:
             records.delete(job_id)
         except JobNotFound:
             return run_job_or_404(job_id, "deleted")
         except JobConflict as exc:
             return error(409, str(exc), state=exc.state)
-        return {"deleted": job_id}
+        try:
+            document = store.delete(job_id)
+        except ES_UNAVAILABLE as exc:
+            return {"deleted": job_id, "document": f"not deleted, Elasticsearch: {exc}"}
+        return {"deleted": job_id, "document": "deleted" if document else "none"}
 
     @router.get("/jobs/{job_id}/stream")
     async def stream_job(

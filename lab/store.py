@@ -114,6 +114,11 @@ class Store:
         docs = [hit["_source"] for hit in hits]
         return docs, (hits[-1]["sort"] if len(hits) == limit else None)
 
+    def delete(self, job_id: str) -> bool:
+        """Remove one job's document; False when there was none."""
+        response = self.es.options(ignore_status=404).delete(index=self.index, id=job_id)
+        return response.get("result") == "deleted"
+
     def delete_index(self) -> None:
         self.es.options(ignore_status=404).indices.delete(index=self.index)
 

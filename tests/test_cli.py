@@ -74,3 +74,26 @@ def test_bad_cli_input_is_named(tmp_path, es_url: str) -> None:
     assert done.returncode == 1 and "LAB_PREFETCH='many'" in done.stderr
     unreachable = lab_cli(settings, "status")  # no API is running for these settings
     assert unreachable.returncode == 1 and "did not answer" in unreachable.stderr
+
+
+def test_single_jobs_from_the_command_line(lab: Supervisor, settings: Settings) -> None:
+    lab.start("api")
+    lab.start("worker-1", role="worker")
+    lab.wait_api()
+    payload = '{"durationSeconds": 1, "stepIntervalSeconds": 0.25}'
+    added = lab_cli(settings, "job", "add", "agent", "--payload", payload, "--watch")
+    assert added.returncode == 0, added.stdout + added.stderr
+    job_id = added.stdout.split()[0]
+    assert "completed 100%" in " ".join(added.stdout.split())
+    assert "step 4/4" in added.stdout
+    listed = lab_cli(settings, "job", "list", "--json")
+    assert [j["id"] for j in json.loads(listed.stdout)["jobs"]] == [job_id]
+    shown = json.loads(lab_cli(settings, "job", "show", job_id).stdout)
+    assert shown["state"] == "completed" and len(shown["log"]) >= 6
+    refused = lab_cli(settings, "job", "retry", job_id)
+    assert refused.returncode == 1 and "409" in refused.stderr and "completed" in refused.stderr
+    bad = lab_cli(settings, "job", "add", "agent", "--payload", '{"failRate": 5}')
+    assert bad.returncode == 1 and "payload.failRate" in bad.stderr
+    assert lab_cli(settings, "job", "delete", job_id).returncode == 0
+    missing = lab_cli(settings, "job", "show", job_id)
+    assert missing.returncode == 1 and "404" in missing.stderr

@@ -130,7 +130,7 @@ def test_delete(lab: Supervisor, client: LabClient, store: Store) -> None:
     lab.wait_api()
     # Queued with no worker yet: deleting it means the worker skips its message.
     doomed = client.create_job("agent", FAST)
-    assert client.delete_job(doomed["id"]) == {"deleted": doomed["id"]}
+    assert client.delete_job(doomed["id"]) == {"deleted": doomed["id"], "document": "none"}
     lab.start("worker-1", role="worker")
     running = client.create_job("agent", {"durationSeconds": 30, "stepIntervalSeconds": 0.25})
     wait_state(client, running["id"], {"active"})
@@ -154,6 +154,10 @@ def test_delete(lab: Supervisor, client: LabClient, store: Store) -> None:
     # The worker moved on past the deleted job's message: the queue holds nothing.
     overview = httpx.get(f"{client.api_url}/admin/overview").json()
     assert all(q["ready"] == 0 for q in overview["queues"] if not q["name"].endswith(".dead"))
+    # A finished job goes with its result document.
+    assert store.get(kept["id"]) is not None
+    assert client.delete_job(kept["id"])["document"] == "deleted"
+    assert store.get(kept["id"]) is None and client.jobs()["jobs"] == []
 
 
 def test_listing_filters_and_pages(lab: Supervisor, client: LabClient) -> None:
@@ -294,3 +298,18 @@ def test_job_stream_in_order_with_heartbeat_and_exact_resume(
     steps = [e["message"] for e in events if e["message"] and e["message"].startswith("step ")]
     assert [s.split()[1].rstrip(":") for s in steps] == ["1/4", "2/4", "3/4", "4/4"]
     assert any(e.get("comment") == "heartbeat" for e in first + resumed), "a heartbeat arrived"
+
+
+def test_a_running_job_survives_kill_9_of_its_worker(
+    lab: Supervisor, client: LabClient, store: Store
+) -> None:
+    start(lab)
+    job = client.create_job("agent", {"durationSeconds": 3, "stepIntervalSeconds": 0.5})
+    wait_until(lambda: client.job(job["id"])["progress"] >= 30, 30, "the job to be under way")
+    lab.kill("worker-1")
+    lab.start("worker-2", role="worker")
+    done = wait_state(client, job["id"], {"completed"})
+    assert done["attempt"] == 1, "a crash is not a failed attempt"
+    assert any("restarted" in line["message"] for line in done["log"]), done["log"]
+    assert done["worker"] != client.job(job["id"])["log"][1]["message"].split()[-1]
+    assert store.get(job["id"])["worker"] == done["worker"]

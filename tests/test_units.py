@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from lab import config
+from lab import broker, config
 from lab.batch import Delivery, apply_bulk, counts_by_run, run_handlers
 from lab.broker import ConfirmTracker, retry_delay_ms
-from lab.messages import MalformedMessage, parse, run_job
+from lab.messages import Job, MalformedMessage, parse, run_job
 from lab.state import shape_status
 
 
@@ -212,3 +212,114 @@ def test_ack_tracker_never_acks_past_work_in_progress() -> None:
     t.delivered(10)
     assert t.finish([10]) == (None, [10])
     assert t.finish([9]) == (9, [])
+
+
+# --- single jobs --------------------------------------------------------------------------------
+def test_job_view_shapes_a_record() -> None:
+    from lab.jobs import view
+
+    record = {
+        "id": "job-1",
+        "kind": "agent",
+        "state": "active",
+        "progress": "40",
+        "step": "Scrolling",
+        "attempt": "2",
+        "attempts": "3",
+        "lastAttempt": "4",
+        "cancelRequested": "0",
+        "payload": '{"durationSeconds": 5}',
+        "createdAt": "1763856000000",
+        "queuedAt": "",
+        "startedAt": "1763856001000",
+        "finishedAt": "",
+        "worker": "w1",
+        "error": "",
+        "result": "",
+    }
+    shaped = view(record, ['{"at": 1, "message": "queued"}'])
+    assert shaped["progress"] == 40 and shaped["attempt"] == 2 and shaped["maxAttempt"] == 4
+    assert shaped["payload"] == {"durationSeconds": 5} and shaped["result"] is None
+    assert shaped["finishedAt"] is None and shaped["startedAt"].startswith("2025-11-23T00:00:01")
+    assert shaped["error"] is None and shaped["log"] == [{"at": 1, "message": "queued"}]
+
+
+def test_job_context_stops_a_handler_at_its_next_step() -> None:
+    from lab.jobs import JobCancelled, JobContext
+
+    answers = iter(["ok", "cancel"])
+    seen: list[tuple] = []
+    ctx = JobContext(lambda *a: (seen.append(a), next(answers))[1])
+    ctx.progress(50, "Scrolling")
+    with pytest.raises(JobCancelled):
+        ctx.progress(75, "Typing text", "typed 3 characters")
+    assert seen == [(50, "Scrolling", "Scrolling"), (75, "Typing text", "typed 3 characters")]
+    with pytest.raises(ValueError, match="from 0 to 100"):
+        ctx.progress(101, "x")
+
+
+def test_agent_payload_validation_names_the_field() -> None:
+    from lab.handlers import PayloadError
+    from workers.agent import validate
+
+    validate({})
+    validate({"durationSeconds": 2, "stepIntervalSeconds": 0.5, "failAtStep": 2, "failRate": 0})
+    for payload, field in [
+        ({"durationSeconds": "10"}, "durationSeconds"),
+        ({"durationSeconds": True}, "durationSeconds"),
+        ({"stepIntervalSeconds": 0}, "stepIntervalSeconds"),
+        ({"durationSeconds": 0.5, "stepIntervalSeconds": 1}, "durationSeconds"),
+        ({"failAtStep": 1.5}, "failAtStep"),
+        ({"failAttempts": -1}, "failAttempts"),
+        ({"failRate": float("nan")}, "failRate"),
+        ({"url": 3}, "url"),
+        ({"speed": 3}, "speed"),
+    ]:
+        with pytest.raises(PayloadError) as exc:
+            validate(payload)
+        assert exc.value.field == field, payload
+
+
+def test_agent_steps_and_injected_failure() -> None:
+    from lab.jobs import JobContext
+    from workers.agent import ACTIONS, AgentFailure, handle
+
+    steps: list[tuple] = []
+    ctx = JobContext(lambda *a: (steps.append(a), "ok")[1])
+    job = Job(
+        "job-x", None, None, "agent", 1, 0, {"durationSeconds": 0.04, "stepIntervalSeconds": 0.01}
+    )
+    result = handle(job, ctx)
+    assert result["steps"] == 4 and [s[0] for s in steps] == [25, 50, 75, 100]
+    assert steps[0][1] == "Navigating to page" and all(s[1] in dict(ACTIONS) for s in steps)
+    failing = Job(
+        "job-y",
+        None,
+        None,
+        "agent",
+        1,
+        0,
+        {"durationSeconds": 0.04, "stepIntervalSeconds": 0.01, "failAtStep": 2, "failAttempts": 1},
+    )
+    with pytest.raises(AgentFailure, match="step 2"):
+        handle(failing, JobContext())
+    assert handle(Job(**{**failing.__dict__, "attempt": 2}), JobContext())["steps"] == 4
+
+
+def test_kinds_route_to_their_queue() -> None:
+    topology = broker.Topology("q")
+    assert topology.route("index") == "q"
+    assert topology.route("agent") == "q.long" and topology.route("sleep") == "q.long"
+    assert topology.route("nosuch") == "q"
+    assert topology.retry(1000, "q.long") == "q.long.retry.1000"
+    assert topology.retry_arguments(1000, "q.long")["x-dead-letter-routing-key"] == "q.long"
+
+
+def test_parse_sse() -> None:
+    from lab.client import parse_sse
+
+    lines = ["retry: 1000", "", ": heartbeat", "id: 1-0", "event: job", 'data: {"a": 1}', ""]
+    assert list(parse_sse(lines)) == [
+        {"comment": "heartbeat"},
+        {"id": "1-0", "event": "job", "data": {"a": 1}},
+    ]

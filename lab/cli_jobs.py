@@ -1,0 +1,99 @@
+"""`lab job …`: single jobs from the command line, through the same API the admin page uses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from lab.client import LabClient
+from lab.config import Settings
+
+STATES = ("queued", "active", "completed", "failed", "cancelled")
+
+
+def json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"payload is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("payload must be a JSON object, e.g. '{\"a\": 1}'")
+    return value
+
+
+def add_parser(sub: Any, positive_int: Any) -> None:
+    job = sub.add_parser("job", help="single jobs: add, list, show, watch, cancel, retry, delete")
+    actions = job.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="queue one job")
+    add.add_argument("kind", help="a module of workers/, e.g. agent")
+    add.add_argument("--payload", type=json_object, default={}, help="JSON object")
+    add.add_argument("--attempts", type=positive_int, help="tries before it fails for good")
+    add.add_argument("--watch", action="store_true", help="follow it until it ends")
+    ls = actions.add_parser("list", help="jobs, newest first")
+    ls.add_argument("--state", choices=STATES)
+    ls.add_argument("--kind")
+    ls.add_argument("--run-id", help="the jobs of one run (from Elasticsearch)")
+    ls.add_argument("--limit", type=positive_int, default=20)
+    ls.add_argument("--json", action="store_true")
+    for name, text in [
+        ("show", "one job with its log"),
+        ("watch", "follow a job's steps until it ends"),
+        ("cancel", "cancel a queued or running job"),
+        ("retry", "queue a failed or cancelled job again"),
+        ("delete", "remove a job's record"),
+    ]:
+        actions.add_parser(name, help=text).add_argument("id")
+
+
+def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
+    client = LabClient(settings.api_url)
+    out = Console()
+    if args.action == "add":
+        job = client.create_job(args.kind, args.payload, args.attempts)
+        out.print(f"{job['id']} {job['state']}")
+        return watch(client, job["id"], out) if args.watch else 0
+    if args.action == "list":
+        page = client.jobs(state=args.state, kind=args.kind, runId=args.run_id, limit=args.limit)
+        if args.json:
+            print(json.dumps(page, indent=2))
+            return 0
+        table = Table(title="jobs")
+        for column in ("id", "kind", "state", "progress", "step", "attempt", "error"):
+            table.add_column(column)
+        for j in page["jobs"]:
+            table.add_row(
+                j["id"],
+                j["kind"],
+                j["state"],
+                f"{j['progress']}%",
+                j.get("step") or "",
+                str(j["attempt"]),
+                j.get("error") or "",
+            )
+        out.print(table)
+        return 0
+    if args.action == "show":
+        print(json.dumps(client.job(args.id), indent=2))
+        return 0
+    if args.action == "watch":
+        return watch(client, args.id, out)
+    action = {"cancel": client.cancel_job, "retry": client.retry_job, "delete": client.delete_job}
+    answer = action[args.action](args.id)
+    out.print(f"{args.id} {answer.get('state', 'deleted')}")
+    return 0
+
+
+def watch(client: LabClient, job_id: str, out: Console) -> int:
+    """Print each event of the job until it ends; exit 0 only when it completed."""
+    last: dict[str, Any] = {}
+    for event in client.follow_job(job_id):
+        if "data" not in event:
+            continue
+        last = event["data"]
+        message = last.get("message") or ""
+        out.print(f"{last['state']:>9} {last['progress']:>3}%  {message}", highlight=False)
+    return 0 if last.get("state") == "completed" else 1
