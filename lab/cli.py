@@ -138,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--rate-seconds", type=positive_float, default=60.0)
     bench.add_argument(
+        "--agents",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="only measure live single jobs: N agent jobs at once, SSE step latency, worker RSS",
+    )
+    bench.add_argument("--agent-seconds", type=positive_float, default=24.0)
+    bench.add_argument("--agent-step", type=positive_float, default=1.0)
+    bench.add_argument(
         "--peer-jobs",
         type=positive_int,
         default=None,
@@ -376,6 +385,15 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     from lab.bench import markdown, rate_check, run_bench
 
+    if args.agents is not None:
+        from lab.bench_jobs import agent_stream_check
+
+        stack.up(settings)
+        result = agent_stream_check(
+            settings, args.agents, args.agent_seconds, args.agent_step, settings.home_path / "bench"
+        )
+        print(json.dumps(result, indent=2))
+        return 0 if result["completed"] == args.agents else 1
     if args.rate is not None:
         stack.up(settings)
         result = rate_check(settings, args.rate, args.rate_seconds, settings.home_path / "bench")
