@@ -57,6 +57,25 @@ class LabClient:
     def get_run(self, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/runs/{run_id}")
 
+    def events(self, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """The lab's event stream (`GET /events`, SSE): a status snapshot, then run and job
+        events, heartbeats as {"comment": "heartbeat"}; resumes after `last_event_id`."""
+        yield from self._sse("/events", last_event_id)
+
+    def _sse(self, path: str, last_event_id: str | None) -> Iterator[dict[str, Any]]:
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        try:
+            with self.http.stream("GET", path, headers=headers, timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ApiError(
+                        f"GET {path} → {response.status_code}: {response.json().get('error')}",
+                        response.status_code,
+                    )
+                yield from parse_sse(response.iter_lines())
+        except httpx.HTTPError as exc:
+            raise ApiError(f"the event stream at {self.api_url}{path} broke off ({exc})") from None
+
     # --- single jobs ----------------------------------------------------------------------------
     def create_job(
         self, kind: str, payload: dict[str, Any] | None = None, attempts: int | None = None
@@ -86,21 +105,7 @@ class LabClient:
 
     def follow_job(self, job_id: str, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
         """The job's events (SSE) until it ends; heartbeats come as {"comment": "heartbeat"}."""
-        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
-        try:
-            with self.http.stream(
-                "GET", f"/jobs/{job_id}/stream", headers=headers, timeout=None
-            ) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise ApiError(
-                        f"GET /jobs/{job_id}/stream → {response.status_code}: "
-                        f"{response.json().get('error')}",
-                        response.status_code,
-                    )
-                yield from parse_sse(response.iter_lines())
-        except httpx.HTTPError as exc:
-            raise ApiError(f"the job stream at {self.api_url} broke off ({exc})") from None
+        yield from self._sse(f"/jobs/{job_id}/stream", last_event_id)
 
     def close(self) -> None:
         self.http.close()

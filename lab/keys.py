@@ -63,6 +63,12 @@ class Keys:
         """String with a TTL: the id of the scheduler allowed to release."""
         return f"{self.prefix}:scheduler:lease"
 
+    @property
+    def processes(self) -> str:
+        """Hash: name → JSON {pid, host, role, argv, log, startedAt} of each supervised process,
+        so a second supervisor (another notebook) adopts them instead of starting them twice."""
+        return f"{self.prefix}:processes"
+
     # --- workers ------------------------------------------------------------------------------
     @property
     def workers(self) -> str:

@@ -10,24 +10,35 @@ started from a notebook is the same command, environment and log file as one sta
     sup.status()                   # [{name, role, pid, running, uptimeSeconds, exitCode}, ...]
     sup.tail("scheduler", 20)
     sup.down()                     # SIGTERM, then SIGKILL after a grace period
+
+Children never outlive their starter by accident: each gets SIGTERM when the process (strictly,
+the thread) that started it dies, e.g. a notebook kernel that is shut down or crashes. Each start
+is also registered in Redis (`<prefix>:processes`), so a second supervisor of the same lab — a
+second notebook, or `lab up` in a terminal — adopts the live ones instead of starting them twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 from lab.config import Settings
+from lab.keys import Keys
 
 ROLES = ("api", "scheduler", "worker")
 _PR_SET_PDEATHSIG = 1
@@ -35,6 +46,12 @@ _PR_SET_PDEATHSIG = 1
 
 class SupervisorError(RuntimeError):
     """A process could not be started, found or stopped."""
+
+
+# Linux delivers PDEATHSIG when the *thread* that forked the child ends, not the process. Forking
+# from one long-lived thread ties children to the process, whichever thread asks for a start (a
+# notebook button's callback thread ends right after its click).
+_spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab-spawner")
 
 
 def _die_with_parent() -> None:
@@ -46,8 +63,21 @@ def _die_with_parent() -> None:
         pass
 
 
+def _cmdline(pid: int) -> list[str] | None:
+    """The argv of a live, non-zombie process; None when there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return None
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+    except (OSError, IndexError):
+        return None
+
+
 @dataclass
 class Child:
+    """A process this supervisor started (`process`), or adopted from another one (`adopted`)."""
+
     name: str
     role: str
     argv: list[str]
@@ -56,21 +86,49 @@ class Child:
     started_at: float = 0.0
     restarts: int = 0
     extra_args: list[str] = field(default_factory=list)
+    adopted: int | None = None  # pid of a process another supervisor started
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else self.adopted
 
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        if self.process is not None:
+            return self.process.poll() is None
+        return self.adopted is not None and _cmdline(self.adopted) == self.argv
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code of a child that ended (unknown for an adopted one: not ours to reap)."""
+        return self.process.poll() if self.process else None
+
+    def signal(self, signum: int) -> None:
+        if self.process is not None:
+            self.process.send_signal(signum)
+        elif self.running and self.adopted:
+            os.kill(self.adopted, signum)
+
+    def wait(self, timeout_s: float) -> int | None:
+        if self.process is not None:
+            return self.process.wait(timeout=timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while self.running:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.argv, timeout_s)
+            time.sleep(0.05)
+        return None
 
     def describe(self) -> dict[str, Any]:
-        code = self.process.poll() if self.process else None
         return {
             "name": self.name,
             "role": self.role,
-            "pid": self.process.pid if self.process else None,
+            "pid": self.pid,
             "running": self.running,
             "uptimeSeconds": round(time.time() - self.started_at, 1) if self.running else 0.0,
-            "exitCode": code,
+            "exitCode": self.exit_code,
             "restarts": self.restarts,
+            "adopted": self.adopted is not None,
             "log": str(self.log_path),
         }
 
@@ -89,6 +147,63 @@ class Supervisor:
         self.tie_to_parent = tie_to_parent
         self.python = python
         self.children: dict[str, Child] = {}
+        self._registry_key = Keys(settings.prefix).processes
+        self._redis = redis.Redis.from_url(
+            settings.redis_url, decode_responses=True, socket_timeout=2
+        )
+        self.adopt()
+
+    # --- the registry: one lab, however many supervisors ---------------------------------------
+    def adopt(self) -> list[str]:
+        """Take over the live processes another supervisor of this lab started on this host."""
+        try:
+            entries = self._redis.hgetall(self._registry_key)
+        except redis.RedisError:
+            return []  # Redis is not up yet: nothing can be running against it
+        adopted = []
+        host = socket.gethostname()
+        for name, raw in entries.items():
+            entry = json.loads(raw)
+            if entry.get("host") != host or (name in self.children and self.children[name].running):
+                continue
+            child = Child(
+                name,
+                entry["role"],
+                entry["argv"],
+                Path(entry["log"]),
+                started_at=entry["startedAt"],
+                extra_args=entry.get("extraArgs", []),
+                adopted=entry["pid"],
+            )
+            if child.running:
+                self.children[name] = child
+                adopted.append(name)
+            else:
+                self._unregister(name, entry["pid"])
+        return adopted
+
+    def _register(self, child: Child) -> None:
+        entry = {
+            "pid": child.pid,
+            "host": socket.gethostname(),
+            "role": child.role,
+            "argv": child.argv,
+            "log": str(child.log_path),
+            "startedAt": child.started_at,
+            "extraArgs": child.extra_args,
+        }
+        # Without Redis the process runs all the same; only a second supervisor won't see it.
+        with contextlib.suppress(redis.RedisError):
+            self._redis.hset(self._registry_key, child.name, json.dumps(entry))
+
+    def _unregister(self, name: str, pid: int | None) -> None:
+        """Forget `name`, unless the registry already names a newer process for it."""
+        try:
+            raw = self._redis.hget(self._registry_key, name)
+            if raw and json.loads(raw).get("pid") == pid:
+                self._redis.hdel(self._registry_key, name)
+        except redis.RedisError:
+            pass
 
     # --- one process --------------------------------------------------------------------------
     def start(self, name: str, role: str | None = None, args: list[str] | None = None) -> Child:
@@ -98,7 +213,7 @@ class Supervisor:
             raise SupervisorError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
         child = self.children.get(name)
         if child and child.running:
-            raise SupervisorError(f"{name} is already running (pid {child.process.pid})")
+            raise SupervisorError(f"{name} is already running (pid {child.pid})")
         argv = [
             self.python,
             "-m",
@@ -112,37 +227,45 @@ class Supervisor:
         else:
             child.restarts += 1
             child.argv = argv
+            child.adopted = None
         env = {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1"}
         with open(child.log_path, "ab") as log_file:
-            child.process = subprocess.Popen(
+            child.process = _spawner.submit(
+                subprocess.Popen,
                 argv,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
-                preexec_fn=_die_with_parent if self.tie_to_parent else None,  # noqa: PLW1509
-            )
+                preexec_fn=_die_with_parent if self.tie_to_parent else None,
+            ).result()
         child.started_at = time.time()
+        self._register(child)
         return child
 
     def stop(self, name: str, grace_s: float = 15.0) -> int | None:
         """SIGTERM, then SIGKILL after `grace_s`; returns the exit code."""
         child = self._get(name)
-        if not child.running:
-            return child.process.poll() if child.process else None
-        child.process.send_signal(signal.SIGTERM)
-        try:
-            return child.process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            child.process.kill()
-            return child.process.wait(timeout=5)
+        pid = child.pid
+        if child.running:
+            child.signal(signal.SIGTERM)
+            try:
+                child.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                child.signal(signal.SIGKILL)
+                child.wait(5)
+        self._unregister(name, pid)
+        return child.exit_code
 
-    def kill(self, name: str) -> int:
+    def kill(self, name: str) -> int | None:
         """SIGKILL: a crash, as a drill wants it."""
         child = self._get(name)
+        pid = child.pid
         if child.running:
-            child.process.kill()
-        return child.process.wait(timeout=10)
+            child.signal(signal.SIGKILL)
+        child.wait(10)
+        self._unregister(name, pid)
+        return child.exit_code
 
     def restart(self, name: str, grace_s: float = 15.0) -> Child:
         self.stop(name, grace_s)
@@ -150,9 +273,9 @@ class Supervisor:
 
     def pid(self, name: str) -> int:
         child = self._get(name)
-        if not child.running:
+        if not child.running or child.pid is None:
             raise SupervisorError(f"{name} is not running")
-        return child.process.pid
+        return child.pid
 
     def tail(self, name: str, lines: int = 20) -> str:
         path = self._get(name).log_path
@@ -173,11 +296,13 @@ class Supervisor:
         scheduler: bool = True,
         wait: bool = True,
     ) -> None:
-        if api:
-            self.start("api")
-        if scheduler:
-            self.start("scheduler")
-        for _ in range(workers):
+        """Make the lab run: the API, the scheduler and `workers` workers. What already runs
+        (started here or by another supervisor of this lab) is kept, not started twice."""
+        self.adopt()
+        for name, wanted in (("api", api), ("scheduler", scheduler)):
+            if wanted and not (name in self.children and self.children[name].running):
+                self.start(name)
+        for _ in range(workers - len(self.workers())):
             self.add_worker(worker_args)
         if wait and api:
             self.wait_api()
@@ -205,11 +330,8 @@ class Supervisor:
         order = sorted(self.children.values(), key=lambda c: ROLES.index(c.role))
         for child in order:
             if child.running:
-                child.process.send_signal(signal.SIGTERM)
-        codes = {}
-        for child in order:
-            codes[child.name] = self.stop(child.name, grace_s) if child.process else None
-        return codes
+                child.signal(signal.SIGTERM)
+        return {child.name: self.stop(child.name, grace_s) for child in order}
 
     def status(self) -> list[dict[str, Any]]:
         return [c.describe() for c in self.children.values()]
@@ -236,7 +358,7 @@ class Supervisor:
         while not until():
             for child in list(self.children.values()):
                 if child.process and not child.running and restart:
-                    code = child.process.poll()
+                    code = child.exit_code
                     print(f"lab: {child.name} exited with {code}; restarting", file=sys.stderr)
                     self.start(child.name)
             time.sleep(poll_s)

@@ -1,0 +1,96 @@
+"""The notebook control panel's widget models, driven as a person would, against real services."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.config import Settings
+from lab.panel import ControlPanel
+from lab.state import State
+from lab.supervisor import Supervisor
+
+from .helpers import settle, wait_until
+
+
+@pytest.fixture
+def panel_for(request: pytest.FixtureRequest):
+    made: list[ControlPanel] = []
+
+    def make(*args, **kwargs) -> ControlPanel:
+        panel = ControlPanel(*args, **kwargs)
+        made.append(panel)
+        return panel
+
+    yield make
+    for panel in made:
+        panel.close()
+
+
+def test_start_runs_to_x_and_the_widgets_follow(
+    lab: Supervisor, settings: Settings, state: State, panel_for
+) -> None:
+    lab.up(workers=1)
+    panel = panel_for(settings, lab, x=400, y=24_000)
+    wait_until(lambda: not panel.start_button.disabled, 15, "the panel to see the API")
+    assert panel.stop_button.disabled, "Stop makes no sense without a run"
+    panel.start_button.click()
+    wait_until(lambda: panel.status.get("running"), 15, "the run to show as running")
+    assert panel.start_button.disabled and not panel.stop_button.disabled
+    wait_until(
+        lambda: panel.processed_bar.value == 400,
+        60,
+        "processed to reach X",
+        lambda: str(panel.status),
+    )
+    assert panel.enqueued_bar.value == 400 and panel.processed_bar.max == 400
+    assert panel.processed_label.value == "400 / 400"
+    wait_until(lambda: panel.stop_button.disabled, 10, "Stop to be disabled once the run ends")
+    assert settle(state, panel.status["runId"], 30).processed == 400
+    assert "completed" in panel.status_html.value
+    wait_until(lambda: panel.chart.value, 10, "the chart to be drawn")
+    assert panel.lag()["events"] > 0 and panel.connected
+    assert "<code>" in panel.workers_html.value and panel.error is None
+
+
+def test_stop_stops_releasing(lab: Supervisor, settings: Settings, state: State, panel_for) -> None:
+    lab.up(workers=1)
+    panel = panel_for(settings, lab)
+    wait_until(lambda: not panel.start_button.disabled, 15, "the panel to see the API")
+    run_id = panel.start_run(100_000, 1200)
+    wait_until(lambda: panel.enqueued_bar.value > 0, 15, "the first jobs to be released")
+    panel.stop_button.click()
+    wait_until(lambda: panel.status.get("state") == "stopped", 10, "the panel to show stopped")
+    run = settle(state, run_id, 30)
+    assert run.state == "stopped" and run.enqueued < 1000
+    wait_until(lambda: panel.processed_bar.value == run.enqueued, 10, "the panel to catch up")
+    assert panel.stop_button.disabled and not panel.start_button.disabled
+    before = state.run(run_id).enqueued
+    wait_until(lambda: panel.history and panel.history[-1][1] == before, 5, "a fresh sample")
+    assert state.run(run_id).enqueued == before, "nothing more was released after Stop"
+
+
+def test_workers_can_be_added_and_removed(lab: Supervisor, settings: Settings, panel_for) -> None:
+    lab.up(workers=1)
+    panel = panel_for(settings, lab)
+    panel.add_worker_button.click()
+    wait_until(lambda: len(panel.status.get("workers") or []) == 2, 20, "two workers shown")
+    panel.remove_worker_button.click()
+    wait_until(lambda: len(panel.status.get("workers") or []) == 1, 30, "one worker shown")
+    assert lab.workers() == ["worker-1"]
+
+
+def test_errors_show_in_the_panel(lab: Supervisor, settings: Settings, panel_for) -> None:
+    # No API is running at this address: the panel says so, and a click is answered in words.
+    panel = panel_for(settings, lab)
+    wait_until(lambda: panel.error, 10, "the panel to report the API unreachable")
+    assert "API unreachable" in panel.message.value and "Traceback" not in panel.message.value
+    assert panel.start_button.disabled and panel.stop_button.disabled
+    assert panel.start_run(10, 60) is None and "did not answer" in panel.error
+    # Then the API comes up: the message clears and Start becomes possible.
+    lab.start("api")
+    lab.wait_api()
+    wait_until(
+        lambda: panel.error is None and not panel.start_button.disabled, 15, "the panel to recover"
+    )
+    panel.stop_button.click()  # no run: a 409, shown as a message
+    assert "no run is active" in panel.error

@@ -1,0 +1,72 @@
+"""One supervisor for the lab, however many notebooks: adoption, and no orphaned children."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from lab.config import Settings
+from lab.supervisor import Supervisor, _cmdline
+
+from .helpers import wait_until
+
+
+def test_a_second_supervisor_adopts_instead_of_doubling(
+    lab: Supervisor, settings: Settings
+) -> None:
+    lab.up(workers=2)
+    first = {s["name"]: s["pid"] for s in lab.status()}
+    second = Supervisor(settings, log_dir=Path(settings.home) / "logs")
+    assert {s["name"]: s["pid"] for s in second.status()} == first
+    assert all(s["adopted"] and s["running"] for s in second.status())
+    second.up(workers=2)  # everything already runs: nothing new starts
+    assert {s["name"]: s["pid"] for s in second.status()} == first
+    assert "consuming" in second.tail("worker-1", 5)
+
+    # The second one acts on the processes for real: a kill there is seen here.
+    second.kill("worker-2")
+    wait_until(lambda: not lab.children["worker-2"].running, 10, "worker-2 to be gone")
+    second.up(workers=2)  # and it makes up the difference
+    assert second.children["worker-2"].running and not second.children["worker-2"].adopted
+    third = Supervisor(settings, log_dir=Path(settings.home) / "logs")
+    assert third.pid("worker-2") == second.pid("worker-2")
+    second.stop("worker-2")
+
+
+def test_children_die_with_the_process_that_started_them(settings: Settings) -> None:
+    """A kernel that dies (here: kill -9 of a Python process) takes its lab processes along,
+    also when a worker was started from a short-lived thread, as a button callback is."""
+    script = textwrap.dedent(
+        """
+        import sys, threading
+        from lab import config
+        from lab.supervisor import Supervisor
+        sup = Supervisor(config.load())
+        sup.start("worker-1", "worker")
+        t = threading.Thread(target=lambda: sup.start("worker-2", "worker"))
+        t.start(); t.join()
+        print(sup.pid("worker-1"), sup.pid("worker-2"), flush=True)
+        sys.stdin.read()
+        """
+    )
+    env = {**os.environ, **settings.as_env()}
+    kernel = subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pids = [int(p) for p in kernel.stdout.readline().split()]
+        assert len(pids) == 2 and all(_cmdline(p) for p in pids)
+        kernel.send_signal(signal.SIGKILL)
+        kernel.wait(10)
+        wait_until(lambda: not any(_cmdline(p) for p in pids), 30, "the orphans to exit")
+    finally:
+        if kernel.poll() is None:
+            kernel.kill()
