@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -116,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", action="store_true")
 
     cli_jobs.add_parser(sub, positive_int)
+
+    nb = sub.add_parser("notebook", help="open JupyterLab on the notebooks folder")
+    nb.add_argument("--ip", default="127.0.0.1", help="address to listen on (loopback by default)")
+    nb.add_argument("--port", type=positive_int, default=8888)
+    nb.add_argument("--no-browser", action="store_true", help="do not open a browser")
 
     bench = sub.add_parser("bench", help="measure throughput, latency and the path's ceilings")
     bench.add_argument("--jobs", type=positive_int, default=20_000)
@@ -380,6 +386,28 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_notebook(args: argparse.Namespace, _settings: Settings) -> int:
+    import subprocess
+
+    from lab.notebook import kernel_env, project_root
+
+    folder = project_root() / "notebooks"
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={folder}",
+        f"--ServerApp.ip={args.ip}",
+        f"--ServerApp.port={args.port}",
+    ]
+    if args.no_browser:
+        argv.append("--no-browser")
+    if os.geteuid() == 0:
+        argv.append("--allow-root")  # e.g. in a container
+    console.print(f"lab: JupyterLab on {folder}; open control.ipynb first", highlight=False)
+    return subprocess.call(argv, env=kernel_env())
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
@@ -435,6 +463,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "bench": cmd_bench,
     "job": cli_jobs.cmd_job,
+    "notebook": cmd_notebook,
 }
 
 

@@ -239,7 +239,9 @@ class ControlPanel(w.VBox):
         if not s:
             return "<i>waiting for the API…</i>"
         rates = s.get("rates") or {}
-        rate = float(rates.get("processedPerMinute") or 0)
+        # While running: the last seconds' rate; after: the run's average.
+        key = "processedPerMinute" if s.get("running") else "averageProcessedPerMinute"
+        rate = float(rates.get(key) or 0)
         left = max(0, int(s.get("xTotal") or 0) - int(s.get("processed") or 0))
         eta = f"{left / rate * 60:,.0f} s" if s.get("running") and rate > 0 else "–"
         live = "live" if self.connected else "polling"
@@ -313,13 +315,16 @@ def _workers_table(workers: list[dict[str, Any]]) -> str:
         return "<i>no live workers</i>"
     rows = "".join(
         f"<tr><td><code>{html.escape(str(wk['id']))}</code></td>"
-        f"<td style='text-align:right'>{wk['heartbeatAgeSeconds']:.1f} s</td>"
-        f"<td style='text-align:right'>{wk['processed']:,}</td>"
-        f"<td style='text-align:right'>{wk['failed']:,}</td>"
-        f"<td style='text-align:right'>{wk.get('running', 0)}</td></tr>"
+        f"<td {NUM}>{wk['heartbeatAgeSeconds']:.1f} s</td>"
+        f"<td {NUM}>{wk['processed']:,}</td>"
+        f"<td {NUM}>{wk['failed']:,}</td>"
+        f"<td {NUM}>{wk.get('running', 0)}</td></tr>"
         for wk in workers
     )
     return (
-        "<table><tr><th>worker</th><th>heartbeat</th><th>processed</th><th>failed</th>"
-        f"<th>running</th></tr>{rows}</table>"
+        f"<table><tr><th>worker</th><th {NUM}>heartbeat</th><th {NUM}>processed</th>"
+        f"<th {NUM}>failed</th><th {NUM}>running</th></tr>{rows}</table>"
     )
+
+
+NUM = "style='text-align:right; padding-left:18px'"

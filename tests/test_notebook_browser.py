@@ -1,0 +1,112 @@
+"""JupyterLab in a real browser: open control.ipynb, Run All, press Start, see processed reach X."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from lab import stack
+from lab.config import Settings
+from lab.notebook import kernel_env
+from lab.state import State
+from lab.supervisor import Supervisor
+
+from .helpers import SCREENSHOTS, browser_page, wait_until
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+X = 2000  # the notebook's own default
+
+
+@pytest.fixture
+def jupyterlab(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    port = stack.free_port()
+    log = open(tmp_path / "jupyterlab.log", "wb")  # noqa: SIM115 - lives as long as the server
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            f"--ServerApp.root_dir={NOTEBOOKS}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env={
+            **kernel_env(settings),
+            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+            "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        },
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        if server.poll() is not None:
+            raise AssertionError((tmp_path / "jupyterlab.log").read_text()[-3000:])
+        try:
+            return httpx.get(f"{url}/api/status", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(
+            answers, 60, "JupyterLab to answer", lambda: (tmp_path / "jupyterlab.log").read_text()
+        )
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+        # The kernel's processes die with it; make sure of it before the namespace is reset.
+        Supervisor(settings).down(grace_s=15)
+
+
+def test_control_notebook_in_jupyterlab(jupyterlab: str, settings: Settings, state: State) -> None:
+    with browser_page(1400, 1300) as page:
+        page.goto(f"{jupyterlab}/lab/tree/control.ipynb")
+        expect(page.locator(".jp-Notebook")).to_be_visible(timeout=60_000)
+        expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(
+            1, timeout=60_000
+        )
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        # Run All ends with the demo run done and the stop demo stopped (the last code cell prints).
+        expect(page.get_by_text("still running; call supervisor.down()")).to_be_visible(
+            timeout=240_000
+        )
+        start = page.locator(".jupyter-widgets.widget-button", has_text="Start")
+        expect(start).to_be_enabled(timeout=30_000)
+        before = {r.runId for r in state.runs()}
+        start.click()
+        run_id = wait_until(
+            lambda: next((r.runId for r in state.runs() if r.runId not in before), None),
+            30,
+            "the Start click to start a run",
+        )
+        panel = page.locator(".widget-vbox", has=start).first
+        expect(panel).to_contain_text(run_id, timeout=30_000)
+        expect(panel).to_contain_text(f"{X:,} / {X:,}", timeout=120_000)
+        expect(panel).to_contain_text("completed", timeout=60_000)
+        panel.scroll_into_view_if_needed()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        panel.screenshot(path=str(SCREENSHOTS / "panel.png"))
+    run = state.run(run_id)
+    assert run is not None and run.processed == X and run.state == "completed"
