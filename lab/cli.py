@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="only measure live single jobs: N agent jobs at once, SSE step latency, worker RSS",
     )
+    bench.add_argument(
+        "--panel",
+        action="store_true",
+        help="only measure how far the notebook panel lags the pipeline (--jobs, --panel-rate)",
+    )
+    bench.add_argument("--panel-rate", type=positive_float, default=120_000.0, metavar="Y")
     bench.add_argument("--agent-seconds", type=positive_float, default=24.0)
     bench.add_argument("--agent-step", type=positive_float, default=1.0)
     bench.add_argument(
@@ -413,6 +419,13 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     from lab.bench import markdown, rate_check, run_bench
 
+    if args.panel:
+        from lab.bench_panel import panel_lag_check
+
+        stack.up(settings)
+        result = panel_lag_check(settings, args.jobs, args.panel_rate, settings.home_path / "bench")
+        print(json.dumps(result, indent=2))
+        return 0 if result["processed"] == args.jobs else 1
     if args.agents is not None:
         from lab.bench_jobs import agent_stream_check
 

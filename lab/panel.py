@@ -50,12 +50,13 @@ class ControlPanel(w.VBox):
         self.error: str | None = None
         self._error_is_unreachable = False  # the message is about the API not answering
         self.connected = False  # the event stream is up
-        self.lags_ms: deque[float] = deque(maxlen=10_000)  # event written → applied here
+        self.lags_ms: deque[float] = deque(maxlen=10_000)  # event written → drawn here
+        self.drawn: deque[tuple[float, int]] = deque(maxlen=100_000)  # (when, processed shown)
+        self._undrawn_events_ms: list[int] = []
         self.history: deque[tuple[float, int, int]] = deque(maxlen=CHART_POINTS)
         self._lock = threading.Lock()
         self._dirty = threading.Event()
         self._closed = threading.Event()
-        self._last_chart = 0.0
 
         self.x = w.BoundedIntText(value=x, min=1, max=10_000_000, description="X jobs")
         self.y = w.BoundedFloatText(value=y, min=0.001, max=60_000_000, description="Y per min")
@@ -93,7 +94,7 @@ class ControlPanel(w.VBox):
             ]
         )
         self._draw()
-        for target in (self._follow_events, self._poll_status, self._draw_loop):
+        for target in (self._follow_events, self._poll_status, self._draw_loop, self._chart_loop):
             threading.Thread(target=target, name=f"panel-{target.__name__}", daemon=True).start()
 
     # --- actions (the buttons call these; notebooks and tests may too) -------------------------
@@ -139,7 +140,7 @@ class ControlPanel(w.VBox):
         raise TimeoutError(f"the run did not finish within {timeout_s:.0f}s: {self.status}")
 
     def lag(self) -> dict[str, float]:
-        """How far behind the pipeline the panel is: event written → shown here, in ms."""
+        """How far behind the pipeline the panel is: run event written → drawn here, in ms."""
         values = sorted(self.lags_ms)
         if not values:
             return {"events": 0}
@@ -168,7 +169,9 @@ class ControlPanel(w.VBox):
                         continue
                     last_id = event["id"]
                     self.connected = True
-                    if event["event"] in ("status", "run"):
+                    if event["event"] == "status":  # the snapshot on (re)connecting
+                        self._apply_status(event["data"])
+                    elif event["event"] == "run":
                         self._apply_status(event["data"], event_id=event["id"])
             except ApiError:
                 pass
@@ -197,7 +200,7 @@ class ControlPanel(w.VBox):
                     merged[key] = max(int(current.get(key) or 0), int(merged.get(key) or 0))
             self.status = merged
             if event_id is not None:
-                self.lags_ms.append(now * 1000 - int(event_id.split("-")[0]))
+                self._undrawn_events_ms.append(int(event_id.split("-")[0]))
             if merged.get("runId"):
                 self.history.append((now, merged["enqueued"], merged["processed"]))
         self._dirty.set()
@@ -208,12 +211,17 @@ class ControlPanel(w.VBox):
                 self._dirty.clear()
                 self._draw()
                 self._closed.wait(DRAW_EVERY_S)
-            if time.monotonic() - self._last_chart >= CHART_EVERY_S:
-                self._draw_chart()
+
+    def _chart_loop(self) -> None:
+        """Its own thread: rendering the chart takes tens of ms and must not delay the numbers."""
+        while not self._closed.wait(CHART_EVERY_S):
+            self._draw_chart()
 
     # --- drawing --------------------------------------------------------------------------------
     def _draw(self) -> None:
-        s = self.status
+        with self._lock:
+            s = self.status
+            events_ms, self._undrawn_events_ms = self._undrawn_events_ms, []
         x = int(s.get("xTotal") or 0)
         running = bool(s.get("running"))
         for bar, label, key in (
@@ -234,6 +242,10 @@ class ControlPanel(w.VBox):
         self.message.value = (
             f'<span style="color:#b42318">⚠ {html.escape(self.error)}</span>' if self.error else ""
         )
+        now = time.time()
+        self.lags_ms.extend(now * 1000 - ms for ms in events_ms)
+        if s.get("runId"):
+            self.drawn.append((now, int(s.get("processed") or 0)))
 
     def _status_line(self, s: dict[str, Any]) -> str:
         if not s:
@@ -258,7 +270,6 @@ class ControlPanel(w.VBox):
         return " · ".join(parts)
 
     def _draw_chart(self) -> None:
-        self._last_chart = time.monotonic()
         with self._lock:
             points = list(self.history)
         if len(points) < 2:
