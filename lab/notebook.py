@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from lab import config, stack
 from lab.config import Settings
 from lab.supervisor import Supervisor
@@ -41,11 +43,24 @@ def start_lab(
     settings: Settings, workers: int = 1, worker_args: list[str] | None = None
 ) -> Supervisor:
     """Services reachable (reused or started), then the API, the scheduler and `workers`
-    workers — or the ones already running for this lab, adopted rather than doubled."""
+    workers — or the ones already running for this lab, adopted rather than doubled.
+
+    When the API already answers but no supervisor here started it (docker compose runs the
+    processes, or another host does), nothing is started: the notebook drives that lab.
+    """
     stack.up(settings)
     supervisor = Supervisor(settings)
+    if "api" not in supervisor.children and _api_answers(settings):
+        return supervisor
     supervisor.up(workers=workers, worker_args=worker_args)
     return supervisor
+
+
+def _api_answers(settings: Settings) -> bool:
+    try:
+        return httpx.get(f"{settings.api_url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def kernel_env(settings: Settings | None = None) -> dict[str, str]:

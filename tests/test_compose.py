@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).parent.parent
-LAB_SERVICES = ("api", "scheduler", "worker")
+LAB_SERVICES = ("api", "scheduler", "worker", "jupyter")
 
 
 def compose() -> dict:
