@@ -21,7 +21,7 @@ demo: setup
 ## Set up and run every test against real Redis, RabbitMQ and an Elasticsearch-API server.
 test: setup
 	$(BIN)/lab stack up --only redis,rabbitmq
-	bash scripts/browser.sh
+	bash scripts/test-tools.sh
 	$(BIN)/ruff check lab workers tests
 	bash scripts/pytest.sh -q --durations=15 $(PYTEST_ARGS)
 

@@ -82,11 +82,11 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 @contextmanager
 def browser_page(width: int = 1400, height: int = 900) -> Iterator[Any]:
-    """A page in headless Debian Chromium, driven by playwright (see scripts/browser.sh)."""
+    """A page in headless Debian Chromium, driven by playwright (see scripts/test-tools.sh)."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        raise AssertionError(f"{CHROMIUM} is missing; run scripts/browser.sh")
+        raise AssertionError(f"{CHROMIUM} is missing; run scripts/test-tools.sh")
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,

@@ -47,3 +47,24 @@ def test_lab_services_run_real_lab_commands_with_lab_settings() -> None:
         assert all(key.startswith("LAB_") for key in env), name
         for key in ("LAB_REDIS_URL", "LAB_AMQP_URL", "LAB_ES_URL", "LAB_API_URL"):
             assert key in env, (name, key)
+
+
+def test_docker_compose_validates_the_file() -> None:
+    """Debian's docker-compose checks the file against the Compose schema, with every profile."""
+    done = subprocess.run(
+        [
+            "docker-compose",
+            "-f",
+            str(ROOT / "docker-compose.yml"),
+            "--profile",
+            "kibana",
+            "config",
+            "--services",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert set(done.stdout.split()) == set(compose()["services"])
