@@ -118,6 +118,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_jobs.add_parser(sub, positive_int)
 
+    lt = sub.add_parser("loadtest", help="Locust headless against the API, with thresholds")
+    lt.add_argument("--users", type=positive_int, default=20)
+    lt.add_argument("--spawn-rate", type=positive_float, default=10.0)
+    lt.add_argument("--duration", type=positive_float, default=30.0, help="seconds")
+    lt.add_argument("--scenario", choices=["status", "mixed"], default="status")
+    lt.add_argument("--p95-ms", type=positive_float, default=200.0, help="fail above this p95")
+    lt.add_argument("--p99-ms", type=positive_float, default=None, help="fail above this p99")
+    lt.add_argument("--max-fail-ratio", type=float, default=0.0)
+    lt.add_argument("--out", default="loadtests/results", help="where Locust's CSV stats go")
+
+    rp = sub.add_parser("report", help="run a drill notebook as a report (ipynb, HTML, JSON)")
+    rp.add_argument("name", help="resilience, scaleout or latency")
+    rp.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("KEY", "VALUE"),
+        help="a notebook parameter; VALUE is read as JSON when it parses (3, [1, 2], true)",
+    )
+    rp.add_argument("--out", default="reports", help="where the report goes")
+
     nb = sub.add_parser("notebook", help="open JupyterLab on the notebooks folder")
     nb.add_argument("--ip", default="127.0.0.1", help="address to listen on (loopback by default)")
     nb.add_argument("--port", type=positive_int, default=8888)
@@ -392,6 +415,76 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from lab.loadtest import run_locust
+
+    if not 0 <= args.max_fail_ratio <= 1:
+        console.print("[red]lab: --max-fail-ratio must be from 0 to 1[/red]")
+        return 2
+    LabClient(settings.api_url).status()  # a clear error now beats 100 % failures later
+    result = run_locust(
+        settings.api_url,
+        args.users,
+        args.spawn_rate,
+        args.duration,
+        Path(args.out),
+        scenario=args.scenario,
+        p95_ms=args.p95_ms,
+        p99_ms=args.p99_ms or 0.0,
+        max_fail_ratio=args.max_fail_ratio,
+    )
+    table = Table(title=f"locust {args.scenario}, {args.users} users, {args.duration:g} s")
+    for column in ("endpoint", "requests", "failures", "rps", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(column)
+    rows = [*result.per_endpoint]
+    rows.append({"name": "all", "requests": result.requests, "failures": result.failures,
+                 "rps": result.rps, "p50Ms": result.p50_ms, "p95Ms": result.p95_ms,
+                 "p99Ms": result.p99_ms})  # fmt: skip
+    for r in rows:
+        table.add_row(
+            r["name"], f"{r['requests']:,}", str(r["failures"]), f"{r['rps']:,.0f}",
+            f"{r['p50Ms']:.0f}", f"{r['p95Ms']:.0f}", f"{r['p99Ms']:.0f}",
+        )  # fmt: skip
+    Console().print(table)
+    verdict = "passed" if result.passed else "FAILED"
+    console.print(f"lab: thresholds {verdict} (p95 < {args.p95_ms:g} ms)", highlight=False)
+    if not result.passed and result.requests == 0:
+        console.print(result.output[-2000:], highlight=False)
+    return 0 if result.passed else 1
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from lab.report import REPORTS, run_report
+
+    if args.name not in REPORTS:
+        console.print(f"[red]lab: no report {args.name!r}; choose from {', '.join(REPORTS)}[/red]")
+        return 2
+    parameters: dict[str, Any] = {}
+    for key, raw in args.parameter:
+        if not key.isidentifier():
+            console.print(f"[red]lab: parameter name {key!r} is not a Python name[/red]")
+            return 2
+        try:
+            parameters[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            parameters[key] = raw
+    console.print(f"lab: running notebooks/{args.name}.ipynb …", highlight=False)
+    report = run_report(args.name, parameters, settings, Path(args.out))
+    for row in report.summary.get("verdicts", []):
+        mark = "[green]PASS[/green]" if row["passed"] else "[red]FAIL[/red]"
+        console.print(f"  {mark} {row['check']}: {row['observed']} (expected {row['expected']})")
+    if report.summary.get("error"):
+        console.print(f"[red]{report.summary['error']}[/red]", highlight=False)
+    console.print(f"lab: report {report.html or report.notebook}", highlight=False)
+    console.print(f"lab: summary {report.summary_path}", highlight=False)
+    console.print("lab: verdict " + ("passed" if report.passed else "FAILED"), highlight=False)
+    return 0 if report.passed else 1
+
+
 def cmd_notebook(args: argparse.Namespace, _settings: Settings) -> int:
     import subprocess
 
@@ -477,6 +570,8 @@ COMMANDS = {
     "bench": cmd_bench,
     "job": cli_jobs.cmd_job,
     "notebook": cmd_notebook,
+    "loadtest": cmd_loadtest,
+    "report": cmd_report,
 }
 
 

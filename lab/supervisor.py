@@ -27,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -87,6 +88,7 @@ class Child:
     restarts: int = 0
     extra_args: list[str] = field(default_factory=list)
     adopted: int | None = None  # pid of a process another supervisor started
+    stopped_on_purpose: bool = False  # `watch` leaves it down
 
     @property
     def pid(self) -> int | None:
@@ -147,6 +149,8 @@ class Supervisor:
         self.tie_to_parent = tie_to_parent
         self.python = python
         self.children: dict[str, Child] = {}
+        # `watch` may run on a thread of its own (a drill) while other calls stop and start.
+        self._lock = threading.RLock()
         self._registry_key = Keys(settings.prefix).processes
         self._redis = redis.Redis.from_url(
             settings.redis_url, decode_responses=True, socket_timeout=2
@@ -208,6 +212,10 @@ class Supervisor:
     # --- one process --------------------------------------------------------------------------
     def start(self, name: str, role: str | None = None, args: list[str] | None = None) -> Child:
         """Start (or restart, if it exited) the process `name` running `lab <role> [args]`."""
+        with self._lock:
+            return self._start(name, role, args)
+
+    def _start(self, name: str, role: str | None, args: list[str] | None) -> Child:
         role = role or (name.split("-")[0] if name.split("-")[0] in ROLES else name)
         if role not in ROLES:
             raise SupervisorError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
@@ -240,12 +248,14 @@ class Supervisor:
                 preexec_fn=_die_with_parent if self.tie_to_parent else None,
             ).result()
         child.started_at = time.time()
+        child.stopped_on_purpose = False
         self._register(child)
         return child
 
     def stop(self, name: str, grace_s: float = 15.0) -> int | None:
         """SIGTERM, then SIGKILL after `grace_s`; returns the exit code."""
         child = self._get(name)
+        child.stopped_on_purpose = True
         pid = child.pid
         if child.running:
             child.signal(signal.SIGTERM)
@@ -268,8 +278,9 @@ class Supervisor:
         return child.exit_code
 
     def restart(self, name: str, grace_s: float = 15.0) -> Child:
-        self.stop(name, grace_s)
-        return self.start(name)
+        with self._lock:
+            self.stop(name, grace_s)
+            return self.start(name)
 
     def pid(self, name: str) -> int:
         child = self._get(name)
@@ -356,11 +367,14 @@ class Supervisor:
     ) -> None:
         """Foreground loop of `lab up`: restart children that exit unexpectedly."""
         while not until():
-            for child in list(self.children.values()):
-                if child.process and not child.running and restart:
-                    code = child.exit_code
-                    print(f"lab: {child.name} exited with {code}; restarting", file=sys.stderr)
-                    self.start(child.name)
+            with self._lock:
+                for child in list(self.children.values()):
+                    if restart and child.process and not child.running:
+                        if child.stopped_on_purpose:
+                            continue
+                        code = child.exit_code
+                        print(f"lab: {child.name} exited with {code}; restarting", file=sys.stderr)
+                        self.start(child.name)
             time.sleep(poll_s)
 
     def _get(self, name: str) -> Child:

@@ -1,0 +1,148 @@
+"""What the drill notebooks share: a private lab namespace, a sampler of `GET /status`, a verdict
+table and the summary `lab report` reads.
+
+A drill never touches the user's lab: `drill_settings` gives it its own key prefix, queues, index
+and API port (and `teardown` deletes them), while it uses the same supervisor, API and client as
+everything else.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import httpx
+
+from lab import stack
+from lab.config import Settings
+from lab.notebook import lab_settings
+from lab.reset import reset
+
+
+def drill_settings(name: str, **overrides: Any) -> Settings:
+    tag = uuid.uuid4().hex[:6]
+    return lab_settings().with_overrides(
+        prefix=f"drill-{name}-{tag}",
+        queue=f"drill.{name}.{tag}",
+        es_index=f"drill-{name}-{tag}",
+        api_url=f"http://127.0.0.1:{stack.free_port()}",
+        **overrides,
+    )
+
+
+def teardown(settings: Settings) -> None:
+    """Delete the drill's keys, queues and index (its processes are stopped by the caller)."""
+    reset(settings)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
+
+
+class StatusSampler:
+    """Polls `GET /status` every `interval_s` on its own thread: a timeline of the run's counters
+    and the latency of every answer (failures count as missing samples, not as latencies)."""
+
+    def __init__(self, api_url: str, interval_s: float = 0.2):
+        self.api_url = api_url
+        self.interval_s = interval_s
+        self.samples: list[dict[str, Any]] = []  # {t, enqueued, processed, failed, latencyMs}
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="status-sampler", daemon=True)
+        self.started = time.time()
+
+    def __enter__(self) -> StatusSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _loop(self) -> None:
+        with httpx.Client(timeout=2.0) as http:
+            while not self._stop.is_set():
+                began = time.perf_counter()
+                try:
+                    s = http.get(f"{self.api_url}/status").json()
+                    self.samples.append(
+                        {
+                            "t": time.time() - self.started,
+                            "enqueued": s["enqueued"],
+                            "processed": s["processed"],
+                            "failed": s["failed"],
+                            "latencyMs": (time.perf_counter() - began) * 1000,
+                        }
+                    )
+                except (httpx.HTTPError, ValueError, KeyError):
+                    self.errors += 1
+                self._stop.wait(self.interval_s)
+
+    def latency(self) -> dict[str, float]:
+        values = [s["latencyMs"] for s in self.samples]
+        return {
+            "samples": len(values),
+            "unanswered": self.errors,
+            "p50Ms": round(median(values), 2) if values else 0.0,
+            "p95Ms": round(percentile(values, 95), 2),
+            "p99Ms": round(percentile(values, 99), 2),
+        }
+
+    def first_progress_after(self, t: float) -> float | None:
+        """Seconds (drill time) of the first sample after `t` whose `processed` grew."""
+        before = [s["processed"] for s in self.samples if s["t"] <= t]
+        base = before[-1] if before else 0
+        for s in self.samples:
+            if s["t"] > t and s["processed"] > base:
+                return s["t"]
+        return None
+
+
+@dataclass
+class Verdicts:
+    """Named checks with what was expected and what was seen; renders as an HTML table."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def check(self, name: str, passed: bool, expected: Any, observed: Any) -> bool:
+        self.rows.append(
+            {"check": name, "passed": bool(passed), "expected": expected, "observed": observed}
+        )
+        return bool(passed)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.rows) and all(r["passed"] for r in self.rows)
+
+    def _repr_html_(self) -> str:
+        body = "".join(
+            f"<tr><td>{html.escape(r['check'])}</td><td>{html.escape(str(r['expected']))}</td>"
+            f"<td>{html.escape(str(r['observed']))}</td>"
+            f"<td style='color:{'#067647' if r['passed'] else '#b42318'}'>"
+            f"<b>{'PASS' if r['passed'] else 'FAIL'}</b></td></tr>"
+            for r in self.rows
+        )
+        overall = "PASS" if self.passed else "FAIL"
+        return (
+            f"<h3>Verdict: {overall}</h3><table><tr><th>check</th><th>expected</th>"
+            f"<th>observed</th><th></th></tr>{body}</table>"
+        )
+
+
+def save_summary(path: str | None, figures: dict[str, Any], verdicts: Verdicts) -> dict[str, Any]:
+    """The summary `lab report` completes and keeps beside the report (when a path is given)."""
+    summary = {"figures": figures, "verdicts": verdicts.rows, "passed": verdicts.passed}
+    if path:
+        Path(path).write_text(json.dumps(summary, indent=2, default=str))
+    return summary

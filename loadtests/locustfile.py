@@ -1,0 +1,97 @@
+"""Locust against the lab API.
+
+    locust -f loadtests/locustfile.py --host http://127.0.0.1:8000              # web UI on :8089
+    locust -f loadtests/locustfile.py --host ... --headless -u 50 -r 10 -t 30s StatusUser
+    lab loadtest --users 50 --spawn-rate 10 --duration 30                          # the same, wrapped
+
+Two user classes, chosen by name on the command line (or by tag, `--tags status|mixed`):
+
+    StatusUser   GET /status as fast as it answers: the "status stays under 200 ms" check
+    MixedUser    what a busy admin page and its users do: GET /status, GET /jobs, POST /jobs
+
+When Locust quits it checks the thresholds (`--p95-ms`, `--p99-ms`, `--max-fail-ratio`; by default
+p95 < 200 ms and no failures) over all requests and sets a non-zero exit code when one is missed,
+so a headless run is a pass/fail check as well as a measurement.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from locust import FastHttpUser, between, constant, events, tag, task
+
+log = logging.getLogger("lab.loadtest")
+
+
+@events.init_command_line_parser.add_listener
+def _thresholds(parser) -> None:  # noqa: ANN001 - Locust's own parser type
+    parser.add_argument("--p95-ms", type=float, default=200.0, help="fail above this p95 (ms)")
+    parser.add_argument("--p99-ms", type=float, default=0.0, help="fail above this p99 (0: off)")
+    parser.add_argument("--max-fail-ratio", type=float, default=0.0, help="fail above this ratio")
+
+
+@events.quitting.add_listener
+def _check_thresholds(environment, **_kwargs) -> None:  # noqa: ANN001
+    total = environment.stats.total
+    options = environment.parsed_options
+    if total.num_requests == 0:
+        log.error("no request was made: failing the run")
+        environment.process_exit_code = 1
+        return
+    p95 = total.get_response_time_percentile(0.95)
+    p99 = total.get_response_time_percentile(0.99)
+    missed = []
+    if p95 > options.p95_ms:
+        missed.append(f"p95 {p95:.0f} ms > {options.p95_ms:.0f} ms")
+    if options.p99_ms and p99 > options.p99_ms:
+        missed.append(f"p99 {p99:.0f} ms > {options.p99_ms:.0f} ms")
+    if total.fail_ratio > options.max_fail_ratio:
+        missed.append(f"failure ratio {total.fail_ratio:.2%} > {options.max_fail_ratio:.2%}")
+    verdict = "FAILED: " + "; ".join(missed) if missed else "passed"
+    log.info(
+        "thresholds %s (%d requests, p95 %.0f ms, p99 %.0f ms, failures %.2f%%)",
+        verdict,
+        total.num_requests,
+        p95,
+        p99,
+        total.fail_ratio * 100,
+    )
+    if missed:
+        environment.process_exit_code = 1
+
+
+class StatusUser(FastHttpUser):
+    """Polls GET /status like a dashboard that never sleeps."""
+
+    wait_time = constant(0)
+
+    @tag("status")
+    @task
+    def status(self) -> None:
+        with self.client.get("/status", catch_response=True) as response:
+            if response.status_code == 200 and "processed" not in (response.text or ""):
+                response.failure("GET /status answered without 'processed'")
+
+
+class MixedUser(FastHttpUser):
+    """A person with the admin page open, adding a short job now and then."""
+
+    wait_time = between(0.1, 0.5)
+
+    @tag("mixed")
+    @task(6)
+    def status(self) -> None:
+        self.client.get("/status")
+
+    @tag("mixed")
+    @task(3)
+    def list_jobs(self) -> None:
+        self.client.get("/jobs?limit=20", name="/jobs?limit=20")
+
+    @tag("mixed")
+    @task(1)
+    def add_job(self) -> None:
+        self.client.post(
+            "/jobs",
+            json={"kind": "agent", "payload": {"durationSeconds": 1, "stepIntervalSeconds": 0.5}},
+        )
