@@ -128,6 +128,28 @@ class Local:
     pid: int | None = None
     node: str | None = None  # RabbitMQ node name
     group: bool = False  # pid leads its own process group (stop the whole group)
+    data_dir: Path | None = None  # noida-db's data directory (its control commands name it)
+
+    def pause_service(self) -> None:
+        """noida-db only: stop serving (the port refuses connections), data saved; the process
+        stays. What a drill uses to make Elasticsearch unreachable without losing writes."""
+        self._noida("stop")
+
+    def resume_service(self, timeout_s: float = 30.0) -> None:
+        self._noida("start")
+        wait_healthy(es_ok, self.url, timeout_s, "Elasticsearch API (noida-db)")
+
+    def _noida(self, action: str) -> None:
+        if self.service != "elasticsearch" or self.data_dir is None:
+            raise StackError(f"{self.service} has no service to {action}")
+        done = subprocess.run(
+            [noida_binary(), action, "elasticsearch", "--data-dir", str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            raise StackError(f"noida-db {action} elasticsearch failed: {done.stderr[-500:]}")
 
     def stop(self, timeout_s: float = 30.0) -> None:
         if self.node:
@@ -138,17 +160,19 @@ class Local:
                 timeout=timeout_s,
             )
             return
-        if self.pid and _alive(self.pid):
+        if not self.pid:
+            return
+        running = _group_alive if self.group else _alive
+        if running(self.pid):
             self._signal(signal.SIGTERM)
+            # Wait for every process of the group: noida-db's launcher exits before the server
+            # it started has written its data file, and killing the server then loses the
+            # writes it acknowledged since its last save.
             deadline = time.monotonic() + timeout_s
-            while _alive(self.pid) and time.monotonic() < deadline:
+            while running(self.pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if _alive(self.pid):
+            if running(self.pid):
                 self._signal(signal.SIGKILL)
-        if self.group and self.pid:
-            # noida-db's launcher may be gone while the server it started still runs.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
 
     def kill(self) -> None:
         """SIGKILL, as in a crash (RabbitMQ: the node's OS process)."""
@@ -165,6 +189,18 @@ class Local:
                 os.killpg(self.pid, sig)
             else:
                 os.kill(self.pid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Some process of the group still runs (zombies, not yet reaped by their parent, don't)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
 
 
 def _alive(pid: int) -> bool:
@@ -309,7 +345,7 @@ def start_elasticsearch(port: int, home: Path) -> Local:
         )
     url = f"http://127.0.0.1:{port}"
     wait_healthy(es_ok, url, 30, "Elasticsearch API (noida-db)", log)
-    return Local("elasticsearch", url, pid=process.pid, group=True)
+    return Local("elasticsearch", url, pid=process.pid, group=True, data_dir=data)
 
 
 STARTERS = {"redis": start_redis, "rabbitmq": start_rabbitmq, "elasticsearch": start_elasticsearch}

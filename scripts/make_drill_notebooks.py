@@ -225,7 +225,8 @@ services this drill starts, never a shortcut:
 2. restart the API while an event-stream client is connected;
 3. restart the scheduler;
 4. restart the RabbitMQ broker (a private node of this drill);
-5. make Elasticsearch unreachable for a while (stop this drill's ES-API server), then bring it back.
+5. make Elasticsearch unreachable for a while (stop this drill's ES-API server's Elasticsearch
+   service, `noida-db stop elasticsearch`), then bring it back.
 
 Then: Elasticsearch holds exactly X documents with X distinct jobIds, `processed` == X, the event
 client caught up, how long each fault took to recover from, and `GET /status` p95 during the drill.
@@ -235,6 +236,7 @@ Y = 60_000                # jobs per minute (the run lasts X / Y minutes)
 WORKERS = 2
 SETTLE_SECONDS = 4        # quiet time between faults
 ES_DOWN_SECONDS = 5       # how long Elasticsearch stays away
+KEEP_DATA = False         # True: leave the drill's keys, queues and index for a closer look
 SUMMARY_PATH = None       # lab report sets this"""),
     md("""## Setup
 
@@ -295,13 +297,16 @@ def follow():
 
 threading.Thread(target=follow, daemon=True).start()"""),
     md("## The run and the faults"),
-    code("""faults = []   # {fault, at, recoveredAt, recoverySeconds}
+    code("""faults = []   # {fault, at, backAt, recoverySeconds, ...}: seconds of drill time
 
 def fault(name, action):
+    \"\"\"Inject a fault; `at` is when it began, `backAt` when the broken part was back.\"\"\"
     at = time.time() - sampler.started
     action()
-    faults.append({"fault": name, "at": round(at, 2)})
-    print(f"t={at:6.1f}s  {name}")
+    back = time.time() - sampler.started
+    left = X - State(settings).run(run_id).processed
+    faults.append({"fault": name, "at": round(at, 2), "backAt": round(back, 2), "jobsLeft": left})
+    print(f"t={at:6.1f}s  {name} (back after {back - at:.1f} s; {left:,} jobs still to process)")
     time.sleep(SETTLE_SECONDS)
 
 def restart_rabbitmq():
@@ -310,10 +315,9 @@ def restart_rabbitmq():
     rabbit = stack.start_rabbitmq(rabbit_port, home)  # same node, same data: durable messages stay
 
 def es_outage():
-    global es
-    es.stop()
+    es.pause_service()     # the ES-API server stops serving Elasticsearch: connections refused
     time.sleep(ES_DOWN_SECONDS)
-    es = stack.start_elasticsearch(es_port, home)     # same port, same data directory
+    es.resume_service()    # same port, same data
 
 with StatusSampler(settings.api_url, interval_s=0.1) as sampler:
     run_id = client.run(X, Y)["runId"]
@@ -327,10 +331,15 @@ with StatusSampler(settings.api_url, interval_s=0.1) as sampler:
     run = wait_until(lambda: (r := State(settings).run(run_id)) and r.settled and r, 900, "the run to settle", poll_s=0.5)
     time.sleep(1.0)
 
+# Recovered: the first moment after the part was back at which `processed` grew again (jobs a
+# worker held when the fault hit may still be counted during the fault; they do not count).
 for f in faults:
-    resumed = sampler.first_progress_after(f["at"])
+    resumed = sampler.first_progress_after(f["backAt"]) if f["jobsLeft"] > 0 else None
     f["recoverySeconds"] = round(resumed - f["at"], 2) if resumed is not None else None
-print(json.dumps(faults, indent=1))"""),
+    f["resumedAfterBackSeconds"] = round(resumed - f["backAt"], 2) if resumed is not None else None
+for f in faults:
+    print(f"{f['fault']:<52} recovered after {f['recoverySeconds']} s "
+          f"({f['resumedAfterBackSeconds']} s after it was back)")"""),
     md("## What the pipeline did"),
     code("""fig, ax = plt.subplots(figsize=(11, 4))
 ts = [s["t"] for s in sampler.samples]
@@ -355,6 +364,8 @@ verdicts.check("duplicate jobIds", documents == distinct, 0, documents - distinc
 verdicts.check("processed", run.processed == X and run.failed == 0, f"{X}, 0 failed", f"{run.processed}, {run.failed} failed")
 verdicts.check("event client caught up", stream["last"]["processed"] == X, X,
                f"{stream['last']['processed']} after {stream['reconnects']} reconnects")
+verdicts.check("every fault hit a run with work left", all(f["jobsLeft"] > 0 for f in faults),
+               "jobs left at each (else raise X)", [f["jobsLeft"] for f in faults])
 verdicts.check("every fault recovered", all(r is not None for r in recoveries), "progress after each", recoveries)
 verdicts.check("GET /status p95 during the drill", latency["p95Ms"] < 200, "< 200 ms", f"{latency['p95Ms']} ms")
 figures = {"runId": run_id, "x": X, "y": Y, "documents": documents, "distinct": distinct,
@@ -365,9 +376,12 @@ verdicts"""),
     md("## Teardown"),
     code("""keeper_done.set()
 supervisor.down()
-teardown(settings)
-rabbit.stop()
-es.stop()"""),
+if KEEP_DATA:
+    print("kept:", settings.as_env())
+else:
+    teardown(settings)
+    rabbit.stop()
+    es.stop()"""),
 ]
 
 
