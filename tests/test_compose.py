@@ -19,7 +19,9 @@ def compose() -> dict:
 
 def test_every_service_is_healthchecked_and_waits_for_healthy_dependencies() -> None:
     services = compose()["services"]
-    assert {"redis", "rabbitmq", "elasticsearch", "kibana", *LAB_SERVICES} <= set(services)
+    assert {"redis", "rabbitmq", "elasticsearch", "kibana", "locust", *LAB_SERVICES} <= set(
+        services
+    )
     for name, service in services.items():
         assert "healthcheck" in service, f"{name} has no healthcheck"
         for dependency, rule in (service.get("depends_on") or {}).items():
@@ -29,6 +31,19 @@ def test_every_service_is_healthchecked_and_waits_for_healthy_dependencies() -> 
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
     assert services["kibana"]["profiles"] == ["kibana"]
     assert "container_name" not in services["worker"] and "ports" not in services["worker"]
+
+
+def test_the_locust_service_runs_the_project_locustfile() -> None:
+    command = compose()["services"]["locust"]["command"]
+    assert command[:3] == ["locust", "-f", "/app/loadtests/locustfile.py"]
+    assert (ROOT / "loadtests" / "locustfile.py").is_file()
+    done = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"), "--list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and {"StatusUser", "MixedUser"} <= set(done.stdout.split())
 
 
 def test_lab_services_run_real_lab_commands_with_lab_settings() -> None:
