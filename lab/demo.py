@@ -63,6 +63,6 @@ def demo(settings: Settings, x: int = 300, y: float = 6000, workers: int = 2) ->
         ok, table = verify(settings, run, x)
         Console().print(table)
     finally:
-        supervisor.down()
+        supervisor.down(adopted=False)
     console.print("[green]demo passed[/green]" if ok else "[red]demo FAILED[/red]")
     return 0 if ok else 1

@@ -336,9 +336,15 @@ class Supervisor:
     def workers(self) -> list[str]:
         return [c.name for c in self.children.values() if c.role == "worker" and c.running]
 
-    def down(self, grace_s: float = 15.0) -> dict[str, int | None]:
-        """Stop every child: workers last, so what the scheduler released still gets done."""
-        order = sorted(self.children.values(), key=lambda c: ROLES.index(c.role))
+    def down(self, grace_s: float = 15.0, adopted: bool = True) -> dict[str, int | None]:
+        """Stop every child: workers last, so what the scheduler released still gets done.
+
+        `adopted=False` leaves the processes another supervisor started running (`lab demo`
+        borrows a running lab without ending it)."""
+        order = sorted(
+            (c for c in self.children.values() if adopted or c.adopted is None),
+            key=lambda c: ROLES.index(c.role),
+        )
         for child in order:
             if child.running:
                 child.signal(signal.SIGTERM)
