@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -83,15 +84,20 @@ def test_control_notebook_in_jupyterlab(jupyterlab: str, settings: Settings, sta
     with browser_page(1400, 1300) as page:
         page.goto(f"{jupyterlab}/lab/tree/control.ipynb")
         expect(page.locator(".jp-Notebook")).to_be_visible(timeout=60_000)
-        expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(
-            1, timeout=60_000
+        # The kernel must be up before Run All, or the cells are queued to nothing.
+        expect(page.get_by_role("button", name=re.compile(r"\| Idle"))).to_be_visible(
+            timeout=60_000
         )
+        no_news = page.get_by_role("button", name="No", exact=True)
+        if no_news.is_visible():
+            no_news.click()  # JupyterLab asks once whether to fetch its news
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-        # Run All ends with the demo run done and the stop demo stopped (the last code cell prints).
-        expect(page.get_by_text("still running; call supervisor.down()")).to_be_visible(
-            timeout=240_000
+        # Run All ends with the demo run done and the stop demo stopped: the last cell's output.
+        last_output = page.locator(
+            ".jp-OutputArea-output", has_text="still running; call supervisor.down()"
         )
+        expect(last_output).to_be_visible(timeout=240_000)
         start = page.locator(".jupyter-widgets.widget-button", has_text="Start")
         expect(start).to_be_enabled(timeout=30_000)
         before = {r.runId for r in state.runs()}
