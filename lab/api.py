@@ -16,12 +16,12 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lab import admin, broker, config, jobs_api
 from lab.config import Settings
-from lab.events import BadEventId, EventLog, check_event_id, sse
+from lab.events import BadEventId, EventLog, check_event_id, sse, sse_response
 from lab.jobs import JobRecords
 from lab.responses import error
 from lab.state import MAX_JOBS, NoActiveRun, RunConflict, State
@@ -147,11 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if not sent:
                     yield ": heartbeat\n\n"
 
-        return StreamingResponse(
-            stream(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return sse_response(stream())
 
     @app.websocket("/ws")
     async def websocket(ws: WebSocket, lastEventId: str | None = None) -> None:  # noqa: N803

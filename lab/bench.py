@@ -34,7 +34,7 @@ from lab import __version__, broker, stack
 from lab.client import LabClient
 from lab.config import Settings
 from lab.messages import run_job
-from lab.reset import reset
+from lab.reset import isolated, reset
 from lab.state import State
 from lab.store import Store
 from lab.supervisor import Supervisor, wait_until
@@ -140,12 +140,9 @@ class Bench:
         self.home = home
 
     def settings(self) -> Settings:
-        tag = uuid.uuid4().hex[:8]
-        return self.base.with_overrides(
-            prefix=f"labbench-{tag}",
-            queue=f"labbench.{tag}",
-            es_index=f"labbench-{tag}",
-            api_url=f"http://127.0.0.1:{stack.free_port()}",
+        return isolated(
+            self.base,
+            "labbench",
             prefetch=self.prefetch,
             batch=self.batch,
             backlog_limit=max(self.jobs, 1000),

@@ -10,31 +10,21 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from pathlib import Path
 from statistics import median
 from typing import Any
 
-from lab import stack
 from lab.bench import percentile, rss_mb
 from lab.client import LabClient
 from lab.config import Settings
-from lab.reset import reset
+from lab.reset import isolated, reset
 from lab.supervisor import Supervisor, wait_until
 
 
 def agent_stream_check(
     base: Settings, agents: int, seconds: float, interval: float, home: Path
 ) -> dict[str, Any]:
-    tag = uuid.uuid4().hex[:8]
-    settings = base.with_overrides(
-        prefix=f"labbench-{tag}",
-        queue=f"labbench.{tag}",
-        es_index=f"labbench-{tag}",
-        api_url=f"http://127.0.0.1:{stack.free_port()}",
-        concurrency=max(agents, base.concurrency),
-        home=str(home),
-    )
+    settings = isolated(base, "labbench", concurrency=max(agents, base.concurrency), home=str(home))
     supervisor = Supervisor(settings, log_dir=home / "logs")
     client = LabClient(settings.api_url)
     latencies: list[float] = []

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import bisect
 import time
-import uuid
 from pathlib import Path
 from statistics import median
 from typing import Any
 
-from lab import stack
 from lab.bench import percentile
 from lab.config import Settings
-from lab.reset import reset
+from lab.reset import isolated, reset
 from lab.state import State
 from lab.store import Store
 from lab.supervisor import Supervisor, wait_until
@@ -49,14 +47,7 @@ def processed_times_ms(store: Store, run_id: str) -> list[int]:
 def panel_lag_check(base: Settings, x: int, y: float, home: Path) -> dict[str, Any]:
     from lab.panel import ControlPanel
 
-    tag = uuid.uuid4().hex[:8]
-    settings = base.with_overrides(
-        prefix=f"labbench-{tag}",
-        queue=f"labbench.{tag}",
-        es_index=f"labbench-{tag}",
-        api_url=f"http://127.0.0.1:{stack.free_port()}",
-        home=str(home),
-    )
+    settings = isolated(base, "labbench", home=str(home))
     supervisor = Supervisor(settings, log_dir=home / "logs")
     store = Store(settings)
     panel = None

@@ -12,7 +12,6 @@ import html
 import json
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
@@ -20,33 +19,19 @@ from typing import Any
 
 import httpx
 
-from lab import stack
+from lab.bench import percentile
 from lab.config import Settings
 from lab.notebook import lab_settings
-from lab.reset import reset
+from lab.reset import isolated, reset
 
 
 def drill_settings(name: str, **overrides: Any) -> Settings:
-    tag = uuid.uuid4().hex[:6]
-    return lab_settings().with_overrides(
-        prefix=f"drill-{name}-{tag}",
-        queue=f"drill.{name}.{tag}",
-        es_index=f"drill-{name}-{tag}",
-        api_url=f"http://127.0.0.1:{stack.free_port()}",
-        **overrides,
-    )
+    return isolated(lab_settings(), f"drill-{name}", **overrides)
 
 
 def teardown(settings: Settings) -> None:
     """Delete the drill's keys, queues and index (its processes are stopped by the caller)."""
     reset(settings)
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
 
 
 class StatusSampler:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
+from fastapi.responses import StreamingResponse
 
 from lab.config import Settings
 from lab.keys import Keys
@@ -79,6 +80,15 @@ class EventLog:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def sse_response(stream: AsyncIterator[str]) -> StreamingResponse:
+    """An SSE stream no proxy or browser cache holds back."""
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def sse(event_id: str, kind: str, data: Any) -> str:

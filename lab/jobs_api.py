@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lab.broker import Publisher, PublishError
 from lab.config import Settings
-from lab.events import BadEventId, check_event_id, sse
+from lab.events import BadEventId, check_event_id, sse, sse_response
 from lab.handlers import KIND, PayloadError, UnknownKind, handler_for, known_kinds
 from lab.jobs import MAX_ATTEMPTS, TERMINAL, JobConflict, JobNotFound, JobRecords, run_job_view
 from lab.responses import error, invalid
@@ -208,10 +208,6 @@ def create_router(
                         return
                     yield ": heartbeat\n\n"
 
-        return StreamingResponse(
-            stream(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return sse_response(stream())
 
     return router

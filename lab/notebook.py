@@ -15,11 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from lab import config, stack
 from lab.config import Settings
-from lab.supervisor import Supervisor
+from lab.supervisor import Supervisor, api_healthy
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -50,17 +48,10 @@ def start_lab(
     """
     stack.up(settings)
     supervisor = Supervisor(settings)
-    if "api" not in supervisor.children and _api_answers(settings):
+    if "api" not in supervisor.children and api_healthy(settings.api_url, timeout_s=2):
         return supervisor
     supervisor.up(workers=workers, worker_args=worker_args)
     return supervisor
-
-
-def _api_answers(settings: Settings) -> bool:
-    try:
-        return httpx.get(f"{settings.api_url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def kernel_env(settings: Settings | None = None) -> dict[str, str]:

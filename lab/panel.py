@@ -23,6 +23,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from lab.bench import percentile
 from lab.client import ApiError, LabClient
 from lab.config import Settings
 from lab.supervisor import Supervisor
@@ -147,7 +148,7 @@ class ControlPanel(w.VBox):
         return {
             "events": len(values),
             "medianMs": round(median(values), 1),
-            "p95Ms": round(values[int(0.95 * (len(values) - 1))], 1),
+            "p95Ms": round(percentile(values, 95), 1),
             "maxMs": round(values[-1], 1),
         }
 

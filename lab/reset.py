@@ -6,10 +6,26 @@ Tests, benchmarks and drills give each namespace a unique prefix, queue and inde
 
 from __future__ import annotations
 
-from lab import broker
+import uuid
+from typing import Any
+
+from lab import broker, stack
 from lab.config import Settings
 from lab.state import State
 from lab.store import Store
+
+
+def isolated(base: Settings, label: str, **overrides: Any) -> Settings:
+    """`base` in a namespace of its own: a unique key prefix, queue and index, and a free API
+    port, so a benchmark or a drill never meets the user's lab; `reset` deletes it after."""
+    tag = uuid.uuid4().hex[:8]
+    return base.with_overrides(
+        prefix=f"{label}-{tag}",
+        queue=f"{label}.{tag}",
+        es_index=f"{label}-{tag}",
+        api_url=f"http://127.0.0.1:{stack.free_port()}",
+        **overrides,
+    )
 
 
 def reset(settings: Settings) -> None:

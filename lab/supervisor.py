@@ -354,15 +354,9 @@ class Supervisor:
         return [c.describe() for c in self.children.values()]
 
     def wait_api(self, timeout_s: float = 30.0) -> None:
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{self.settings.api_url}/healthz", timeout=1.0).status_code == 200
-            except httpx.HTTPError:
-                return False
-
         child = self.children.get("api")
         wait_until(
-            healthy,
+            lambda: api_healthy(self.settings.api_url),
             timeout_s,
             "the API to answer /healthz",
             lambda: self.tail("api", 30) if child else "",
@@ -388,6 +382,14 @@ class Supervisor:
             known = ", ".join(self.children) or "none"
             raise SupervisorError(f"no process named {name!r} (known: {known})")
         return self.children[name]
+
+
+def api_healthy(api_url: str, timeout_s: float = 1.0) -> bool:
+    """The lab API at `api_url` answers `/healthz` (and so reaches Redis)."""
+    try:
+        return httpx.get(f"{api_url}/healthz", timeout=timeout_s).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def wait_until(

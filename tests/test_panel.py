@@ -82,7 +82,8 @@ def test_workers_can_be_added_and_removed(lab: Supervisor, settings: Settings, p
 def test_errors_show_in_the_panel(lab: Supervisor, settings: Settings, panel_for) -> None:
     # No API is running at this address: the panel says so, and a click is answered in words.
     panel = panel_for(settings, lab)
-    wait_until(lambda: panel.error, 10, "the panel to report the API unreachable")
+    # Wait for the drawn message, not only the state: drawing follows within 0.1 s.
+    wait_until(lambda: panel.message.value, 10, "the panel to show the API unreachable")
     assert "API unreachable" in panel.message.value and "Traceback" not in panel.message.value
     assert panel.start_button.disabled and panel.stop_button.disabled
     assert panel.start_run(10, 60) is None and "did not answer" in panel.error
