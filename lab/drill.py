@@ -8,6 +8,8 @@ everything else.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import html
 import json
 import threading
@@ -25,13 +27,23 @@ from lab.notebook import lab_settings
 from lab.reset import isolated, reset
 
 
-def drill_settings(name: str, **overrides: Any) -> Settings:
-    return isolated(lab_settings(), f"drill-{name}", **overrides)
+def drill_settings(name: str, keep: bool = False, **overrides: Any) -> Settings:
+    """The drill's own namespace. Unless `keep`, it is deleted when the kernel exits too, so a
+    drill that fails half-way (papermill stops at the failing cell) leaves nothing behind."""
+    settings = isolated(lab_settings(), f"drill-{name}", **overrides)
+    if not keep:
+        atexit.register(_teardown_quietly, settings)
+    return settings
 
 
 def teardown(settings: Settings) -> None:
     """Delete the drill's keys, queues and index (its processes are stopped by the caller)."""
     reset(settings)
+
+
+def _teardown_quietly(settings: Settings) -> None:
+    with contextlib.suppress(Exception):  # at exit the services may be gone already
+        reset(settings)
 
 
 class StatusSampler:

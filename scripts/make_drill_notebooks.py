@@ -247,7 +247,8 @@ SUMMARY_PATH = None       # lab report sets this"""),
 A private RabbitMQ node and a private Elasticsearch-API server on free ports (so restarting them
 disturbs nothing else), the machine's Redis, and the lab's processes under a supervisor that
 restarts any that exit — as `lab up` does."""),
-    code("""import json
+    code("""import atexit
+import json
 import tempfile
 import threading
 import time
@@ -267,7 +268,9 @@ home.chmod(0o755)  # the private RabbitMQ node runs as the rabbitmq user
 rabbit_port, es_port = stack.free_port(), stack.free_port()
 rabbit = stack.start_rabbitmq(rabbit_port, home)
 es = stack.start_elasticsearch(es_port, home)
-settings = drill_settings("resilience", amqp_url=rabbit.url, es_url=es.url, home=str(home),
+if not KEEP_DATA:  # stopped by the teardown cell, or when the kernel exits after a failure
+    atexit.register(lambda: (rabbit.stop(), es.stop()))
+settings = drill_settings("resilience", keep=KEEP_DATA, amqp_url=rabbit.url, es_url=es.url, home=str(home),
                           heartbeat_s=0.5, heartbeat_ttl_s=3.0, lease_ms=2000)
 supervisor = Supervisor(settings)
 supervisor.up(workers=WORKERS)
