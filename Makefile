@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test quick lint up clean
+.PHONY: setup demo test quick lint up clean screenshots
 
 $(BIN)/lab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: setup
 ## The quick loop: everything but the long drills.
 quick: setup
 	bash scripts/pytest.sh -q -m "not slow" $(PYTEST_ARGS)
+
+## Refresh the README's screenshots (the suite itself saves them under its temporary folders).
+screenshots: setup
+	LAB_SCREENSHOTS=readme bash scripts/pytest.sh -q tests/test_admin_page.py tests/test_notebook_browser.py
 
 lint: setup
 	$(BIN)/ruff check lab workers tests

@@ -50,11 +50,10 @@ def create_router(
         """Counts per job state, queue depths and live workers, for the admin page."""
         counts: dict[str, Any] = records.counts()
         counts["deadLettered"] = int(state.redis.get(state.keys.dead_lettered) or 0)
-        retry_queues = sorted(state.redis.smembers(state.keys.retry_queues))
         queues: list[dict[str, Any]] = []
         queues_error = None
         try:
-            queues = publisher.depths([*topology.consumed, topology.dead, *retry_queues])
+            queues = publisher.depths([*topology.consumed, topology.dead, *topology.retries])
         except PublishError as exc:
             queues_error = str(exc)
         return {

@@ -2,12 +2,16 @@
 
 Routes stay thin: validate with a model, call `lab.state` or `lab.events`, return the result.
 Single jobs are in `lab.jobs_api`, the admin page in `lab.admin`.
+
+Every input gets an answer, never a 5xx while the services are up: middleware checks who may
+call (`lab.access`) and what a body may be (`lab.limits`) before any route runs; a service that
+is down is a 503 naming it; ids that are not ids are 404s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,19 +20,30 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lab import admin, broker, config, jobs_api
+from lab import state as state_module
+from lab import store as store_module
+from lab.access import AccessGuard, Policy
 from lab.config import Settings
-from lab.events import BadEventId, EventLog, check_event_id, sse, sse_response
+from lab.events import BadEventId, EventHub, EventLog, check_event_id, sse, sse_response
 from lab.jobs import JobRecords
+from lab.limits import BodyLimits, StreamsFull, StreamSlots
+from lab.messages import ID
 from lab.responses import error
-from lab.state import MAX_JOBS, NoActiveRun, RunConflict, State
+from lab.snapshot import StatusFastPath, StatusSnapshot
+from lab.state import MAX_JOBS, AsyncStatus, NoActiveRun, RunConflict, State
 from lab.store import Store
 
 log = logging.getLogger("lab.api")
 
+# One job per 10 minutes at the slowest (slower runs never look alive), a million a second at
+# the fastest (far past what one queue takes).
+PRUNE_EVERY_S = 60.0
+MIN_RATE_PER_MINUTE = 0.1
 MAX_RATE_PER_MINUTE = 60_000_000
 
 
@@ -37,7 +52,10 @@ class RunRequest(BaseModel):
 
     x: int = Field(gt=0, le=MAX_JOBS, description="how many jobs the run releases")
     y: float = Field(
-        gt=0, le=MAX_RATE_PER_MINUTE, allow_inf_nan=False, description="jobs released per minute"
+        ge=MIN_RATE_PER_MINUTE,
+        le=MAX_RATE_PER_MINUTE,
+        allow_inf_nan=False,
+        description=f"jobs per minute, from {MIN_RATE_PER_MINUTE} to {MAX_RATE_PER_MINUTE}",
     )
 
 
@@ -50,14 +68,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or config.load()
     state = State(settings)
     records = JobRecords(state)
-    publisher = broker.Publisher(settings.amqp_url, "lab-api", broker.Topology(settings.queue))
+    publisher = broker.Publisher(settings.amqp_url, "lab-api", broker.Topology.of(settings))
     store = Store(settings, timeout_s=10.0)
+
+    slots = StreamSlots(settings.max_streams)
+
+    async def prune_now_and_then() -> None:
+        """Retention: jobs that ended long ago go, with their documents, once a minute."""
+        while True:
+            try:
+                done = await run_in_threadpool(
+                    jobs_api.prune, records, store, settings.job_retention_s
+                )
+                if done["pruned"]:
+                    log.info("pruned %d jobs older than the retention", done["pruned"])
+            except Exception as exc:  # noqa: BLE001 - a service may be down; next minute
+                log.warning("pruning jobs failed: %r", exc)
+            await asyncio.sleep(PRUNE_EVERY_S)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.events = EventLog(settings)
+        app.state.events = events = EventLog(settings)
+        app.state.hub = hub = EventHub(events, settings.sse_heartbeat_s)
+        app.state.fresh_status = AsyncStatus(settings, events.redis).read
+        app.state.snapshot = StatusSnapshot(
+            app.state.fresh_status, settings.status_max_age_ms / 1000
+        )
+        pruner = asyncio.create_task(prune_now_and_then())
         yield
-        await app.state.events.close()
+        pruner.cancel()
+        await hub.close()
+        await events.close()
         publisher.close()
         store.close()
 
@@ -67,24 +108,68 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+    # The last added runs first: refuse strangers before reading what they send.
+    app.add_middleware(StatusFastPath)
+    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessGuard, policy=Policy.of(settings))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [f"{_field(e['loc'])}: {e['msg']}" for e in exc.errors()]
-        fields = [_field(e["loc"]) for e in exc.errors()]
+        # The offending input is not echoed: it may be huge, or NaN, which JSON cannot carry.
+        errors = [
+            {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+        problems = [f"{_field(e['loc'])}: {e['msg']}" for e in errors]
+        fields = [_field(e["loc"]) for e in errors]
         return JSONResponse(
-            {"error": "; ".join(problems), "fields": fields, "detail": jsonable(exc.errors())},
-            status_code=422,
+            {"error": "; ".join(problems), "fields": fields, "detail": errors}, status_code=422
         )
 
-    @app.post("/run", status_code=201)
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Unknown routes, wrong methods and unparseable bodies, in the API's one error shape."""
+        return error(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        """A service that is down is a 503 naming it; anything else is a bug (500)."""
+        if state_module.unavailable(exc):
+            return error(503, f"Redis is unreachable: {exc}", service="redis")
+        if store_module.unavailable(exc):
+            return error(503, f"Elasticsearch is unreachable: {exc}", service="elasticsearch")
+        if isinstance(exc, broker.PublishError):
+            return error(503, str(exc), service="rabbitmq")
+        log.exception("unexpected error", exc_info=exc)
+        return error(500, f"internal error: {type(exc).__name__}")
+
+    def started(answer: dict[str, Any]) -> dict[str, Any]:
+        app.state.snapshot.invalidate()  # this process's next /status shows the change
+        return answer
+
+    @app.post(
+        "/run",
+        status_code=201,
+        operation_id="startRun",
+        responses={
+            201: {
+                "description": "the run, started",
+                "links": {
+                    "GetRun": {
+                        "operationId": "getRun",
+                        "parameters": {"run_id": "$response.body#/runId"},
+                    }
+                },
+            }
+        },
+    )
     def start_run(body: RunRequest) -> Any:
         """Start a run of `x` jobs released at `y` per minute (409 while another is running)."""
         try:
             run_id = state.start_run(body.x, body.y)
         except RunConflict as exc:
             return error(409, str(exc), runId=exc.run_id)
-        return {"runId": run_id, **state.status()}
+        return started({"runId": run_id, **state.status()})
 
     @app.post("/stop")
     def stop_run() -> Any:
@@ -93,30 +178,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             run_id = state.stop_run()
         except NoActiveRun as exc:
             return error(409, str(exc))
-        return {"stopped": run_id, **state.status()}
+        return started({"stopped": run_id, **state.status()})
 
-    @app.get("/status")
-    def status() -> dict[str, Any]:
-        """The active (or latest) run's counters, rates per minute and live workers."""
-        return state.status()
+    @app.get("/status", response_model=None)
+    async def status(request: Request) -> Response:
+        """The active (or latest) run's counters, rates per minute and live workers, from one
+        atomic read shared by every caller of this API process; `ageMs` says how old it is
+        (at most `LAB_STATUS_MAX_AGE_MS` plus the read)."""
+        snapshot = await request.app.state.snapshot.get()
+        return Response(snapshot.answer(), media_type="application/json")
 
     @app.get("/runs")
     def runs(limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
         """Run history, newest first."""
         return [r.__dict__ for r in state.runs(limit)]
 
-    @app.get("/runs/{run_id}")
+    @app.get("/runs/{run_id}", operation_id="getRun")
     def run(run_id: str) -> Any:
-        found = state.run(run_id)
-        return found.__dict__ if found else error(404, f"no run {run_id!r}")
+        found = state.run(run_id) if ID.match(run_id) else None
+        return found.__dict__ if found else error(404, f"no run {run_id[:200]!r}")
 
     @app.get("/healthz")
     def healthz() -> Any:
-        try:
-            state.redis.ping()
-        except Exception as exc:
-            return error(503, f"Redis unreachable: {exc}")
-        return {"status": "ok"}
+        """Redis, RabbitMQ and Elasticsearch as this API process reaches them (503 if any is
+        down: the field names which)."""
+        checks = {
+            "redis": state.redis.ping,
+            "rabbitmq": lambda: publisher.depths([settings.queue]),
+            "elasticsearch": store.ping,
+        }
+        services: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                check()
+                services[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - reported, not raised
+                services[name] = f"unreachable: {exc}"[:300]
+        down = [name for name, how in services.items() if how != "ok"]
+        if down:
+            return error(503, f"{', '.join(down)} unreachable", services=services)
+        return {"status": "ok", "services": services}
 
     @app.get("/events")
     async def events(
@@ -126,28 +227,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> Any:
         """Server-sent events: a `status` snapshot, then every run event; resumable."""
         try:
-            resume = check_event_id(last_event_id or last_event_id_query)
+            cursor = check_event_id(last_event_id or last_event_id_query)
         except BadEventId as exc:
             return error(422, f"Last-Event-ID: {exc}", fields=["Last-Event-ID"])
-        log_ = request.app.state.events
+        snapshot = None
+        if cursor is None:  # read before the 200, so Redis being down is a 503, not a cut stream
+            cursor = await request.app.state.events.last_id()
+            snapshot = await request.app.state.fresh_status()
+        try:
+            slots.take()
+        except StreamsFull as exc:
+            return error(503, str(exc))
 
         async def stream() -> AsyncIterator[str]:
-            cursor = resume
             yield "retry: 1000\n\n"
-            if cursor is None:
-                cursor = await log_.last_id()
-                snapshot = await run_in_threadpool(state.status)
+            if snapshot is not None:
                 yield sse(cursor, "status", snapshot)
-            while not await request.is_disconnected():
-                sent = False
-                async for entry_id, event in log_.follow(cursor, settings.sse_heartbeat_s):
-                    cursor = entry_id
-                    sent = True
-                    yield sse(entry_id, event["type"], event)
-                if not sent:
+            async for item in request.app.state.hub.follow(cursor):
+                if item is None:
+                    if await request.is_disconnected():
+                        return
                     yield ": heartbeat\n\n"
+                else:
+                    yield sse(item[0], item[1]["type"], item[1])
 
-        return sse_response(stream())
+        return sse_response(stream(), on_close=slots.give_back)
 
     @app.websocket("/ws")
     async def websocket(ws: WebSocket, lastEventId: str | None = None) -> None:  # noqa: N803
@@ -159,29 +263,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ws.send_json({"type": "error", "error": f"lastEventId: {exc}"})
             await ws.close(code=1008)
             return
-        await ws.accept()
-        log_ = ws.app.state.events
         try:
+            slots.take()
+        except StreamsFull as exc:
+            await ws.accept()
+            await ws.send_json({"type": "error", "error": str(exc)})
+            await ws.close(code=1013)  # try again later
+            return
+        try:
+            await ws.accept()
             if cursor is None:
-                cursor = await log_.last_id()
-                snapshot = await run_in_threadpool(state.status)
+                cursor = await ws.app.state.events.last_id()
+                snapshot = await ws.app.state.fresh_status()
                 await ws.send_json({"id": cursor, "type": "status", "data": snapshot})
-            while True:
-                sent = False
-                async for entry_id, event in log_.follow(cursor, settings.sse_heartbeat_s):
-                    cursor = entry_id
-                    sent = True
-                    await ws.send_json({"id": entry_id, "type": event["type"], "data": event})
-                if not sent:
+            async for item in ws.app.state.hub.follow(cursor):
+                if item is None:
                     await ws.send_json({"type": "heartbeat"})
+                else:
+                    await ws.send_json({"id": item[0], "type": item[1]["type"], "data": item[1]})
         except (WebSocketDisconnect, asyncio.CancelledError, RuntimeError):
             return
+        except Exception as exc:  # Redis down at the start: say so and close (try again later)
+            log.warning("websocket closed: %r", exc)
+            with contextlib.suppress(Exception):
+                await ws.close(code=1011)
+        finally:
+            slots.give_back()
 
-    app.include_router(jobs_api.create_router(settings, records, publisher, store))
+    app.include_router(jobs_api.create_router(settings, records, publisher, store, slots))
     app.include_router(admin.create_router(settings, state, records, publisher))
     return app
-
-
-def jsonable(errors: list[Any]) -> list[Any]:
-    """Validation errors may carry exception objects in `ctx`; keep them printable."""
-    return json.loads(json.dumps(errors, default=str))

@@ -2,7 +2,7 @@
 
 A delivery ends in exactly one verdict, and the worker acks it only after acting on it:
   written    the document is in Elasticsearch → count processed, ack
-  retry      the job failed and has attempts left → publish to the delayed-retry queue, ack
+  retry      the job failed and has attempts left → publish to its ladder step's queue, ack
   dead       malformed, unknown kind, or out of attempts → publish to the dead-letter queue, ack
   cancelled  a single job stopped at a progress step because it was cancelled → ack
   skipped    a single job that was cancelled, deleted or superseded before it ran → ack
@@ -17,6 +17,7 @@ from typing import Any, Literal
 from lab.handlers import Handler, UnknownKind, handler_for
 from lab.jobs import NO_PROGRESS, JobCancelled, JobContext
 from lab.messages import Job, MalformedMessage, parse
+from lab.retry import Budget, Reason
 
 Verdict = Literal["pending", "written", "retry", "dead", "cancelled", "skipped"]
 
@@ -26,6 +27,8 @@ class Delivery:
     tag: int
     body: bytes
     redelivered: bool = False
+    headers: dict[str, Any] | None = None
+    queue: str = ""  # the queue it was consumed from, for its dead letter's headers
 
 
 @dataclass
@@ -35,14 +38,17 @@ class Outcome:
     verdict: Verdict = "pending"
     doc: dict[str, Any] | None = None
     error: str | None = None
+    reason: Reason = "exhausted"  # why a `dead` outcome is dead
     tracked: bool = False  # a single job with a record in Redis (lab.jobs)
+    budget: Budget | None = None  # the attempts it may use (set when it failed)
 
-    def fail(self, error: str, max_attempts: int) -> None:
-        """A job that failed: retried while attempts remain, then dead."""
+    def fail(self, error: str, budget: Budget) -> None:
+        """A job that failed: retried while its budget lasts, then dead."""
+        assert self.job is not None
         self.error = error
         self.doc = None
-        assert self.job is not None
-        self.verdict = "retry" if self.job.attempt < max_attempts else "dead"
+        self.budget = budget
+        self.verdict = budget.after_failure(self.job.attempt)
 
 
 def document(job: Job, result: dict[str, Any], worker_id: str) -> dict[str, Any]:
@@ -64,19 +70,19 @@ def prepare(delivery: Delivery) -> tuple[Outcome, Handler | None]:
     try:
         job = parse(delivery.body)
     except MalformedMessage as exc:
-        return Outcome(delivery, None, "dead", error=f"malformed: {exc}"), None
+        return Outcome(delivery, None, "dead", error=f"malformed: {exc}", reason="malformed"), None
     try:
         return Outcome(delivery, job), handler_for(job.kind)
     except UnknownKind as exc:
         # Retrying cannot help; it still counts as failed for its run.
-        return Outcome(delivery, job, "dead", error=str(exc)), None
+        return Outcome(delivery, job, "dead", error=str(exc), reason="unknown-kind"), None
 
 
 def execute(
     outcome: Outcome,
     handler: Handler,
     worker_id: str,
-    max_attempts: int,
+    budget: Budget,
     ctx: JobContext = NO_PROGRESS,
 ) -> None:
     """Run the handler: the outcome gets its document, or fails, or is cancelled."""
@@ -86,14 +92,14 @@ def execute(
     except JobCancelled as exc:
         outcome.verdict = "cancelled"
         outcome.error = str(exc)
-    except Exception as exc:  # a handler's failure is the job's, never the worker's
-        outcome.fail(f"{type(exc).__name__}: {exc}", max_attempts)
+    except (Exception, SystemExit) as exc:  # a handler's failure is the job's, never the worker's
+        outcome.fail(f"{type(exc).__name__}: {exc}", budget)
 
 
 def run_handlers(
     deliveries: list[Delivery],
     worker_id: str,
-    max_attempts: int,
+    budget: Budget,
     per_message: list[Delivery] | None = None,
 ) -> list[Outcome]:
     """Parse every delivery and run its handler; documents are not written yet.
@@ -112,12 +118,12 @@ def run_handlers(
         if per_message is not None and (not handler.batchable or outcome.job.runId is None):
             per_message.append(delivery)
             continue
-        execute(outcome, handler, worker_id, max_attempts)
+        execute(outcome, handler, worker_id, budget)
         outcomes.append(outcome)
     return outcomes
 
 
-def apply_bulk(outcomes: list[Outcome], failed: dict[str, str], max_attempts: int) -> None:
+def apply_bulk(outcomes: list[Outcome], failed: dict[str, str], budget: Budget) -> None:
     """Mark documents Elasticsearch took as written and those it refused as failed."""
     for outcome in outcomes:
         if outcome.verdict != "pending" or outcome.job is None:
@@ -126,7 +132,7 @@ def apply_bulk(outcomes: list[Outcome], failed: dict[str, str], max_attempts: in
         if reason is None:
             outcome.verdict = "written"
         else:
-            outcome.fail(f"elasticsearch refused the document: {reason}", max_attempts)
+            outcome.fail(f"elasticsearch refused the document: {reason}", budget)
 
 
 def counts_by_run(outcomes: list[Outcome]) -> dict[str, tuple[list[int], list[int]]]:

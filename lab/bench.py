@@ -15,6 +15,7 @@ them afterwards.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import platform
 import statistics
@@ -26,7 +27,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pika
 import redis
 
@@ -153,7 +153,7 @@ class Bench:
         settings = self.settings()
         supervisor = Supervisor(settings, log_dir=self.home / "logs")
         state = State(settings)
-        client = LabClient(settings.api_url)
+        client = LabClient.of(settings)
         try:
             supervisor.up(workers=0)
             release_s, run_id = self._release(client, state)
@@ -223,11 +223,14 @@ class Bench:
         stop = threading.Event()
 
         def poll_status() -> None:
-            with httpx.Client(base_url=settings.api_url) as http:
+            poller = LabClient.of(settings)
+            try:
                 while not stop.is_set() and len(status_ms) < 1000:
                     t = time.perf_counter()
-                    http.get("/status").raise_for_status()
+                    poller.status()
                     status_ms.append((time.perf_counter() - t) * 1000)
+            finally:
+                poller.close()
 
         started = time.perf_counter()
         run_id = client.run(self.jobs, UNTHROTTLED_PER_MINUTE)["runId"]
@@ -273,7 +276,7 @@ def rate_check(base: Settings, y: float, seconds: float, home: Path) -> dict[str
     settings = Bench(base, x, 0, base.prefetch, base.batch, home).settings()
     supervisor = Supervisor(settings, log_dir=home / "logs")
     state = State(settings)
-    client = LabClient(settings.api_url)
+    client = LabClient.of(settings)
     try:
         supervisor.up(workers=0)
         run_id = client.run(x, y)["runId"]
@@ -443,6 +446,13 @@ def run_bench(
     peers: bool = False,
     peer_jobs: int | None = None,
 ) -> tuple[Report, Path]:
+    if peers:  # before minutes of benchmarking, not after
+        missing = [m for m in ("celery", "dramatiq") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise BenchError(
+                f"--peers needs {' and '.join(missing)}: pip install -e '.[bench]' "
+                "(or run without --peers)"
+            )
     stack.up(base)
     bench = Bench(base, jobs, workers, prefetch, batch, base.home_path / "bench")
     report = Report(
@@ -466,12 +476,8 @@ def run_bench(
         report.redis_bytes_per_run = redis_bytes
     report.ceilings = ceilings(base, jobs, batch)
     if peers:
-        try:
-            from lab.peers.run import run_peers
-        except ImportError as exc:
-            raise BenchError(
-                f"--peers needs Celery and Dramatiq: pip install -e '.[bench]' ({exc})"
-            ) from None
+        from lab.peers.run import run_peers
+
         report.peers = run_peers(base, peer_jobs or min(jobs, 10_000), base.home_path / "bench")
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -26,7 +26,7 @@ def agent_stream_check(
 ) -> dict[str, Any]:
     settings = isolated(base, "labbench", concurrency=max(agents, base.concurrency), home=str(home))
     supervisor = Supervisor(settings, log_dir=home / "logs")
-    client = LabClient(settings.api_url)
+    client = LabClient.of(settings)
     latencies: list[float] = []
     lock = threading.Lock()
     try:
@@ -40,7 +40,7 @@ def agent_stream_check(
         ids = [client.create_job("agent", payload)["id"] for _ in range(agents)]
 
         def follow(job_id: str) -> None:
-            own = LabClient(settings.api_url)
+            own = LabClient.of(settings)
             try:
                 for event in own.follow_job(job_id):
                     received = time.time() * 1000

@@ -4,13 +4,15 @@
     <queue>.long              durable; jobs of kinds that run one by one (`BATCHABLE = False`,
                               e.g. `agent`), consumed `concurrency` at a time per worker so one
                               worker never hoards them while another has free slots
-    <target>.retry.<ms>       durable, messages expire after <ms> and dead-letter back to
-                              <target> (<queue> or <queue>.long)
-    <queue>.dead              durable; what is malformed or out of attempts, with the reason
+    <target>.retry.<ms>       durable, one per step of the retry ladder (lab/retry.py): messages
+                              expire after <ms> and dead-letter back to <target> (<queue> or
+                              <queue>.long)
+    <queue>.dead              durable and bounded (`dead_letter_max`, oldest dropped first); what
+                              is malformed or out of attempts, with headers saying why
 
-A retry never blocks a consumer: the failed job is published to the retry queue of its delay and
-comes back by itself. The delay is in the queue's name because RabbitMQ refuses to redeclare a
-queue with other arguments, so a changed delay simply uses a new queue.
+A retry never blocks a consumer: the failed job is published to its ladder step's queue and comes
+back by itself. The delay is in the queue's name because RabbitMQ refuses to redeclare a queue
+with other arguments, so a changed ladder simply uses new queues (`lab reset` removes old ones).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
+from lab.config import Settings
 from lab.handlers import UnknownKind, handler_for
+from lab.retry import DEFAULT_LADDER_MS, retry_queue
 
 PERSISTENT = 2
 
@@ -31,6 +35,12 @@ PERSISTENT = 2
 @dataclass(frozen=True)
 class Topology:
     queue: str
+    ladder: tuple[int, ...] = DEFAULT_LADDER_MS
+    dead_max: int = 100_000
+
+    @classmethod
+    def of(cls, settings: Settings) -> Topology:
+        return cls(settings.queue, settings.retry_ladder, settings.dead_letter_max)
 
     @property
     def long(self) -> str:
@@ -53,7 +63,12 @@ class Topology:
             return self.queue  # a worker dead-letters it with the reason
 
     def retry(self, delay_ms: int, target: str | None = None) -> str:
-        return f"{target or self.queue}.retry.{delay_ms}"
+        return retry_queue(target or self.queue, delay_ms)
+
+    @property
+    def retries(self) -> list[str]:
+        """Every ladder step's queue, for both consumed queues."""
+        return [self.retry(d, t) for t in self.consumed for d in self.ladder]
 
     def main_arguments(self) -> dict[str, object]:
         return {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.dead}
@@ -65,18 +80,23 @@ class Topology:
             "x-dead-letter-routing-key": target or self.queue,
         }
 
-    def declare(self, channel: BlockingChannel) -> None:
-        channel.queue_declare(self.dead, durable=True)
-        for name in self.consumed:
-            channel.queue_declare(name, durable=True, arguments=self.main_arguments())
+    def dead_arguments(self) -> dict[str, object]:
+        return {"x-max-length": self.dead_max, "x-overflow": "drop-head"}
 
-    def declare_retry(self, channel: BlockingChannel, delay_ms: int, target: str | None = None):
-        name = self.retry(delay_ms, target)
-        channel.queue_declare(name, durable=True, arguments=self.retry_arguments(delay_ms, target))
-        return name
+    def queues(self) -> list[tuple[str, dict[str, object]]]:
+        """Every queue of the lab with its arguments: dead letters first (the others name it)."""
+        out = [(self.dead, self.dead_arguments())]
+        for name in self.consumed:
+            out.append((name, self.main_arguments()))
+            out += [(self.retry(d, name), self.retry_arguments(d, name)) for d in self.ladder]
+        return out
+
+    def declare(self, channel: BlockingChannel) -> None:
+        for name, arguments in self.queues():
+            channel.queue_declare(name, durable=True, arguments=arguments)
 
     def delete(self, channel: BlockingChannel, extra: Iterable[str] = ()) -> None:
-        for name in [*self.consumed, self.dead, *extra]:
+        for name in dict.fromkeys([*self.consumed, self.dead, *self.retries, *extra]):
             channel.queue_delete(name)
 
 
@@ -159,11 +179,6 @@ class Publisher:
     def close(self) -> None:
         with self._lock:
             self._reset()
-
-
-def retry_delay_ms(base_ms: int, failed_attempt: int) -> int:
-    """Exponential backoff: the delay before attempt n+1 after attempt n failed."""
-    return base_ms * 2 ** (failed_attempt - 1)
 
 
 def connect(amqp_url: str, name: str) -> pika.BlockingConnection:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lab import cli_jobs, config, stack
+from lab import cli_jobs, config, logs, stack
 from lab.bench import BenchError
 from lab.client import ApiError, LabClient
 from lab.config import ConfigError, Settings
@@ -83,15 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lab", description="Experiment harness and load lab for a queue pipeline."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-file", type=Path, help="log to this file, rotated past LAB_LOG_MAX_BYTES"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("api", help="serve the HTTP API (run control, status, events)")
+    api = sub.add_parser("api", help="serve the HTTP API (run control, status, events)")
+    api.add_argument(
+        "--processes", type=positive_int, help="API processes sharing the port (LAB_API_PROCESSES)"
+    )
     sub.add_parser("scheduler", help="release the active run's jobs at Y per minute")
     worker = sub.add_parser("worker", help="consume jobs, write documents, count, ack")
     _worker_flags(worker)
 
     up = sub.add_parser("up", help="supervise api + scheduler + N workers in the foreground")
     up.add_argument("--workers", type=positive_int, default=1)
+    up.add_argument("--api-processes", type=positive_int, metavar="N", help="LAB_API_PROCESSES")
     up.add_argument("--no-restart", action="store_true", help="do not restart children that exit")
     _worker_flags(up)
 
@@ -122,7 +130,25 @@ def build_parser() -> argparse.ArgumentParser:
     lt.add_argument("--users", type=positive_int, default=20)
     lt.add_argument("--spawn-rate", type=positive_float, default=10.0)
     lt.add_argument("--duration", type=positive_float, default=30.0, help="seconds")
-    lt.add_argument("--scenario", choices=["status", "mixed"], default="status")
+    lt.add_argument(
+        "--scenario",
+        choices=["status", "mixed", "rate"],
+        default="status",
+        help="status: a busy dashboard; mixed: an admin page user; rate: --user-rps per user",
+    )
+    lt.add_argument("--user-rps", type=positive_float, default=10.0, help="rate scenario")
+    lt.add_argument(
+        "--processes",
+        type=positive_int,
+        default=1,
+        help="Locust worker processes here (distributed mode: a master and N workers)",
+    )
+    lt.add_argument(
+        "--master",
+        action="store_true",
+        help="be the master for --processes workers started on other hosts (port 5557)",
+    )
+    lt.add_argument("--worker", metavar="MASTER_HOST", help="be a worker of the master there")
     lt.add_argument("--p95-ms", type=positive_float, default=200.0, help="fail above this p95")
     lt.add_argument("--p99-ms", type=positive_float, default=None, help="fail above this p99")
     lt.add_argument("--max-fail-ratio", type=float, default=0.0)
@@ -179,6 +205,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="only measure how far the notebook panel lags the pipeline (--jobs, --panel-rate)",
     )
     bench.add_argument("--panel-rate", type=positive_float, default=120_000.0, metavar="Y")
+    bench.add_argument(
+        "--status",
+        action="store_true",
+        help="only measure GET /status under fixed offered loads during a fast run, and the "
+        "pipeline's drain with and without them (--status-loads, --status-seconds, --status-rate)",
+    )
+    bench.add_argument(
+        "--status-loads", default="1000,2000", help="offered requests/s, each a step"
+    )
+    bench.add_argument("--status-seconds", type=positive_float, default=20.0)
+    bench.add_argument("--status-rate", type=positive_float, default=120_000.0, metavar="Y")
+    bench.add_argument("--api-processes", type=positive_int, default=1)
+    bench.add_argument("--locust-processes", type=positive_int, default=2)
     bench.add_argument("--agent-seconds", type=positive_float, default=24.0)
     bench.add_argument("--agent-step", type=positive_float, default=1.0)
     bench.add_argument(
@@ -203,15 +242,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("pika").setLevel(logging.WARNING)
-    for noisy in ("elastic_transport", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = settings_from(args)
+        logs.configure(args.verbose, args.log_file, settings.log_max_bytes)
         return COMMANDS[args.command](args, settings) or 0
     except (
         ConfigError,
@@ -221,27 +254,56 @@ def main(argv: list[str] | None = None) -> int:
         TimeoutError,
         BenchError,
     ) as exc:
-        console.print(f"[red]lab: {exc}[/red]", highlight=False)
-        return 1
+        return say_error(str(exc), args.verbose)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug still gets one line; -v shows where
+        return say_error(f"unexpected {type(exc).__name__}: {exc}", args.verbose, bug=True)
+
+
+def say_error(message: str, verbose: bool, bug: bool = False) -> int:
+    """One line naming the problem; the traceback only with -v."""
+    if verbose:
+        console.print_exception()
+    hint = " (lab -v … shows where)" if bug and not verbose else ""
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    console.print(f"[red]lab: {escape(first)}{hint}[/red]", highlight=False)
+    return 1
 
 
 # --- processes ----------------------------------------------------------------------------------
-def cmd_api(_args: argparse.Namespace, settings: Settings) -> int:
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    """uvicorn on uvloop and httptools; with `--processes N`, N processes share the port (each
+    with its own status snapshot and event hub), started from the same settings."""
     import uvicorn
 
     from lab.api import create_app
 
     parsed = urlparse(settings.api_url)
-    uvicorn.run(
-        create_app(settings),
-        host=parsed.hostname or "127.0.0.1",
-        port=parsed.port or 8000,
-        log_level="warning",
-        timeout_graceful_shutdown=5,
-    )
+    options: dict[str, Any] = {
+        "host": parsed.hostname or "127.0.0.1",
+        "port": parsed.port or 8000,
+        "log_level": "warning",
+        "access_log": False,
+        "loop": "uvloop",
+        "http": "httptools",
+        "timeout_graceful_shutdown": 5,
+    }
+    processes = args.processes or settings.api_processes
+    if processes > 1:
+        os.environ.update(settings.as_env())
+        uvicorn.run("lab.api:create_app", factory=True, workers=processes, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
     return 0
+
+
+def lower_priority(settings: Settings) -> None:
+    """Workers yield the CPU to the API when the machine is busy (a niceness increase needs no
+    privilege, so this works under compose and Kubernetes too). The scheduler keeps its
+    priority: it is the run's clock, and GCRA never lets a stalled scheduler catch up."""
+    if settings.pipeline_nice:
+        os.nice(settings.pipeline_nice)
 
 
 def cmd_scheduler(_args: argparse.Namespace, settings: Settings) -> int:
@@ -259,6 +321,7 @@ def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
             f"lab: prefetch {settings.prefetch} is below batch {settings.batch}; "
             f"batches will hold at most {settings.prefetch} deliveries"
         )
+    lower_priority(settings)
     Worker(settings).run()
     return 0
 
@@ -277,7 +340,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:
-        supervisor.up(workers=args.workers, worker_args=_worker_args(args))
+        api_args = ["--processes", str(args.api_processes)] if args.api_processes else []
+        supervisor.up(workers=args.workers, worker_args=_worker_args(args), api_args=api_args)
         console.print(
             f"lab: api at {settings.api_url}, scheduler, {args.workers} worker(s); "
             f"logs in {supervisor.log_dir}. Ctrl-C stops them all."
@@ -293,8 +357,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "up":
-        for service, how in stack.up(settings, args.only).items():
-            console.print(f"{service:14} {how}")
+        stack.up(settings, args.only, say=lambda line: console.print(line, highlight=False))
     elif args.action == "down":
         for service, how in stack.down(settings).items():
             console.print(f"{service:14} {how}")
@@ -304,14 +367,14 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
             healthy &= bool(info["healthy"])
             mark = "healthy" if info["healthy"] else "DOWN"
             owner = " (started by lab)" if info["managedByLab"] else ""
-            console.print(f"{service:14} {mark:8} {info['url']}{owner}")
+            console.print(f"{service:14} {mark:8} {config.safe_url(str(info['url']))}{owner}")
         return 0 if healthy else 1
     return 0
 
 
 # --- run control --------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    client = LabClient(settings.api_url)
+    client = LabClient.of(settings)
     started = client.run(args.x, args.y)
     run_id = started["runId"]
     console.print(f"lab: run {run_id} started: {args.x} jobs at {args.y:g}/min")
@@ -360,7 +423,7 @@ def watch_run(client: LabClient, run_id: str, timeout_s: float | None = None) ->
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    status = LabClient(settings.api_url).status()
+    status = LabClient.of(settings).status()
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -388,13 +451,13 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_stop(_args: argparse.Namespace, settings: Settings) -> int:
-    answer = LabClient(settings.api_url).stop()
+    answer = LabClient.of(settings).stop()
     console.print(f"lab: run {answer['stopped']} stopped releasing at {answer['enqueued']} jobs")
     return 0
 
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
-    runs = LabClient(settings.api_url).runs(args.limit)
+    runs = LabClient.of(settings).runs(args.limit)
     if args.json:
         print(json.dumps(runs, indent=2))
         return 0
@@ -423,7 +486,11 @@ def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
     if not 0 <= args.max_fail_ratio <= 1:
         console.print("[red]lab: --max-fail-ratio must be from 0 to 1[/red]")
         return 2
-    LabClient(settings.api_url).status()  # a clear error now beats 100 % failures later
+    if args.worker:
+        from lab.loadtest import run_worker
+
+        return run_worker(args.worker, args.scenario, settings.api_token)
+    LabClient.of(settings).status()  # a clear error now beats 100 % failures later
     result = run_locust(
         settings.api_url,
         args.users,
@@ -434,8 +501,13 @@ def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
         p95_ms=args.p95_ms,
         p99_ms=args.p99_ms or 0.0,
         max_fail_ratio=args.max_fail_ratio,
+        processes=args.processes,
+        user_rps=args.user_rps,
+        token=settings.api_token,
+        expect_remote_workers=args.processes if args.master else 0,
     )
-    table = Table(title=f"locust {args.scenario}, {args.users} users, {args.duration:g} s")
+    where = f", {args.processes} processes" if args.processes > 1 else ""
+    table = Table(title=f"locust {args.scenario}, {args.users} users{where}, {args.duration:g} s")
     for column in ("endpoint", "requests", "failures", "rps", "p50 ms", "p95 ms", "p99 ms"):
         table.add_column(column)
     rows = [*result.per_endpoint]
@@ -485,7 +557,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.passed else 1
 
 
-def cmd_notebook(args: argparse.Namespace, _settings: Settings) -> int:
+def cmd_notebook(args: argparse.Namespace, settings: Settings) -> int:
     import subprocess
 
     from lab.notebook import kernel_env, project_root
@@ -504,7 +576,10 @@ def cmd_notebook(args: argparse.Namespace, _settings: Settings) -> int:
     if os.geteuid() == 0:
         argv.append("--allow-root")  # e.g. in a container
     console.print(f"lab: JupyterLab on {folder}; open control.ipynb first", highlight=False)
-    return subprocess.call(argv, env=kernel_env())
+    env = kernel_env()
+    if settings.notebook_token:
+        env["JUPYTER_TOKEN"] = settings.notebook_token
+    return subprocess.call(argv, env=env)
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -519,6 +594,26 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         result = panel_lag_check(settings, args.jobs, args.panel_rate, settings.home_path / "bench")
         print(json.dumps(result, indent=2))
         return 0 if result["processed"] == args.jobs else 1
+    if args.status:
+        from lab.bench_status import status_check
+
+        try:
+            loads = [int(v) for v in args.status_loads.split(",")]
+        except ValueError:
+            raise BenchError(
+                f"--status-loads {args.status_loads!r}: whole numbers, comma-separated"
+            ) from None
+        result = status_check(
+            settings,
+            loads,
+            args.status_seconds,
+            args.status_rate,
+            settings.home_path / "bench",
+            args.api_processes,
+            args.locust_processes,
+        )
+        print(json.dumps(result, indent=2))
+        return 0
     if args.agents is not None:
         from lab.bench_jobs import agent_stream_check
 

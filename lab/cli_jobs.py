@@ -47,10 +47,16 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         ("delete", "remove a job's record"),
     ]:
         actions.add_parser(name, help=text).add_argument("id")
+    prune = actions.add_parser(
+        "prune", help="delete jobs that ended long ago, with their documents"
+    )
+    prune.add_argument(
+        "--older-than", type=float, metavar="SECONDS", help="default: LAB_JOB_RETENTION_S"
+    )
 
 
 def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
-    client = LabClient(settings.api_url)
+    client = LabClient.of(settings)
     out = Console()
     if args.action == "add":
         job = client.create_job(args.kind, args.payload, args.attempts)
@@ -81,6 +87,10 @@ def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.action == "watch":
         return watch(client, args.id, out)
+    if args.action == "prune":
+        answer = client.prune_jobs(args.older_than)
+        out.print(f"pruned {answer['pruned']} jobs (documents: {answer['documents']})")
+        return 0
     action = {"cancel": client.cancel_job, "retry": client.retry_job, "delete": client.delete_job}
     answer = action[args.action](args.id)
     out.print(f"{args.id} {answer.get('state', 'deleted')}")

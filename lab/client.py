@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from lab.config import Settings
+
 
 class ApiError(RuntimeError):
     """The API answered with an error, or did not answer; the message says which."""
@@ -19,9 +21,15 @@ class ApiError(RuntimeError):
 
 
 class LabClient:
-    def __init__(self, api_url: str, timeout_s: float = 10.0):
+    def __init__(self, api_url: str, timeout_s: float = 10.0, token: str = ""):
         self.api_url = api_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.api_url, timeout=timeout_s)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.api_url, timeout=timeout_s, headers=headers)
+
+    @classmethod
+    def of(cls, settings: Settings, timeout_s: float = 10.0) -> LabClient:
+        """A client of the lab `settings` describe: its API URL and, if set, its token."""
+        return cls(settings.api_url, timeout_s, settings.api_token)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -102,6 +110,10 @@ class LabClient:
 
     def delete_job(self, job_id: str) -> dict[str, Any]:
         return self._call("DELETE", f"/jobs/{job_id}")
+
+    def prune_jobs(self, older_than_s: float | None = None) -> dict[str, Any]:
+        body = {} if older_than_s is None else {"olderThanSeconds": older_than_s}
+        return self._call("POST", "/jobs/prune", json=body)
 
     def follow_job(self, job_id: str, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
         """The job's events (SSE) until it ends; heartbeats come as {"comment": "heartbeat"}."""

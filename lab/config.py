@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from lab.retry import LadderError, parse_ladder
+
 
 class ConfigError(ValueError):
     """A `LAB_*` variable holds a value `lab` cannot use."""
@@ -35,9 +37,14 @@ class Settings:
     linger_ms: int = 50
     concurrency: int = 5
     max_attempts: int = 3
-    retry_delay_ms: int = 1000
+    # The delays before the 2nd, 3rd, ... attempt; the last step repeats (see lab/retry.py).
+    retry_ladder_ms: str = "1000,5000,30000,120000,600000"
+    dead_letter_max: int = 100_000  # the dead-letter queue drops its oldest beyond this
     heartbeat_s: float = 2.0
     heartbeat_ttl_s: float = 10.0
+    # The worker and scheduler lower their own CPU priority by this much (0-19): on a busy machine
+    # the API answers promptly and the pipeline loses only the little CPU the API needs.
+    pipeline_nice: int = 10
     # Scheduler
     lease_ms: int = 5000
     burst_s: float = 0.1
@@ -45,13 +52,30 @@ class Settings:
     backlog_limit: int = 50000
     # API
     sse_heartbeat_s: float = 15.0
+    api_processes: int = 1  # API processes sharing the port (`lab api`, `lab up`)
+    status_max_age_ms: int = 50  # how old a shared /status answer may be before it is read again
     event_stream_len: int = 10000
+    max_body_bytes: int = 256 * 1024  # refused with 413 before it is read in full
+    max_streams: int = 200  # live SSE/WebSocket clients per API process; more get 503
+    # Access: loopback names are always allowed; add the names the API is reached by
+    # (comma-separated; `*` allows any) and the origins of pages that may call it.
+    allowed_hosts: str = ""
+    allowed_origins: str = ""
+    api_token: str = ""  # when set, every route but /healthz needs `Authorization: Bearer ...`
+    notebook_token: str = ""  # JupyterLab's token for `lab notebook` (empty: it makes one up)
+    # Retention: single jobs that ended longer ago than this are pruned with their documents.
+    job_retention_s: float = 7 * 24 * 3600.0
+    log_max_bytes: int = 10 * 1024 * 1024  # each process log rotates past this size
     # Where `lab stack` and the supervisor keep data, logs and pid files.
     home: str = ".lab"
 
     @property
     def home_path(self) -> Path:
         return Path(self.home).resolve()
+
+    @property
+    def retry_ladder(self) -> tuple[int, ...]:
+        return parse_ladder(self.retry_ladder_ms)
 
     def as_env(self) -> dict[str, str]:
         """The environment a child process needs to see these same settings."""
@@ -61,11 +85,32 @@ class Settings:
         return replace(self, **changes)
 
 
+SECRET = re.compile(r"(?<=://)([^:/@]+):([^@/]+)@")
+
+
+def safe_url(url: str) -> str:
+    """A URL (or comma-separated URLs) fit to print: passwords masked."""
+    return SECRET.sub(r"\1:***@", url)
+
+
+def redacted(settings: Settings) -> dict[str, str]:
+    """`as_env()` fit to print in a report or a log: passwords in URLs and the token masked."""
+    out = {}
+    for key, value in settings.as_env().items():
+        value = safe_url(value)
+        out[key] = "***" if key == "LAB_API_TOKEN" and value else value
+    return out
+
+
 def _convert(name: str, raw: str, kind: type) -> object:
     try:
         value = kind(raw)
     except ValueError:
         raise ConfigError(f"LAB_{name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+    if name == "pipeline_nice":
+        if not 0 <= value <= 19:  # type: ignore[operator]
+            raise ConfigError(f"LAB_PIPELINE_NICE={raw!r} must be from 0 to 19")
+        return value
     if kind in (int, float) and value <= 0:  # type: ignore[operator]
         raise ConfigError(f"LAB_{name.upper()}={raw!r} must be greater than 0")
     return value
@@ -109,4 +154,9 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
             raise ConfigError(
                 f"LAB_{name.upper()}={values[name]!r} may hold only letters, digits and _ . : -"
             )
-    return Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)  # type: ignore[arg-type]
+    try:
+        settings.retry_ladder  # noqa: B018 - validated once here, so no process starts with it bad
+    except LadderError as exc:
+        raise ConfigError(f"LAB_RETRY_LADDER_MS: {exc}") from None
+    return settings

@@ -8,7 +8,7 @@ from rich.table import Table
 from lab import stack
 from lab.cli import watch_run
 from lab.client import LabClient
-from lab.config import Settings
+from lab.config import Settings, safe_url
 from lab.store import Store
 from lab.supervisor import Supervisor
 
@@ -48,15 +48,14 @@ def verify(settings: Settings, run: dict, x: int) -> tuple[bool, Table]:
 
 def demo(settings: Settings, x: int = 300, y: float = 6000, workers: int = 2) -> int:
     console.rule("lab demo")
-    for service, how in stack.up(settings).items():
-        console.print(f"  {service:14} {how}")
+    stack.up(settings, say=lambda line: console.print(f"  {line}", highlight=False))
     supervisor = Supervisor(settings)
     try:
         supervisor.up(workers=workers)
         console.print(
             f"  processes      api, scheduler, {workers} worker(s) (logs in {supervisor.log_dir})"
         )
-        client = LabClient(settings.api_url)
+        client = LabClient.of(settings)
         run_id = client.run(x, y)["runId"]
         expected_s = x / y * 60
         run = watch_run(client, run_id, timeout_s=max(120.0, expected_s * 3 + 60))
@@ -65,4 +64,22 @@ def demo(settings: Settings, x: int = 300, y: float = 6000, workers: int = 2) ->
     finally:
         supervisor.down(adopted=False)
     console.print("[green]demo passed[/green]" if ok else "[red]demo FAILED[/red]")
+    left_running(settings)
     return 0 if ok else 1
+
+
+def left_running(settings: Settings) -> None:
+    """Say what the demo leaves running, and how to stop it: nothing stays behind by surprise."""
+    ours = [
+        f"{service} at {safe_url(str(info['url']))}"
+        for service, info in stack.status(settings).items()
+        if info["managedByLab"] and info["healthy"]
+    ]
+    if ours:
+        console.print(
+            f"  still running, started by lab: {', '.join(ours)}; stop them with "
+            "`lab stack down` (the lab's processes are stopped)",
+            highlight=False,
+        )
+    else:
+        console.print("  lab's processes are stopped; the services it used were already running")

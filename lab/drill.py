@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from lab.bench import percentile
+from lab.client import ApiError, LabClient
 from lab.config import Settings
 from lab.notebook import lab_settings
 from lab.reset import isolated, reset
@@ -46,12 +47,53 @@ def _teardown_quietly(settings: Settings) -> None:
         reset(settings)
 
 
+class EventFollower:
+    """Follows the lab's `/events` on its own thread, as a dashboard would: reconnecting with
+    `Last-Event-ID` whenever the stream breaks, counting events and reconnects, keeping the
+    figures of the last run event."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.events = 0
+        self.reconnects = 0
+        self.last: dict[str, Any] | None = None
+        self.last_id: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="event-follower", daemon=True)
+
+    def start(self) -> EventFollower:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        client = LabClient.of(self.settings)
+        while not self._stop.is_set():
+            try:
+                for event in client.events(self.last_id):
+                    if self._stop.is_set():
+                        return
+                    if "data" in event:
+                        self.events += 1
+                        self.last_id = event["id"]
+                        if event["event"] in ("run", "status"):
+                            self.last = event["data"]
+            except ApiError:
+                pass
+            if not self._stop.is_set():
+                self.reconnects += 1
+                self._stop.wait(0.5)
+
+
 class StatusSampler:
     """Polls `GET /status` every `interval_s` on its own thread: a timeline of the run's counters
     and the latency of every answer (failures count as missing samples, not as latencies)."""
 
-    def __init__(self, api_url: str, interval_s: float = 0.2):
+    def __init__(self, api_url: str, interval_s: float = 0.2, token: str = ""):
         self.api_url = api_url
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.interval_s = interval_s
         self.samples: list[dict[str, Any]] = []  # {t, enqueued, processed, failed, latencyMs}
         self.errors = 0
@@ -68,7 +110,7 @@ class StatusSampler:
         self._thread.join(10)
 
     def _loop(self) -> None:
-        with httpx.Client(timeout=2.0) as http:
+        with httpx.Client(timeout=2.0, headers=self.headers) as http:
             while not self._stop.is_set():
                 began = time.perf_counter()
                 try:

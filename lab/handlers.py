@@ -12,20 +12,25 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 import pkgutil
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from lab.jobs import NO_PROGRESS, JobContext
-from lab.messages import Job
+from lab.messages import KIND, Job
 
-KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+log = logging.getLogger("lab.handlers")
 
 
 class UnknownKind(LookupError):
     """No module in `workers/` handles this kind."""
+
+
+class HandlerBroken(RuntimeError):
+    """The kind's module exists but cannot be loaded: a deployment problem, so its jobs fail
+    and are retried (a fixed deployment runs them) rather than dead-lettered at once."""
 
 
 class PayloadError(ValueError):
@@ -55,6 +60,44 @@ def _no_validation(_payload: dict[str, Any]) -> None:
     return None
 
 
+# --- checks a kind's `validate(payload)` is made of ----------------------------------------------
+def only(payload: dict[str, Any], allowed: set[str] | frozenset[str], kind: str) -> None:
+    unknown = sorted(set(payload) - set(allowed))
+    if unknown:
+        raise PayloadError(unknown[0][:64], f"is not a setting of the {kind} kind")
+
+
+def number(payload: dict[str, Any], name: str, low: float, high: float) -> float | None:
+    """A finite number from `low` to `high`, or None when absent."""
+    value = payload.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise PayloadError(name, f"must be a number, got {str(value)[:40]!r}")
+    if not low <= value <= high:
+        raise PayloadError(name, f"must be from {low:g} to {high:g}, got {value:g}")
+    return float(value)
+
+
+def whole(payload: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    """A whole number from `low` to `high`, or None when absent."""
+    value = payload.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise PayloadError(name, f"must be a whole number from {low} to {high}")
+    return value
+
+
+def text(payload: dict[str, Any], name: str, max_length: int) -> str | None:
+    value = payload.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_length:
+        raise PayloadError(name, f"must be a string of at most {max_length} characters")
+    return value
+
+
 def handler_for(kind: str) -> Handler:
     if kind in _cache:
         return _cache[kind]
@@ -64,8 +107,10 @@ def handler_for(kind: str) -> Handler:
         module = importlib.import_module(f"workers.{kind}")
     except ModuleNotFoundError as exc:
         if exc.name != f"workers.{kind}":
-            raise
+            return _broken(kind, exc)
         raise UnknownKind(f"no handler for job kind {kind!r} (add workers/{kind}.py)") from None
+    except Exception as exc:  # a syntax or import error in the module must not stop a worker
+        return _broken(kind, exc)
     handle = getattr(module, "handle", None)
     if not callable(handle):
         raise UnknownKind(f"workers/{kind}.py has no handle(job) function")
@@ -78,6 +123,16 @@ def handler_for(kind: str) -> Handler:
     )
     _cache[kind] = handler
     return handler
+
+
+def _broken(kind: str, exc: Exception) -> Handler:
+    """A handler that fails every job of `kind` with the import error (not cached)."""
+    log.error("workers/%s.py cannot be loaded: %r", kind, exc)
+
+    def fail(_job: Job) -> dict[str, Any]:
+        raise HandlerBroken(f"workers/{kind}.py cannot be loaded: {exc!r}")
+
+    return Handler(kind, fail, True, False, _no_validation)
 
 
 def known_kinds() -> list[str]:

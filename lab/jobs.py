@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from lab.messages import Job
+from lab.messages import MAX_ATTEMPT, Job
+from lab.retry import Budget
 from lab.state import State, iso
 
 STATES = ("queued", "active", "completed", "failed", "cancelled")
@@ -108,7 +109,7 @@ class Begin:
 
     run: bool
     tracked: bool
-    last_attempt: int = 0
+    budget: Budget | None = None
     reason: str = ""
 
 
@@ -213,10 +214,16 @@ class JobRecords:
         return answer[0]
 
     def retry(self, job_id: str) -> int:
-        """Back to queued with attempt + 1; returns the new attempt."""
-        answer = self._call("job_retry", job_id)
+        """Back to queued with attempt + 1 and a fresh budget; returns the new attempt."""
+        answer = self._call("job_retry", job_id, MAX_ATTEMPT)
         if answer[0] == "missing":
             raise JobNotFound(job_id)
+        if answer[0] == "limit":
+            raise JobConflict(
+                f"job {job_id} has used {answer[1]} attempts; a job may use at most "
+                f"{MAX_ATTEMPT}, so submit it again as a new job",
+                "failed",
+            )
         if answer[0] == "conflict":
             raise JobConflict(
                 f"job {job_id} is {answer[1]}; only a failed or cancelled job can be retried",
@@ -236,6 +243,19 @@ class JobRecords:
         if answer[0] == "conflict":
             raise JobConflict(f"job {job_id} is running; cancel it first", "active")
 
+    def ended_before(self, cutoff_ms: int, limit: int = SCAN_LIMIT) -> list[str]:
+        """Up to `limit` jobs that ended (completed, failed, cancelled) before `cutoff_ms`."""
+        found: list[str] = []
+        for state in TERMINAL:
+            ids = self.redis.zrangebylex(self.keys.jobs_in(state), "-", "+", start=0, num=limit)
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hget(self.keys.job(job_id), "finishedAt")
+            for job_id, finished in zip(ids, pipe.execute(), strict=True):
+                if finished and int(finished) < cutoff_ms and len(found) < limit:
+                    found.append(job_id)
+        return found
+
     def unqueue(self, job_id: str, attempt: int, error: str) -> None:
         """A queued attempt whose message could not be published: it failed, visibly."""
         self._finish(job_id, attempt, "failed", error, None, error, expected="queued")
@@ -254,7 +274,9 @@ class JobRecords:
             return Begin(run=True, tracked=False)
         if answer[0] == "skip":
             return Begin(run=False, tracked=True, reason=answer[1])
-        return Begin(run=True, tracked=True, last_attempt=int(answer[1]))
+        return Begin(
+            run=True, tracked=True, budget=Budget.of_record(int(answer[1]), int(answer[2]))
+        )
 
     def progress(self, job: Job, percent: int, step: str, message: str) -> str:
         return self._call("job_progress", job.jobId, job.attempt, percent, step, message)

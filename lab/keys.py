@@ -16,8 +16,9 @@ class Keys:
     # --- runs ---------------------------------------------------------------------------------
     @property
     def active_run(self) -> str:
-        """String: the runId being released now, absent when no run is active."""
-        return f"{self.prefix}:run:active"
+        """String: the runId being released now, absent when no run is active. Not under
+        `run:` so that no run id can name it (ids never hold `:`)."""
+        return f"{self.prefix}:active-run"
 
     @property
     def runs(self) -> str:
@@ -62,6 +63,19 @@ class Keys:
     def scheduler_lease(self) -> str:
         """String with a TTL: the id of the scheduler allowed to release."""
         return f"{self.prefix}:scheduler:lease"
+
+    @property
+    def schedulers(self) -> str:
+        """Set: ids of schedulers that have announced themselves (stale ids pruned on read)."""
+        return f"{self.prefix}:schedulers"
+
+    def scheduler(self, scheduler_id: str) -> str:
+        """Hash with a TTL: one scheduler's heartbeat (id, pid, host, leader, runId, waitingFor)."""
+        return f"{self.prefix}:scheduler:{scheduler_id}"
+
+    @property
+    def scheduler_template(self) -> str:
+        return self.scheduler("%s")
 
     @property
     def processes(self) -> str:
@@ -119,7 +133,8 @@ class Keys:
 
     @property
     def retry_queues(self) -> str:
-        """Set: the delayed-retry queues workers have declared (for the admin page and reset)."""
+        """Set (legacy): the per-delay retry queues older labs declared; `lab reset` reads it to
+        remove them. Today's retry queues are the fixed ladder (lab/retry.py)."""
         return f"{self.prefix}:queues:retry"
 
     # --- events and counters without a run ---------------------------------------------------

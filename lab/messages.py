@@ -1,15 +1,30 @@
 """The job message: `{jobId, runId, seq, kind, attempt, createdAt, payload}` as JSON.
 
 Parsing is strict because a worker must tell a malformed body (dead-lettered at once, never
-retried) from a job that failed while running (retried with a delay).
+retried) from a job that failed while running (retried with a delay). Anyone who can publish to
+the queue can send anything, so `parse` never raises anything but `MalformedMessage`, whatever
+the type, size or depth of the body: every id it lets through is safe to put in a Redis key
+(no `:`), every number fits where it goes (a bitmap offset, a Lua number, an attempt count).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_DEPTH = 32  # nesting of the payload; Elasticsearch maps 20 levels, Lua's cjson 1000
+MAX_SEQ = 10_000_000  # a run holds at most this many jobs (the bitmap is then 1.25 MB)
+MAX_ATTEMPT = 10_000  # manual retries start a fresh budget but never pass this
+MAX_EPOCH_MS = 2**53  # the largest whole number a Lua script or a JSON client keeps exact
+# Ids become parts of Redis keys and document ids: no `:` (which would name another key), no
+# spaces or control characters, and a bounded length.
+ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class MalformedMessage(ValueError):
@@ -45,6 +60,27 @@ class Job:
         return Job(**{**asdict(self), "attempt": self.attempt + 1})
 
 
+def depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deeply `value` nests lists and objects, counted up to `limit + 1` (iterative, so a
+    hostile value cannot exhaust the stack)."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        level += 1
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, level) for child in children)
+    return deepest
+
+
 def run_job(
     run_id: str, seq: int, kind: str = "index", payload: dict[str, Any] | None = None
 ) -> Job:
@@ -74,12 +110,29 @@ def _require(
     return value
 
 
+def _whole(name: str, value: int | None, low: int, high: int) -> None:
+    if value is not None and not low <= value <= high:
+        raise MalformedMessage(f"field '{name}' must be from {low} to {high}")
+
+
+def _id(name: str, value: str | None) -> None:
+    if value is not None and not ID.match(value):
+        raise MalformedMessage(
+            f"field '{name}' must be 1-128 letters, digits, '_', '.' or '-' "
+            "and start with a letter or digit"
+        )
+
+
 def parse(body: bytes) -> Job:
     """A `Job` from a message body, or `MalformedMessage` naming the problem."""
+    if len(body) > MAX_BODY_BYTES:
+        raise MalformedMessage(f"body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedMessage(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedMessage("body is nested too deeply to parse") from None
+    except ValueError as exc:  # also UnicodeDecodeError and ints past Python's digit limit
+        raise MalformedMessage(f"body is not JSON: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
         raise MalformedMessage("body is not a JSON object")
     job_id = _require(data, "jobId", str)
@@ -90,14 +143,20 @@ def parse(body: bytes) -> Job:
     attempt = 1 if attempt is None else attempt
     created = _require(data, "createdAt", (int, float), optional=True) or 0
     payload = _require(data, "payload", dict, optional=True) or {}
-    if not job_id:
-        raise MalformedMessage("field 'jobId' is empty")
+    _id("jobId", job_id)
+    _id("runId", run_id)
+    if not KIND.match(kind):
+        raise MalformedMessage("field 'kind' must be a lowercase name of letters, digits and _")
     if (run_id is None) != (seq is None):
         raise MalformedMessage("fields 'runId' and 'seq' come together or not at all")
-    if seq is not None and (seq < 0 or seq >= 10_000_000):
-        raise MalformedMessage(f"field 'seq' is out of range ({seq})")
+    _whole("seq", seq, 0, MAX_SEQ - 1)
+    _whole("attempt", attempt, 1, MAX_ATTEMPT)
+    if not (math.isfinite(created) and 0 <= created <= MAX_EPOCH_MS):
+        raise MalformedMessage(
+            f"field 'createdAt' must be epoch milliseconds from 0 to {MAX_EPOCH_MS}"
+        )
     if run_id is not None and job_id != f"{run_id}-{seq}":
         raise MalformedMessage(f"field 'jobId' must be '<runId>-<seq>', got {job_id!r}")
-    if attempt < 1:
-        raise MalformedMessage(f"field 'attempt' must be at least 1 ({attempt})")
+    if depth(payload) > MAX_DEPTH:
+        raise MalformedMessage(f"field 'payload' nests deeper than {MAX_DEPTH} levels")
     return Job(job_id, run_id, seq, kind, attempt, int(created), payload)

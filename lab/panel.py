@@ -46,7 +46,7 @@ class ControlPanel(w.VBox):
         self.settings = settings
         self.supervisor = supervisor
         self.worker_args = worker_args
-        self.client = LabClient(settings.api_url, timeout_s=5.0)
+        self.client = LabClient.of(settings, timeout_s=5.0)
         self.status: dict[str, Any] = {}
         self.error: str | None = None
         self._error_is_unreachable = False  # the message is about the API not answering
@@ -160,7 +160,7 @@ class ControlPanel(w.VBox):
     # --- keeping up -----------------------------------------------------------------------------
     def _follow_events(self) -> None:
         last_id: str | None = None
-        stream = LabClient(self.settings.api_url)
+        stream = LabClient.of(self.settings)
         while not self._closed.is_set():
             try:
                 for event in stream.events(last_id):

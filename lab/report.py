@@ -25,7 +25,7 @@ from typing import Any
 from lab.config import Settings
 from lab.notebook import kernel_env, project_root
 
-REPORTS = ("resilience", "scaleout", "latency")
+REPORTS = ("resilience", "scaleout", "latency", "hostile")
 
 
 class ReportError(RuntimeError):

@@ -30,7 +30,8 @@ def isolated(base: Settings, label: str, **overrides: Any) -> Settings:
 
 def reset(settings: Settings) -> None:
     state = State(settings)
-    retry_queues = state.redis.smembers(state.keys.retry_queues)
+    # Older labs declared a retry queue per delay value and listed them here; remove those too.
+    legacy_retry_queues = state.redis.smembers(state.keys.retry_queues)
     state.purge()
     store = Store(settings)
     try:
@@ -40,11 +41,6 @@ def reset(settings: Settings) -> None:
     connection = broker.connect(settings.amqp_url, "lab-reset")
     try:
         channel = connection.channel()
-        topology = broker.Topology(settings.queue)
-        # Queues a worker registered, and those the default settings would have made.
-        for n in range(1, settings.max_attempts + 1):
-            delay = broker.retry_delay_ms(settings.retry_delay_ms, n)
-            retry_queues.update(topology.retry(delay, target) for target in topology.consumed)
-        topology.delete(channel, sorted(retry_queues))
+        broker.Topology.of(settings).delete(channel, sorted(legacy_retry_queues))
     finally:
         connection.close()

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 import uuid
 from typing import Any
@@ -25,6 +26,7 @@ import redis
 from pika.adapters.select_connection import SelectConnection
 
 from lab import broker
+from lab.backoff import Backoff
 from lab.broker import ConfirmTracker
 from lab.config import Settings
 from lab.messages import run_job
@@ -32,7 +34,9 @@ from lab.state import State
 
 log = logging.getLogger("lab.scheduler")
 
-MIN_TICK_S = 0.005
+# At high rates each tick publishes what accumulated since the last (GCRA keeps the rate exact);
+# ticking more often than this only spends CPU on Redis round trips.
+MIN_TICK_S = 0.02
 MAX_TICK_S = 0.2
 ADVANCE_EVERY_S = 0.05
 STANDBY_POLL_S = 0.5
@@ -44,7 +48,7 @@ class Scheduler:
         self.settings = settings
         self.id = scheduler_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
         self.state = State(settings)
-        self.topology = broker.Topology(settings.queue)
+        self.topology = broker.Topology.of(settings)
         self.tracker = ConfirmTracker()
         self.republish: list[int] = []
         self.run_id: str | None = None
@@ -56,11 +60,14 @@ class Scheduler:
         self.channel: Any = None
         self._last_advance = 0.0
         self._finish_deadline: float | None = None
+        self.waiting_for = ""  # the service it waits for, shown in /status
+        self._reconnect = Backoff(initial_s=0.5, cap_s=5.0)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
+        threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
         while not self.stopping:
             params = pika.URLParameters(self.settings.amqp_url)
             params.client_properties = {"connection_name": f"lab-scheduler-{self.id}"}
@@ -72,9 +79,38 @@ class Scheduler:
             )
             self.connection.ioloop.start()
             if not self.stopping:
-                time.sleep(1.0)
-        self.state.release_lease(self.id)
+                self.waiting_for = "RabbitMQ"
+                delay = self._reconnect.next()
+                log.warning("RabbitMQ unreachable; reconnecting in %.1fs", delay)
+                deadline = time.monotonic() + delay
+                while not self.stopping and time.monotonic() < deadline:
+                    time.sleep(0.1)
+        try:
+            self.state.release_lease(self.id)
+            self.state.forget_scheduler(self.id)
+        except Exception as exc:  # noqa: BLE001 - the lease and heartbeat expire by themselves
+            log.warning("could not release the lease: %r", exc)
         log.info("scheduler %s stopped", self.id)
+
+    def _heartbeat_loop(self) -> None:
+        """Announce this scheduler and what it waits for; the key's TTL makes a dead one vanish."""
+        host = socket.gethostname()
+        while not self.stopping:
+            try:
+                self.state.scheduler_heartbeat(
+                    self.id,
+                    {
+                        "id": self.id,
+                        "pid": os.getpid(),
+                        "host": host,
+                        "leader": int(self.leader),
+                        "runId": self.run_id or "",
+                        "waitingFor": self.waiting_for,
+                    },
+                )
+            except Exception as exc:  # noqa: BLE001 - a missed heartbeat is only a stale row
+                log.warning("heartbeat failed: %r", exc)
+            time.sleep(self.settings.heartbeat_s)
 
     def _request_stop(self, *_: Any) -> None:
         self.stopping = True
@@ -83,7 +119,7 @@ class Scheduler:
         connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_connection_error(self, connection: SelectConnection, error: Exception) -> None:
-        log.warning("cannot reach RabbitMQ (%s); retrying", error)
+        log.warning("cannot reach RabbitMQ (%r)", error)
         connection.ioloop.stop()
 
     def _on_connection_closed(self, connection: SelectConnection, reason: Exception) -> None:
@@ -100,19 +136,20 @@ class Scheduler:
         """Declare the topology, then turn on publisher confirms, then start ticking."""
         self.channel = channel
         channel.add_on_close_callback(lambda _ch, reason: self._close(f"channel closed: {reason}"))
-        channel.queue_declare(self.topology.dead, durable=True, callback=self._on_dead_declared)
+        self._declare(self.topology.queues())
 
-    def _on_dead_declared(self, _frame: Any) -> None:
+    def _declare(self, queues: list[tuple[str, dict[str, object]]]) -> None:
+        """The topology's queues one after another (the async channel takes one at a time)."""
+        if not queues:
+            self.channel.confirm_delivery(self._on_confirm, callback=lambda _f: self._schedule(0))
+            log.info("scheduler %s connected; queue %s", self.id, self.settings.queue)
+            self.waiting_for = ""
+            self._reconnect.reset()
+            return
+        (name, arguments), rest = queues[0], queues[1:]
         self.channel.queue_declare(
-            self.topology.queue,
-            durable=True,
-            arguments=self.topology.main_arguments(),
-            callback=self._on_queue_declared,
+            name, durable=True, arguments=arguments, callback=lambda _f: self._declare(rest)
         )
-
-    def _on_queue_declared(self, _frame: Any) -> None:
-        self.channel.confirm_delivery(self._on_confirm, callback=lambda _f: self._schedule(0))
-        log.info("scheduler %s connected; queue %s", self.id, self.settings.queue)
 
     def _close(self, why: str) -> None:
         log.warning("%s", why)
@@ -146,8 +183,12 @@ class Scheduler:
             return
         try:
             delay = self._step()
+            if self.waiting_for == "Redis":
+                log.info("Redis is back")
+                self.waiting_for = ""
         except redis.RedisError as exc:
-            log.warning("Redis unreachable (%s); retrying", exc)
+            log.warning("Redis unreachable (%r); retrying", exc)
+            self.waiting_for = "Redis"
             delay = 1.0
         self._schedule(delay)
 

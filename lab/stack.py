@@ -8,6 +8,7 @@ Drills that must kill a broker and the tests use the same `start_*` functions on
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -25,7 +27,7 @@ import httpx
 import pika
 import redis
 
-from lab.config import Settings
+from lab.config import Settings, safe_url
 
 SERVICES = ("redis", "rabbitmq", "elasticsearch")
 APT_PACKAGES = {"redis-server": "redis-server", "rabbitmq-server": "rabbitmq-server"}
@@ -87,10 +89,8 @@ def wait_healthy(check, url: str, timeout_s: float, what: str, log: Path | None 
         if check(url):
             return
         time.sleep(0.2)
-    tail = ""
-    if log and log.exists():
-        tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-    raise StackError(f"{what} did not become healthy at {url} within {timeout_s:.0f}s{tail}")
+    where = f"; its log: {log}" if log else ""
+    raise StackError(f"{what} did not become healthy at {url} within {timeout_s:.0f} s{where}")
 
 
 def ensure_binary(name: str) -> str:
@@ -128,7 +128,7 @@ class Local:
     pid: int | None = None
     node: str | None = None  # RabbitMQ node name
     group: bool = False  # pid leads its own process group (stop the whole group)
-    data_dir: Path | None = None  # noida-db's data directory (its control commands name it)
+    data_dir: Path | None = None  # its data folder (noida-db's control commands name it too)
 
     def pause_service(self) -> None:
         """noida-db only: stop serving (the port refuses connections), data saved; the process
@@ -258,7 +258,7 @@ def start_redis(port: int, home: Path) -> Local:
     )
     url = f"redis://127.0.0.1:{port}/0"
     wait_healthy(redis_ok, url, 20, "Redis", log)
-    return Local("redis", url, pid=int(pidfile.read_text().strip()))
+    return Local("redis", url, pid=int(pidfile.read_text().strip()), data_dir=data)
 
 
 def start_rabbitmq(port: int, home: Path) -> Local:
@@ -293,7 +293,7 @@ def start_rabbitmq(port: int, home: Path) -> Local:
     subprocess.run(["rabbitmq-server", "-detached"], env=env, check=True, capture_output=True)
     url = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
     wait_healthy(amqp_ok, url, 60, "RabbitMQ", base / "log" / f"{node}.log")
-    return Local("rabbitmq", url, node=node)
+    return Local("rabbitmq", url, node=node, data_dir=base)
 
 
 def _others_can_enter(path: Path) -> bool:
@@ -367,25 +367,44 @@ def _is_local(url: str) -> bool:
     return urlparse(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
-def up(settings: Settings, only: tuple[str, ...] = SERVICES) -> dict[str, str]:
-    """Make every service answer at its configured URL; returns how each was found."""
+LABELS = {
+    "redis": "Redis server",
+    "rabbitmq": "RabbitMQ node",
+    "elasticsearch": "Elasticsearch-API server",
+}
+
+
+def up(
+    settings: Settings,
+    only: tuple[str, ...] = SERVICES,
+    say: Callable[[str], None] = lambda _line: None,
+) -> dict[str, str]:
+    """Make every service answer at its configured URL; returns how each was found.
+
+    `say` gets one line per service as it goes ("rabbitmq: starting a local RabbitMQ node on
+    127.0.0.1:5673 …", then "rabbitmq: ready in 9.2 s"), so a first run shows what it waits for."""
     how = {}
     for service, url in urls(settings).items():
         if service not in only:
             continue
         if CHECKS[service](url):
             how[service] = "reused"
+            say(f"{service}: reusing what answers at {safe_url(url)}")
             continue
         if not _is_local(url):
             raise StackError(
-                f"{service} does not answer at {url}, and lab only starts local "
+                f"{service} does not answer at {safe_url(url)}, and lab only starts local "
                 f"services. Start it, or change LAB_* to a local URL."
             )
+        say(f"{service}: starting a local {LABELS[service]} on 127.0.0.1:{_port(url)} …")
+        began = time.monotonic()
         local = STARTERS[service](_port(url), settings.home_path)
         path = _state_file(settings, service)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(local.node or str(local.pid))
+        entry = {"pid": local.pid, "node": local.node, "data": str(local.data_dir)}
+        path.write_text(json.dumps(entry))
         how[service] = f"started ({local.node or 'pid ' + str(local.pid)})"
+        say(f"{service}: ready in {time.monotonic() - began:.1f} s")
     return how
 
 
@@ -398,13 +417,20 @@ def down(settings: Settings) -> dict[str, str]:
             how[service] = "not started by lab"
             continue
         mark = path.read_text().strip()
-        if "@" in mark:
-            local = Local(service, url, node=mark)
-        else:
-            local = Local(service, url, pid=int(mark), group=service == "elasticsearch")
+        data: Path | None = None
+        if mark.startswith("{"):
+            entry = json.loads(mark)
+            node, pid = entry.get("node"), entry.get("pid")
+            data = Path(entry["data"]) if entry.get("data") not in (None, "None") else None
+        else:  # written by an older lab: a node name or a pid
+            node, pid = (mark, None) if "@" in mark else (None, int(mark))
+        local = Local(service, url, pid=pid, node=node, group=service == "elasticsearch")
         local.stop()
         path.unlink()
-        how[service] = "stopped"
+        # Local services are the lab's scratch: their data goes with them.
+        if data is not None and data.exists():
+            shutil.rmtree(data, ignore_errors=True)
+        how[service] = "stopped, its data removed"
     return how
 
 

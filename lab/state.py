@@ -25,6 +25,11 @@ MAX_JOBS = 10_000_000
 RATE_WINDOW_S = 10
 
 
+def unavailable(exc: BaseException) -> bool:
+    """Redis is unreachable, loading or read-only after a failover: wait and retry."""
+    return isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.ReadOnlyError)
+
+
 class RunConflict(RuntimeError):
     """A run is already active; only one is released at a time."""
 
@@ -157,26 +162,35 @@ class State:
 
     def status(self) -> dict[str, Any]:
         """The active run (or the latest), its rates and the live workers: one round trip."""
-        k = self.keys
-        raw = self.script("status")(
-            keys=[k.active_run, k.runs, k.workers],
-            args=[k.run_template, k.run_rate_base("%s"), k.worker_template, RATE_WINDOW_S],
-        )
-        return shape_status(json.loads(raw))
+        keys, args = status_call(self.keys)
+        return shape_status(json.loads(self.script("status")(keys=keys, args=args)))
 
     # --- heartbeats ---------------------------------------------------------------------------
     def heartbeat(self, worker_id: str, fields: dict[str, Any]) -> None:
-        key = self.keys.worker(worker_id)
+        self._announce(self.keys.workers, self.keys.worker(worker_id), worker_id, fields)
+
+    def forget_worker(self, worker_id: str) -> None:
+        self._forget(self.keys.workers, self.keys.worker(worker_id), worker_id)
+
+    def scheduler_heartbeat(self, scheduler_id: str, fields: dict[str, Any]) -> None:
+        key = self.keys.scheduler(scheduler_id)
+        self._announce(self.keys.schedulers, key, scheduler_id, fields)
+
+    def forget_scheduler(self, scheduler_id: str) -> None:
+        self._forget(self.keys.schedulers, self.keys.scheduler(scheduler_id), scheduler_id)
+
+    def _announce(self, members: str, key: str, member: str, fields: dict[str, Any]) -> None:
+        """A heartbeat: a hash that expires unless renewed, listed in a set of live members."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(key, mapping={**fields, "seenMs": int(time.time() * 1000)})
         pipe.pexpire(key, int(self.settings.heartbeat_ttl_s * 1000))
-        pipe.sadd(self.keys.workers, worker_id)
+        pipe.sadd(members, member)
         pipe.execute()
 
-    def forget_worker(self, worker_id: str) -> None:
+    def _forget(self, members: str, key: str, member: str) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(self.keys.worker(worker_id))
-        pipe.srem(self.keys.workers, worker_id)
+        pipe.delete(key)
+        pipe.srem(members, member)
         pipe.execute()
 
     # --- used by the worker and the scheduler -------------------------------------------------
@@ -258,6 +272,27 @@ class State:
         return deleted
 
 
+def status_call(k: Keys) -> tuple[list[str], list[Any]]:
+    """The KEYS and ARGV of the status script."""
+    keys = [k.active_run, k.runs, k.workers, k.schedulers]
+    args = [k.run_template, k.run_rate_base("%s"), k.worker_template, RATE_WINDOW_S,
+            k.scheduler_template]  # fmt: skip
+    return keys, args
+
+
+class AsyncStatus:
+    """`State.status()` for the API's event loop: the same script, keys and shape, one round
+    trip on an asyncio Redis client."""
+
+    def __init__(self, settings: Settings, client: Any):
+        self.keys = Keys(settings.prefix)
+        self._script = client.register_script(_script_source("status"))
+
+    async def read(self) -> dict[str, Any]:
+        keys, args = status_call(self.keys)
+        return shape_status(json.loads(await self._script(keys=keys, args=args)))
+
+
 def _chunks(items: Any, size: int) -> Any:
     batch: list[str] = []
     for item in items:
@@ -322,12 +357,32 @@ def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
                 "inFlight": int(w.get("inFlight", 0)),
                 "running": int(w.get("running", 0)),
                 "jobs": [j for j in (w.get("jobs") or "").split(",") if j],
+                "deadLettered": int(w.get("deadLettered", 0)),
+                "waitingFor": w.get("waitingFor") or None,
                 "startedAt": iso(w.get("startedMs")),
                 "heartbeatAgeSeconds": round((now_ms - int(w.get("seenMs", now_ms))) / 1000, 3),
             }
             for w in workers
         ),
         key=lambda w: w["id"] or "",
+    )
+    schedulers = raw.get("schedulers") or []
+    if isinstance(schedulers, dict):
+        schedulers = []
+    out["schedulers"] = sorted(
+        (
+            {
+                "id": s.get("id"),
+                "pid": int(s.get("pid", 0)),
+                "host": s.get("host"),
+                "leader": s.get("leader") == "1",
+                "runId": s.get("runId") or None,
+                "waitingFor": s.get("waitingFor") or None,
+                "heartbeatAgeSeconds": round((now_ms - int(s.get("seenMs", now_ms))) / 1000, 3),
+            }
+            for s in schedulers
+        ),
+        key=lambda s: s["id"] or "",
     )
     out["serverTime"] = iso(now_ms)
     return out

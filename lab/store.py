@@ -31,6 +31,14 @@ MAPPINGS = {
 # The store being unreachable is not the job's fault: the worker waits and tries again instead
 # of spending the job's attempts.
 Unavailable = (ESConnectionError, TransportError)
+BUSY = frozenset({429, 502, 503, 504})  # a cluster that is overloaded or electing a master
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Elasticsearch is unreachable or busy (wait and retry), not refusing this request."""
+    if isinstance(exc, Unavailable):
+        return True
+    return isinstance(exc, ApiError) and exc.meta is not None and exc.meta.status in BUSY
 
 
 @dataclass
@@ -73,6 +81,10 @@ class Store:
                 reason = error.get("reason", error) if isinstance(error, dict) else error
                 result.failed[doc["jobId"]] = f"{outcome.get('status')}: {reason}"
         return result
+
+    def ping(self) -> None:
+        """Raises when Elasticsearch does not answer."""
+        self.es.info()
 
     def refresh(self) -> None:
         self.es.indices.refresh(index=self.index)
@@ -118,6 +130,14 @@ class Store:
         """Remove one job's document; False when there was none."""
         response = self.es.options(ignore_status=404).delete(index=self.index, id=job_id)
         return response.get("result") == "deleted"
+
+    def delete_many(self, job_ids: list[str]) -> int:
+        """Remove these jobs' documents in one request; returns how many were there."""
+        if not job_ids:
+            return 0
+        operations = [{"delete": {"_index": self.index, "_id": job_id}} for job_id in job_ids]
+        response = self.es.bulk(operations=operations)
+        return sum(1 for item in response["items"] if item["delete"].get("result") == "deleted")
 
     def delete_index(self) -> None:
         self.es.options(ignore_status=404).indices.delete(index=self.index)

@@ -38,10 +38,12 @@ from typing import Any
 import httpx
 import redis
 
+from lab.backoff import Backoff
 from lab.config import Settings
 from lab.keys import Keys
 
 ROLES = ("api", "scheduler", "worker")
+QUICK_EXIT_S = 30.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -89,6 +91,10 @@ class Child:
     extra_args: list[str] = field(default_factory=list)
     adopted: int | None = None  # pid of a process another supervisor started
     stopped_on_purpose: bool = False  # `watch` leaves it down
+    # A process that keeps exiting soon after it starts is restarted later and later.
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial_s=1.0, cap_s=60.0))
+    quick_exits: int = 0
+    restart_at: float | None = None  # when `watch` starts it again (monotonic)
 
     @property
     def pid(self) -> int | None:
@@ -130,6 +136,12 @@ class Child:
             "uptimeSeconds": round(time.time() - self.started_at, 1) if self.running else 0.0,
             "exitCode": self.exit_code,
             "restarts": self.restarts,
+            "quickExits": self.quick_exits,
+            "restartInSeconds": (
+                round(max(0.0, self.restart_at - time.monotonic()), 1)
+                if self.restart_at is not None
+                else None
+            ),
             "adopted": self.adopted is not None,
             "log": str(self.log_path),
         }
@@ -222,15 +234,18 @@ class Supervisor:
         child = self.children.get(name)
         if child and child.running:
             raise SupervisorError(f"{name} is already running (pid {child.pid})")
+        log_path = child.log_path if child else self.log_dir / f"{name}.log"
         argv = [
             self.python,
             "-m",
             "lab",
+            "--log-file",
+            str(log_path),
             role,
             *(args if args is not None else (child.extra_args if child else [])),
         ]
         if child is None:
-            child = Child(name, role, argv, self.log_dir / f"{name}.log", extra_args=args or [])
+            child = Child(name, role, argv, log_path, extra_args=args or [])
             self.children[name] = child
         else:
             child.restarts += 1
@@ -306,13 +321,14 @@ class Supervisor:
         api: bool = True,
         scheduler: bool = True,
         wait: bool = True,
+        api_args: list[str] | None = None,
     ) -> None:
         """Make the lab run: the API, the scheduler and `workers` workers. What already runs
         (started here or by another supervisor of this lab) is kept, not started twice."""
         self.adopt()
-        for name, wanted in (("api", api), ("scheduler", scheduler)):
+        for name, wanted, args in (("api", api, api_args), ("scheduler", scheduler, None)):
             if wanted and not (name in self.children and self.children[name].running):
-                self.start(name)
+                self.start(name, args=args)
         for _ in range(workers - len(self.workers())):
             self.add_worker(worker_args)
         if wait and api:
@@ -365,17 +381,40 @@ class Supervisor:
     def watch(
         self, restart: bool = True, poll_s: float = 1.0, until: Callable[[], bool] = lambda: False
     ) -> None:
-        """Foreground loop of `lab up`: restart children that exit unexpectedly."""
+        """Foreground loop of `lab up`: restart children that exit unexpectedly.
+
+        A child that exits within `QUICK_EXIT_S` of its start is restarted after a growing,
+        jittered delay (up to a minute) instead of every second, and each such exit is reported
+        once with its log, so a process that cannot start does not spin."""
         while not until():
             with self._lock:
                 for child in list(self.children.values()):
-                    if restart and child.process and not child.running:
-                        if child.stopped_on_purpose:
-                            continue
-                        code = child.exit_code
-                        print(f"lab: {child.name} exited with {code}; restarting", file=sys.stderr)
-                        self.start(child.name)
+                    down = child.process is not None and not child.running
+                    if restart and down and not child.stopped_on_purpose:
+                        self._restart_later(child)
             time.sleep(poll_s)
+
+    def _restart_later(self, child: Child) -> None:
+        now = time.monotonic()
+        if child.restart_at is None:
+            ran_s = time.time() - child.started_at
+            if ran_s < QUICK_EXIT_S:
+                child.quick_exits += 1
+                delay = child.backoff.next() if child.quick_exits > 1 else 0.0
+            else:
+                child.quick_exits = 0
+                child.backoff.reset()
+                delay = 0.0
+            child.restart_at = now + delay
+            again = f" ({child.quick_exits} quick exits in a row)" if child.quick_exits > 1 else ""
+            print(
+                f"lab: {child.name} exited with {child.exit_code} after {ran_s:.1f} s{again}; "
+                f"restarting in {delay:.0f} s; its log: {child.log_path}",
+                file=sys.stderr,
+            )
+        if now >= child.restart_at:
+            child.restart_at = None
+            self.start(child.name)
 
     def _get(self, name: str) -> Child:
         if name not in self.children:

@@ -17,8 +17,9 @@ so a headless run is a pass/fail check as well as a measurement.
 from __future__ import annotations
 
 import logging
+import os
 
-from locust import FastHttpUser, between, events, tag, task
+from locust import FastHttpUser, between, constant_pacing, events, tag, task
 
 log = logging.getLogger("lab.loadtest")
 
@@ -28,6 +29,9 @@ def _thresholds(parser) -> None:  # noqa: ANN001 - Locust's own parser type
     parser.add_argument("--p95-ms", type=float, default=200.0, help="fail above this p95 (ms)")
     parser.add_argument("--p99-ms", type=float, default=0.0, help="fail above this p99 (0: off)")
     parser.add_argument("--max-fail-ratio", type=float, default=0.0, help="fail above this ratio")
+    parser.add_argument(
+        "--user-rps", type=float, default=10.0, help="StatusRateUser: requests a second per user"
+    )
 
 
 @events.quitting.add_listener
@@ -60,7 +64,25 @@ def _check_thresholds(environment, **_kwargs) -> None:  # noqa: ANN001
         environment.process_exit_code = 1
 
 
-class StatusUser(FastHttpUser):
+def get_status(user: FastHttpUser) -> None:
+    """GET /status; a 200 without the counters counts as a failure too."""
+    with user.client.get("/status", catch_response=True) as response:
+        if response.status_code == 200 and "processed" not in (response.text or ""):
+            response.failure("GET /status answered without 'processed'")
+
+
+class LabUser(FastHttpUser):
+    """Sends the lab's API token when `LAB_API_TOKEN` is set (as `lab loadtest` passes it)."""
+
+    abstract = True
+
+    def on_start(self) -> None:
+        token = os.environ.get("LAB_API_TOKEN", "")
+        if token:
+            self.client.auth_header = f"Bearer {token}"
+
+
+class StatusUser(LabUser):
     """Polls GET /status like a busy dashboard: every 0.05–0.25 s, about 7 requests a second.
 
     A user with no wait at all makes the test closed-loop: N such users saturate the API and
@@ -73,15 +95,31 @@ class StatusUser(FastHttpUser):
     @tag("status")
     @task
     def status(self) -> None:
-        with self.client.get("/status", catch_response=True) as response:
-            if response.status_code == 200 and "processed" not in (response.text or ""):
-                response.failure("GET /status answered without 'processed'")
+        get_status(self)
 
 
-class MixedUser(FastHttpUser):
+class StatusRateUser(LabUser):
+    """Offers a fixed load: each user sends `--user-rps` GET /status a second whatever the
+    answers' latency (constant throughput), so users × rate is the offered load and a slow API
+    shows as fewer answers and longer times, not as a lighter test."""
+
+    def wait_time(self) -> float:
+        return constant_pacing(1 / self.environment.parsed_options.user_rps)(self)
+
+    @tag("rate")
+    @task
+    def status(self) -> None:
+        get_status(self)
+
+
+class MixedUser(LabUser):
     """A person with the admin page open, adding a short job now and then."""
 
     wait_time = between(0.1, 0.5)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.list_jobs()  # opening the admin page loads the job list first
 
     @tag("mixed")
     @task(6)

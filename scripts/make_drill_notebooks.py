@@ -15,12 +15,19 @@ md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
-def write(name: str, cells: list) -> None:
+def write(name: str, cells: list, folder: Path = NOTEBOOKS) -> None:
     nb = nbf.v4.new_notebook()
+    # Ids by position, so regenerating an unchanged notebook changes nothing (a test checks it).
+    for number, cell in enumerate(cells, 1):
+        cell.id = f"{name}-{number}"
     nb.cells = cells
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
-    nbf.write(nb, NOTEBOOKS / f"{name}.ipynb")
+    nbf.write(nb, folder / f"{name}.ipynb")
 
 
 def params(text: str):
@@ -28,74 +35,97 @@ def params(text: str):
 
 
 LATENCY = [
-    md("""# Drill: `GET /status` latency under load
+    md("""# Drill: `GET /status` latency under load, and where it breaks
 
-While a run is active, Locust (`loadtests/locustfile.py`, user class `StatusUser`, each user
-polling `GET /status` every 0.05–0.25 s) loads the API at several user counts. For each step: requests, p50, p95,
-p99 and failures; the verdict is **p95 under the threshold (200 ms) with no failures** at every
-step. Run it with `lab report latency`."""),
-    params("""USER_STEPS = [10, 50, 100]   # concurrent Locust users, one step each
-STEP_SECONDS = 20            # how long each step lasts
-P95_MS = 200.0               # the bar
-WORKERS = 1
-RUN_X = 10_000_000           # a run that stays active during the whole drill
-RUN_Y = 60_000               # jobs per minute while Locust runs
-SUMMARY_PATH = None          # lab report sets this"""),
+While a fast run is active (`RUN_Y` jobs a minute on one worker), Locust in distributed mode
+(`LOCUST_PROCESSES` worker processes, user class `StatusRateUser`, each user offering a fixed 10
+requests a second) offers `GET /status` at rising rates. For each step: answered requests a
+second, p50, p95, p99, failures, and the pipeline's drain (jobs processed a second) beside it.
+The load rises until p95 passes the bar or a request fails; the **knee** is the highest answered
+rate that met the bar. Verdict: the knee is at least `TARGET_RPS` and the run kept going. Run it
+with `lab report latency`."""),
+    params("""OFFERED_STEPS = [250, 500, 1000, 1500, 2000, 3000]  # GET /status a second, one step each
+STEP_SECONDS = 15           # how long each step lasts
+P95_MS = 20.0               # the bar a step must meet
+TARGET_RPS = 1000           # the knee must be at least this
+LOCUST_PROCESSES = 2
+API_PROCESSES = 1
+RUN_X = 10_000_000          # a run that stays active during the whole drill
+RUN_Y = 120_000             # jobs per minute while Locust runs
+SUMMARY_PATH = None         # lab report sets this"""),
     md("## Setup: a private lab namespace, its processes, an active run"),
-    code("""import tempfile
+    code("""import shutil
+import tempfile
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
 from lab import stack
+from lab.bench_status import drain_per_second, load_step
 from lab.client import LabClient
 from lab.drill import Verdicts, drill_settings, save_summary, teardown
-from lab.loadtest import run_locust
-from lab.supervisor import Supervisor
+from lab.state import State
+from lab.supervisor import Supervisor, wait_until
 
 settings = drill_settings("latency")
 stack.up(settings)
 supervisor = Supervisor(settings)
-supervisor.up(workers=WORKERS)
-client = LabClient(settings.api_url)
-run = client.run(RUN_X, RUN_Y)
-print("run", run["runId"], "at", RUN_Y, "jobs/min; API", settings.api_url)"""),
-    md("## The steps"),
+supervisor.up(workers=1, api_args=["--processes", str(API_PROCESSES)] if API_PROCESSES > 1 else None)
+client = LabClient.of(settings)
+run_id = client.run(RUN_X, RUN_Y)["runId"]
+wait_until(lambda: State(settings).run(run_id).processed > 0, 60, "the first jobs")
+time.sleep(2)
+idle = drain_per_second(State(settings), run_id, STEP_SECONDS / 2)
+print(f"run {run_id} at {RUN_Y:,} jobs/min; drain with no load: {idle:,.0f} jobs/s; API {settings.api_url}")"""),
+    md("## The steps, until the bar breaks"),
     code("""out = Path(tempfile.mkdtemp(prefix="lab-latency-"))
 steps = []
-for users in USER_STEPS:
-    result = run_locust(settings.api_url, users, spawn_rate=max(users / 2, 1), duration_s=STEP_SECONDS,
-                        out_dir=out, scenario="status", p95_ms=P95_MS)
-    steps.append(result)
-    print(f"{users:>4} users: {result.requests:>7,} requests, {result.rps:>6,.0f}/s, "
-          f"p50 {result.p50_ms:.0f} ms, p95 {result.p95_ms:.0f} ms, p99 {result.p99_ms:.0f} ms, "
-          f"{result.failures} failures")
+for offered in OFFERED_STEPS:
+    step = load_step(settings, run_id, offered, STEP_SECONDS, out, LOCUST_PROCESSES)
+    step["met"] = step["p95Ms"] <= P95_MS and step["failures"] == 0 and step["requests"] > 0
+    steps.append(step)
+    print(f"offered {offered:>5,}/s: answered {step['answeredPerSecond']:>7,.0f}/s, p50 {step['p50Ms']:.0f} ms, "
+          f"p95 {step['p95Ms']:.0f} ms, p99 {step['p99Ms']:.0f} ms, {step['failures']} failures, "
+          f"drain {step['drainPerSecond']:,.0f} jobs/s {'' if step['met'] else '<- past the bar'}")
+    if not step["met"]:
+        break
+met = [s for s in steps if s["met"]]
+knee = max((s["answeredPerSecond"] for s in met), default=0.0)
 status = client.status()
-print("the run kept going:", status["state"], status["processed"], "processed")"""),
-    code("""fig, ax = plt.subplots(figsize=(7, 3.5))
-users = [s.users for s in steps]
-for key, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")):
-    ax.plot(users, [getattr(s, key) for s in steps], marker="o", label=label)
-ax.axhline(P95_MS, color="#b42318", linestyle="--", label=f"bar: p95 < {P95_MS:.0f} ms")
-ax.set_xlabel("Locust users"); ax.set_ylabel("GET /status latency (ms)")
-ax.set_title("GET /status latency while a run is active"); ax.legend(); ax.grid(alpha=0.3)
-plt.show()"""),
+print(f"knee: {knee:,.0f} answered/s with p95 <= {P95_MS:g} ms; the run: {status['state']}, "
+      f"{status['processed']:,} processed")"""),
+    code("""fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+answered = [s["answeredPerSecond"] for s in steps]
+for key, label in (("p50Ms", "p50"), ("p95Ms", "p95"), ("p99Ms", "p99")):
+    left.plot(answered, [s[key] for s in steps], marker="o", label=label)
+left.axhline(P95_MS, color="#b42318", linestyle="--", label=f"bar: p95 <= {P95_MS:g} ms")
+if knee:
+    left.axvline(knee, color="#067647", linestyle=":", label=f"knee {knee:,.0f}/s")
+left.set_xlabel("answered GET /status a second"); left.set_ylabel("latency (ms)")
+left.set_title("GET /status latency while a run is active"); left.legend(); left.grid(alpha=0.3)
+right.plot(answered, [s["drainPerSecond"] for s in steps], marker="o", label="drain under load")
+right.axhline(idle, color="#667085", linestyle="--", label=f"drain with no load ({idle:,.0f}/s)")
+right.set_xlabel("answered GET /status a second"); right.set_ylabel("jobs processed a second")
+right.set_title("the pipeline beside it"); right.legend(); right.grid(alpha=0.3)
+plt.tight_layout(); plt.show()"""),
     md("## Verdict"),
     code("""verdicts = Verdicts()
-for s in steps:
-    verdicts.check(f"p95 at {s.users} users", s.p95_ms < P95_MS, f"< {P95_MS:.0f} ms", f"{s.p95_ms:.0f} ms")
-    verdicts.check(f"failures at {s.users} users", s.failures == 0 and s.requests > 0, "0",
-                   f"{s.failures} of {s.requests}")
+verdicts.check("knee (highest answered rate meeting the bar)", knee >= TARGET_RPS,
+               f">= {TARGET_RPS:,}/s with p95 <= {P95_MS:g} ms", f"{knee:,.0f}/s")
+for s in met:
+    verdicts.check(f"drain at {s['answeredPerSecond']:,.0f} answered/s", s["drainPerSecond"] >= 0.9 * idle,
+                   f">= 90 % of {idle:,.0f}/s", f"{s['drainPerSecond']:,.0f}/s")
 verdicts.check("a run was active throughout", status["running"], "running", status["state"])
-top = steps[-1]
-figures = {"steps": [s.summary() for s in steps], "highestUsers": top.users,
-           "highestP95Ms": top.p95_ms, "highestP99Ms": top.p99_ms, "highestRps": top.rps}
+figures = {"steps": steps, "kneePerSecond": knee, "p95BarMs": P95_MS, "idleDrainPerSecond": round(idle, 1),
+           "apiProcesses": API_PROCESSES, "locustProcesses": LOCUST_PROCESSES, "runY": RUN_Y}
 save_summary(SUMMARY_PATH, figures, verdicts)
 verdicts"""),
     md("## Teardown"),
     code("""client.stop()
 supervisor.down()
-teardown(settings)"""),
+teardown(settings)
+shutil.rmtree(out, ignore_errors=True)"""),
 ]
 
 
@@ -133,7 +163,7 @@ stack.up(settings)
 state, store = State(settings), Store(settings)
 supervisor = Supervisor(settings)
 supervisor.up(workers=0)
-client = LabClient(settings.api_url)
+client = LabClient.of(settings)
 
 
 def jain(shares):
@@ -249,6 +279,7 @@ disturbs nothing else), the machine's Redis, and the lab's processes under a sup
 restarts any that exit — as `lab up` does."""),
     code("""import atexit
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -257,8 +288,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from lab import stack
-from lab.client import ApiError, LabClient
-from lab.drill import StatusSampler, Verdicts, drill_settings, save_summary, teardown
+from lab.client import LabClient
+from lab.config import redacted
+from lab.drill import EventFollower, StatusSampler, Verdicts, drill_settings, save_summary, teardown
 from lab.state import State
 from lab.store import Store
 from lab.supervisor import Supervisor, wait_until
@@ -274,7 +306,7 @@ settings = drill_settings("resilience", keep=KEEP_DATA, amqp_url=rabbit.url, es_
                           heartbeat_s=0.5, heartbeat_ttl_s=3.0, lease_ms=2000)
 supervisor = Supervisor(settings)
 supervisor.up(workers=WORKERS)
-client = LabClient(settings.api_url)
+client = LabClient.of(settings)
 keeper_done = threading.Event()
 keeper = threading.Thread(target=supervisor.watch, kwargs={"until": keeper_done.is_set, "poll_s": 0.5},
                           daemon=True)
@@ -282,27 +314,7 @@ keeper.start()
 print("RabbitMQ", rabbit.url, "| Elasticsearch", es.url, "| API", settings.api_url)"""),
     md("""An event-stream client follows `/events` for the whole drill, reconnecting with
 `Last-Event-ID` whenever the stream breaks, as a dashboard would."""),
-    code("""stream = {"events": 0, "reconnects": 0, "last": None, "lastId": None}
-stream_done = threading.Event()
-
-def follow():
-    own = LabClient(settings.api_url)
-    while not stream_done.is_set():
-        try:
-            for event in own.events(stream["lastId"]):
-                if stream_done.is_set():
-                    return
-                if "data" in event:
-                    stream["events"] += 1
-                    stream["lastId"] = event["id"]
-                    if event["event"] in ("run", "status"):
-                        stream["last"] = event["data"]
-        except ApiError:
-            pass
-        stream["reconnects"] += 1
-        stream_done.wait(0.5)
-
-threading.Thread(target=follow, daemon=True).start()"""),
+    code("""stream = EventFollower(settings).start()"""),
     md("## The run and the faults"),
     code("""faults = []   # {fault, at, backAt, recoverySeconds, ...}: seconds of drill time
 
@@ -326,7 +338,7 @@ def es_outage():
     time.sleep(ES_DOWN_SECONDS)
     es.resume_service()    # same port, same data
 
-with StatusSampler(settings.api_url, interval_s=0.1) as sampler:
+with StatusSampler(settings.api_url, interval_s=0.1, token=settings.api_token) as sampler:
     run_id = client.run(X, Y)["runId"]
     wait_until(lambda: State(settings).run(run_id).processed > 0, 60, "the first jobs")
     time.sleep(SETTLE_SECONDS)
@@ -358,8 +370,8 @@ for i, f in enumerate(faults, start=1):
 ax.set_xlabel("seconds"); ax.set_ylabel("jobs"); ax.set_title(f"run {run_id}: X={X:,}, Y={Y:,}/min")
 ax.legend(loc="lower right"); ax.grid(alpha=0.3)
 plt.show()"""),
-    code("""stream_done.set()
-wait_until(lambda: stream["last"] and stream["last"].get("processed") == X, 30, "the event client to catch up")
+    code("""wait_until(lambda: stream.last and stream.last.get("processed") == X, 30, "the event client to catch up")
+stream.stop()
 store = Store(settings)
 store.refresh()
 documents, distinct = store.count(run_id), store.distinct_job_ids(run_id)
@@ -369,30 +381,209 @@ verdicts = Verdicts()
 verdicts.check("Elasticsearch count", documents == X, X, documents)
 verdicts.check("duplicate jobIds", documents == distinct, 0, documents - distinct)
 verdicts.check("processed", run.processed == X and run.failed == 0, f"{X}, 0 failed", f"{run.processed}, {run.failed} failed")
-verdicts.check("event client caught up", stream["last"]["processed"] == X, X,
-               f"{stream['last']['processed']} after {stream['reconnects']} reconnects")
+verdicts.check("event client caught up", stream.last["processed"] == X, X,
+               f"{stream.last['processed']} after {stream.reconnects} reconnects")
 verdicts.check("every fault hit a run with work left", all(f["jobsLeft"] > 0 for f in faults),
                "jobs left at each (else raise X)", [f["jobsLeft"] for f in faults])
 verdicts.check("every fault recovered", all(r is not None for r in recoveries), "progress after each", recoveries)
 verdicts.check("GET /status p95 during the drill", latency["p95Ms"] < 200, "< 200 ms", f"{latency['p95Ms']} ms")
 figures = {"runId": run_id, "x": X, "y": Y, "documents": documents, "distinct": distinct,
            "processed": run.processed, "faults": faults, "status": latency,
-           "stream": {k: stream[k] for k in ("events", "reconnects")}, "seconds": run.durationSeconds}
+           "stream": {"events": stream.events, "reconnects": stream.reconnects}, "seconds": run.durationSeconds}
 save_summary(SUMMARY_PATH, figures, verdicts)
 verdicts"""),
     md("## Teardown"),
     code("""keeper_done.set()
 supervisor.down()
 if KEEP_DATA:
-    print("kept:", settings.as_env())
+    print("kept:", redacted(settings))
 else:
     teardown(settings)
     rabbit.stop()
-    es.stop()"""),
+    es.stop()
+    shutil.rmtree(home, ignore_errors=True)"""),
 ]
 
 
+HOSTILE = [
+    md("""# Drill: hostile input and outages
+
+`lab` exists to show how a pipeline behaves under faults, so its own boundaries must hold first.
+With `WORKERS` workers running under a supervisor that would restart any that exits:
+
+1. **poison messages** — bodies no job can be made of (a 5,000-digit attempt, JSON nested
+   50,000 deep, ids that name other Redis keys, 2 MB bodies, unknown kinds, a document
+   Elasticsearch refuses) published straight to the queue with raw pika;
+2. **hostile requests** — NaN and out-of-range rates, ids that name other keys, bodies too
+   large or too deep, event ids past 2^64, a foreign `Host` or `Origin` (`lab.hostile`);
+3. **outages** — during a run, Redis, Elasticsearch and RabbitMQ each go away for a while and
+   come back (private instances of this drill, with their data).
+
+Verdicts: every poison message dead-lettered with its reason, every hostile request answered
+with the 4xx it deserves (none with a 5xx), no worker exited or was restarted, the event stream
+never cut, and the run exact: Elasticsearch holds X documents with X distinct jobIds and
+`processed` == X. Run it with `lab report hostile`."""),
+    params("""X = 30_000                # jobs in the run that lives through the outages
+Y = 120_000               # jobs per minute
+WORKERS = 2
+OUTAGE_SECONDS = 5        # how long each service stays away
+SETTLE_SECONDS = 3        # quiet time between outages
+SUMMARY_PATH = None       # lab report sets this"""),
+    md("""## Setup
+
+Private Redis, RabbitMQ and Elasticsearch-API servers on free ports (taking them away disturbs
+nothing else), and the lab's processes under a supervisor that restarts any that exits, as
+`lab up` does: a restart would show in the verdicts."""),
+    code("""import atexit
+import shutil
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from lab import broker, hostile, stack
+from lab.client import LabClient
+from lab.drill import EventFollower, StatusSampler, Verdicts, drill_settings, save_summary, teardown
+from lab.state import State
+from lab.store import Store
+from lab.supervisor import Supervisor, wait_until
+
+home = Path(tempfile.mkdtemp(prefix="lab-hostile-"))
+home.chmod(0o755)  # the private RabbitMQ node runs as the rabbitmq user
+redis_port, rabbit_port = stack.free_port(), stack.free_port()
+services = {"redis": stack.start_redis(redis_port, home / "redis"),
+            "rabbitmq": stack.start_rabbitmq(rabbit_port, home),
+            "elasticsearch": stack.start_elasticsearch(stack.free_port(), home)}
+
+def stop_services():
+    for local in services.values():
+        local.stop()
+    shutil.rmtree(home, ignore_errors=True)
+
+atexit.register(stop_services)  # also when a cell fails and the kernel exits
+settings = drill_settings("hostile", redis_url=services["redis"].url, amqp_url=services["rabbitmq"].url,
+                          es_url=services["elasticsearch"].url, home=str(home / "lab"),
+                          heartbeat_s=0.5, heartbeat_ttl_s=3.0, retry_ladder_ms="200,400,800")
+supervisor = Supervisor(settings)
+supervisor.up(workers=WORKERS)
+client = LabClient.of(settings)
+keeper_done = threading.Event()
+threading.Thread(target=supervisor.watch, kwargs={"until": keeper_done.is_set, "poll_s": 0.5},
+                 daemon=True).start()
+pids = {name: supervisor.pid(name) for name in supervisor.workers()}
+print("workers", pids, "| API", settings.api_url)"""),
+    md("## 1. Poison messages"),
+    code("""connection = broker.connect(settings.amqp_url, "lab-drill-hostile")
+channel = connection.channel()
+expected = hostile.publish_poison(channel, settings.queue)
+dead = f"{settings.queue}.dead"
+wait_until(lambda: channel.queue_declare(dead, passive=True).method.message_count >= expected, 120,
+           f"{expected} dead letters")
+letters = list(hostile.dead_letters(channel, settings.queue))
+connection.close()
+reasons = Counter(h["x-lab-reason"] for _, h in letters)
+for body, headers in letters:
+    print(f"{headers['x-lab-reason']:<13} {len(body):>9,} bytes  {headers['x-lab-error'][:90]}")"""),
+    md("## 2. Hostile requests"),
+    code("""answers = hostile.send_probes(settings.api_url, settings.api_token)
+server_errors = [a for a in answers if a.status >= 500]
+wrong = [a for a in answers if not a.right]
+print(f"{len(answers)} hostile requests: {len(server_errors)} answered 5xx, {len(wrong)} answered wrong")
+for a in wrong:
+    print(f"  {a.probe.method} {a.probe.path[:70]}: expected {a.probe.expected}, got {a.status}")"""),
+    md("""## 3. Outages during a run
+
+An event-stream client follows `/events` the whole time, as a dashboard would, and counts how
+often its stream was cut."""),
+    code("""stream = EventFollower(settings).start()
+outages = []
+
+def outage(name, take_away, bring_back):
+    at = time.time() - sampler.started
+    left = X - State(settings).run(run_id).processed
+    take_away()
+    time.sleep(OUTAGE_SECONDS)
+    bring_back()
+    back = time.time() - sampler.started
+    outages.append({"service": name, "at": round(at, 2), "backAt": round(back, 2), "jobsLeft": left})
+    print(f"t={at:6.1f}s  {name} away for {back - at:.1f} s ({left:,} jobs still to process)")
+    time.sleep(SETTLE_SECONDS)
+
+def restart(name, start):
+    def again():
+        services[name] = start()
+    return again
+
+with StatusSampler(settings.api_url, interval_s=0.1, token=settings.api_token) as sampler:
+    run_id = client.run(X, Y)["runId"]
+    wait_until(lambda: State(settings).run(run_id).processed > 0, 60, "the first jobs")
+    time.sleep(SETTLE_SECONDS)
+    outage("Redis", services["redis"].stop, restart("redis", lambda: stack.start_redis(redis_port, home / "redis")))
+    outage("Elasticsearch", services["elasticsearch"].pause_service, services["elasticsearch"].resume_service)
+    outage("RabbitMQ", services["rabbitmq"].stop, restart("rabbitmq", lambda: stack.start_rabbitmq(rabbit_port, home)))
+    run = wait_until(lambda: (r := State(settings).run(run_id)) and r.settled and r, 600, "the run to settle", poll_s=0.5)
+    time.sleep(1.0)
+for o in outages:
+    resumed = sampler.first_progress_after(o["backAt"]) if o["jobsLeft"] > 0 else None
+    o["resumedAfterBackSeconds"] = round(resumed - o["backAt"], 2) if resumed is not None else None
+    print(f"{o['service']:<14} work resumed {o['resumedAfterBackSeconds']} s after it was back")"""),
+    code("""fig, ax = plt.subplots(figsize=(11, 4))
+ts = [s["t"] for s in sampler.samples]
+ax.plot(ts, [s["enqueued"] for s in sampler.samples], label="enqueued")
+ax.plot(ts, [s["processed"] for s in sampler.samples], label="processed")
+for o in outages:
+    ax.axvspan(o["at"], o["backAt"], color="#b42318", alpha=0.15)
+    ax.text(o["at"], X * 0.95, f" {o['service']} away", color="#b42318", fontsize=8)
+ax.set_xlabel("seconds"); ax.set_ylabel("jobs"); ax.set_title(f"run {run_id}: X={X:,}, Y={Y:,}/min")
+ax.legend(loc="lower right"); ax.grid(alpha=0.3)
+plt.show()"""),
+    md("## Verdict"),
+    code("""stream.stop()
+store = Store(settings)
+store.refresh()
+documents, distinct = store.count(run_id), store.distinct_job_ids(run_id)
+now = {name: supervisor.pid(name) for name in supervisor.workers()}
+restarts = sum(supervisor.children[name].restarts for name in pids)
+verdicts = Verdicts()
+verdicts.check("poison messages dead-lettered with their reason", dict(reasons) == hostile.EXPECTED_REASONS,
+               hostile.EXPECTED_REASONS, dict(reasons))
+verdicts.check("hostile requests answered 5xx", not server_errors, 0, len(server_errors))
+verdicts.check("hostile requests answered wrong", not wrong, f"0 of {len(answers)}", len(wrong))
+verdicts.check("workers exited or restarted", now == pids and restarts == 0, 0,
+               f"{restarts} restarts; pids {'unchanged' if now == pids else 'changed'}")
+verdicts.check("event stream cut", stream.reconnects == 0, 0, f"{stream.reconnects} ({stream.events} events)")
+verdicts.check("every outage hit a run with work left", all(o["jobsLeft"] > 0 for o in outages),
+               "jobs left at each (else raise X or lower Y)", [o["jobsLeft"] for o in outages])
+verdicts.check("every outage waited out", all(o["resumedAfterBackSeconds"] is not None for o in outages),
+               "work resumed after each", [o["resumedAfterBackSeconds"] for o in outages])
+verdicts.check("Elasticsearch count", documents == X, X, documents)
+verdicts.check("duplicate jobIds", documents == distinct, 0, documents - distinct)
+verdicts.check("processed", run.processed == X and run.failed == 0, f"{X}, 0 failed",
+               f"{run.processed}, {run.failed} failed")
+figures = {"runId": run_id, "x": X, "y": Y, "documents": documents, "distinct": distinct,
+           "processed": run.processed, "poison": dict(reasons), "requests": len(answers),
+           "serverErrors": len(server_errors), "wrongAnswers": len(wrong), "workerRestarts": restarts,
+           "streamCuts": stream.reconnects, "outages": outages, "status": sampler.latency()}
+save_summary(SUMMARY_PATH, figures, verdicts)
+verdicts"""),
+    md("## Teardown"),
+    code("""keeper_done.set()
+supervisor.down()
+teardown(settings)
+stop_services()"""),
+]
+
+
+DRILLS = {"latency": LATENCY, "scaleout": SCALEOUT, "resilience": RESILIENCE, "hostile": HOSTILE}
+
+
+def main(folder: Path = NOTEBOOKS) -> None:
+    for name, cells in DRILLS.items():
+        write(name, cells, folder)
+
+
 if __name__ == "__main__":
-    write("latency", LATENCY)
-    write("scaleout", SCALEOUT)
-    write("resilience", RESILIENCE)
+    main()

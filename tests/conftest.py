@@ -53,7 +53,7 @@ def make_settings(es_url: str, home: Path, **overrides: object) -> Settings:
         "heartbeat_s": 0.5,
         "heartbeat_ttl_s": 3.0,
         "lease_ms": 2000,
-        "retry_delay_ms": 200,
+        "retry_ladder_ms": "200,400,800",
         "sse_heartbeat_s": 1.0,
     }
     values.update(overrides)
@@ -115,7 +115,7 @@ def channel(settings: Settings) -> Iterator[pika.adapters.blocking_connection.Bl
     connection = broker.connect(settings.amqp_url, "lab-test")
     ch = connection.channel()
     ch.confirm_delivery()
-    broker.Topology(settings.queue).declare(ch)
+    broker.Topology.of(settings).declare(ch)
     yield ch
     if connection.is_open:
         connection.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ __all__ = [
     "assert_exactly_once",
     "publish",
     "browser_page",
-    "SCREENSHOTS",
+    "screenshot_path",
 ]
 
 
@@ -77,7 +78,15 @@ def assert_exactly_once(settings: Settings, state: State, run_id: str, x: int) -
 
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+README_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+def screenshot_path(tmp_path: Path, name: str) -> Path:
+    """Where a browser test saves its screenshot: its temporary folder, so the suite leaves the
+    tree clean, or the README's folder when `make screenshots` asks (LAB_SCREENSHOTS=readme)."""
+    folder = README_SCREENSHOTS if os.environ.get("LAB_SCREENSHOTS") == "readme" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
 
 
 @contextmanager

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import expect
 
 from lab.client import LabClient
 from lab.supervisor import Supervisor
 
-from .helpers import SCREENSHOTS, browser_page, wait_until
+from .helpers import browser_page, screenshot_path, wait_until
 
 
 def test_admin_page_shows_progress_live_and_retries_a_failed_job(
-    lab: Supervisor, client: LabClient
+    lab: Supervisor, client: LabClient, tmp_path: Path
 ) -> None:
     lab.start("api")
     lab.start("worker-1", role="worker")
@@ -46,8 +47,9 @@ def test_admin_page_shows_progress_live_and_retries_a_failed_job(
         expect(page.locator("#log li").first).to_contain_text("queued", timeout=10_000)
         expect(page.locator("#log")).to_contain_text("step 3/24", timeout=15_000)
         expect(page.locator(".count[data-state=completed] b")).not_to_have_text("–")
-        expect(page.locator("#workers")).to_contain_text("s")
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "admin.png"), full_page=True)
+        # The live worker is listed by its id (not "no live workers").
+        worker_id = client.status()["workers"][0]["id"]
+        expect(page.locator("#workers")).to_contain_text(worker_id)
+        page.screenshot(path=str(screenshot_path(tmp_path, "admin.png")), full_page=True)
 
     assert client.job(failed["id"])["attempt"] == 2

@@ -96,4 +96,6 @@ def test_status_and_docs_answer(api: str) -> None:
         assert field in status
     assert httpx.get(f"{api}/docs").status_code == 200
     assert "/run" in httpx.get(f"{api}/openapi.json").json()["paths"]
-    assert httpx.get(f"{api}/healthz").json() == {"status": "ok"}
+    health = httpx.get(f"{api}/healthz").json()
+    assert health["status"] == "ok"
+    assert health["services"] == {"redis": "ok", "rabbitmq": "ok", "elasticsearch": "ok"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -32,6 +33,9 @@ def test_lab_demo_runs_and_verifies(es_url: str, tmp_path) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         assert "demo passed" in done.stderr
         assert "Elasticsearch documents" in done.stdout
+        # It says what it leaves running (here: only services that were already running).
+        assert "lab's processes are stopped" in done.stderr
+        assert "Traceback" not in done.stdout + done.stderr
     finally:
         cleanup(settings)
 
@@ -44,7 +48,9 @@ def test_run_status_stop_runs_from_the_command_line(lab: Supervisor, settings: S
     assert final["processed"] == 100 and final["state"] == "completed"
     status = json.loads(lab_cli(settings, "status", "--json").stdout)
     assert status["runId"] == final["runId"]
-    assert lab_cli(settings, "stop").returncode == 1  # nothing is running: a clear error
+    nothing = lab_cli(settings, "stop")  # nothing is running: one clear line
+    assert nothing.returncode == 1 and "no run is active" in nothing.stderr
+    assert len(nothing.stderr.strip().splitlines()) <= 2 and "Traceback" not in nothing.stderr
     long_run = lab_cli(settings, "run", "--x", "100000", "--y", "60")
     assert long_run.returncode == 0
     stopped = lab_cli(settings, "stop")
@@ -74,6 +80,13 @@ def test_bad_cli_input_is_named(tmp_path, es_url: str) -> None:
     assert done.returncode == 1 and "LAB_PREFETCH='many'" in done.stderr
     unreachable = lab_cli(settings, "status")  # no API is running for these settings
     assert unreachable.returncode == 1 and "did not answer" in unreachable.stderr
+    ladder = lab_cli(settings.with_overrides(retry_ladder_ms="5000,1000"), "status")
+    assert ladder.returncode == 1 and "LAB_RETRY_LADDER_MS" in ladder.stderr
+    if importlib.util.find_spec("celery") is None:  # the [bench] extra is not installed
+        peers = lab_cli(settings, "bench", "--peers", "--jobs", "10")
+        assert peers.returncode == 1 and "pip install -e '.[bench]'" in peers.stderr
+    for done in (unreachable, ladder):
+        assert "Traceback" not in done.stderr + done.stdout
 
 
 def test_single_jobs_from_the_command_line(lab: Supervisor, settings: Settings) -> None:

@@ -43,7 +43,13 @@ def test_the_locust_service_runs_the_project_locustfile() -> None:
         text=True,
         timeout=60,
     )
-    assert done.returncode == 0 and {"StatusUser", "MixedUser"} <= set(done.stdout.split())
+    assert done.returncode == 0
+    assert {"StatusUser", "MixedUser", "StatusRateUser"} <= set(done.stdout.split())
+    # The master takes its load from a scalable worker service running the same file.
+    assert "--master" in command
+    worker = compose()["services"]["locust-worker"]
+    assert worker["command"][:3] == command[:3] and "--worker" in worker["command"]
+    assert "ports" not in worker and "container_name" not in worker
 
 
 def test_lab_services_run_real_lab_commands_with_lab_settings() -> None:

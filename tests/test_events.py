@@ -86,3 +86,42 @@ def test_websocket_sends_the_same_events(
     with ws_connect(ws_url + "?lastEventId=bogus", open_timeout=10) as ws:
         answer = json.loads(ws.recv(timeout=10))
         assert answer["type"] == "error" and "lastEventId" in answer["error"]
+
+
+def test_many_live_clients_share_one_redis_reader_and_all_see_the_run(
+    lab: Supervisor, settings: Settings, state: State
+) -> None:
+    """50 SSE clients on one API process: a handful of Redis connections, not 50, and every
+    client sees the run's last event."""
+    import threading
+
+    lab.up(workers=1)
+    clients = 50
+    last: dict[int, dict] = {}
+    opened = threading.Barrier(clients + 1, timeout=60)
+
+    def follow(n: int) -> None:
+        own = LabClient.of(settings)
+        try:
+            for event in own.events():
+                if event.get("event") == "status":
+                    opened.wait()
+                if event.get("event") == "run":
+                    last[n] = event["data"]
+                    if event["data"]["state"] == "completed":
+                        return
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=follow, args=(n,), daemon=True) for n in range(clients)]
+    for t in threads:
+        t.start()
+    opened.wait()
+    pid = lab.pid("api")
+    mine = [c for c in state.redis.client_list() if c.get("name") == f"lab-api-{pid}"]
+    assert 1 <= len(mine) <= 10, [c.get("cmd") for c in mine]  # 8 short + the hub's reader
+    run_id = LabClient.of(settings).run(3000, 600_000)["runId"]
+    settle(state, run_id, 60)
+    for t in threads:
+        t.join(30)
+    assert len(last) == clients and all(e["processed"] == 3000 for e in last.values())

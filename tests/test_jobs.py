@@ -313,3 +313,26 @@ def test_a_running_job_survives_kill_9_of_its_worker(
     assert any("restarted" in line["message"] for line in done["log"]), done["log"]
     assert done["worker"] != client.job(job["id"])["log"][1]["message"].split()[-1]
     assert store.get(job["id"])["worker"] == done["worker"]
+
+
+def test_jobs_that_ended_long_ago_are_pruned_with_their_documents(
+    lab: Supervisor, client: LabClient, store: Store
+) -> None:
+    start(lab)
+    done = client.create_job("sleep", {"seconds": 0})
+    waiting = client.create_job("sleep", {"seconds": 30})
+    wait_state(client, done["id"], {"completed"})
+    store.refresh()
+    assert store.get(done["id"]) is not None
+    assert client.prune_jobs()["pruned"] == 0  # within the retention (a week by default)
+    answer = client.prune_jobs(older_than_s=0)
+    assert answer["pruned"] == 1 and answer["documents"] == 1, answer
+    with pytest.raises(ApiError) as gone:
+        client.job(done["id"])
+    assert gone.value.status == 404
+    store.refresh()
+    assert store.get(done["id"]) is None
+    assert client.job(waiting["id"])["state"] in ("queued", "active")  # not ended: kept
+    with pytest.raises(ApiError) as bad:
+        client.prune_jobs(older_than_s=-1)
+    assert bad.value.status == 422

@@ -19,7 +19,7 @@ from lab.notebook import kernel_env
 from lab.state import State
 from lab.supervisor import Supervisor
 
-from .helpers import SCREENSHOTS, browser_page, wait_until
+from .helpers import browser_page, screenshot_path, wait_until
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 X = 2000  # the notebook's own default
@@ -80,7 +80,9 @@ def jupyterlab(settings: Settings, tmp_path: Path) -> Iterator[str]:
         Supervisor(settings).down(grace_s=15)
 
 
-def test_control_notebook_in_jupyterlab(jupyterlab: str, settings: Settings, state: State) -> None:
+def test_control_notebook_in_jupyterlab(
+    jupyterlab: str, settings: Settings, state: State, tmp_path: Path
+) -> None:
     with browser_page(1400, 1300) as page:
         page.goto(f"{jupyterlab}/lab/tree/control.ipynb")
         expect(page.locator(".jp-Notebook")).to_be_visible(timeout=60_000)
@@ -116,7 +118,6 @@ def test_control_notebook_in_jupyterlab(jupyterlab: str, settings: Settings, sta
         expect(panel).to_contain_text(f"{X:,} / {X:,}", timeout=120_000)
         expect(panel).to_contain_text("completed", timeout=60_000)
         panel.scroll_into_view_if_needed()
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        panel.screenshot(path=str(SCREENSHOTS / "panel.png"))
+        panel.screenshot(path=str(screenshot_path(tmp_path, "panel.png")))
     run = state.run(run_id)
     assert run is not None and run.processed == X and run.state == "completed"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from lab.config import Settings
@@ -60,13 +62,30 @@ def test_stop_stops_releasing(lab: Supervisor, settings: Settings, state: State,
     wait_until(lambda: panel.enqueued_bar.value > 0, 15, "the first jobs to be released")
     panel.stop_button.click()
     wait_until(lambda: panel.status.get("state") == "stopped", 10, "the panel to show stopped")
+    stopped_at = time.time()
     run = settle(state, run_id, 30)
     assert run.state == "stopped" and run.enqueued < 1000
     wait_until(lambda: panel.processed_bar.value == run.enqueued, 10, "the panel to catch up")
     assert panel.stop_button.disabled and not panel.start_button.disabled
+
+    # Jobs granted just before Stop may have their confirms recorded a moment later. The
+    # scheduler lets go of a run only after recording them, so once a heartbeat written after
+    # the Stop shows it idle, the released count is final.
+    def let_go() -> bool:
+        schedulers = state.status()["schedulers"]
+        return bool(schedulers) and all(
+            s["runId"] is None and time.time() - s["heartbeatAgeSeconds"] > stopped_at
+            for s in schedulers
+        )
+
+    wait_until(let_go, 10, "the scheduler to let go of the stopped run")
     before = state.run(run_id).enqueued
-    wait_until(lambda: panel.history and panel.history[-1][1] == before, 5, "a fresh sample")
-    assert state.run(run_id).enqueued == before, "nothing more was released after Stop"
+    # A sample taken at least 1.5 s later: at 20 jobs/s a release meanwhile would show.
+    since = panel.history[-1][0]
+    wait_until(lambda: panel.history[-1][0] >= since + 1.5, 10, "a sample 1.5 s later")
+    assert panel.history[-1][1] == before and state.run(run_id).enqueued == before, (
+        "nothing more was released after Stop"
+    )
 
 
 def test_workers_can_be_added_and_removed(lab: Supervisor, settings: Settings, panel_for) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -38,9 +39,15 @@ def lab_report(settings: Settings, out: Path, name: str, **parameters: object) -
 
 
 def test_latency_report(settings: Settings, tmp_path: Path) -> None:
-    summary = lab_report(settings, tmp_path, "latency", USER_STEPS=[5, 20], STEP_SECONDS=4)
-    steps = summary["figures"]["steps"]
-    assert [s["users"] for s in steps] == [5, 20] and all(s["requests"] > 0 for s in steps)
+    summary = lab_report(
+        settings, tmp_path, "latency", OFFERED_STEPS=[50, 200], STEP_SECONDS=5, P95_MS=200.0,
+        TARGET_RPS=100, RUN_Y=30_000,
+    )  # fmt: skip
+    figures = summary["figures"]
+    steps = figures["steps"]
+    assert [s["offeredPerSecond"] for s in steps] == [50, 200]
+    assert all(s["requests"] > 0 and s["drainPerSecond"] > 0 for s in steps)
+    assert figures["kneePerSecond"] == steps[-1]["answeredPerSecond"] >= 100
 
 
 def test_scaleout_report(settings: Settings, tmp_path: Path) -> None:
@@ -50,6 +57,24 @@ def test_scaleout_report(settings: Settings, tmp_path: Path) -> None:
     )  # fmt: skip
     agent = summary["figures"]["agent"]
     assert [r["workers"] for r in agent] == [1, 2] and agent[1]["jobsPerSecond"] > 0
+
+
+@pytest.mark.slow
+def test_hostile_report(settings: Settings, tmp_path: Path) -> None:
+    summary = lab_report(
+        settings, tmp_path, "hostile", X=6000, Y=24000, OUTAGE_SECONDS=2, SETTLE_SECONDS=1
+    )
+    figures = summary["figures"]
+    assert (
+        figures["serverErrors"] == 0 and figures["wrongAnswers"] == 0 and figures["requests"] > 60
+    )
+    assert figures["workerRestarts"] == 0 and figures["streamCuts"] == 0
+    assert [o["service"] for o in figures["outages"]] == ["Redis", "Elasticsearch", "RabbitMQ"]
+    assert figures["processed"] == figures["documents"] == figures["distinct"] == 6000
+    # Credentials never reach a report, and the drill leaves no folder behind.
+    text = Path(summary["html"]).read_text() + json.dumps(summary)
+    assert "guest:guest" not in text
+    assert not list(Path(tempfile.gettempdir()).glob("lab-hostile-*"))
 
 
 @pytest.mark.slow
@@ -97,4 +122,5 @@ def test_loadtest_reports_figures_and_enforces_its_threshold(
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert strict.returncode == 1 and "thresholds FAILED" in strict.stderr, strict.stderr
-    assert "POST" in (tmp_path / "mixed-5u_stats.csv").read_text()
+    # Each mixed user opens the admin page (the job list) first: there whatever the timing.
+    assert "/jobs?limit=20" in (tmp_path / "mixed-5u_stats.csv").read_text()

@@ -21,38 +21,26 @@ def progressed(state: State, run_id: str, field: str, at_least: int) -> bool:
     return run is not None and getattr(run, field) >= at_least
 
 
-def test_kill_9_of_a_worker_mid_run(
-    lab: Supervisor, client: LabClient, state: State, settings: Settings
+@pytest.mark.parametrize(
+    ("victim", "field", "at_least"),
+    [("worker-1", "processed", 1000), ("scheduler", "enqueued", 1000), ("api", "processed", 500)],
+)
+def test_kill_9_mid_run(
+    lab: Supervisor,
+    client: LabClient,
+    state: State,
+    settings: Settings,
+    victim: str,
+    field: str,
+    at_least: int,
 ) -> None:
+    """kill -9 of the worker, the scheduler or the API once the run is under way, then a new one
+    in its place: one document per job and `processed` exact."""
     lab.up(workers=1)
     run_id = client.run(X, Y)["runId"]
-    wait_until(lambda: progressed(state, run_id, "processed", 1000), 30, "1000 processed")
-    lab.kill("worker-1")
-    lab.start("worker-2", "worker")
-    settle(state, run_id, 90)
-    assert_exactly_once(settings, state, run_id, X)
-
-
-def test_kill_9_of_the_scheduler_mid_run(
-    lab: Supervisor, client: LabClient, state: State, settings: Settings
-) -> None:
-    lab.up(workers=1)
-    run_id = client.run(X, Y)["runId"]
-    wait_until(lambda: progressed(state, run_id, "enqueued", 1000), 30, "1000 released")
-    lab.kill("scheduler")
-    lab.start("scheduler")
-    settle(state, run_id, 90)
-    assert_exactly_once(settings, state, run_id, X)
-
-
-def test_kill_9_of_the_api_mid_run(
-    lab: Supervisor, client: LabClient, state: State, settings: Settings
-) -> None:
-    lab.up(workers=1)
-    run_id = client.run(X, Y)["runId"]
-    wait_until(lambda: progressed(state, run_id, "processed", 500), 30, "500 processed")
-    lab.kill("api")
-    lab.start("api")
+    wait_until(lambda: progressed(state, run_id, field, at_least), 30, f"{at_least} {field}")
+    lab.kill(victim)
+    lab.start(victim)
     lab.wait_api()
     assert client.status()["runId"] == run_id
     settle(state, run_id, 90)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from lab import stack
@@ -24,6 +26,8 @@ def test_a_private_rabbitmq_node_starts_answers_and_stops(tmp_path) -> None:
         assert stack.amqp_ok(local.url)
     finally:
         local.stop()
+        if local.data_dir is not None:  # a folder of its own outside tmp_path, when run as root
+            shutil.rmtree(local.data_dir, ignore_errors=True)
     assert not stack.amqp_ok(local.url)
     assert stack.amqp_ok(stack.urls(stack.Settings())["rabbitmq"]), "the shared broker"
 

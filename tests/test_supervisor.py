@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from lab.config import Settings
@@ -70,3 +71,29 @@ def test_children_die_with_the_process_that_started_them(settings: Settings) -> 
     finally:
         if kernel.poll() is None:
             kernel.kill()
+
+
+def test_a_process_that_keeps_exiting_is_restarted_later_and_later(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A worker that cannot start (its retry ladder is unusable) must not be restarted every
+    second forever: the waits grow, and `status()` says when the next start is due."""
+    broken = settings.with_overrides(retry_ladder_ms="5000,1000")
+    supervisor = Supervisor(broken, log_dir=tmp_path / "logs")
+    supervisor.start("worker-1")
+    seen: list[dict] = []
+    started = time.monotonic()
+
+    def enough() -> bool:
+        seen.append(supervisor.status()[0])
+        return time.monotonic() - started > 10
+
+    try:
+        supervisor.watch(poll_s=0.1, until=enough)
+    finally:
+        supervisor.down(grace_s=5)
+    last = seen[-1]
+    # Without backoff: a restart every 0.1 s poll once each start fails (dozens in 10 s).
+    assert last["quickExits"] >= 3 and last["restarts"] <= 6, last
+    assert any((s["restartInSeconds"] or 0) > 1 for s in seen)
+    assert "LAB_RETRY_LADDER_MS" in supervisor.tail("worker-1", 50)

@@ -5,25 +5,26 @@ By default it runs 10 s and reports one step a second ("Navigating to page", "Cl
 makes the failing and retried paths easy to show on purpose:
 
     durationSeconds      total time (default 10, up to 3600)
-    stepIntervalSeconds  time between steps (default 1, from 0.01)
-    url                  the page it pretends to visit
+    stepIntervalSeconds  time between steps (default 1, from 0.01 to 60)
+    url                  the page it pretends to visit (at most 2,000 characters)
     failAtStep           fail at this step (1-based) ...
     failAttempts         ... on attempts up to this one only (default: every attempt)
     failRate             chance of failing at each step, from 0 to 1 (default 0)
+
+At most 1,000 steps (duration / interval): each step is a log line and two events.
 
 It runs one by one under the worker's concurrency limit (`BATCHABLE = False`).
 """
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from typing import Any
 
-from lab.handlers import PayloadError
+from lab.handlers import PayloadError, number, only, text, whole
 from lab.jobs import JobContext
-from lab.messages import Job
+from lab.messages import MAX_ATTEMPT, Job
 
 BATCHABLE = False
 
@@ -44,45 +45,28 @@ ACTIONS = (
 WORDS = ("search", "login", "results", "checkout", "settings", "profile", "cart", "pricing")
 
 DEFAULTS = {"durationSeconds": 10.0, "stepIntervalSeconds": 1.0, "url": "https://example.com/"}
+SETTINGS = frozenset({*DEFAULTS, "failAtStep", "failAttempts", "failRate"})
+MAX_STEPS = 1000
 
 
 class AgentFailure(RuntimeError):
     """The injected failure: a step that could not be done."""
 
 
-def _number(payload: dict[str, Any], name: str, low: float, high: float) -> float | None:
-    value = payload.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise PayloadError(name, f"must be a number, got {value!r}")
-    if not low <= value <= high:
-        raise PayloadError(name, f"must be from {low:g} to {high:g}, got {value!r}")
-    return float(value)
-
-
-def _whole(payload: dict[str, Any], name: str, low: int) -> int | None:
-    value = payload.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise PayloadError(name, f"must be a whole number of at least {low}, got {value!r}")
-    return value
-
-
 def validate(payload: dict[str, Any]) -> None:
-    unknown = set(payload) - {*DEFAULTS, "failAtStep", "failAttempts", "failRate"}
-    if unknown:
-        raise PayloadError(sorted(unknown)[0], "is not an agent setting")
-    duration = _number(payload, "durationSeconds", 0, 3600)
-    interval = _number(payload, "stepIntervalSeconds", 0.01, 60)
-    if (duration or DEFAULTS["durationSeconds"]) < (interval or DEFAULTS["stepIntervalSeconds"]):
+    only(payload, SETTINGS, "agent")
+    duration = number(payload, "durationSeconds", 0, 3600) or DEFAULTS["durationSeconds"]
+    interval = number(payload, "stepIntervalSeconds", 0.01, 60) or DEFAULTS["stepIntervalSeconds"]
+    if duration < interval:
         raise PayloadError("durationSeconds", "must be at least one step interval")
-    _whole(payload, "failAtStep", 1)
-    _whole(payload, "failAttempts", 0)
-    _number(payload, "failRate", 0, 1)
-    if not isinstance(payload.get("url", ""), str):
-        raise PayloadError("url", "must be a string")
+    if duration / interval > MAX_STEPS:
+        raise PayloadError(
+            "stepIntervalSeconds", f"makes {duration / interval:.0f} steps; at most {MAX_STEPS}"
+        )
+    whole(payload, "failAtStep", 1, MAX_STEPS)
+    whole(payload, "failAttempts", 0, MAX_ATTEMPT)
+    number(payload, "failRate", 0, 1)
+    text(payload, "url", 2000)
 
 
 def handle(job: Job, ctx: JobContext) -> dict[str, Any]:

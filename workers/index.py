@@ -2,16 +2,49 @@
 
 Payload (all optional):
   failAttempts: int   fail attempts 1..n on purpose, to show retries and dead-lettering
-  data: object        stored as is in the document
+  data: any JSON      stored as is in the document: at most 16 KB, nested at most 8 deep and
+                      with at most 100 keys in all, so every document stays one Elasticsearch
+                      can map (it maps 20 levels and 1,000 fields per index by default)
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from lab.messages import Job
+from lab.handlers import PayloadError, only, whole
+from lab.messages import MAX_ATTEMPT, Job, depth
 
 BATCHABLE = True
+MAX_DATA_BYTES = 16 * 1024
+MAX_DATA_DEPTH = 8
+MAX_DATA_KEYS = 100
+
+
+def _keys(value: Any) -> int:
+    stack, count = [value], 0
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            count += len(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
+def validate(payload: dict[str, Any]) -> None:
+    only(payload, {"failAttempts", "data"}, "index")
+    whole(payload, "failAttempts", 0, MAX_ATTEMPT)
+    if "data" not in payload:
+        return
+    data = payload["data"]
+    if len(json.dumps(data)) > MAX_DATA_BYTES:
+        raise PayloadError("data", f"is larger than {MAX_DATA_BYTES} bytes")
+    if depth(data, MAX_DATA_DEPTH) > MAX_DATA_DEPTH:
+        raise PayloadError("data", f"nests deeper than {MAX_DATA_DEPTH} levels")
+    if _keys(data) > MAX_DATA_KEYS:
+        raise PayloadError("data", f"has more than {MAX_DATA_KEYS} keys")
 
 
 class InjectedFailure(RuntimeError):
@@ -19,6 +52,7 @@ class InjectedFailure(RuntimeError):
 
 
 def handle(job: Job) -> dict[str, Any]:
+    validate(job.payload)
     fail_attempts = job.payload.get("failAttempts", 0)
     if isinstance(fail_attempts, int) and job.attempt <= fail_attempts:
         raise InjectedFailure(f"injected failure on attempt {job.attempt} of {fail_attempts}")

@@ -1,10 +1,12 @@
 -- POST /jobs/{id}/retry: a failed or cancelled job goes back to queued with attempt + 1 and a
 -- fresh budget of automatic retries. KEYS: job, log, job stream, events.
--- ARGV: id, maxlen, state template.  Returns {'queued', attempt}, {'missing'} or {'conflict', state}.
+-- ARGV: id, maxlen, state template, highest attempt number a message may carry.
+-- Returns {'queued', attempt}, {'missing'}, {'conflict', state} or {'limit', attempt}.
 local j = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'attempts')
 if not j[1] then return {'missing'} end
 if j[1] ~= 'failed' and j[1] ~= 'cancelled' then return {'conflict', j[1]} end
 local attempt = tonumber(j[2]) + 1
+if attempt + tonumber(j[3]) - 1 > tonumber(ARGV[4]) then return {'limit', tonumber(j[2])} end
 redis.call('HSET', KEYS[1], 'attempt', attempt, 'lastAttempt', attempt + tonumber(j[3]) - 1,
   'queuedAt', now_ms(), 'startedAt', '', 'finishedAt', '', 'progress', 0, 'step', '',
   'error', '', 'result', '', 'worker', '', 'cancelRequested', 0)

@@ -1,12 +1,12 @@
 -- Everything GET /status shows, in one round trip.
--- KEYS: active, runs, workers.  ARGV: run key template, rate base template, worker key template,
--- rate window in seconds.
+-- KEYS: active, runs, workers, schedulers.  ARGV: run key template, rate base template, worker
+-- key template, rate window in seconds, scheduler key template.
 local run_id = redis.call('GET', KEYS[1])
 if not run_id then
   local last = redis.call('ZRANGE', KEYS[2], -1, -1)
   run_id = last[1]
 end
-local out = {active = redis.call('EXISTS', KEYS[1]) == 1, workers = {}}
+local out = {active = redis.call('EXISTS', KEYS[1]) == 1}
 local now = now_us()
 out.nowMs = math.floor(now / 1000)
 if run_id then
@@ -27,12 +27,19 @@ if run_id then
   out.enqueuedInWindow = e
   out.windowSeconds = window
 end
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  local w = hgetall_table(string.format(ARGV[3], id))
-  if next(w) == nil then
-    redis.call('SREM', KEYS[3], id)
-  else
-    table.insert(out.workers, w)
+-- The heartbeats of a set's members; members whose heartbeat expired are pruned.
+local function live(set_key, template)
+  local found = {}
+  for _, id in ipairs(redis.call('SMEMBERS', set_key)) do
+    local h = hgetall_table(string.format(template, id))
+    if next(h) == nil then
+      redis.call('SREM', set_key, id)
+    else
+      table.insert(found, h)
+    end
   end
+  return found
 end
+out.workers = live(KEYS[3], ARGV[3])
+out.schedulers = live(KEYS[4], ARGV[5])
 return cjson.encode(out)

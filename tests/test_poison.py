@@ -1,0 +1,61 @@
+"""Poison messages: whatever a producer publishes, workers dead-letter it with the reason and go on.
+
+Two workers run while hostile bodies are published straight to both consumed queues with raw
+pika. Every one must land in the dead-letter queue with its reason in the headers, the workers
+must be the very same processes afterwards, and a run started afterwards must count exactly.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.client import LabClient
+from lab.config import Settings
+from lab.hostile import EXPECTED_REASONS, MALFORMED, dead_letters, publish_poison
+from lab.state import State
+from lab.supervisor import Supervisor
+
+from .helpers import assert_exactly_once, publish, queue_depth, settle, wait_until
+
+
+@pytest.mark.slow
+def test_poison_messages_are_dead_lettered_and_the_workers_live_on(
+    lab: Supervisor, state: State, settings: Settings, channel
+) -> None:
+    lab.up(workers=2)
+    pids = {name: lab.pid(name) for name in lab.workers()}
+    expected = publish_poison(channel, settings.queue)
+    for raw in MALFORMED[:4]:  # the long queue's consumer parses the same way
+        publish(channel, f"{settings.queue}.long", raw)
+    expected += 4
+    dead = f"{settings.queue}.dead"
+    wait_until(
+        lambda: queue_depth(settings, dead) >= expected,
+        60,
+        f"{expected} dead letters",
+        lambda: f"dead-letter queue holds {queue_depth(settings, dead)}",
+    )
+    letters = list(dead_letters(channel, settings.queue))
+    reasons: dict[str, int] = {}
+    for _, headers in letters:
+        reasons[headers["x-lab-reason"]] = reasons.get(headers["x-lab-reason"], 0) + 1
+        assert headers["x-lab-error"]
+        assert headers["x-lab-queue"] in (settings.queue, f"{settings.queue}.long")
+        assert headers["x-lab-first-failed-ms"] <= headers["x-lab-last-failed-ms"]
+    assert reasons == {**EXPECTED_REASONS, "malformed": EXPECTED_REASONS["malformed"] + 4}
+    # Bodies are kept byte for byte, however hostile, so they can be read or replayed.
+    assert sorted(b for b, _ in letters if b in MALFORMED) == sorted(MALFORMED + MALFORMED[:4])
+    exhausted = [h for _, h in letters if h["x-lab-reason"] == "exhausted"]
+    assert "elasticsearch refused" in exhausted[0]["x-lab-error"]
+    assert exhausted[0]["x-lab-attempt"] == settings.max_attempts
+    assert int(state.redis.get(state.keys.dead_lettered)) == expected
+
+    # The same processes, never restarted, still consume: a run afterwards is exact.
+    assert {name: lab.pid(name) for name in lab.workers()} == pids
+    assert all(lab.children[name].restarts == 0 for name in pids)
+    client = LabClient.of(settings)
+    run_id = client.run(2000, 600_000)["runId"]
+    settle(state, run_id, 120)
+    assert_exactly_once(settings, state, run_id, 2000)
+    assert {name: lab.pid(name) for name in lab.workers()} == pids
+    client.close()

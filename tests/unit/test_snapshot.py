@@ -1,0 +1,61 @@
+"""The shared /status snapshot: one read serves every concurrent caller; its age is stated."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from lab.snapshot import Snapshot, StatusSnapshot
+
+
+def test_concurrent_callers_share_one_read_and_a_stale_snapshot_is_read_again() -> None:
+    async def scenario() -> tuple[int, int, list[dict]]:
+        count = {"n": 0}
+
+        async def read() -> dict:
+            count["n"] += 1
+            await asyncio.sleep(0.02)  # a Redis round trip
+            return {"processed": count["n"]}
+
+        snap = StatusSnapshot(read, max_age_s=0.05)
+        first = await asyncio.gather(*(snap.get() for _ in range(200)))
+        reads_after_burst = snap.reads
+        await asyncio.sleep(0.06)
+        again = await asyncio.gather(*(snap.get() for _ in range(50)))
+        return reads_after_burst, snap.reads, [s.data for s in first + again]
+
+    burst, total, seen = asyncio.run(scenario())
+    assert burst == 1 and total == 2
+    assert {d["processed"] for d in seen} == {1, 2}
+
+
+def test_a_failed_read_reaches_every_waiting_caller_and_the_next_call_tries_again() -> None:
+    async def scenario() -> list[object]:
+        calls = {"n": 0}
+
+        async def read() -> dict:
+            calls["n"] += 1
+            await asyncio.sleep(0.01)
+            if calls["n"] == 1:
+                raise ConnectionError("redis away")
+            return {"ok": True}
+
+        snap = StatusSnapshot(read, max_age_s=1.0)
+        failed = await asyncio.gather(*(snap.get() for _ in range(5)), return_exceptions=True)
+        later = await snap.get()
+        return [*failed, later.data]
+
+    *failed, later = asyncio.run(scenario())
+    assert all(isinstance(f, ConnectionError) for f in failed) and later == {"ok": True}
+
+
+@pytest.mark.parametrize("age_s", [0.0, 0.0123, 1.5])
+def test_each_answer_is_the_snapshot_plus_its_age(age_s: float) -> None:
+    snap = Snapshot({"a": 1, "b": [1, 2]}, b'{"a":1,"b":[1,2]}', taken=100.0)
+    assert json.loads(snap.answer(now=100.0 + age_s)) == {
+        "a": 1,
+        "b": [1, 2],
+        "ageMs": int(age_s * 1000),
+    }
