@@ -49,11 +49,26 @@ def check_event_id(value: str | None) -> str | None:
 
 
 JOB_NUMBERS = ("progress", "attempt", "at")
+EVENT_TYPES = ("run", "job")
 
 
 def decode(fields: dict[str, str]) -> dict[str, Any]:
-    """A stream entry as the JSON an SSE or WebSocket client receives."""
+    """A stream entry as the JSON an SSE or WebSocket client receives.
+
+    Never raises: an entry `lab` cannot read (a buggy producer, a hand-typed XADD) becomes an
+    `invalid` event naming the problem, so one bad entry cannot end every client's stream."""
+    try:
+        return _decode(fields)
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"[:200]
+        log.warning("event stream: unreadable entry (%s)", problem)
+        return {"type": "invalid", "error": f"unreadable entry: {problem}"}
+
+
+def _decode(fields: dict[str, str]) -> dict[str, Any]:
     kind = fields.get("type", "run")
+    if kind not in EVENT_TYPES:  # it names the SSE event: nothing else may pass
+        raise ValueError(f"type {kind[:40]!r} is not one of {', '.join(EVENT_TYPES)}")
     if kind == "run":
         view = RunView.from_hash(fields, int(time.time() * 1000))
         return {"type": kind, **view.__dict__}
@@ -173,24 +188,34 @@ class EventHub:
         await self._ready.wait()
 
     async def _read(self) -> None:
+        """Reads for as long as the process lives: whatever goes wrong, it logs, waits and goes
+        on from the last entry it handed out, because every live client depends on it."""
         retry = Backoff(initial_s=0.5, cap_s=5.0)
+        cursor: str | None = None
         while True:
             try:
-                cursor = await self.log.last_id()
-                break
-            except Exception as exc:
+                if cursor is None:
+                    cursor = await self.log.last_id()
+                    self._ready.set()
+                async for item in self.log.tail(cursor, self.wait_s):
+                    if item is None:
+                        continue
+                    cursor = item[0]
+                    self._fan_out(item)
+                    retry.reset()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - logged; the reader must outlive it
                 if not state_module.unavailable(exc):
-                    raise
+                    log.exception("event stream reader failed after %s; reading on", cursor)
                 await asyncio.sleep(retry.next())
-        self._ready.set()
-        async for item in self.log.tail(cursor, self.wait_s):
-            if item is None:
-                continue
-            for queue in list(self._clients):
-                try:
-                    queue.put_nowait(item)
-                except asyncio.QueueFull:
-                    self._clients.discard(queue)  # too far behind: `follow` ends its stream
+
+    def _fan_out(self, item: tuple[str, dict[str, Any]]) -> None:
+        for queue in list(self._clients):
+            try:
+                queue.put_nowait(item)
+            except asyncio.QueueFull:
+                self._clients.discard(queue)  # too far behind: `follow` ends its stream
 
     async def follow(self, after: str) -> AsyncIterator[tuple[str, dict[str, Any]] | None]:
         """Entries after `after`, then live ones; None when `wait_s` passed without one (a

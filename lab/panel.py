@@ -96,7 +96,21 @@ class ControlPanel(w.VBox):
         )
         self._draw()
         for target in (self._follow_events, self._poll_status, self._draw_loop, self._chart_loop):
-            threading.Thread(target=target, name=f"panel-{target.__name__}", daemon=True).start()
+            threading.Thread(
+                target=self._keep_alive, args=(target,), name=f"panel{target.__name__}", daemon=True
+            ).start()
+
+    def _keep_alive(self, loop: Any) -> None:
+        """Runs one of the panel's loops until the panel closes: a loop that fails is shown as
+        the panel's message and started again, so the panel never silently freezes."""
+        while not self._closed.is_set():
+            try:
+                loop()
+            except Exception as exc:  # noqa: BLE001 - shown in the panel, then the loop resumes
+                self._set_error(f"{loop.__name__.strip('_')}: {type(exc).__name__}: {exc}")
+                self._closed.wait(1.0)
+            else:
+                return
 
     # --- actions (the buttons call these; notebooks and tests may too) -------------------------
     def start_run(self, x: int | None = None, y: float | None = None) -> str | None:

@@ -125,3 +125,28 @@ def test_many_live_clients_share_one_redis_reader_and_all_see_the_run(
     for t in threads:
         t.join(30)
     assert len(last) == clients and all(e["processed"] == 3000 for e in last.values())
+
+
+def test_a_malformed_stream_entry_is_skipped_and_the_stream_goes_on(
+    lab: Supervisor, client: LabClient, state: State, settings: Settings
+) -> None:
+    """Whatever lands on the event stream (a buggy producer, a hand-typed XADD), clients keep
+    receiving what follows it: the process's one reader must not die on an entry."""
+    lab.up(workers=1)
+    got: list[dict] = []
+
+    def until(events: list[dict]) -> bool:
+        if any(e.get("event") == "status" for e in events) and len(events) == 1:
+            # The stream is open: now the hostile entries, then a real run.
+            state.redis.xadd(state.keys.events, {"type": "run", "runId": "half-a-run"})
+            state.redis.xadd(state.keys.events, {"type": "run", "startedAt": "not a number"})
+            state.redis.xadd(state.keys.events, {"type": "job\ndata: injected", "jobId": "x"})
+            client.run(5, 6000)
+        return any(e.get("event") == "run" and e["data"]["state"] == "completed" for e in events)
+
+    got = collect(f"{settings.api_url}/events", until, 60)
+    finished = [e for e in got if e.get("event") == "run" and e["data"]["state"] == "completed"]
+    assert finished and finished[-1]["data"]["processed"] == 5
+    invalid = [e for e in got if e.get("event") == "invalid"]
+    assert len(invalid) == 3 and all("unreadable entry" in e["data"]["error"] for e in invalid)
+    assert lab.children["api"].running
