@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lab import admin, broker, config, jobs_api
+from lab import admin, broker, config, history, jobs_api
 from lab import state as state_module
 from lab import store as store_module
 from lab.access import AccessGuard, Policy
@@ -33,6 +33,7 @@ from lab.events import BadEventId, EventHub, EventLog, check_event_id, sse, sse_
 from lab.jobs import JobRecords
 from lab.limits import BodyLimits, StreamsFull, StreamSlots
 from lab.messages import ID
+from lab.metrics import CONTENT_TYPE, Exposition, PipelineCollector, RequestTimer
 from lab.responses import error
 from lab.snapshot import StatusFastPath, StatusSnapshot
 from lab.state import MAX_JOBS, AsyncStatus, NoActiveRun, RunConflict, State
@@ -112,6 +113,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(StatusFastPath)
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessGuard, policy=Policy.of(settings))
+    app.add_middleware(RequestTimer)  # outermost: refused requests are timed too
+
+    topology = publisher.topology
+    exposition = Exposition(
+        PipelineCollector(
+            state,
+            publisher,
+            lambda: [*topology.consumed, topology.dead, *topology.retries],
+            lambda: app.state.hub.cursor if hasattr(app.state, "hub") else None,
+        )
+    )
+
+    @app.get("/metrics", response_class=Response, tags=["metrics"])
+    def metrics() -> Response:
+        """The pipeline in Prometheus' text format: lifetime job counters, the active run,
+        queues, workers, the scheduler, single jobs, the event stream and request latency
+        (docs/METRICS.md lists every family)."""
+        return Response(exposition.body(), media_type=CONTENT_TYPE)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -197,6 +216,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def run(run_id: str) -> Any:
         found = state.run(run_id) if ID.match(run_id) else None
         return found.__dict__ if found else error(404, f"no run {run_id[:200]!r}")
+
+    @app.get("/runs/{run_id}/timeline")
+    def timeline(run_id: str) -> Any:
+        """The run's released, processed and failed jobs per second, from its start to its end
+        (or now); kept in Redis, so it is the same after any process restarts."""
+        found = history.run_timeline(state, run_id) if ID.match(run_id) else None
+        return found if found else error(404, f"no run {run_id[:200]!r}")
+
+    @app.get("/history")
+    def recent_history(
+        seconds: Annotated[int, Query(ge=10, le=7 * 24 * 3600)] = 3600,
+    ) -> dict[str, Any]:
+        """Released, processed and failed jobs per 10-second bucket over the last `seconds`,
+        whatever the runs (at most `LAB_HISTORY_S`, default an hour)."""
+        return history.recent(state, seconds)
 
     @app.get("/healthz")
     def healthz() -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -53,6 +54,17 @@ def services_list(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(
             f"unknown service(s) {', '.join(unknown) or text!r}; "
             f"choose from {', '.join(stack.SERVICES)}"
+        )
+    return names
+
+
+def optional_services(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in stack.OPTIONAL]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown service(s) {', '.join(unknown) or text!r}; choose from "
+            f"{', '.join(stack.OPTIONAL)}"
         )
     return names
 
@@ -110,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=services_list,
         default=stack.SERVICES,
         help="comma-separated subset of: " + ", ".join(stack.SERVICES),
+    )
+    st.add_argument(
+        "--with",
+        dest="extra",
+        type=optional_services,
+        default=(),
+        help="also start: " + ", ".join(stack.OPTIONAL) + " (scrapes the lab API's /metrics)",
     )
 
     run = sub.add_parser("run", help="start a run through the API")
@@ -292,6 +311,11 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     processes = args.processes or settings.api_processes
     if processes > 1:
         os.environ.update(settings.as_env())
+        # Request latency is summed over the processes (prometheus_client's multiprocess mode).
+        shared = settings.home_path / "metrics" / f"api-{os.getpid()}"
+        shutil.rmtree(shared, ignore_errors=True)
+        shared.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
         uvicorn.run("lab.api:create_app", factory=True, workers=processes, **options)
     else:
         uvicorn.run(create_app(settings), **options)
@@ -357,7 +381,14 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "up":
-        stack.up(settings, args.only, say=lambda line: console.print(line, highlight=False))
+        only = (*args.only, *args.extra)
+        stack.up(settings, only, say=lambda line: console.print(line, highlight=False))
+        if "prometheus" in args.extra:
+            console.print(
+                f"prometheus: {settings.prometheus_url} (scraping "
+                f"{config.safe_url(settings.api_url)}/metrics)",
+                highlight=False,
+            )
     elif args.action == "down":
         for service, how in stack.down(settings).items():
             console.print(f"{service:14} {how}")

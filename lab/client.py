@@ -65,6 +65,14 @@ class LabClient:
     def get_run(self, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/runs/{run_id}")
 
+    def timeline(self, run_id: str) -> dict[str, Any]:
+        """The run's jobs per second (`GET /runs/{id}/timeline`)."""
+        return self._call("GET", f"/runs/{run_id}/timeline")
+
+    def history(self, seconds: int = 3600) -> dict[str, Any]:
+        """The lab's jobs per 10-second bucket over the last `seconds` (`GET /history`)."""
+        return self._call("GET", "/history", params={"seconds": seconds})
+
     def events(self, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
         """The lab's event stream (`GET /events`, SSE): a status snapshot, then run and job
         events, heartbeats as {"comment": "heartbeat"}; resumes after `last_event_id`."""

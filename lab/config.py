@@ -26,6 +26,7 @@ class Settings:
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     es_url: str = "http://127.0.0.1:9200"
     api_url: str = "http://127.0.0.1:8000"
+    prometheus_url: str = "http://127.0.0.1:9090"  # `lab stack up --with prometheus`
     # Namespaces: every Redis key starts with `prefix:`, every queue with `queue`, the documents
     # go to `es_index`. Tests and drills give each run of theirs unique values.
     prefix: str = "lab"
@@ -42,8 +43,8 @@ class Settings:
     dead_letter_max: int = 100_000  # the dead-letter queue drops its oldest beyond this
     heartbeat_s: float = 2.0
     heartbeat_ttl_s: float = 10.0
-    # The worker and scheduler lower their own CPU priority by this much (0-19): on a busy machine
-    # the API answers promptly and the pipeline loses only the little CPU the API needs.
+    # Workers lower their own CPU priority by this much (0-19): on a busy machine the API answers
+    # promptly and workers lose only the little CPU the API needs. The scheduler keeps its own.
     pipeline_nice: int = 10
     # Scheduler
     lease_ms: int = 5000
@@ -65,6 +66,8 @@ class Settings:
     notebook_token: str = ""  # JupyterLab's token for `lab notebook` (empty: it makes one up)
     # Retention: single jobs that ended longer ago than this are pruned with their documents.
     job_retention_s: float = 7 * 24 * 3600.0
+    # How long the rolling job history (`GET /history`, the admin chart) keeps 10-second buckets.
+    history_s: int = 3600
     log_max_bytes: int = 10 * 1024 * 1024  # each process log rotates past this size
     # Where `lab stack` and the supervisor keep data, logs and pid files.
     home: str = ".lab"

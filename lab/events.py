@@ -180,6 +180,7 @@ class EventHub:
         self._clients: set[asyncio.Queue[tuple[str, dict[str, Any]]]] = set()
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self.cursor: str | None = None  # the last entry handed out (its lag is in /metrics)
 
     async def _start(self) -> None:
         if self._task is None or self._task.done():
@@ -195,12 +196,12 @@ class EventHub:
         while True:
             try:
                 if cursor is None:
-                    cursor = await self.log.last_id()
+                    cursor = self.cursor = await self.log.last_id()
                     self._ready.set()
                 async for item in self.log.tail(cursor, self.wait_s):
                     if item is None:
                         continue
-                    cursor = item[0]
+                    cursor = self.cursor = item[0]
                     self._fan_out(item)
                     retry.reset()
             except asyncio.CancelledError:

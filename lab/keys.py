@@ -45,6 +45,11 @@ class Keys:
         """String: the run's release limiter state (GCRA theoretical arrival time, in µs)."""
         return f"{self.prefix}:run:{run_id}:tat"
 
+    def run_timeline(self, run_id: str) -> str:
+        """Hash: the run's jobs per second, fields `<unix second>:<released|processed|failed>`
+        (`GET /runs/{id}/timeline`); it lives as long as the run's other keys."""
+        return f"{self.prefix}:run:{run_id}:timeline"
+
     def run_keys(self, run_id: str) -> list[str]:
         """Every key a run owns, in the order the counting script expects them."""
         return [
@@ -52,6 +57,7 @@ class Keys:
             self.run_done(run_id),
             self.run_failed(run_id),
             self.run_rate_base(run_id),
+            self.run_timeline(run_id),
         ]
 
     @property
@@ -147,6 +153,21 @@ class Keys:
     def dead_lettered(self) -> str:
         """String counter: messages sent to the dead-letter queue (malformed or out of attempts)."""
         return f"{self.prefix}:deadlettered"
+
+    @property
+    def totals(self) -> str:
+        """Hash: jobs released, processed and failed since this lab's keys were made, over all
+        runs (what `/metrics` exports as `_total` counters)."""
+        return f"{self.prefix}:totals"
+
+    @property
+    def history_base(self) -> str:
+        """Base of `...:<unix second>` hashes: released, processed and failed jobs in each
+        10-second bucket, expiring after `LAB_HISTORY_S` (`GET /history`, the admin chart)."""
+        return f"{self.prefix}:history"
+
+    def history(self, bucket: int) -> str:
+        return f"{self.history_base}:{bucket}"
 
     @property
     def pattern(self) -> str:

@@ -26,6 +26,7 @@ import ipywidgets as w
 from lab.bench import percentile
 from lab.client import ApiError, LabClient
 from lab.config import Settings
+from lab.history import cumulative
 from lab.supervisor import Supervisor
 
 DRAW_EVERY_S = 0.1
@@ -284,9 +285,25 @@ class ControlPanel(w.VBox):
         ]
         return " · ".join(parts)
 
-    def _draw_chart(self) -> None:
+    def _chart_points(self) -> list[tuple[float, int, int]]:
+        """(time, released, processed) to draw: the run's timeline from the API (kept in Redis,
+        so a reopened notebook draws the whole run), else what this panel saw itself."""
         with self._lock:
-            points = list(self.history)
+            run_id = self.status.get("runId")
+            seen = list(self.history)
+        if run_id:
+            try:
+                timeline = self.client.timeline(run_id)
+            except ApiError:
+                return seen
+            return [
+                (p["t"], p["released"], p["processed"])
+                for p in cumulative(timeline["points"])
+            ]
+        return seen
+
+    def _draw_chart(self) -> None:
+        points = self._chart_points()
         if len(points) < 2:
             return
         from matplotlib.figure import Figure

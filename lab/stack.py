@@ -30,7 +30,12 @@ import redis
 from lab.config import Settings, safe_url
 
 SERVICES = ("redis", "rabbitmq", "elasticsearch")
-APT_PACKAGES = {"redis-server": "redis-server", "rabbitmq-server": "rabbitmq-server"}
+APT_PACKAGES = {
+    "redis-server": "redis-server",
+    "rabbitmq-server": "rabbitmq-server",
+    "prometheus": "prometheus",
+}
+OPTIONAL = ("prometheus",)  # started only when asked for: `lab stack up --with prometheus`
 COMPOSE_HINT = "docker compose up -d redis rabbitmq elasticsearch"
 
 
@@ -66,7 +71,19 @@ def es_ok(url: str) -> bool:
         return False
 
 
-CHECKS = {"redis": redis_ok, "rabbitmq": amqp_ok, "elasticsearch": es_ok}
+def prometheus_ok(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+CHECKS = {
+    "redis": redis_ok,
+    "rabbitmq": amqp_ok,
+    "elasticsearch": es_ok,
+    "prometheus": prometheus_ok,
+}
 
 
 def urls(settings: Settings) -> dict[str, str]:
@@ -74,6 +91,7 @@ def urls(settings: Settings) -> dict[str, str]:
         "redis": settings.redis_url,
         "rabbitmq": settings.amqp_url,
         "elasticsearch": settings.es_url,
+        "prometheus": settings.prometheus_url,
     }
 
 
@@ -348,6 +366,59 @@ def start_elasticsearch(port: int, home: Path) -> Local:
     return Local("elasticsearch", url, pid=process.pid, group=True, data_dir=data)
 
 
+def prometheus_config(targets: list[str], scrape_interval_s: float = 5.0, token: str = "") -> str:
+    """A scrape config for `lab`'s API (one target per API address: any API process answers
+    for the whole pipeline, see lab/metrics.py) and for Prometheus itself."""
+    hosts = [urlparse(t).netloc for t in targets]
+    auth = f"\n    authorization:\n      credentials: {json.dumps(token)}" if token else ""
+    return (
+        f"global:\n  scrape_interval: {scrape_interval_s:g}s\n"
+        f"  evaluation_interval: {scrape_interval_s:g}s\n"
+        "scrape_configs:\n"
+        "  - job_name: lab\n"
+        f"    metrics_path: /metrics{auth}\n"
+        f"    static_configs:\n      - targets: {json.dumps(hosts)}\n"
+        "  - job_name: prometheus\n"
+        "    static_configs:\n      - targets: ['localhost:PORT']\n"
+    )
+
+
+def start_prometheus(
+    port: int,
+    home: Path,
+    targets: list[str],
+    scrape_interval_s: float = 5.0,
+    token: str = "",
+) -> Local:
+    """Debian's Prometheus on `port`, scraping `targets` (the lab API's URLs), data under
+    `home/prometheus-<port>`."""
+    binary = ensure_binary("prometheus")
+    data = home / f"prometheus-{port}"
+    data.mkdir(parents=True, exist_ok=True)
+    config = data / "prometheus.yml"
+    config.write_text(
+        prometheus_config(targets, scrape_interval_s, token).replace("PORT", str(port))
+    )
+    log = data / "prometheus.log"
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={data / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--storage.tsdb.retention.time=2d",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives `lab stack up`; `lab stack down` ends it
+        )
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(prometheus_ok, url, 60, "Prometheus", log)
+    return Local("prometheus", url, pid=process.pid, data_dir=data)
+
+
 STARTERS = {"redis": start_redis, "rabbitmq": start_rabbitmq, "elasticsearch": start_elasticsearch}
 
 
@@ -371,6 +442,7 @@ LABELS = {
     "redis": "Redis server",
     "rabbitmq": "RabbitMQ node",
     "elasticsearch": "Elasticsearch-API server",
+    "prometheus": "Prometheus server",
 }
 
 
@@ -398,7 +470,12 @@ def up(
             )
         say(f"{service}: starting a local {LABELS[service]} on 127.0.0.1:{_port(url)} …")
         began = time.monotonic()
-        local = STARTERS[service](_port(url), settings.home_path)
+        if service == "prometheus":
+            local = start_prometheus(
+                _port(url), settings.home_path, [settings.api_url], token=settings.api_token
+            )
+        else:
+            local = STARTERS[service](_port(url), settings.home_path)
         path = _state_file(settings, service)
         path.parent.mkdir(parents=True, exist_ok=True)
         entry = {"pid": local.pid, "node": local.node, "data": str(local.data_dir)}
@@ -438,6 +515,8 @@ def status(settings: Settings) -> dict[str, dict[str, object]]:
     out = {}
     for service, url in urls(settings).items():
         path = _state_file(settings, service)
+        if service in OPTIONAL and not path.exists() and not CHECKS[service](url):
+            continue  # not asked for, not there: nothing to report
         out[service] = {
             "url": url,
             "healthy": CHECKS[service](url),

@@ -8,6 +8,8 @@ starting a run cannot race a second start, a redelivered job can never be counte
 from __future__ import annotations
 
 import json
+import os
+import resource
 import secrets
 import time
 from dataclasses import dataclass
@@ -182,7 +184,8 @@ class State:
     def _announce(self, members: str, key: str, member: str, fields: dict[str, Any]) -> None:
         """A heartbeat: a hash that expires unless renewed, listed in a set of live members."""
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(key, mapping={**fields, "seenMs": int(time.time() * 1000)})
+        mapping = {**fields, **process_usage(), "seenMs": int(time.time() * 1000)}
+        pipe.hset(key, mapping=mapping)
         pipe.pexpire(key, int(self.settings.heartbeat_ttl_s * 1000))
         pipe.sadd(members, member)
         pipe.execute()
@@ -199,13 +202,14 @@ class State:
         if not outcomes:
             return 0, 0
         k = self.keys
-        keys = [k.active_run, k.events]
+        keys = [k.active_run, k.events, k.totals, k.history_base]
         entries = []
         for run_id, (done, failed) in outcomes.items():
             keys += k.run_keys(run_id)
             entries.append([run_id, done, failed])
         new_done, new_failed = self.script("record")(
-            keys=keys, args=[self.settings.event_stream_len, json.dumps(entries)]
+            keys=keys,
+            args=[self.settings.event_stream_len, json.dumps(entries), self.settings.history_s],
         )
         return int(new_done), int(new_failed)
 
@@ -233,8 +237,17 @@ class State:
                 k.run(run_id),
                 k.run_rate_base(run_id),
                 k.events,
+                k.totals,
+                k.history_base,
+                k.run_timeline(run_id),
             ],
-            args=[scheduler_id, run_id, up_to, self.settings.event_stream_len],
+            args=[
+                scheduler_id,
+                run_id,
+                up_to,
+                self.settings.event_stream_len,
+                self.settings.history_s,
+            ],
         )
 
     def acquire_lease(self, scheduler_id: str) -> bool:
@@ -260,8 +273,11 @@ class State:
             scheduler_id,
         )
 
-    def count_dead_letter(self, n: int = 1) -> None:
-        self.redis.incrby(self.keys.dead_lettered, n)
+    def count_dead_letter(self, run_id: str | None = None) -> None:
+        """One more dead letter, for the lab and, when it was a run's job, for that run."""
+        self.redis.incr(self.keys.dead_lettered)
+        if run_id and self.redis.exists(self.keys.run(run_id)):
+            self.redis.hincrby(self.keys.run(run_id), "deadLettered", 1)
 
     # --- cleanup ------------------------------------------------------------------------------
     def purge(self) -> int:
@@ -291,6 +307,22 @@ class AsyncStatus:
     async def read(self) -> dict[str, Any]:
         keys, args = status_call(self.keys)
         return shape_status(json.loads(await self._script(keys=keys, args=args)))
+
+
+def process_usage() -> dict[str, float | int]:
+    """This process's CPU seconds and resident memory, carried by its heartbeat so `/metrics`
+    reports every worker and scheduler without scraping each of them."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    try:
+        pages = int(open("/proc/self/statm").read().split()[1])  # noqa: SIM115 - one read
+        rss = pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        rss = usage.ru_maxrss * 1024  # the peak, where /proc is missing
+    return {"cpuSeconds": round(usage.ru_utime + usage.ru_stime, 3), "rssBytes": rss}
+
+
+def _usage_of(h: dict[str, Any]) -> dict[str, float | int]:
+    return {"cpuSeconds": float(h.get("cpuSeconds") or 0), "rssBytes": int(h.get("rssBytes") or 0)}
 
 
 def _chunks(items: Any, size: int) -> Any:
@@ -361,6 +393,7 @@ def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
                 "waitingFor": w.get("waitingFor") or None,
                 "startedAt": iso(w.get("startedMs")),
                 "heartbeatAgeSeconds": round((now_ms - int(w.get("seenMs", now_ms))) / 1000, 3),
+                **_usage_of(w),
             }
             for w in workers
         ),
@@ -379,6 +412,7 @@ def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
                 "runId": s.get("runId") or None,
                 "waitingFor": s.get("waitingFor") or None,
                 "heartbeatAgeSeconds": round((now_ms - int(s.get("seenMs", now_ms))) / 1000, 3),
+                **_usage_of(s),
             }
             for s in schedulers
         ),

@@ -461,7 +461,7 @@ class Worker:
         )
         self.dead_lettered += 1
         try:
-            self.state.count_dead_letter()
+            self.state.count_dead_letter(job.runId if job is not None else None)
         except Exception as exc:  # noqa: BLE001 - the letter is safe in its queue either way
             log.warning("could not count a dead letter: %r", exc)
 

@@ -370,6 +370,14 @@ for i, f in enumerate(faults, start=1):
 ax.set_xlabel("seconds"); ax.set_ylabel("jobs"); ax.set_title(f"run {run_id}: X={X:,}, Y={Y:,}/min")
 ax.legend(loc="lower right"); ax.grid(alpha=0.3)
 plt.show()"""),
+    md("""The run's own timeline (`GET /runs/{id}/timeline`): jobs per second as the counting scripts
+recorded them in Redis, so the API restart above lost none of it."""),
+    code("""timeline = client.timeline(run_id)["points"]
+t0 = timeline[0]["t"]
+fig, ax = plt.subplots(figsize=(11, 2.6))
+ax.bar([p["t"] - t0 for p in timeline], [p["processed"] for p in timeline], width=1.0, color="#1a7f37")
+ax.set_xlabel("seconds since the run started"); ax.set_ylabel("processed / s"); ax.grid(alpha=0.3)
+plt.show()"""),
     code("""wait_until(lambda: stream.last and stream.last.get("processed") == X, 30, "the event client to catch up")
 stream.stop()
 store = Store(settings)
@@ -387,6 +395,8 @@ verdicts.check("every fault hit a run with work left", all(f["jobsLeft"] > 0 for
                "jobs left at each (else raise X)", [f["jobsLeft"] for f in faults])
 verdicts.check("every fault recovered", all(r is not None for r in recoveries), "progress after each", recoveries)
 verdicts.check("GET /status p95 during the drill", latency["p95Ms"] < 200, "< 200 ms", f"{latency['p95Ms']} ms")
+in_timeline = sum(p["processed"] for p in timeline)
+verdicts.check("the timeline kept every job through the restarts", in_timeline == X, X, in_timeline)
 figures = {"runId": run_id, "x": X, "y": Y, "documents": documents, "distinct": distinct,
            "processed": run.processed, "faults": faults, "status": latency,
            "stream": {"events": stream.events, "reconnects": stream.reconnects}, "seconds": run.durationSeconds}

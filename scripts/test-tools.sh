@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Debian tools some tests use: Chromium (driven by Python's playwright; playwright's own browser
-# download is not used) and docker-compose (validates docker-compose.yml without a Docker engine).
+# download is not used), docker-compose (validates docker-compose.yml without a Docker engine)
+# and Prometheus (a real server scrapes `lab`; promtool checks the exposition and configs).
 # Installs what is missing when we may; otherwise says what to do.
 set -eu
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "lab: installing ${missing[*]} for the tests" >&2

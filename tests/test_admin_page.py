@@ -8,9 +8,10 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from lab.client import LabClient
+from lab.state import State
 from lab.supervisor import Supervisor
 
-from .helpers import browser_page, screenshot_path, wait_until
+from .helpers import browser_page, screenshot_path, settle, wait_until
 
 
 def test_admin_page_shows_progress_live_and_retries_a_failed_job(
@@ -53,3 +54,30 @@ def test_admin_page_shows_progress_live_and_retries_a_failed_job(
         page.screenshot(path=str(screenshot_path(tmp_path, "admin.png")), full_page=True)
 
     assert client.job(failed["id"])["attempt"] == 2
+
+
+def test_admin_chart_shows_the_last_hour_again_after_the_api_restarts(
+    lab: Supervisor, client: LabClient, state: State, tmp_path: Path
+) -> None:
+    lab.up(workers=1)
+    x = 600
+    run_id = client.run(x, 120_000)["runId"]
+    settle(state, run_id, 60)
+
+    def chart_says_processed(page) -> None:
+        summary = page.locator("#history-summary")
+        expect(summary).to_contain_text(f"{x:,} processed", timeout=20_000)
+        line = page.locator('#history-chart polyline[data-field="processed"]')
+        # 360 ten-second buckets, and the line rises somewhere above the baseline.
+        points = line.get_attribute("points").split()
+        assert len(points) == 360
+        assert min(float(p.split(",")[1]) for p in points) < 130
+
+    with browser_page() as page:
+        page.goto(f"{client.api_url}/admin")
+        chart_says_processed(page)
+        lab.restart("api")
+        lab.wait_api()
+        page.reload()
+        chart_says_processed(page)
+        page.locator("#history").screenshot(path=str(screenshot_path(tmp_path, "history.png")))

@@ -19,9 +19,8 @@ def compose() -> dict:
 
 def test_every_service_is_healthchecked_and_waits_for_healthy_dependencies() -> None:
     services = compose()["services"]
-    assert {"redis", "rabbitmq", "elasticsearch", "kibana", "locust", *LAB_SERVICES} <= set(
-        services
-    )
+    expected = {"redis", "rabbitmq", "elasticsearch", "kibana", "locust", "prometheus", "grafana"}
+    assert {*expected, *LAB_SERVICES} <= set(services)
     for name, service in services.items():
         assert "healthcheck" in service, f"{name} has no healthcheck"
         for dependency, rule in (service.get("depends_on") or {}).items():
@@ -89,3 +88,47 @@ def test_docker_compose_validates_the_file() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert set(done.stdout.split()) == set(compose()["services"])
+
+
+def test_prometheus_and_grafana_are_provisioned_from_the_tree(tmp_path: Path) -> None:
+    """Compose's Prometheus scrapes the API with a config promtool accepts; Grafana gets the
+    data source the dashboard names and loads the dashboard kept in the tree."""
+    import json
+    import shutil
+
+    services = compose()["services"]
+    mounts = {
+        name: {v.split(":")[1]: v.split(":")[0] for v in services[name]["volumes"] if ":" in v}
+        for name in ("prometheus", "grafana")
+    }
+    config = ROOT / mounts["prometheus"]["/etc/prometheus/prometheus.yml"]
+    scrape = yaml.safe_load(config.read_text())
+    lab_job = next(j for j in scrape["scrape_configs"] if j["job_name"] == "lab")
+    assert lab_job["static_configs"][0]["targets"] == ["api:8000"]
+    assert lab_job["metrics_path"] == "/metrics"
+    assert "LAB_API_TOKEN" in services["prometheus"]["environment"]
+    assert lab_job["authorization"]["credentials_file"] in services["prometheus"]["entrypoint"][2]
+
+    token = tmp_path / "lab-token"
+    token.write_text("")
+    local = tmp_path / "prometheus.yml"
+    local.write_text(config.read_text().replace("/prometheus/lab-token", str(token)))
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is installed by scripts/test-tools.sh"
+    checked = subprocess.run(
+        [promtool, "check", "config", str(local)], capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    provisioning = ROOT / mounts["grafana"]["/etc/grafana/provisioning"]
+    source = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
+    [datasource] = source["datasources"]
+    assert datasource["url"] == "http://prometheus:9090"
+    provider = yaml.safe_load((provisioning / "dashboards" / "lab.yml").read_text())
+    folder = provider["providers"][0]["options"]["path"]
+    dashboards = ROOT / mounts["grafana"][folder]
+    dashboard = json.loads((dashboards / "lab.json").read_text())
+    assert dashboard["panels"]
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == datasource["uid"], panel["title"]
+        assert panel["targets"] and all(t["expr"] for t in panel["targets"]), panel["title"]

@@ -1,5 +1,6 @@
 -- The scheduler records that every job below `upTo` is confirmed by the broker.
--- KEYS: lease, active, run hash, rate base, events.  ARGV: schedulerId, runId, upTo, maxlen.
+-- KEYS: lease, active, run hash, rate base, events, totals, history base, run timeline.
+-- ARGV: schedulerId, runId, upTo, maxlen, history seconds.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {'lease', redis.call('GET', KEYS[1]) or ''}
 end
@@ -12,6 +13,7 @@ if up_to > old then
   local rate_key = KEYS[4] .. ':e:' .. sec
   redis.call('INCRBY', rate_key, up_to - old)
   redis.call('EXPIRE', rate_key, 120)
+  count_history(KEYS[6], KEYS[7], KEYS[8], 'released', up_to - old, ARGV[5])
   if up_to >= tonumber(redis.call('HGET', KEYS[3], 'xTotal')) then
     redis.call('HSET', KEYS[3], 'releasedAt', now_ms())
   end

@@ -1,15 +1,16 @@
 -- A worker records one batch's outcome: exactly-once counting by a per-run bitmap indexed by
 -- seq (SETBIT returns the old bit, so a redelivered job is never counted twice).
--- KEYS: active, events, then for each run in ARGV[2]: hash, done bitmap, failed bitmap, rate base.
--- ARGV: stream maxlen, JSON [[runId, [done seqs], [failed seqs]], ...].
+-- KEYS: active, events, totals, history base, then for each run in ARGV[2]: hash, done bitmap,
+-- failed bitmap, rate base, timeline.
+-- ARGV: stream maxlen, JSON [[runId, [done seqs], [failed seqs]], ...], history seconds.
 -- Returns the number of jobs newly counted as processed and as failed.
 local runs = cjson.decode(ARGV[2])
 local new_done, new_failed = 0, 0
 local sec = math.floor(now_us() / 1000000)
 for i, entry in ipairs(runs) do
-  local base = 2 + (i - 1) * 4
-  local run_key, done_key, failed_key, rate_base =
-    KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4]
+  local base = 4 + (i - 1) * 5
+  local run_key, done_key, failed_key, rate_base, timeline_key =
+    KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4], KEYS[base + 5]
   if redis.call('EXISTS', run_key) == 1 then
     local done_delta, failed_delta = 0, 0
     for _, seq in ipairs(entry[2]) do
@@ -37,6 +38,8 @@ for i, entry in ipairs(runs) do
         redis.call('INCRBY', rate_key, done_delta)
         redis.call('EXPIRE', rate_key, 120)
       end
+      count_history(KEYS[3], KEYS[4], timeline_key, 'processed', done_delta, ARGV[3])
+      count_history(KEYS[3], KEYS[4], timeline_key, 'failed', failed_delta, ARGV[3])
       local finished = finish_if_done(run_key, KEYS[1], entry[1])
       -- Throttle events to about ten a second, but never hold back the one that shows the
       -- queue caught up or the run finished, so a watcher never stays on a stale count.
