@@ -26,7 +26,8 @@ def test_a_second_supervisor_adopts_instead_of_doubling(
     assert all(s["adopted"] and s["running"] for s in second.status())
     second.up(workers=2)  # everything already runs: nothing new starts
     assert {s["name"]: s["pid"] for s in second.status()} == first
-    assert "consuming" in second.tail("worker-1", 5)
+    # It reads the log of a process it did not start (a worker logs once it is connected).
+    wait_until(lambda: "consuming" in second.tail("worker-1", 5), 30, "worker-1's log line")
 
     # The second one acts on the processes for real: a kill there is seen here.
     second.kill("worker-2")
