@@ -17,6 +17,7 @@ with other arguments, so a changed ladder simply uses new queues (`lab reset` re
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,15 +33,44 @@ from lab.retry import DEFAULT_LADDER_MS, retry_queue
 PERSISTENT = 2
 
 
+QUEUE_TYPES = ("classic", "quorum")
+
+
 @dataclass(frozen=True)
 class Topology:
     queue: str
     ladder: tuple[int, ...] = DEFAULT_LADDER_MS
     dead_max: int = 100_000
+    # `quorum`: replicated across a cluster's nodes (Raft), for a lab that must survive losing a
+    # node; `classic`: one node's queue, cheaper. See docs/CLUSTER.md for why classic is the
+    # default and what quorum changes.
+    queue_type: str = "classic"
+    delivery_limit: int = 20
 
     @classmethod
     def of(cls, settings: Settings) -> Topology:
-        return cls(settings.queue, settings.retry_ladder, settings.dead_letter_max)
+        return cls(
+            settings.queue,
+            settings.retry_ladder,
+            settings.dead_letter_max,
+            settings.queue_type,
+            settings.delivery_limit,
+        )
+
+    @property
+    def quorum(self) -> bool:
+        return self.queue_type == "quorum"
+
+    def _typed(self, arguments: dict[str, object], dead_letters: bool = True) -> dict[str, object]:
+        """Arguments for the configured queue type. A quorum queue dead-letters at least once
+        (a letter in flight survives a node's loss), which RabbitMQ allows only with
+        `reject-publish` overflow."""
+        if not self.quorum:
+            return arguments
+        typed = {**arguments, "x-queue-type": "quorum"}
+        if dead_letters:
+            typed |= {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+        return typed
 
     @property
     def long(self) -> str:
@@ -71,17 +101,28 @@ class Topology:
         return [self.retry(d, t) for t in self.consumed for d in self.ladder]
 
     def main_arguments(self) -> dict[str, object]:
-        return {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.dead}
+        arguments: dict[str, object] = {
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.dead,
+        }
+        if self.quorum:
+            # A second guard against poison: a message redelivered this often (a worker that
+            # dies on it each time, before lab/messages.py can name the problem) is dead-lettered
+            # by the broker itself.
+            arguments["x-delivery-limit"] = self.delivery_limit
+        return self._typed(arguments)
 
     def retry_arguments(self, delay_ms: int, target: str | None = None) -> dict[str, object]:
-        return {
-            "x-message-ttl": delay_ms,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": target or self.queue,
-        }
+        return self._typed(
+            {
+                "x-message-ttl": delay_ms,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": target or self.queue,
+            }
+        )
 
     def dead_arguments(self) -> dict[str, object]:
-        return {"x-max-length": self.dead_max, "x-overflow": "drop-head"}
+        return self._typed({"x-max-length": self.dead_max, "x-overflow": "drop-head"}, False)
 
     def queues(self) -> list[tuple[str, dict[str, object]]]:
         """Every queue of the lab with its arguments: dead letters first (the others name it)."""
@@ -181,10 +222,22 @@ class Publisher:
             self._reset()
 
 
+def endpoints(amqp_url: str, name: str) -> list[pika.URLParameters]:
+    """The nodes of `LAB_AMQP_URL` (comma-separated for a cluster), starting at a random one so
+    the processes of a lab spread over the nodes; a caller that reconnects tries them all."""
+    urls = [u.strip() for u in amqp_url.split(",") if u.strip()]
+    start = random.randrange(len(urls))
+    out = []
+    for url in urls[start:] + urls[:start]:
+        params = pika.URLParameters(url)
+        params.client_properties = {"connection_name": name}
+        out.append(params)
+    return out
+
+
 def connect(amqp_url: str, name: str) -> pika.BlockingConnection:
-    params = pika.URLParameters(amqp_url)
-    params.client_properties = {"connection_name": name}
-    return pika.BlockingConnection(params)
+    """A connection to the first node of `amqp_url` that answers."""
+    return pika.BlockingConnection(endpoints(amqp_url, name))
 
 
 def properties(headers: dict[str, object] | None = None) -> pika.BasicProperties:

@@ -124,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated subset of: " + ", ".join(stack.SERVICES),
     )
     st.add_argument(
+        "--rabbitmq-nodes",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="start RabbitMQ as a local cluster of N nodes (prints the LAB_AMQP_URL to use)",
+    )
+    st.add_argument(
         "--with",
         dest="extra",
         type=optional_services,
@@ -382,7 +389,12 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "up":
         only = (*args.only, *args.extra)
-        stack.up(settings, only, say=lambda line: console.print(line, highlight=False))
+        say = lambda line: console.print(line, highlight=False)  # noqa: E731
+        if args.rabbitmq_nodes > 1 and "rabbitmq" in only:
+            cluster = stack.up_cluster(settings, args.rabbitmq_nodes, say)
+            settings = settings.with_overrides(amqp_url=cluster.url)
+            console.print(f"LAB_AMQP_URL={cluster.url}", highlight=False, soft_wrap=True)
+        stack.up(settings, only, say=say)
         if "prometheus" in args.extra:
             console.print(
                 f"prometheus: {settings.prometheus_url} (scraping "

@@ -32,6 +32,7 @@ class Settings:
     prefix: str = "lab"
     queue: str = "lab.jobs"
     es_index: str = "lab-jobs"
+    es_replicas: int = 0  # replicas of each shard of a new index (1+ on an Elasticsearch cluster)
     # Worker
     prefetch: int = 500
     batch: int = 100
@@ -41,6 +42,9 @@ class Settings:
     # The delays before the 2nd, 3rd, ... attempt; the last step repeats (see lab/retry.py).
     retry_ladder_ms: str = "1000,5000,30000,120000,600000"
     dead_letter_max: int = 100_000  # the dead-letter queue drops its oldest beyond this
+    # `classic` (one node) or `quorum` (replicated over a cluster's nodes; docs/CLUSTER.md).
+    queue_type: str = "classic"
+    delivery_limit: int = 20  # quorum: the broker dead-letters a message redelivered this often
     heartbeat_s: float = 2.0
     heartbeat_ttl_s: float = 10.0
     # Workers lower their own CPU priority by this much (0-19): on a busy machine the API answers
@@ -114,12 +118,19 @@ def _convert(name: str, raw: str, kind: type) -> object:
         if not 0 <= value <= 19:  # type: ignore[operator]
             raise ConfigError(f"LAB_PIPELINE_NICE={raw!r} must be from 0 to 19")
         return value
+    if name == "es_replicas":
+        if value < 0:  # type: ignore[operator]
+            raise ConfigError(f"LAB_ES_REPLICAS={raw!r} must be 0 or more")
+        return value
     if kind in (int, float) and value <= 0:  # type: ignore[operator]
         raise ConfigError(f"LAB_{name.upper()}={raw!r} must be greater than 0")
     return value
 
 
 NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+# A prefix in braces is a Redis Cluster hash tag: every key of the lab maps to one slot, so each
+# Lua script's keys stay together (docs/CLUSTER.md).
+PREFIX = re.compile(r"^(?:[A-Za-z0-9_.:-]{1,100}|\{[A-Za-z0-9_.:-]{1,98}\})$")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -152,11 +163,18 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
             continue
         kind = type(field.default)
         values[field.name] = _convert(field.name, raw, kind)
-    for name in ("prefix", "queue", "es_index"):
+    if values.get("queue_type", "classic") not in ("classic", "quorum"):
+        raise ConfigError(f"LAB_QUEUE_TYPE={values['queue_type']!r} must be classic or quorum")
+    for name in ("queue", "es_index"):
         if name in values and not NAME.match(str(values[name])):
             raise ConfigError(
                 f"LAB_{name.upper()}={values[name]!r} may hold only letters, digits and _ . : -"
             )
+    if "prefix" in values and not PREFIX.match(str(values["prefix"])):
+        raise ConfigError(
+            f"LAB_PREFIX={values['prefix']!r} may hold only letters, digits and _ . : -, "
+            "optionally in one pair of braces ({lab}: every key in one Redis Cluster slot)"
+        )
     settings = Settings(**values)  # type: ignore[arg-type]
     try:
         settings.retry_ladder  # noqa: B018 - validated once here, so no process starts with it bad

@@ -138,6 +138,29 @@ class StatusSampler:
             "p99Ms": round(percentile(values, 99), 2),
         }
 
+    def dip_after(self, t: float, baseline: float, until: float, window_s: float = 1.0) -> dict:
+        """How far the processing rate fell after `t` (drill time) and how many seconds until it
+        was back at 80 % of `baseline` (jobs/s), looking no later than `until`. Work already in
+        a worker's hands keeps `processed` growing through a fault; the rate shows the dip."""
+        points = [(s["t"], s["processed"]) for s in self.samples if t - window_s <= s["t"] <= until]
+        rates, first = [], 0
+        for now, done in points:
+            while points[first][0] < now - window_s:
+                first += 1
+            span = now - points[first][0]
+            if now > t and span >= window_s / 2:
+                rates.append((now, (done - points[first][1]) / span))
+        if not rates:
+            return {"lowestJobsPerSecond": None, "recoverySeconds": None}
+        low_at, low = min(rates, key=lambda r: r[1])
+        if low >= 0.8 * baseline:
+            return {"lowestJobsPerSecond": round(low, 1), "recoverySeconds": 0.0}
+        back = next((now for now, rate in rates if now > low_at and rate >= 0.8 * baseline), None)
+        return {
+            "lowestJobsPerSecond": round(low, 1),
+            "recoverySeconds": round(back - t, 2) if back is not None else None,
+        }
+
     def first_progress_after(self, t: float) -> float | None:
         """Seconds (drill time) of the first sample after `t` whose `processed` grew."""
         before = [s["processed"] for s in self.samples if s["t"] <= t]

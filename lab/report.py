@@ -25,7 +25,7 @@ from typing import Any
 from lab.config import Settings
 from lab.notebook import kernel_env, project_root
 
-REPORTS = ("resilience", "scaleout", "latency", "hostile")
+REPORTS = ("resilience", "scaleout", "latency", "hostile", "cluster")
 
 
 class ReportError(RuntimeError):
@@ -142,7 +142,7 @@ def service_versions(settings: Settings) -> dict[str, Any]:
     try:
         from elasticsearch import Elasticsearch
 
-        info = Elasticsearch(settings.es_url, request_timeout=5).info()
+        info = Elasticsearch(settings.es_url.split(",")[0], request_timeout=5).info()
         found["elasticsearch"] = info["version"]["number"]
     except Exception as exc:  # noqa: BLE001
         found["elasticsearch"] = f"unknown ({exc})"

@@ -68,9 +68,13 @@ class Scheduler:
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
         threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
+        # One node at a time (SelectConnection takes one); each reconnect tries the next node of
+        # LAB_AMQP_URL, so a cluster's surviving node is found when ours goes away.
+        nodes = broker.endpoints(self.settings.amqp_url, f"lab-scheduler-{self.id}")
+        attempt = 0
         while not self.stopping:
-            params = pika.URLParameters(self.settings.amqp_url)
-            params.client_properties = {"connection_name": f"lab-scheduler-{self.id}"}
+            params = nodes[attempt % len(nodes)]
+            attempt += 1
             self.connection = SelectConnection(
                 params,
                 on_open_callback=self._on_connection_open,

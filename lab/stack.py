@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -96,9 +98,36 @@ def urls(settings: Settings) -> dict[str, str]:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free now, below the kernel's ephemeral range: a port from that
+    range can be taken meanwhile as the local end of any outgoing connection (a health probe,
+    nodes of a cluster talking), and a server started there fails with EADDRINUSE."""
+    floor = _ephemeral_floor()
+    low = 10000 if floor > 11000 else 1024
+    held: list[socket.socket] = []
+    try:
+        while len(held) < count:
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", random.randrange(low, floor)))
+            except OSError:
+                s.close()
+                continue
+            held.append(s)
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 def wait_healthy(check, url: str, timeout_s: float, what: str, log: Path | None = None) -> None:
@@ -279,11 +308,15 @@ def start_redis(port: int, home: Path) -> Local:
     return Local("redis", url, pid=int(pidfile.read_text().strip()), data_dir=data)
 
 
-def start_rabbitmq(port: int, home: Path) -> Local:
-    """A private RabbitMQ node on `port` (about 10 s to start), e.g. for a drill that kills it."""
+def start_rabbitmq(
+    port: int, home: Path, data_dir: Path | None = None, dist_port: int | None = None
+) -> Local:
+    """A private RabbitMQ node on `port` (about 10 s to start), e.g. for a drill that kills it.
+    `data_dir` (a stopped node's `Local.data_dir`) starts that same node again: same name, same
+    messages, and, in a cluster, the same membership."""
     ensure_binary("rabbitmq-server")
-    base = home / f"rabbitmq-{port}"
-    if os.geteuid() == 0 and not _others_can_enter(home):
+    base = data_dir or home / f"rabbitmq-{port}"
+    if data_dir is None and os.geteuid() == 0 and not _others_can_enter(home):
         # Debian's script runs the node as the rabbitmq user, who cannot reach a private
         # directory of root's (pytest's tmp_path is one); use a directory it can enter.
         base = Path(tempfile.mkdtemp(prefix=f"lab-rabbitmq-{port}-"))
@@ -302,7 +335,7 @@ def start_rabbitmq(port: int, home: Path) -> Local:
         **os.environ,
         "RABBITMQ_NODENAME": node,
         "RABBITMQ_NODE_PORT": str(port),
-        "RABBITMQ_DIST_PORT": str(free_port()),
+        "RABBITMQ_DIST_PORT": str(dist_port or free_port()),
         "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
         "RABBITMQ_LOG_BASE": str(base / "log"),
         "RABBITMQ_CONFIG_FILE": str(config),
@@ -312,6 +345,82 @@ def start_rabbitmq(port: int, home: Path) -> Local:
     url = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
     wait_healthy(amqp_ok, url, 60, "RabbitMQ", base / "log" / f"{node}.log")
     return Local("rabbitmq", url, node=node, data_dir=base)
+
+
+@dataclass
+class Cluster:
+    """Private RabbitMQ nodes joined into one cluster, as three hosts would run it."""
+
+    nodes: list[Local]
+
+    @property
+    def url(self) -> str:
+        """`LAB_AMQP_URL` for the cluster: every node, comma-separated."""
+        return ",".join(n.url for n in self.nodes)
+
+    def node_of(self, name: str) -> Local:
+        return next(n for n in self.nodes if n.node == name)
+
+    def restart(self, local: Local) -> Local:
+        """Start a stopped or killed node again with its data; it rejoins the cluster."""
+        again = start_rabbitmq(_port(local.url), Path(), data_dir=local.data_dir)
+        self.nodes[self.nodes.index(local)] = again
+        return again
+
+    def leader_of(self, queue: str) -> str | None:
+        """The node leading a quorum queue (None for a classic queue or when nobody answers)."""
+        for local in self.nodes:
+            done = _ctl(local.node, "list_queues", "name", "leader", "--no-table-headers", ok=True)
+            for line in done.stdout.splitlines():
+                parts = line.split()
+                if len(parts) == 2 and parts[0] == queue:
+                    return parts[1]
+        return None
+
+    def stop(self) -> None:
+        for local in reversed(self.nodes):
+            local.stop()
+
+
+def _ctl(node: str, *args: str, ok: bool = False) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        ["rabbitmqctl", "-q", "-n", node, *args], capture_output=True, text=True, timeout=120
+    )
+    if done.returncode != 0 and not ok:
+        raise StackError(f"rabbitmqctl -n {node} {' '.join(args)}: {done.stderr.strip()[-400:]}")
+    return done
+
+
+def start_rabbitmq_cluster(count: int, home: Path, ports: list[int] | None = None) -> Cluster:
+    """`count` private nodes on free ports (or `ports`), started side by side, then joined to
+    the first with `rabbitmqctl join_cluster`. They share the Erlang cookie of the user Debian's
+    script runs them as, which is what lets them talk."""
+    # Every node's AMQP and Erlang distribution ports, chosen together so none collide.
+    spare = free_ports(count * 2)
+    ports = ports or spare[:count]
+    dist = [p for p in spare if p not in ports][:count]
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        nodes = list(
+            pool.map(
+                lambda pair: start_rabbitmq(pair[0], home, dist_port=pair[1]),
+                zip(ports, dist, strict=True),
+            )
+        )
+    first = nodes[0].node
+    for local in nodes[1:]:
+        _ctl(local.node, "stop_app")
+        _ctl(local.node, "join_cluster", first)
+        _ctl(local.node, "start_app")
+    cluster = Cluster(nodes)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        answer = _ctl(first, "cluster_status", "--formatter", "json", ok=True)
+        with contextlib.suppress(ValueError):
+            if len(json.loads(answer.stdout or "{}").get("running_nodes", [])) == count:
+                return cluster
+        time.sleep(0.5)
+    cluster.stop()
+    raise StackError(f"the {count} RabbitMQ nodes did not form one cluster within 60 s")
 
 
 def _others_can_enter(path: Path) -> bool:
@@ -459,6 +568,17 @@ def up(
     for service, url in urls(settings).items():
         if service not in only:
             continue
+        if "," in url:  # a cluster's nodes: lab uses them, it does not start them here
+            silent = [u for u in url.split(",") if not CHECKS[service](u.strip())]
+            if silent:
+                raise StackError(
+                    f"{service}: {len(silent)} of the nodes in its URL list do not answer "
+                    f"({safe_url(','.join(silent))}). Start them, or for a local RabbitMQ "
+                    "cluster: lab stack up --rabbitmq-nodes 3"
+                )
+            how[service] = "reused"
+            say(f"{service}: reusing the cluster at {safe_url(url)}")
+            continue
         if CHECKS[service](url):
             how[service] = "reused"
             say(f"{service}: reusing what answers at {safe_url(url)}")
@@ -485,6 +605,27 @@ def up(
     return how
 
 
+def up_cluster(
+    settings: Settings, count: int, say: Callable[[str], None] = lambda _line: None
+) -> Cluster:
+    """`lab stack up --rabbitmq-nodes N`: a local cluster on the ports LAB_AMQP_URL lists (when
+    it lists N local nodes), else on free ports; `lab stack down` stops it and removes its data."""
+    listed = [u.strip() for u in settings.amqp_url.split(",") if u.strip()]
+    ports = None
+    if len(listed) == count and all(_is_local(u) for u in listed):
+        ports = [_port(u) for u in listed]
+    where = ", ".join(map(str, ports)) if ports else "free ports"
+    say(f"rabbitmq: starting a local cluster of {count} nodes on {where} …")
+    began = time.monotonic()
+    cluster = start_rabbitmq_cluster(count, settings.home_path, ports)
+    path = _state_file(settings, "rabbitmq")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {"nodes": [{"node": n.node, "data": str(n.data_dir)} for n in cluster.nodes]}
+    path.write_text(json.dumps(entry))
+    say(f"rabbitmq: cluster of {count} ready in {time.monotonic() - began:.1f} s")
+    return cluster
+
+
 def down(settings: Settings) -> dict[str, str]:
     """Stop what `up` started; services lab merely reused are left alone."""
     how = {}
@@ -495,6 +636,13 @@ def down(settings: Settings) -> dict[str, str]:
             continue
         mark = path.read_text().strip()
         data: Path | None = None
+        if mark.startswith("{") and "nodes" in json.loads(mark):
+            for member in json.loads(mark)["nodes"]:
+                Local(service, url, node=member["node"]).stop()
+                shutil.rmtree(member["data"], ignore_errors=True)
+            path.unlink()
+            how[service] = "cluster stopped, its data removed"
+            continue
         if mark.startswith("{"):
             entry = json.loads(mark)
             node, pid = entry.get("node"), entry.get("pid")
@@ -519,7 +667,7 @@ def status(settings: Settings) -> dict[str, dict[str, object]]:
             continue  # not asked for, not there: nothing to report
         out[service] = {
             "url": url,
-            "healthy": CHECKS[service](url),
+            "healthy": all(CHECKS[service](u.strip()) for u in url.split(",")),
             "managedByLab": path.exists(),
         }
     return out

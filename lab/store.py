@@ -50,13 +50,21 @@ class BulkResult:
 class Store:
     def __init__(self, settings: Settings, timeout_s: float = 30.0):
         self.index = settings.es_index
-        self.es = Elasticsearch(settings.es_url, request_timeout=timeout_s)
+        self.replicas = settings.es_replicas
+        # Several nodes of a cluster: comma-separated; the client spreads requests over them
+        # and retries another node when one fails.
+        nodes = [url.strip() for url in settings.es_url.split(",") if url.strip()]
+        self.es = Elasticsearch(nodes, request_timeout=timeout_s, retry_on_timeout=True)
 
     def ensure_index(self) -> None:
         if self.es.indices.exists(index=self.index):
             return
         try:
-            self.es.indices.create(index=self.index, mappings=MAPPINGS)
+            self.es.indices.create(
+                index=self.index,
+                mappings=MAPPINGS,
+                settings={"number_of_replicas": self.replicas},
+            )
         except ApiError as exc:
             # Another worker created it first.
             if "resource_already_exists" not in str(exc):

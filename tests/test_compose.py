@@ -78,6 +78,8 @@ def test_docker_compose_validates_the_file() -> None:
             str(ROOT / "docker-compose.yml"),
             "--profile",
             "kibana",
+            "--profile",
+            "es-cluster",
             "config",
             "--services",
         ],

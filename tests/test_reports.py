@@ -88,6 +88,21 @@ def test_resilience_report(settings: Settings, tmp_path: Path) -> None:
     assert all(f["recoverySeconds"] is not None for f in figures["faults"])
 
 
+@pytest.mark.slow
+def test_cluster_report(settings: Settings, tmp_path: Path) -> None:
+    """Three private RabbitMQ nodes, quorum queues, the leader killed and a follower stopped:
+    nothing lost, nothing doubled, and the one-node classic run beside it."""
+    x = 30000
+    summary = lab_report(
+        settings, tmp_path, "cluster", X=x, Y=60000, DOWN_SECONDS=3, SETTLE_SECONDS=2
+    )
+    figures = summary["figures"]
+    assert figures["documents"] == figures["distinct"] == figures["processed"] == x
+    assert [f["jobsLeft"] > 0 for f in figures["faults"]] == [True, True, True]
+    assert figures["single"]["jobsPerSecond"] > 0 and figures["throughput"]["after"] > 0
+    assert not list(Path(tempfile.gettempdir()).glob("lab-cluster-*"))
+
+
 def test_bad_report_input_is_named(settings: Settings, tmp_path: Path) -> None:
     for args, message in [
         (["report", "nosuch"], "no report 'nosuch'"),
