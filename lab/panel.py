@@ -296,10 +296,7 @@ class ControlPanel(w.VBox):
                 timeline = self.client.timeline(run_id)
             except ApiError:
                 return seen
-            return [
-                (p["t"], p["released"], p["processed"])
-                for p in cumulative(timeline["points"])
-            ]
+            return [(p["t"], p["released"], p["processed"]) for p in cumulative(timeline["points"])]
         return seen
 
     def _draw_chart(self) -> None:
