@@ -137,7 +137,13 @@ def wait_healthy(check, url: str, timeout_s: float, what: str, log: Path | None 
             return
         time.sleep(0.2)
     where = f"; its log: {log}" if log else ""
-    raise StackError(f"{what} did not become healthy at {url} within {timeout_s:.0f} s{where}")
+    last = ""
+    if log is not None and log.is_file():  # the log may be gone by the time anyone reads it
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        last = "\n" + "\n".join(line[:300] for line in lines[-8:])
+    raise StackError(
+        f"{what} did not become healthy at {safe_url(url)} within {timeout_s:.0f} s{where}{last}"
+    )
 
 
 def ensure_binary(name: str) -> str:
@@ -343,7 +349,7 @@ def start_rabbitmq(
     }
     subprocess.run(["rabbitmq-server", "-detached"], env=env, check=True, capture_output=True)
     url = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
-    wait_healthy(amqp_ok, url, 60, "RabbitMQ", base / "log" / f"{node}.log")
+    wait_healthy(amqp_ok, url, 120, "RabbitMQ", base / "log" / f"{node}.log")
     return Local("rabbitmq", url, node=node, data_dir=base)
 
 

@@ -713,12 +713,12 @@ def rate(first, last):
     points = [p for p in timeline if first <= p["t"] - started_at < last]
     return round(sum(p["processed"] for p in points) / max(1, len(points)), 1)
 
-first_at, last_back = faults[0]["at"], faults[-1]["backAt"]
+first_at, last_at = faults[0]["at"], faults[-1]["at"]
 end = max(p["t"] for p in timeline) - started_at + 1
 throughput = {
     "before": rate(0, first_at),
-    "during": rate(first_at, last_back),  # from the kill until the follower was stopped
-    "after": rate(last_back, end),        # on two nodes of three
+    "during": rate(first_at, last_at),  # from the kill until the follower's stop began
+    "after": rate(last_at, end),        # from then on: two nodes of three
     "whole": round(X / run.durationSeconds, 1),
 }
 print(throughput)

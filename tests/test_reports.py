@@ -92,7 +92,7 @@ def test_resilience_report(settings: Settings, tmp_path: Path) -> None:
 def test_cluster_report(settings: Settings, tmp_path: Path) -> None:
     """Three private RabbitMQ nodes, quorum queues, the leader killed and a follower stopped:
     nothing lost, nothing doubled, and the one-node classic run beside it."""
-    x = 30000
+    x = 45000  # at 1,000 a second: long enough that work is left when the follower stops
     summary = lab_report(
         settings, tmp_path, "cluster", X=x, Y=60000, DOWN_SECONDS=3, SETTLE_SECONDS=2
     )
