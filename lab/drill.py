@@ -138,11 +138,20 @@ class StatusSampler:
             "p99Ms": round(percentile(values, 99), 2),
         }
 
-    def dip_after(self, t: float, baseline: float, until: float, window_s: float = 1.0) -> dict:
-        """How far the processing rate fell after `t` (drill time) and how many seconds until it
-        was back at 80 % of `baseline` (jobs/s), looking no later than `until`. Work already in
+    def dip_after(
+        self,
+        t: float,
+        baseline: float,
+        until: float,
+        end: float | None = None,
+        window_s: float = 1.0,
+    ) -> dict:
+        """How far the processing rate fell after a fault at `t` (drill time) and how many
+        seconds until it was back at 80 % of `baseline` (jobs/s). A dip counts if it begins
+        before `until` (the next fault); its recovery is looked for until `end`. Work already in
         a worker's hands keeps `processed` growing through a fault; the rate shows the dip."""
-        points = [(s["t"], s["processed"]) for s in self.samples if t - window_s <= s["t"] <= until]
+        end = until if end is None else end
+        points = [(s["t"], s["processed"]) for s in self.samples if t - window_s <= s["t"] <= end]
         rates, first = [], 0
         for now, done in points:
             while points[first][0] < now - window_s:
@@ -152,13 +161,19 @@ class StatusSampler:
                 rates.append((now, (done - points[first][1]) / span))
         if not rates:
             return {"lowestJobsPerSecond": None, "recoverySeconds": None}
-        low_at, low = min(rates, key=lambda r: r[1])
-        if low >= 0.8 * baseline:
-            return {"lowestJobsPerSecond": round(low, 1), "recoverySeconds": 0.0}
-        back = next((now for now, rate in rates if now > low_at and rate >= 0.8 * baseline), None)
+        bar = 0.8 * baseline
+        below = next((i for i, (now, r) in enumerate(rates) if now <= until and r < bar), None)
+        if below is None:
+            lowest = min(r for now, r in rates if now <= until) if rates[0][0] <= until else None
+            return {
+                "lowestJobsPerSecond": round(lowest, 1) if lowest is not None else None,
+                "recoverySeconds": 0.0,
+            }
+        back = next((i for i in range(below, len(rates)) if rates[i][1] >= bar), None)
+        dip = rates[below : back if back is not None else len(rates)]
         return {
-            "lowestJobsPerSecond": round(low, 1),
-            "recoverySeconds": round(back - t, 2) if back is not None else None,
+            "lowestJobsPerSecond": round(min(r for _, r in dip), 1),
+            "recoverySeconds": round(rates[back][0] - t, 2) if back is not None else None,
         }
 
     def first_progress_after(self, t: float) -> float | None:

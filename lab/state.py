@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -314,7 +315,7 @@ def process_usage() -> dict[str, float | int]:
     reports every worker and scheduler without scraping each of them."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     try:
-        pages = int(open("/proc/self/statm").read().split()[1])  # noqa: SIM115 - one read
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
         rss = pages * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         rss = usage.ru_maxrss * 1024  # the peak, where /proc is missing

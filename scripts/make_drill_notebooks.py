@@ -691,13 +691,14 @@ with StatusSampler(settings.api_url, interval_s=0.1, token=settings.api_token) a
     run = wait_until(lambda: (r := State(settings).run(run_id)) and r.settled and r, 900, "the run to settle", poll_s=0.5)
 
 # Recovered: how low the processing rate fell after each fault, and how long until it was back
-# at 80 % of its rate before the first fault (0 when it never fell below that).
+# at 80 % of its rate before the first fault (0 when it never fell below that). A dip belongs
+# to a fault if it began before the next one; its recovery may come later.
 settled_at = max(s["t"] for s in sampler.samples if s["processed"] < X) if sampler.samples else 0
 before = [s for s in sampler.samples if s["t"] <= faults[0]["at"]]
 baseline = (before[-1]["processed"] - before[0]["processed"]) / max(0.1, before[-1]["t"] - before[0]["t"])
 for i, f in enumerate(faults):
     until = min(settled_at, faults[i + 1]["at"] if i + 1 < len(faults) else settled_at)
-    f.update(sampler.dip_after(f["at"], baseline, until))
+    f.update(sampler.dip_after(f["at"], baseline, until, end=settled_at))
     print(f"{f['fault']:<44} {f['node']}: lowest {f['lowestJobsPerSecond']} jobs/s, "
           f"back at 80 % of {baseline:,.0f}/s after {f['recoverySeconds']} s")"""),
     md("""## Throughput before, during and after
