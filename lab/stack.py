@@ -117,17 +117,25 @@ def free_ports(count: int) -> list[int]:
     held: list[socket.socket] = []
     try:
         while len(held) < count:
+            port = random.randrange(low, floor)
+            if port in _handed_out:  # free now, but promised to a server not started yet
+                continue
             s = socket.socket()
             try:
-                s.bind(("127.0.0.1", random.randrange(low, floor)))
+                s.bind(("127.0.0.1", port))
             except OSError:
                 s.close()
                 continue
             held.append(s)
-        return [s.getsockname()[1] for s in held]
+        ports = [s.getsockname()[1] for s in held]
+        _handed_out.update(ports)
+        return ports
     finally:
         for s in held:
             s.close()
+
+
+_handed_out: set[int] = set()  # ports this process already chose, never handed out twice
 
 
 def wait_healthy(check, url: str, timeout_s: float, what: str, log: Path | None = None) -> None:
@@ -206,12 +214,22 @@ class Local:
 
     def stop(self, timeout_s: float = 30.0) -> None:
         if self.node:
+            # `rabbitmqctl stop` returns before the node's OS process is gone, and a process
+            # still holding the AMQP port makes a restart on that port fail with EADDRINUSE
+            # (seen on a loaded machine): wait for the process itself.
+            pid = _rabbit_pid(self.node)
             subprocess.run(
                 ["rabbitmqctl", "-q", "-n", self.node, "stop"],
                 check=False,
                 capture_output=True,
                 timeout=timeout_s,
             )
+            deadline = time.monotonic() + timeout_s
+            while pid and _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if pid and _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             return
         if not self.pid:
             return

@@ -301,7 +301,8 @@ rabbit_port, es_port = stack.free_port(), stack.free_port()
 rabbit = stack.start_rabbitmq(rabbit_port, home)
 es = stack.start_elasticsearch(es_port, home)
 if not KEEP_DATA:  # stopped by the teardown cell, or when the kernel exits after a failure
-    atexit.register(lambda: (rabbit.stop(), es.stop()))
+    atexit.register(es.stop)  # one handler each: one that fails does not keep the other from running
+    atexit.register(lambda: rabbit.stop())
 settings = drill_settings("resilience", keep=KEEP_DATA, amqp_url=rabbit.url, es_url=es.url, home=str(home),
                           heartbeat_s=0.5, heartbeat_ttl_s=3.0, lease_ms=2000)
 supervisor = Supervisor(settings)
@@ -636,7 +637,8 @@ began = time.time()
 cluster = stack.start_rabbitmq_cluster(NODES, home)
 es = stack.start_elasticsearch(stack.free_port(), home)
 if not KEEP_DATA:  # stopped by the teardown cell, or when the kernel exits after a failure
-    atexit.register(lambda: (cluster.stop(), es.stop()))
+    atexit.register(es.stop)  # one handler each: one that fails does not keep the other from running
+    atexit.register(lambda: cluster.stop())
 print(f"{NODES} nodes clustered in {time.time() - began:.1f} s:", [n.node for n in cluster.nodes])
 settings = drill_settings("cluster", keep=KEEP_DATA, amqp_url=cluster.url, es_url=es.url, home=str(home),
                           queue_type="quorum", heartbeat_s=0.5, heartbeat_ttl_s=3.0, lease_ms=2000)
