@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lab import cli_jobs, config, logs, stack
+from lab import cli_jobs, cli_reports, config, logs, stack
 from lab.bench import BenchError
 from lab.client import ApiError, LabClient
 from lab.config import ConfigError, Settings
@@ -180,18 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     lt.add_argument("--max-fail-ratio", type=float, default=0.0)
     lt.add_argument("--out", default="loadtests/results", help="where Locust's CSV stats go")
 
-    rp = sub.add_parser("report", help="run a drill notebook as a report (ipynb, HTML, JSON)")
-    rp.add_argument("name", help="resilience, scaleout or latency")
-    rp.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("KEY", "VALUE"),
-        help="a notebook parameter; VALUE is read as JSON when it parses (3, [1, 2], true)",
-    )
-    rp.add_argument("--out", default="reports", help="where the report goes")
+    cli_reports.add_parser(sub, positive_int)
 
     nb = sub.add_parser("notebook", help="open JupyterLab on the notebooks folder")
     nb.add_argument("--ip", default="127.0.0.1", help="address to listen on (loopback by default)")
@@ -570,36 +559,6 @@ def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.passed else 1
 
 
-def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from pathlib import Path
-
-    from lab.report import REPORTS, run_report
-
-    if args.name not in REPORTS:
-        console.print(f"[red]lab: no report {args.name!r}; choose from {', '.join(REPORTS)}[/red]")
-        return 2
-    parameters: dict[str, Any] = {}
-    for key, raw in args.parameter:
-        if not key.isidentifier():
-            console.print(f"[red]lab: parameter name {key!r} is not a Python name[/red]")
-            return 2
-        try:
-            parameters[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            parameters[key] = raw
-    console.print(f"lab: running notebooks/{args.name}.ipynb …", highlight=False)
-    report = run_report(args.name, parameters, settings, Path(args.out))
-    for row in report.summary.get("verdicts", []):
-        mark = "[green]PASS[/green]" if row["passed"] else "[red]FAIL[/red]"
-        console.print(f"  {mark} {row['check']}: {row['observed']} (expected {row['expected']})")
-    if report.summary.get("error"):
-        console.print(f"[red]{report.summary['error']}[/red]", highlight=False)
-    console.print(f"lab: report {report.html or report.notebook}", highlight=False)
-    console.print(f"lab: summary {report.summary_path}", highlight=False)
-    console.print("lab: verdict " + ("passed" if report.passed else "FAILED"), highlight=False)
-    return 0 if report.passed else 1
-
-
 def cmd_notebook(args: argparse.Namespace, settings: Settings) -> int:
     import subprocess
 
@@ -709,7 +668,7 @@ COMMANDS = {
     "job": cli_jobs.cmd_job,
     "notebook": cmd_notebook,
     "loadtest": cmd_loadtest,
-    "report": cmd_report,
+    "report": cli_reports.cmd_report,
 }
 
 

@@ -217,9 +217,26 @@ class Verdicts:
         )
 
 
-def save_summary(path: str | None, figures: dict[str, Any], verdicts: Verdicts) -> dict[str, Any]:
-    """The summary `lab report` completes and keeps beside the report (when a path is given)."""
-    summary = {"figures": figures, "verdicts": verdicts.rows, "passed": verdicts.passed}
+def save_summary(
+    path: str | None,
+    figures: dict[str, Any],
+    verdicts: Verdicts,
+    headline: dict[str, Any] | None = None,
+    chart: Any = None,
+) -> dict[str, Any]:
+    """The summary `lab report` completes and keeps beside the report (when a path is given).
+
+    `headline` is the handful of figures a reader wants first (label: value as it should read);
+    `chart` is the drill's main matplotlib figure, saved beside the summary as a PNG so the
+    report's first screen and `lab report compare` can show it."""
+    summary = {
+        "figures": figures,
+        "headline": headline or {},
+        "verdicts": verdicts.rows,
+        "passed": verdicts.passed,
+    }
     if path:
+        if chart is not None:
+            chart.savefig(Path(path).with_suffix(".png"), dpi=90, bbox_inches="tight")
         Path(path).write_text(json.dumps(summary, indent=2, default=str))
     return summary

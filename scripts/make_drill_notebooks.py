@@ -119,7 +119,13 @@ for s in met:
 verdicts.check("a run was active throughout", status["running"], "running", status["state"])
 figures = {"steps": steps, "kneePerSecond": knee, "p95BarMs": P95_MS, "idleDrainPerSecond": round(idle, 1),
            "apiProcesses": API_PROCESSES, "locustProcesses": LOCUST_PROCESSES, "runY": RUN_Y}
-save_summary(SUMMARY_PATH, figures, verdicts)
+headline = {"knee": f"{knee:,.0f} answered/s with p95 <= {P95_MS:g} ms",
+            "drain with no load": f"{idle:,.0f} jobs/s"}
+for s in steps:
+    headline[f"{s['offeredPerSecond']:,}/s offered"] = (
+        f"{s['answeredPerSecond']:,.0f}/s answered; p50 {s['p50Ms']:g}, p95 {s['p95Ms']:g}, p99 {s['p99Ms']:g} ms; "
+        f"drain {s['drainPerSecond']:,.0f} jobs/s")
+save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=fig)
 verdicts"""),
     md("## Teardown"),
     code("""client.stop()
@@ -241,7 +247,13 @@ if len(agent) > 1:
     verdicts.check(f"agent: {agent[1]['workers']} workers vs {agent[0]['workers']}", gain >= 1.5, "≥ 1.5× the throughput", f"{gain:.2f}×")
 for r in agent[1:]:
     verdicts.check(f"agent, {r['workers']} workers: fair share", r["jain"] >= 0.8, "Jain ≥ 0.8", r["jain"])
-save_summary(SUMMARY_PATH, {"fast": fast, "agent": agent}, verdicts)
+headline = {}
+for label, rows in (("fast", fast), ("agent", agent)):
+    for r in rows:
+        r["speedup"] = round(r["jobsPerSecond"] / rows[0]["jobsPerSecond"], 2)
+        headline[f"{label}, {r['workers']} worker{'s' if r['workers'] > 1 else ''}"] = (
+            f"{r['jobsPerSecond']:,.1f} jobs/s, speed-up {r['speedup']:.2f}x, fairness (Jain) {r['jain']}")
+save_summary(SUMMARY_PATH, {"fast": fast, "agent": agent}, verdicts, headline, chart=fig)
 verdicts"""),
     md("## Teardown"),
     code("""supervisor.down()
@@ -312,7 +324,7 @@ keeper_done = threading.Event()
 keeper = threading.Thread(target=supervisor.watch, kwargs={"until": keeper_done.is_set, "poll_s": 0.5},
                           daemon=True)
 keeper.start()
-print("RabbitMQ", rabbit.url, "| Elasticsearch", es.url, "| API", settings.api_url)"""),
+print("RabbitMQ", redacted(settings)["LAB_AMQP_URL"], "| Elasticsearch", es.url, "| API", settings.api_url)"""),
     md("""An event-stream client follows `/events` for the whole drill, reconnecting with
 `Last-Event-ID` whenever the stream breaks, as a dashboard would."""),
     code("""stream = EventFollower(settings).start()"""),
@@ -370,7 +382,8 @@ for i, f in enumerate(faults, start=1):
     ax.text(f["at"], X * (1.02 - 0.07 * i), f" {i}. {f['fault']}", color="#b42318", fontsize=8)
 ax.set_xlabel("seconds"); ax.set_ylabel("jobs"); ax.set_title(f"run {run_id}: X={X:,}, Y={Y:,}/min")
 ax.legend(loc="lower right"); ax.grid(alpha=0.3)
-plt.show()"""),
+plt.show()
+chart = fig  # the report's main chart"""),
     md("""The run's own timeline (`GET /runs/{id}/timeline`): jobs per second as the counting scripts
 recorded them in Redis, so the API restart above lost none of it."""),
     code("""timeline = client.timeline(run_id)["points"]
@@ -399,9 +412,14 @@ verdicts.check("GET /status p95 during the drill", latency["p95Ms"] < 200, "< 20
 in_timeline = sum(p["processed"] for p in timeline)
 verdicts.check("the timeline kept every job through the restarts", in_timeline == X, X, in_timeline)
 figures = {"runId": run_id, "x": X, "y": Y, "documents": documents, "distinct": distinct,
+           "lost": X - distinct, "duplicates": documents - distinct,
            "processed": run.processed, "faults": faults, "status": latency,
            "stream": {"events": stream.events, "reconnects": stream.reconnects}, "seconds": run.durationSeconds}
-save_summary(SUMMARY_PATH, figures, verdicts)
+headline = {"lost": f"{X - distinct:,} of {X:,}", "duplicates": f"{documents - distinct:,}"}
+for f in faults:
+    headline[f"recovery: {f['fault']}"] = f"{f['recoverySeconds']} s"
+headline["GET /status during the drill"] = f"p95 {latency['p95Ms']} ms"
+save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=chart)
 verdicts"""),
     md("## Teardown"),
     code("""keeper_done.set()
@@ -577,8 +595,15 @@ verdicts.check("processed", run.processed == X and run.failed == 0, f"{X}, 0 fai
 figures = {"runId": run_id, "x": X, "y": Y, "documents": documents, "distinct": distinct,
            "processed": run.processed, "poison": dict(reasons), "requests": len(answers),
            "serverErrors": len(server_errors), "wrongAnswers": len(wrong), "workerRestarts": restarts,
-           "streamCuts": stream.reconnects, "outages": outages, "status": sampler.latency()}
-save_summary(SUMMARY_PATH, figures, verdicts)
+           "streamCuts": stream.reconnects, "outages": outages, "status": sampler.latency(),
+           "lost": X - distinct, "duplicates": documents - distinct}
+headline = {"hostile requests answered 5xx": f"{len(server_errors)} of {len(answers)}",
+            "answered wrong": f"{len(wrong)} of {len(answers)}",
+            "poison messages dead-lettered": ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())),
+            "worker restarts": restarts, "lost": f"{X - distinct:,} of {X:,}", "duplicates": documents - distinct}
+for o in outages:
+    headline[f"{o['service']} away: work resumed"] = f"{o['resumedAfterBackSeconds']} s after it was back"
+save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=fig)
 verdicts"""),
     md("## Teardown"),
     code("""keeper_done.set()
@@ -770,9 +795,15 @@ verdicts.check("every fault hit a run with work left", all(f["jobsLeft"] > 0 for
 verdicts.check("every fault recovered", all(r is not None for r in recoveries), "progress after each", recoveries)
 verdicts.check("throughput on two nodes after the faults", throughput["after"] > 0, "> 0 jobs/s", throughput["after"])
 figures = {"runId": run_id, "x": X, "y": Y, "nodes": NODES, "queueType": "quorum", "documents": documents,
-           "distinct": distinct, "processed": run.processed, "faults": faults, "throughput": throughput,
+           "distinct": distinct, "lost": X - distinct, "duplicates": documents - distinct,
+           "processed": run.processed, "faults": faults, "throughput": throughput,
            "single": single, "status": sampler.latency(), "seconds": run.durationSeconds}
-save_summary(SUMMARY_PATH, figures, verdicts)
+headline = {"lost": f"{X - distinct:,} of {X:,}", "duplicates": f"{documents - distinct:,}"}
+for f in faults:
+    headline[f"recovery: {f['fault']}"] = f"{f['recoverySeconds']} s (lowest {f['lowestJobsPerSecond']} jobs/s)"
+headline["throughput"] = (f"{throughput['whole']:,} jobs/s on {NODES} nodes with faults; "
+                          f"{single['jobsPerSecond']:,} on one node, classic")
+save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=fig)
 verdicts"""),
     md("## Teardown"),
     code("""keeper_done.set()

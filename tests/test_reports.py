@@ -1,5 +1,7 @@
 """The drill reports run end to end in CI with small parameters; their JSON verdicts must pass.
-And Locust, headless, through `lab loadtest`: figures out, thresholds enforced by exit code."""
+A report opens with its verdict (looked at in Chromium), carries its provenance, is listed in the
+index, and two real runs compare with the right exit code. And Locust, headless, through
+`lab loadtest`: figures out, thresholds enforced by exit code."""
 
 from __future__ import annotations
 
@@ -14,6 +16,10 @@ import pytest
 
 from lab.config import Settings
 from lab.supervisor import Supervisor
+from tests.conftest import cleanup, make_settings
+from tests.helpers import browser_page, screenshot_path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def lab_report(settings: Settings, out: Path, name: str, **parameters: object) -> dict:
@@ -35,19 +41,132 @@ def lab_report(settings: Settings, out: Path, name: str, **parameters: object) -
     assert Path(summary["html"]).is_file() and "<img" in Path(summary["html"]).read_text()
     assert summary["versions"]["services"]["redis"] and summary["machine"]["cpus"]
     assert summary["parameters"] == {**parameters, "SUMMARY_PATH": str(summaries[-1])}
+    # Provenance: the commit this tree is at, and a command that reruns the same report.
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    assert summary["git"]["commit"] == head and isinstance(summary["git"]["dirty"], bool)
+    assert summary["rerun"].startswith(f"lab report {name} ") and "--out" in summary["rerun"]
+    assert summary["headline"] and Path(summary["chart"]).is_file()
+    assert str(summaries[-1].name) in (out / "index.html").read_text()
     return summary
 
 
-def test_latency_report(settings: Settings, tmp_path: Path) -> None:
-    summary = lab_report(
-        settings, tmp_path, "latency", OFFERED_STEPS=[50, 200], STEP_SECONDS=5, P95_MS=200.0,
-        TARGET_RPS=100, RUN_Y=30_000,
+def run_lab(*args: str, settings: Settings | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lab", *args],
+        env={**os.environ, **(settings.as_env() if settings else {})},
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+LATENCY = dict(OFFERED_STEPS=[50, 200], STEP_SECONDS=4, P95_MS=200.0, TARGET_RPS=100, RUN_Y=30_000)
+
+
+@pytest.fixture(scope="module")
+def latency_runs(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    """Two real runs of the latency drill in one reports folder (each in its own namespace)."""
+    out = tmp_path_factory.mktemp("reports")
+    summaries = []
+    for _ in range(2):
+        settings = make_settings(es_url, tmp_path_factory.mktemp("home"))
+        try:
+            summaries.append(lab_report(settings, out, "latency", **LATENCY))
+        finally:
+            cleanup(settings)
+    return out, summaries
+
+
+def test_latency_report(latency_runs: tuple[Path, list]) -> None:
+    summary = latency_runs[1][0]
     figures = summary["figures"]
     steps = figures["steps"]
     assert [s["offeredPerSecond"] for s in steps] == [50, 200]
     assert all(s["requests"] > 0 and s["drainPerSecond"] > 0 for s in steps)
     assert figures["kneePerSecond"] == steps[-1]["answeredPerSecond"] >= 100
+
+
+def test_a_report_opens_with_its_verdict_and_hides_its_code(
+    latency_runs: tuple[Path, list], tmp_path: Path
+) -> None:
+    """What a reader sees first, in a real browser: verdict, headline figures and provenance on
+    the first screen, no code anywhere; `--show-code` (here: the same page rendered with code)
+    keeps the verdict first and shows the code below it."""
+    from lab.reports.page import write_html
+
+    summary = latency_runs[1][-1]
+    with_code = write_html(Path(summary["notebook"]), summary, tmp_path / "code.html", True)
+    with browser_page(1280, 800) as page:
+        page.goto(Path(summary["html"]).as_uri())
+        page.screenshot(path=str(screenshot_path(tmp_path, "report-first-screen.png")))
+        verdict = page.locator("#lab-verdict")
+        assert verdict.inner_text().startswith("PASSED")
+        for element in (
+            verdict,
+            page.locator("table.headline"),
+            page.locator("p.provenance").first,
+        ):
+            box = element.bounding_box()
+            assert box and box["y"] + box["height"] <= 800, box
+        assert summary["git"]["commit"][:12] in page.locator("p.provenance").first.inner_text()
+        code_input = ".jp-CodeCell .jp-InputArea"  # markdown cells use the same area class
+        assert page.locator(f"{code_input}, .jp-CodeMirrorEditor, div.highlight").count() == 0
+        assert "knee" in page.locator("table.headline").inner_text()
+
+        page.goto(with_code.as_uri())
+        code = page.locator(code_input)
+        assert code.count() > 3 and "drill_settings(" in "\n".join(code.all_inner_texts())
+        assert page.locator("#lab-verdict").bounding_box()["y"] < code.first.bounding_box()["y"]
+
+
+def test_two_runs_compare_with_the_right_exit_code(
+    latency_runs: tuple[Path, list], tmp_path: Path
+) -> None:
+    from lab.reports.compare import figures_of
+
+    folder, (a, b) = latency_runs
+    a_path, b_path = Path(a["html"]).with_suffix(".json"), Path(b["html"]).with_suffix(".json")
+
+    # Two real runs: every figure of both in the table; the exit code is what the table says.
+    done = run_lab("report", "compare", str(a_path), str(b_path), "--out", str(tmp_path))
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    (table,) = tmp_path.glob("compare-latency-*.md")
+    text = table.read_text()
+    for figure in set(figures_of(a)) | set(figures_of(b)):
+        assert f"| {figure} |" in text, figure
+    assert (done.returncode == 1) == ("| regressed |" in text), text
+    assert (tmp_path / table.with_suffix(".html").name).read_text().count("<img") == 2
+
+    # A run against itself: all the same, exit 0.
+    same = run_lab("report", "compare", str(a_path), str(a_path), "--out", str(tmp_path / "s"))
+    assert (
+        same.returncode == 0
+        and "| regressed |" not in next((tmp_path / "s").glob("*.md")).read_text()
+    )
+
+    # A figure pushed past its tolerance: a regression, named, exit 1.
+    pushed = json.loads(a_path.read_text())
+    pushed["figures"]["kneePerSecond"] *= 0.5
+    pushed_path = tmp_path / "latency-99991231T000000Z.json"
+    pushed_path.write_text(json.dumps(pushed))
+    worse = run_lab(
+        "report", "compare", str(a_path), str(pushed_path), "--out", str(tmp_path / "w")
+    )
+    assert worse.returncode == 1 and "regressed beyond tolerance: kneePerSecond" in worse.stdout
+
+    # The two newest of the folder, by name.
+    last = run_lab("report", "compare", "--last", "2", "latency", "--out", str(folder))
+    assert last.returncode == done.returncode, last.stdout + last.stderr
+
+
+def test_the_index_and_list_show_every_report(latency_runs: tuple[Path, list]) -> None:
+    folder, summaries = latency_runs
+    index = (folder / "index.html").read_text()
+    for summary in summaries:
+        assert Path(summary["html"]).name in index and summary["git"]["commit"][:10] in index
+    assert index.count("class='badge pass'") == 2
+    done = run_lab("report", "list", "--out", str(folder))
+    assert done.returncode == 0 and done.stdout.count("latency") >= 2, done.stdout
+    assert "2 report(s)" in done.stdout
 
 
 def test_scaleout_report(settings: Settings, tmp_path: Path) -> None:
@@ -105,8 +224,13 @@ def test_cluster_report(settings: Settings, tmp_path: Path) -> None:
 
 def test_bad_report_input_is_named(settings: Settings, tmp_path: Path) -> None:
     for args, message in [
-        (["report", "nosuch"], "no report 'nosuch'"),
+        (["report", "nosuch"], "invalid choice: 'nosuch'"),
         (["report", "latency", "-p", "not-a-name", "1"], "not a Python name"),
+        (["report", "compare", "only-one.json"], "compare needs two summaries"),
+        (["report", "compare", "a.json", "b.json"], "no report summary at a.json"),
+        (["report", "compare", "--last", "2", "nosuch"], "no report 'nosuch'"),
+        (["report", "compare", "--last", "3", "latency", "--out", str(tmp_path)], "holds 0"),
+        (["report", "list", "--out", str(tmp_path / "none")], "no reports folder"),
         (["loadtest", "--max-fail-ratio", "2"], "--max-fail-ratio must be from 0 to 1"),
     ]:
         done = subprocess.run(

@@ -1,0 +1,126 @@
+"""The report logic that needs no service: naming figures, tolerances and verdicts, the spread of
+several baselines, folding process noise, and an index that passes over what is not a report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lab.reports.compare import CompareError, compare, flatten, load, rule_for
+from lab.reports.index import Entry, rows, summaries, write_index
+from lab.reports.page import fold_noise, summary_html
+
+
+def entry(tmp_path: Path, stamp: str, figures: dict, passed: bool = True) -> Entry:
+    summary = {"report": "resilience", "startedAt": stamp, "figures": figures, "passed": passed}
+    path = tmp_path / f"resilience-{stamp}.json"
+    path.write_text(json.dumps(summary))
+    return Entry(path, summary)
+
+
+def verdicts(table) -> dict[str, str]:
+    return dict(zip(table["figure"], table["verdict"], strict=True))
+
+
+def test_list_items_are_named_by_what_they_are() -> None:
+    figures = {
+        "faults": [{"fault": "restart the API", "recoverySeconds": 1.5}],
+        "steps": [{"offeredPerSecond": 500, "p95Ms": 4}],
+        "perWorker": [10, 12],
+        "samples": list(range(100)),  # a series, not a figure
+        "runId": "abc",
+        "ok": True,
+    }
+    assert flatten(figures) == {
+        "faults[restart the API].recoverySeconds": 1.5,
+        "steps[500].offeredPerSecond": 500.0,
+        "steps[500].p95Ms": 4.0,
+        "perWorker[0]": 10.0,
+        "perWorker[1]": 12.0,
+        "ok": 1.0,
+    }
+
+
+def test_each_figure_is_judged_in_its_own_direction_and_tolerance(tmp_path: Path) -> None:
+    def figures(lost: int, recovery: float, whole: int, x: int, p95: int) -> dict:
+        return {"lost": lost, "faults": [{"fault": "kill", "recoverySeconds": recovery}],
+                "throughput": {"whole": whole}, "x": x, "status": {"p95Ms": p95}}  # fmt: skip
+
+    before = entry(tmp_path, "1", figures(0, 1.0, 1000, 100, 5))
+    after = entry(tmp_path, "2", figures(1, 2.5, 1300, 200, 40))
+    result = compare([before], after)
+    assert verdicts(result.table) == {
+        "lost": "regressed",  # exact: one lost job is a regression
+        "faults[kill].recoverySeconds": "same",  # within ±2 s
+        "throughput.whole": "improved",  # +30 % against ±20 %
+        "x": "changed",  # a parameter: no direction
+        "status.p95Ms": "regressed",  # +35 ms against ±10 ms
+        "passed": "same",
+    }
+    assert result.regressed and list(result.regressions["figure"]) == ["lost", "status.p95Ms"]
+    assert rule_for("lost").stated() == "exact" and rule_for("x").stated() == "none stated"
+
+
+def test_the_spread_of_several_baselines_counts_as_noise(tmp_path: Path) -> None:
+    baselines = [entry(tmp_path, str(i), {"throughput": {"whole": v}}) for i, v in
+                 enumerate([1000, 1400, 1200])]  # fmt: skip
+    slower = entry(tmp_path, "9", {"throughput": {"whole": 820}})
+    # Median 1,200; ±20 % allows 240, the spread 400: 380 slower is still "same".
+    assert verdicts(compare(baselines, slower).table)["throughput.whole"] == "same"
+    assert verdicts(compare(baselines[-1:], slower).table)["throughput.whole"] == "regressed"
+
+
+def test_a_failed_run_is_a_regression_and_missing_figures_are_named(tmp_path: Path) -> None:
+    before = entry(tmp_path, "1", {"a": 1})
+    after = entry(tmp_path, "2", {"b": 1}, passed=False)
+    table = verdicts(compare([before], after).table)
+    assert table == {"a": "only before", "b": "only after", "passed": "regressed"}
+
+
+def test_runs_of_different_drills_or_no_summary_are_refused(tmp_path: Path) -> None:
+    other = Entry(tmp_path / "x.json", {"report": "latency", "figures": {}})
+    with pytest.raises(CompareError, match="different drills"):
+        compare([entry(tmp_path, "1", {})], other)
+    (tmp_path / "junk.json").write_text("[1, 2]")
+    with pytest.raises(CompareError, match="not a lab report summary"):
+        load(tmp_path / "junk.json")
+    with pytest.raises(CompareError, match="no report summary"):
+        load(tmp_path / "missing.html")
+
+
+def test_the_index_lists_reports_newest_first_and_skips_the_rest(tmp_path: Path) -> None:
+    entry(tmp_path, "2026-01-01T00:00:00", {})
+    entry(tmp_path, "2026-02-01T00:00:00", {}, passed=False)
+    (tmp_path / "broken.json").write_text("{")
+    (tmp_path / "other.json").write_text('{"not": "a report"}')
+    assert [e.started for e in summaries(tmp_path)] == ["2026-01-01T00:00:00",
+                                                       "2026-02-01T00:00:00"]  # fmt: skip
+    assert [r["verdict"] for r in rows(tmp_path)] == ["FAILED", "passed"]
+    page = write_index(tmp_path).read_text()
+    assert page.count("<tr><td>") == 2 and "badge fail" in page
+
+
+def test_process_noise_is_folded_not_deleted() -> None:
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="t=2s kill -9 worker-1\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="lab: worker-1 exited <-9>\nagain\n"),
+    ]
+    notebook.cells = [cell]
+    folded = fold_noise(notebook).cells[0].outputs
+    assert folded[0] == cell.outputs[0]
+    html = folded[1]["data"]["text/html"]
+    assert "<details" in html and "2 lines" in html and "exited &lt;-9&gt;" in html
+    assert notebook.cells[0].outputs[1]["output_type"] == "stream"  # the original is untouched
+
+
+def test_the_summary_escapes_what_the_notebook_wrote() -> None:
+    page = summary_html(
+        {"report": "hostile", "passed": False, "headline": {"<b>": "<script>"},
+         "verdicts": [{"check": "<i>", "passed": False, "expected": 0, "observed": 1}]}
+    )  # fmt: skip
+    assert "<script>" not in page and "&lt;script&gt;" in page and "FAILED: 0 of 1" in page
