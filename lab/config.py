@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from lab.retry import LadderError, parse_ladder
+from lab.runtime.retry import LadderError, parse_ladder
 
 
 class ConfigError(ValueError):
@@ -30,7 +30,7 @@ class Settings:
     # Namespaces: every Redis key starts with `prefix:`, every queue with `queue`, the documents
     # go to `es_index`. Tests and drills give each run of theirs unique values.
     prefix: str = "lab"
-    queue: str = "lab.jobs"
+    queue: str = "lab.runtime.jobs"
     es_index: str = "lab-jobs"
     es_replicas: int = 0  # replicas of each shard of a new index (1+ on an Elasticsearch cluster)
     # Worker
@@ -39,7 +39,7 @@ class Settings:
     linger_ms: int = 50
     concurrency: int = 5
     max_attempts: int = 3
-    # The delays before the 2nd, 3rd, ... attempt; the last step repeats (see lab/retry.py).
+    # The delays before the 2nd, 3rd, ... attempt; the last step repeats (see lab/runtime/retry.py).
     retry_ladder_ms: str = "1000,5000,30000,120000,600000"
     dead_letter_max: int = 100_000  # the dead-letter queue drops its oldest beyond this
     # `classic` (one node) or `quorum` (replicated over a cluster's nodes; docs/CLUSTER.md).

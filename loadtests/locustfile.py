@@ -1,8 +1,8 @@
 """Locust against the lab API.
 
-    locust -f loadtests/locustfile.py --host http://127.0.0.1:8000              # web UI on :8089
+    locust -f loadtests/locustfile.py --host http://127.0.0.1:8000  # web UI on :8089
     locust -f loadtests/locustfile.py --host ... --headless -u 50 -r 10 -t 30s StatusUser
-    lab loadtest --users 50 --spawn-rate 10 --duration 30                          # the same, wrapped
+    lab loadtest --users 50 --spawn-rate 10 --duration 30              # the same, wrapped
 
 Two user classes, chosen by name on the command line (or by tag, `--tags status|mixed`):
 
@@ -21,7 +21,7 @@ import os
 
 from locust import FastHttpUser, between, constant_pacing, events, tag, task
 
-log = logging.getLogger("lab.loadtest")
+log = logging.getLogger("lab.measure.loadtest")
 
 
 @events.init_command_line_parser.add_listener

@@ -61,12 +61,12 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lab import stack
-from lab.bench_status import drain_per_second, load_step
+from lab.ops import stack
+from lab.measure.bench_status import drain_per_second, load_step
 from lab.client import LabClient
-from lab.drill import Verdicts, drill_settings, save_summary, teardown
-from lab.state import State
-from lab.supervisor import Supervisor, wait_until
+from lab.measure.drill import Verdicts, drill_settings, save_summary, teardown
+from lab.runtime.state import State
+from lab.ops.supervisor import Supervisor, wait_until
 
 settings = drill_settings("latency")
 stack.up(settings)
@@ -157,12 +157,12 @@ SUMMARY_PATH = None         # lab report sets this"""),
 
 import matplotlib.pyplot as plt
 
-from lab import stack
+from lab.ops import stack
 from lab.client import LabClient
-from lab.drill import Verdicts, drill_settings, save_summary, teardown
-from lab.state import State
-from lab.store import Store
-from lab.supervisor import Supervisor, wait_until
+from lab.measure.drill import Verdicts, drill_settings, save_summary, teardown
+from lab.runtime.state import State
+from lab.runtime.store import Store
+from lab.ops.supervisor import Supervisor, wait_until
 
 settings = drill_settings("scaleout")
 stack.up(settings)
@@ -299,13 +299,13 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lab import stack
+from lab.ops import stack
 from lab.client import LabClient
 from lab.config import redacted
-from lab.drill import EventFollower, StatusSampler, Verdicts, drill_settings, save_summary, teardown
-from lab.state import State
-from lab.store import Store
-from lab.supervisor import Supervisor, wait_until
+from lab.measure.drill import EventFollower, StatusSampler, Verdicts, drill_settings, save_summary, teardown
+from lab.runtime.state import State
+from lab.runtime.store import Store
+from lab.ops.supervisor import Supervisor, wait_until
 
 home = Path(tempfile.mkdtemp(prefix="lab-resilience-"))
 home.chmod(0o755)  # the private RabbitMQ node runs as the rabbitmq user
@@ -444,7 +444,7 @@ With `WORKERS` workers running under a supervisor that would restart any that ex
    50,000 deep, ids that name other Redis keys, 2 MB bodies, unknown kinds, a document
    Elasticsearch refuses) published straight to the queue with raw pika;
 2. **hostile requests** — NaN and out-of-range rates, ids that name other keys, bodies too
-   large or too deep, event ids past 2^64, a foreign `Host` or `Origin` (`lab.hostile`);
+   large or too deep, event ids past 2^64, a foreign `Host` or `Origin` (`lab.measure.hostile`);
 3. **outages** — during a run, Redis, Elasticsearch and RabbitMQ each go away for a while and
    come back (private instances of this drill, with their data).
 
@@ -473,12 +473,16 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lab import broker, hostile, stack
+from lab.runtime import broker
+
+from lab.measure import hostile
+
+from lab.ops import stack
 from lab.client import LabClient
-from lab.drill import EventFollower, StatusSampler, Verdicts, drill_settings, save_summary, teardown
-from lab.state import State
-from lab.store import Store
-from lab.supervisor import Supervisor, wait_until
+from lab.measure.drill import EventFollower, StatusSampler, Verdicts, drill_settings, save_summary, teardown
+from lab.runtime.state import State
+from lab.runtime.store import Store
+from lab.ops.supervisor import Supervisor, wait_until
 
 home = Path(tempfile.mkdtemp(prefix="lab-hostile-"))
 home.chmod(0o755)  # the private RabbitMQ node runs as the rabbitmq user
@@ -648,13 +652,13 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lab import stack
+from lab.ops import stack
 from lab.client import LabClient
 from lab.config import redacted
-from lab.drill import StatusSampler, Verdicts, drill_settings, save_summary, teardown
-from lab.state import State
-from lab.store import Store
-from lab.supervisor import Supervisor, wait_until
+from lab.measure.drill import StatusSampler, Verdicts, drill_settings, save_summary, teardown
+from lab.runtime.state import State
+from lab.runtime.store import Store
+from lab.ops.supervisor import Supervisor, wait_until
 
 home = Path(tempfile.mkdtemp(prefix="lab-cluster-"))
 home.chmod(0o755)  # the private RabbitMQ nodes run as the rabbitmq user

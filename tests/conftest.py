@@ -16,13 +16,15 @@ from pathlib import Path
 import pika
 import pytest
 
-from lab import broker, config, stack
+from lab import config
 from lab.client import LabClient
 from lab.config import Settings
-from lab.reset import reset
-from lab.state import State
-from lab.store import Store
-from lab.supervisor import Supervisor
+from lab.ops import stack
+from lab.ops.reset import reset
+from lab.ops.supervisor import Supervisor
+from lab.runtime import broker
+from lab.runtime.state import State
+from lab.runtime.store import Store
 
 BASE = config.load({k: v for k, v in os.environ.items() if k in ("LAB_REDIS_URL", "LAB_AMQP_URL")})
 

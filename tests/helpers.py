@@ -10,11 +10,11 @@ from typing import Any
 
 import pika
 
-from lab import broker
 from lab.config import Settings
-from lab.state import State
-from lab.store import Store
-from lab.supervisor import wait_until
+from lab.ops.supervisor import wait_until
+from lab.runtime import broker
+from lab.runtime.state import State
+from lab.runtime.store import Store
 
 __all__ = [
     "wait_until",

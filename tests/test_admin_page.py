@@ -8,8 +8,8 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from lab.client import LabClient
-from lab.state import State
-from lab.supervisor import Supervisor
+from lab.ops.supervisor import Supervisor
+from lab.runtime.state import State
 
 from .helpers import browser_page, screenshot_path, settle, wait_until
 

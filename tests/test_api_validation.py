@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from lab.config import Settings
-from lab.state import State
-from lab.supervisor import Supervisor
+from lab.ops.supervisor import Supervisor
+from lab.runtime.state import State
 
 
 def snapshot(state: State) -> dict[str, object]:

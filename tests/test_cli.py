@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from lab.config import Settings
-from lab.supervisor import Supervisor
+from lab.ops.supervisor import Supervisor
 
 from .conftest import cleanup, make_settings
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from redis.crc import key_slot
 
 from lab.client import LabClient
-from lab.reset import reset
-from lab.state import State
-from lab.supervisor import Supervisor
+from lab.ops.reset import reset
+from lab.ops.supervisor import Supervisor
+from lab.runtime.state import State
 
 from .conftest import make_settings
 from .helpers import settle

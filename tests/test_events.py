@@ -11,8 +11,8 @@ from websockets.sync.client import connect as ws_connect
 
 from lab.client import LabClient, parse_sse
 from lab.config import Settings
-from lab.state import State
-from lab.supervisor import Supervisor
+from lab.ops.supervisor import Supervisor
+from lab.runtime.state import State
 
 from .helpers import settle
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from lab.client import LabClient
 from lab.config import Settings
-from lab.messages import run_job
-from lab.state import State
-from lab.store import Store
-from lab.supervisor import Supervisor
+from lab.ops.supervisor import Supervisor
+from lab.runtime.messages import run_job
+from lab.runtime.state import State
+from lab.runtime.store import Store
 
 from .helpers import assert_exactly_once, publish, settle, wait_until
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 from lab.config import Settings
-from lab.messages import Job, run_job
-from lab.state import State
-from lab.store import MAPPINGS, Store
-from lab.supervisor import Supervisor
+from lab.ops.supervisor import Supervisor
+from lab.runtime.messages import Job, run_job
+from lab.runtime.state import State
+from lab.runtime.store import MAPPINGS, Store
 
 from .helpers import publish, queue_depth, settle, wait_until
 

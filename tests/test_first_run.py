@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import stack
+from lab.ops import stack
 
 ROOT = Path(__file__).resolve().parents[1]
 

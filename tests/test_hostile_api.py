@@ -1,7 +1,7 @@
 """Hostile HTTP: every request gets a 4xx naming the problem, never a 5xx, and changes nothing.
 
-The requests of `lab.hostile` (those that used to be answered wrong: 500s, accepted nonsense,
-cut streams) go to a real API process with a real worker behind it.
+The requests of `lab.measure.hostile` (those that used to be answered wrong: 500s, accepted
+nonsense, cut streams) go to a real API process with a real worker behind it.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytest
 
 from lab.client import LabClient
 from lab.config import Settings
-from lab.hostile import DEEP, send_probes
-from lab.state import State
-from lab.supervisor import Supervisor
+from lab.measure.hostile import DEEP, send_probes
+from lab.ops.supervisor import Supervisor
+from lab.runtime.state import State
 
 from .conftest import cleanup, make_settings
 from .test_api_validation import snapshot as full_snapshot

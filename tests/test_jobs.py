@@ -11,9 +11,9 @@ import pytest
 
 from lab.client import ApiError, LabClient
 from lab.config import Settings
-from lab.state import State
-from lab.store import Store
-from lab.supervisor import Supervisor
+from lab.ops.supervisor import Supervisor
+from lab.runtime.state import State
+from lab.runtime.store import Store
 
 from .helpers import settle, wait_until
 

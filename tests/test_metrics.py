@@ -12,11 +12,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lab import stack
 from lab.client import LabClient
 from lab.config import Settings
-from lab.state import State
-from lab.supervisor import Supervisor
+from lab.ops import stack
+from lab.ops.supervisor import Supervisor
+from lab.runtime.state import State
 
 from .helpers import settle, wait_until
 

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from lab import stack
 from lab.config import Settings
-from lab.notebook import kernel_env
-from lab.state import State
-from lab.supervisor import Supervisor
+from lab.ops import stack
+from lab.ops.supervisor import Supervisor
+from lab.runtime.state import State
+from lab.views.notebook import kernel_env
 
 from .helpers import browser_page, screenshot_path, wait_until
 

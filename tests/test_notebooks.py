@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from lab.config import Settings
-from lab.notebook import kernel_env
-from lab.state import State
+from lab.runtime.state import State
+from lab.views.notebook import kernel_env
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

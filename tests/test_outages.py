@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lab import stack
 from lab.client import LabClient
 from lab.config import Settings
-from lab.state import State
-from lab.supervisor import Supervisor
+from lab.ops import stack
+from lab.ops.supervisor import Supervisor
+from lab.runtime.state import State
 
 from .conftest import cleanup, make_settings
 from .helpers import assert_exactly_once, settle, wait_until

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from lab.config import Settings
-from lab.panel import ControlPanel
-from lab.state import State
-from lab.supervisor import Supervisor
+from lab.ops.supervisor import Supervisor
+from lab.runtime.state import State
+from lab.views.panel import ControlPanel
 
 from .helpers import settle, wait_until
 

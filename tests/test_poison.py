@@ -11,9 +11,9 @@ import pytest
 
 from lab.client import LabClient
 from lab.config import Settings
-from lab.hostile import EXPECTED_REASONS, MALFORMED, dead_letters, publish_poison
-from lab.state import State
-from lab.supervisor import Supervisor
+from lab.measure.hostile import EXPECTED_REASONS, MALFORMED, dead_letters, publish_poison
+from lab.ops.supervisor import Supervisor
+from lab.runtime.state import State
 
 from .helpers import assert_exactly_once, publish, queue_depth, settle, wait_until
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lab.config import Settings
-from lab.supervisor import Supervisor
+from lab.ops.supervisor import Supervisor
 from tests.conftest import cleanup, make_settings
 from tests.helpers import browser_page, screenshot_path
 
@@ -91,7 +91,7 @@ def test_a_report_opens_with_its_verdict_and_hides_its_code(
     """What a reader sees first, in a real browser: verdict, headline figures and provenance on
     the first screen, no code anywhere; `--show-code` (here: the same page rendered with code)
     keeps the verdict first and shows the code below it."""
-    from lab.reports.page import write_html
+    from lab.measure.reports.page import write_html
 
     summary = latency_runs[1][-1]
     with_code = write_html(Path(summary["notebook"]), summary, tmp_path / "code.html", True)
@@ -121,7 +121,7 @@ def test_a_report_opens_with_its_verdict_and_hides_its_code(
 def test_two_runs_compare_with_the_right_exit_code(
     latency_runs: tuple[Path, list], tmp_path: Path
 ) -> None:
-    from lab.reports.compare import figures_of
+    from lab.measure.reports.compare import figures_of
 
     folder, (a, b) = latency_runs
     a_path, b_path = Path(a["html"]).with_suffix(".json"), Path(b["html"]).with_suffix(".json")

@@ -6,8 +6,8 @@ import pytest
 
 from lab.client import LabClient
 from lab.config import Settings
-from lab.state import State
-from lab.supervisor import Supervisor
+from lab.ops.supervisor import Supervisor
+from lab.runtime.state import State
 
 from .helpers import assert_exactly_once, settle, wait_until
 

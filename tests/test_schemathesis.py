@@ -12,7 +12,7 @@ import schemathesis
 from schemathesis.checks import not_a_server_error
 
 from lab.config import Settings
-from lab.supervisor import Supervisor
+from lab.ops.supervisor import Supervisor
 
 STREAMS = r"^/(events|ws|jobs/\{job_id\}/stream|admin)$"
 SETTINGS = hypothesis.settings(

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from lab import stack
+from lab.ops import stack
 
 
 def test_a_private_redis_starts_answers_and_stops(tmp_path) -> None:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from lab.config import Settings
-from lab.supervisor import Supervisor, _cmdline
+from lab.ops.supervisor import Supervisor, _cmdline
 
 from .helpers import wait_until
 
@@ -46,7 +46,7 @@ def test_children_die_with_the_process_that_started_them(settings: Settings) -> 
         """
         import sys, threading
         from lab import config
-        from lab.supervisor import Supervisor
+        from lab.ops.supervisor import Supervisor
         sup = Supervisor(config.load())
         sup.start("worker-1", "worker")
         t = threading.Thread(target=lambda: sup.start("worker-2", "worker"))

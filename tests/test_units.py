@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from lab import broker, config
-from lab.batch import Delivery, apply_bulk, counts_by_run, run_handlers
-from lab.broker import ConfirmTracker
-from lab.messages import Job, MalformedMessage, parse, run_job
-from lab.retry import Budget
-from lab.state import shape_status
+from lab import config
+from lab.runtime import broker
+from lab.runtime.batch import Delivery, apply_bulk, counts_by_run, run_handlers
+from lab.runtime.broker import ConfirmTracker
+from lab.runtime.messages import Job, MalformedMessage, parse, run_job
+from lab.runtime.retry import Budget
+from lab.runtime.state import shape_status
 
 
 def body(**fields: object) -> bytes:
@@ -196,7 +197,7 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
 
 
 def test_ack_tracker_never_acks_past_work_in_progress() -> None:
-    from lab.broker import AckTracker
+    from lab.runtime.broker import AckTracker
 
     t = AckTracker()
     for tag in range(1, 9):
@@ -213,7 +214,7 @@ def test_ack_tracker_never_acks_past_work_in_progress() -> None:
 
 # --- single jobs --------------------------------------------------------------------------------
 def test_job_view_shapes_a_record() -> None:
-    from lab.jobs import view
+    from lab.runtime.jobs import view
 
     record = {
         "id": "job-1",
@@ -242,7 +243,7 @@ def test_job_view_shapes_a_record() -> None:
 
 
 def test_job_context_stops_a_handler_at_its_next_step() -> None:
-    from lab.jobs import JobCancelled, JobContext
+    from lab.runtime.jobs import JobCancelled, JobContext
 
     answers = iter(["ok", "cancel"])
     seen: list[tuple] = []
@@ -256,7 +257,7 @@ def test_job_context_stops_a_handler_at_its_next_step() -> None:
 
 
 def test_agent_payload_validation_names_the_field() -> None:
-    from lab.handlers import PayloadError
+    from lab.runtime.handlers import PayloadError
     from workers.agent import validate
 
     validate({})
@@ -278,7 +279,7 @@ def test_agent_payload_validation_names_the_field() -> None:
 
 
 def test_agent_steps_and_injected_failure() -> None:
-    from lab.jobs import JobContext
+    from lab.runtime.jobs import JobContext
     from workers.agent import ACTIONS, AgentFailure, handle
 
     steps: list[tuple] = []

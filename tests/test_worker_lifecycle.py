@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from lab.client import LabClient
 from lab.config import Settings
-from lab.messages import run_job
-from lab.state import State
-from lab.supervisor import Supervisor
+from lab.ops.supervisor import Supervisor
+from lab.runtime.messages import run_job
+from lab.runtime.state import State
 
 from .conftest import cleanup, make_settings
 from .helpers import assert_exactly_once, publish, queue_depth, settle, wait_until

@@ -1,1 +1,1 @@
-"""Job handlers: one module per job kind. See `lab/handlers.py` for the contract."""
+"""Job handlers: one module per job kind. See `lab/runtime/handlers.py` for the contract."""

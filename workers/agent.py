@@ -22,9 +22,9 @@ import random
 import time
 from typing import Any
 
-from lab.handlers import PayloadError, number, only, text, whole
-from lab.jobs import JobContext
-from lab.messages import MAX_ATTEMPT, Job
+from lab.runtime.handlers import PayloadError, number, only, text, whole
+from lab.runtime.jobs import JobContext
+from lab.runtime.messages import MAX_ATTEMPT, Job
 
 BATCHABLE = False
 

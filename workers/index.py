@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lab.handlers import PayloadError, only, whole
-from lab.messages import MAX_ATTEMPT, Job, depth
+from lab.runtime.handlers import PayloadError, only, whole
+from lab.runtime.messages import MAX_ATTEMPT, Job, depth
 
 BATCHABLE = True
 MAX_DATA_BYTES = 16 * 1024

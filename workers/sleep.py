@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lab.handlers import number, only
-from lab.messages import Job
+from lab.runtime.handlers import number, only
+from lab.runtime.messages import Job
 
 BATCHABLE = False
 

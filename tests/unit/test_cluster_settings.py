@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab import broker, config
+from lab import config
+from lab.runtime import broker
 
 
 def test_classic_queues_carry_no_quorum_arguments() -> None:
@@ -59,7 +60,7 @@ def test_queue_type_and_replicas_are_checked() -> None:
 
 
 def test_a_stall_shows_as_a_dip_with_its_recovery_time() -> None:
-    from lab.drill import StatusSampler
+    from lab.measure.drill import StatusSampler
 
     sampler = StatusSampler("http://127.0.0.1:9")  # never started: samples are filled by hand
     done, t = 0.0, 0.0

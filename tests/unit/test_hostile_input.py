@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from lab.api import RunRequest
-from lab.events import BadEventId, check_event_id
-from lab.jobs_api import JobRequest
-from lab.limits import json_depth
-from lab.messages import ID, MAX_DEPTH, Job, MalformedMessage, depth, parse, run_job
+from lab.api.app import RunRequest
+from lab.api.jobs import JobRequest
+from lab.api.limits import json_depth
+from lab.runtime.events import BadEventId, check_event_id
+from lab.runtime.messages import ID, MAX_DEPTH, Job, MalformedMessage, depth, parse, run_job
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),

@@ -13,7 +13,7 @@ def test_a_process_log_rotates_and_carries_stdout(tmp_path: Path) -> None:
     program = textwrap.dedent(
         f"""
         import logging
-        from lab import logs
+        from lab.ops import logs
         logs.configure(log_file={str(log)!r}, max_bytes=4000)
         for n in range(200):
             logging.getLogger("lab.test").info("line %d %s", n, "x" * 40)

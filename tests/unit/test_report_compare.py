@@ -9,9 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lab.reports.compare import CompareError, compare, flatten, load, rule_for
-from lab.reports.index import Entry, rows, summaries, write_index
-from lab.reports.page import fold_noise, summary_html
+from lab.measure.reports.compare import CompareError, compare, flatten, load, rule_for
+from lab.measure.reports.index import Entry, rows, summaries, write_index
+from lab.measure.reports.page import fold_noise, summary_html
 
 
 def entry(tmp_path: Path, stamp: str, figures: dict, passed: bool = True) -> Entry:

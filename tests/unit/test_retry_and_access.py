@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lab.access import Policy, host_name
-from lab.backoff import Backoff
+from lab.api.access import Policy, host_name
 from lab.config import Settings
-from lab.retry import Budget, LadderError, dead_letter_headers, parse_ladder, short
+from lab.runtime.backoff import Backoff
+from lab.runtime.retry import Budget, LadderError, dead_letter_headers, parse_ladder, short
 
 LADDER = (1000, 5000, 30_000, 120_000, 600_000)
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lab.snapshot import Snapshot, StatusSnapshot
+from lab.api.snapshot import Snapshot, StatusSnapshot
 
 
 def test_concurrent_callers_share_one_read_and_a_stale_snapshot_is_read_again() -> None:

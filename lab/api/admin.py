@@ -1,0 +1,67 @@
+"""The admin page (`GET /admin`): the queues, the workers and the single jobs, live.
+
+The page is one server-rendered HTML file with a little plain JavaScript, no build step: it loads
+`/admin/overview` (counts per state, queue depths, workers) and `/jobs`, then follows `/events`
+(the lab's one event stream) and redraws what an event touches.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from lab.config import Settings
+from lab.runtime.broker import Publisher, PublishError
+from lab.runtime.handlers import known_kinds
+from lab.runtime.jobs import STATES, JobRecords
+from lab.runtime.state import State
+
+
+@cache
+def _page() -> str:
+    return (resources.files("lab.api") / "static" / "admin.html").read_text()
+
+
+def create_router(
+    settings: Settings, state: State, records: JobRecords, publisher: Publisher
+) -> APIRouter:
+    router = APIRouter(tags=["admin"])
+    topology = publisher.topology
+
+    @router.get("/admin", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
+        kinds = "".join(f"<option>{html.escape(k)}</option>" for k in known_kinds())
+        states = "".join(f"<option>{s}</option>" for s in STATES)
+        body = (
+            _page()
+            .replace("{{queue}}", html.escape(settings.queue))
+            .replace("{{kinds}}", kinds)
+            .replace("{{states}}", states)
+        )
+        return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+    @router.get("/admin/overview")
+    def overview() -> dict[str, Any]:
+        """Counts per job state, queue depths and live workers, for the admin page."""
+        counts: dict[str, Any] = records.counts()
+        counts["deadLettered"] = int(state.redis.get(state.keys.dead_lettered) or 0)
+        queues: list[dict[str, Any]] = []
+        queues_error = None
+        try:
+            queues = publisher.depths([*topology.consumed, topology.dead, *topology.retries])
+        except PublishError as exc:
+            queues_error = str(exc)
+        return {
+            "counts": counts,
+            "queues": queues,
+            "queuesError": queues_error,
+            "workers": state.status()["workers"],
+            "kinds": known_kinds(),
+        }
+
+    return router

@@ -1,0 +1,332 @@
+"""The jobs API: create, list, show, cancel, retry and delete single jobs, and follow one live.
+
+Records live in Redis (`lab.runtime.jobs`); a job's message is published only after its record
+exists, so a worker always finds the record it asks about. A run's jobs have no record of their own:
+their Elasticsearch document is their record, shown read-only by `GET /jobs/{id}` and by `GET
+/jobs?runId=`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from lab.api.limits import StreamsFull, StreamSlots
+from lab.api.responses import error, invalid
+from lab.config import Settings
+from lab.runtime.broker import Publisher, PublishError
+from lab.runtime.events import BadEventId, check_event_id, sse, sse_response
+from lab.runtime.handlers import KIND, PayloadError, UnknownKind, handler_for, known_kinds
+from lab.runtime.jobs import (
+    MAX_ATTEMPTS,
+    TERMINAL,
+    JobConflict,
+    JobNotFound,
+    JobRecords,
+    run_job_view,
+)
+from lab.runtime.messages import ID, MAX_DEPTH, depth
+from lab.runtime.store import Store, unavailable
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+RUN_CURSOR = re.compile(r"^(\d{1,15}):(\d{1,8})$")
+State = Literal["queued", "active", "completed", "failed", "cancelled"]
+
+
+class JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # Kinds are modules of workers/, found when the API starts; the schema lists them so clients
+    # (and generated tests) know the choice, while an unknown name still gets a 422 naming it.
+    kind: str = Field(
+        min_length=1,
+        max_length=64,
+        description="a module of workers/, e.g. agent",
+        json_schema_extra={"enum": known_kinds()},
+    )
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the kind's settings (see the kind's module); {} takes its defaults",
+        json_schema_extra={"examples": [{}]},
+    )
+    attempts: int | None = Field(
+        default=None, ge=1, le=MAX_ATTEMPTS, description="tries before the job fails for good"
+    )
+
+
+def _link(operation: str) -> dict[str, Any]:
+    return {"operationId": operation, "parameters": {"job_id": "$response.body#/id"}}
+
+
+# OpenAPI links: what a created job's id can be used for (clients and schemathesis follow them).
+JOB_LINKS = {
+    "GetJob": _link("getJob"),
+    "CancelJob": _link("cancelJob"),
+    "RetryJob": _link("retryJob"),
+    "DeleteJob": _link("deleteJob"),
+}
+
+
+class PruneRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    olderThanSeconds: float | None = Field(  # noqa: N815 - the API's JSON names
+        default=None,
+        ge=0,
+        le=10 * 365 * 86400,
+        allow_inf_nan=False,
+        description="prune jobs that ended longer ago than this (default LAB_JOB_RETENTION_S)",
+    )
+
+
+def prune(records: JobRecords, store: Store, older_than_s: float) -> dict[str, Any]:
+    """Delete single jobs that ended more than `older_than_s` ago, records and documents.
+
+    Each call removes at most a few thousand; the API calls it every minute, so a backlog
+    drains without one call holding Redis for long."""
+    cutoff = int((time.time() - older_than_s) * 1000)
+    pruned = []
+    for job_id in records.ended_before(cutoff):
+        try:
+            records.delete(job_id)
+            pruned.append(job_id)
+        except (JobNotFound, JobConflict):
+            continue  # deleted or retried meanwhile
+    try:
+        documents: int | str = store.delete_many(pruned)
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        documents = f"not deleted, Elasticsearch: {exc}"
+    return {"pruned": len(pruned), "documents": documents, "olderThanSeconds": older_than_s}
+
+
+def not_found(job_id: str) -> JSONResponse:
+    return error(404, f"no job {job_id[:200]!r}")
+
+
+def create_router(
+    settings: Settings,
+    records: JobRecords,
+    publisher: Publisher,
+    store: Store,
+    slots: StreamSlots,
+) -> APIRouter:
+    """Routes that take a job id answer 404 for anything that is not an id: it never reaches a
+    Redis key or an Elasticsearch request."""
+    router = APIRouter(tags=["jobs"])
+    topology = publisher.topology
+
+    def publish(job_id: str) -> None:
+        """Publish the record's current attempt; a failure leaves the job failed, not queued."""
+        message = records.message(job_id)
+        try:
+            publisher.publish(topology.route(message.kind), message.to_json())
+        except PublishError as exc:
+            records.unqueue(job_id, message.attempt, f"could not be queued: {exc}")
+            raise
+
+    def run_job(job_id: str) -> dict[str, Any] | None:
+        """A run's job: its document (a deleted single job's document is gone with it)."""
+        doc = store.get(job_id)
+        return doc if doc is not None and doc.get("runId") else None
+
+    def run_job_or_404(job_id: str, action: str) -> JSONResponse:
+        if run_job(job_id) is not None:
+            return error(409, f"job {job_id} belongs to a run; a run's jobs cannot be {action}")
+        return not_found(job_id)
+
+    @router.post(
+        "/jobs",
+        status_code=201,
+        operation_id="createJob",
+        responses={201: {"description": "the job, queued", "links": JOB_LINKS}},
+    )
+    def create_job(body: JobRequest) -> Any:
+        """Queue one job of `kind` with its `payload`; it is retried up to `attempts` times."""
+        if not KIND.match(body.kind):
+            return invalid("kind", f"{body.kind!r} is not a valid kind name")
+        if depth(body.payload) > MAX_DEPTH:
+            return invalid("payload", f"nests deeper than {MAX_DEPTH} levels")
+        if len(json.dumps(body.payload)) > MAX_PAYLOAD_BYTES:
+            return invalid("payload", f"is larger than {MAX_PAYLOAD_BYTES} bytes")
+        try:
+            handler = handler_for(body.kind)
+            handler.validate(body.payload)
+        except UnknownKind:
+            return invalid("kind", f"unknown kind {body.kind!r}; choose from {known_kinds()}")
+        except PayloadError as exc:
+            return invalid(f"payload.{exc.field}", str(exc).split(": ", 1)[1])
+        job_id = records.create(body.kind, body.payload, body.attempts or settings.max_attempts)
+        try:
+            publish(job_id)
+        except PublishError as exc:
+            return error(503, str(exc), job=records.get(job_id))
+        return records.get(job_id)
+
+    @router.get("/jobs", operation_id="listJobs")
+    def list_jobs(
+        state: State | None = None,
+        kind: Annotated[str | None, Query(pattern=KIND.pattern)] = None,
+        run_id: Annotated[str | None, Query(alias="runId", pattern=ID.pattern)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> Any:
+        """Jobs newest first, filtered; pass `nextCursor` back as `cursor` for the next page."""
+        if run_id is None:
+            jobs, next_cursor = records.list(state, kind, limit, cursor)
+            return {"jobs": jobs, "nextCursor": next_cursor}
+        if state not in (None, "completed"):
+            return {"jobs": [], "nextCursor": None}  # a run's other jobs have no record
+        after = None
+        if cursor:
+            found = RUN_CURSOR.match(cursor)
+            if not found:
+                return invalid("cursor", "is not a cursor this listing handed out")
+            after = [int(found[1]), int(found[2])]
+        docs, last = store.run_jobs(run_id, limit, after, kind)
+        return {
+            "jobs": [run_job_view(d) for d in docs],
+            "nextCursor": f"{last[0]}:{last[1]}" if last else None,
+        }
+
+    @router.post("/jobs/prune", operation_id="pruneJobs")
+    def prune_jobs(body: PruneRequest | None = None) -> dict[str, Any]:
+        """Delete jobs that ended longer ago than `olderThanSeconds` (default: the retention),
+        with their documents. The API also does this by itself every minute."""
+        older = body.olderThanSeconds if body and body.olderThanSeconds is not None else None
+        return prune(records, store, settings.job_retention_s if older is None else older)
+
+    @router.get("/jobs/{job_id}", operation_id="getJob")
+    def get_job(job_id: str) -> Any:
+        """A job with its steps and log lines (a run's job: its document)."""
+        if not ID.match(job_id):
+            return not_found(job_id)
+        try:
+            return records.get(job_id)
+        except JobNotFound:
+            doc = run_job(job_id)
+            return run_job_view(doc) if doc else not_found(job_id)
+
+    @router.post(
+        "/jobs/{job_id}/cancel",
+        operation_id="cancelJob",
+        responses={200: {"description": "the job", "links": JOB_LINKS}},
+    )
+    def cancel_job(job_id: str) -> Any:
+        """A queued job never runs; a running one stops at its next progress step (202)."""
+        if not ID.match(job_id):
+            return not_found(job_id)
+        try:
+            outcome = records.cancel(job_id)
+        except JobNotFound:
+            return run_job_or_404(job_id, "cancelled")
+        except JobConflict as exc:
+            return error(409, str(exc), state=exc.state)
+        return JSONResponse(records.get(job_id), status_code=200 if outcome == "cancelled" else 202)
+
+    @router.post(
+        "/jobs/{job_id}/retry",
+        operation_id="retryJob",
+        responses={200: {"description": "the job, queued again", "links": JOB_LINKS}},
+    )
+    def retry_job(job_id: str) -> Any:
+        """A failed or cancelled job goes back to the queue with attempt + 1 and a fresh budget
+        of automatic retries, starting again at the bottom of the retry ladder."""
+        if not ID.match(job_id):
+            return not_found(job_id)
+        try:
+            records.retry(job_id)
+        except JobNotFound:
+            return run_job_or_404(job_id, "retried")
+        except JobConflict as exc:
+            return error(409, str(exc), state=exc.state)
+        try:
+            publish(job_id)
+        except PublishError as exc:
+            return error(503, str(exc), job=records.get(job_id))
+        return records.get(job_id)
+
+    @router.delete("/jobs/{job_id}", operation_id="deleteJob")
+    def delete_job(job_id: str) -> Any:
+        """Remove the job's record and its result document; a queued job is skipped when
+        delivered. Jobs that ended are also pruned after `LAB_JOB_RETENTION_S`."""
+        if not ID.match(job_id):
+            return not_found(job_id)
+        try:
+            records.delete(job_id)
+        except JobNotFound:
+            return run_job_or_404(job_id, "deleted")
+        except JobConflict as exc:
+            return error(409, str(exc), state=exc.state)
+        try:
+            document = store.delete(job_id)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            return {"deleted": job_id, "document": f"not deleted, Elasticsearch: {exc}"}
+        return {"deleted": job_id, "document": "deleted" if document else "none"}
+
+    @router.get("/jobs/{job_id}/stream", operation_id="streamJob")
+    async def stream_job(
+        request: Request,
+        job_id: str,
+        last_event_id: Annotated[str | None, Header()] = None,
+        last_event_id_query: Annotated[str | None, Query(alias="lastEventId")] = None,
+    ) -> Any:
+        """SSE: the job's events from the start (or after `Last-Event-ID`); ends when it ends."""
+        if not ID.match(job_id):
+            return not_found(job_id)
+        try:
+            resume = check_event_id(last_event_id or last_event_id_query)
+        except BadEventId as exc:
+            return error(422, f"Last-Event-ID: {exc}", fields=["Last-Event-ID"])
+        events = request.app.state.events
+        job_key = records.keys.job(job_id)
+        if not await events.redis.exists(job_key):
+            return not_found(job_id)
+        try:
+            slots.take()
+        except StreamsFull as exc:
+            return error(503, str(exc))
+        stream_key = records.keys.job_events(job_id)
+
+        async def finished(cursor: str) -> bool:
+            """The job is over (or gone) and nothing newer than `cursor` is left to send."""
+            try:
+                state = await events.redis.hget(job_key, "state")
+                newer = await events.redis.xrange(stream_key, min=f"({cursor}", count=1)
+            except Exception as exc:
+                if unavailable(exc):
+                    return False  # not known while Redis is away: keep the stream open
+                raise
+            if state is not None and state not in TERMINAL:
+                return False
+            return not newer
+
+        async def stream() -> AsyncIterator[str]:
+            cursor = resume or "0-0"
+            yield "retry: 1000\n\n"
+            if resume and await finished(cursor):
+                return
+            async for item in events.tail(cursor, settings.sse_heartbeat_s, key=stream_key):
+                if item is None:
+                    if await request.is_disconnected() or await finished(cursor):
+                        return
+                    yield ": heartbeat\n\n"
+                    continue
+                cursor, event = item
+                yield sse(cursor, "job", event)
+                if event.get("state") in TERMINAL and await finished(cursor):
+                    return
+
+        return sse_response(stream(), on_close=slots.give_back)
+
+    return router

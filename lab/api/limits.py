@@ -1,0 +1,110 @@
+"""What one request or one API process may hold: body size and depth, and live streams.
+
+A body is refused by its `Content-Length` (or, when it has none, as soon as what has arrived
+passes the limit) before it is read in full or parsed, so a large or deeply nested body costs the
+API nothing. Live streams (SSE and WebSocket) each hold a Redis reader; past `max_streams` per
+process a new one is told to come back later (503), while `/status` and every other route go on.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lab.api.access import ASGIApp, Scope, respond
+from lab.runtime.messages import MAX_DEPTH
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(body: bytes, limit: int = MAX_DEPTH) -> int:
+    """How deeply a JSON text nests, counted up to `limit + 1`, without parsing it (strings are
+    skipped, so brackets inside them do not count)."""
+    level = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub(b'""', body)):
+        if match.group() in (b"[", b"{"):
+            level += 1
+            deepest = max(deepest, level)
+            if deepest > limit:
+                break
+        else:
+            level -= 1
+    return deepest
+
+
+class BodyLimits:
+    """ASGI middleware: 413 past `max_bytes`, 422 for JSON nested deeper than `max_depth`."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int = MAX_DEPTH):
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        too_large = f"the request body is larger than {self.max_bytes} bytes"
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"").decode("latin-1")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await respond(send, 413, too_large)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await respond(send, 413, too_large)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body and json_depth(body, self.max_depth) > self.max_depth:
+            await respond(
+                send,
+                422,
+                f"body: JSON nested deeper than {self.max_depth} levels",
+                fields=["body"],
+            )
+            return
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class StreamsFull(RuntimeError):
+    """This API process already serves as many live streams as it may."""
+
+
+class StreamSlots:
+    """A count of the live streams one API process serves (the event loop is one thread)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+
+    def take(self) -> None:
+        if self.used >= self.limit:
+            raise StreamsFull(
+                f"this API process already serves {self.limit} live streams "
+                "(LAB_MAX_STREAMS); try again shortly or poll /status"
+            )
+        self.used += 1
+
+    def give_back(self) -> None:
+        self.used = max(0, self.used - 1)

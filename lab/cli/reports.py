@@ -1,0 +1,170 @@
+"""`lab report …`: run a drill as a report, list the reports, compare two runs of a drill.
+
+lab report resilience [-p KEY VALUE …] [--show-code]
+lab report list
+lab report compare BEFORE.json [MORE.json …] AFTER.json
+lab report compare --last 2 resilience
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from lab.config import Settings
+from lab.measure.reports import REPORTS
+
+console = Console(stderr=False, highlight=False)
+ABOUT = {
+    "resilience": "kill -9 a worker, restart the API, the scheduler and RabbitMQ, stop ES",
+    "scaleout": "1, 2 and 4 workers: speed-up and fairness",
+    "latency": "GET /status latency while a run is active, stepped up to the knee",
+    "hostile": "poison messages, hostile requests, outages of each service",
+    "cluster": "three private RabbitMQ nodes: the leader killed, a follower stopped",
+}
+
+
+def add_parser(sub: Any, positive_int: Any) -> None:
+    report = sub.add_parser(
+        "report", help="run a drill notebook as a report; list reports; compare two runs"
+    )
+    actions = report.add_subparsers(dest="report", required=True, metavar="NAME|list|compare")
+    for name in REPORTS:
+        drill = actions.add_parser(name, help=ABOUT[name])
+        drill.add_argument(
+            "-p",
+            "--parameter",
+            nargs=2,
+            action="append",
+            default=[],
+            metavar=("KEY", "VALUE"),
+            help="a notebook parameter; VALUE is read as JSON when it parses (3, [1, 2], true)",
+        )
+        drill.add_argument("--out", default="reports", help="where the report goes")
+        drill.add_argument(
+            "--show-code", action="store_true", help="put the code cells in the HTML too"
+        )
+    listing = actions.add_parser("list", help="every report in the folder, newest first")
+    listing.add_argument("--out", default="reports", help="the reports folder")
+    comparing = actions.add_parser(
+        "compare", help="every figure of two runs of a drill, with change and verdict"
+    )
+    comparing.add_argument(
+        "summaries", nargs="*", metavar="SUMMARY",
+        help="report summaries (.json, or the report's .html): baselines first, newest last",
+    )  # fmt: skip
+    comparing.add_argument(
+        "--last", nargs=2, metavar=("N", "NAME"),
+        help="the N newest reports of drill NAME in --out (N > 2: the spread of the older ones "
+        "counts as noise)",
+    )  # fmt: skip
+    comparing.add_argument("--out", default="reports", help="where reports are and the table goes")
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    if args.report == "list":
+        return cmd_list(args)
+    if args.report == "compare":
+        return cmd_compare(args)
+    return cmd_run(args, settings)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from lab.measure.reports.run import run_report
+
+    parameters: dict[str, Any] = {}
+    for key, raw in args.parameter:
+        if not key.isidentifier():
+            return _bad(f"parameter name {key!r} is not a Python name")
+        try:
+            parameters[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            parameters[key] = raw
+    console.print(f"lab: running notebooks/{args.report}.ipynb …")
+    report = run_report(args.report, parameters, settings, Path(args.out), args.show_code)
+    for row in report.summary.get("verdicts", []):
+        mark = "[green]PASS[/green]" if row["passed"] else "[red]FAIL[/red]"
+        console.print(
+            f"  {mark} {escape(str(row['check']))}: {escape(str(row['observed']))} "
+            f"(expected {escape(str(row['expected']))})"
+        )
+    if report.summary.get("error"):
+        console.print(f"[red]{escape(report.summary['error'])}[/red]")
+    console.print(f"lab: report {report.html or report.notebook}")
+    console.print(f"lab: summary {report.summary_path}")
+    console.print(f"lab: index {Path(args.out).resolve() / 'index.html'}")
+    console.print("lab: verdict " + ("passed" if report.passed else "FAILED"))
+    return 0 if report.passed else 1
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from lab.measure.reports.index import rows, write_index
+
+    folder = Path(args.out)
+    if not folder.is_dir():
+        return _bad(f"no reports folder {folder} (lab report NAME makes one)")
+    found = rows(folder)
+    table = Table("date (UTC)", "report", "verdict", "commit", "took", "headline", "summary")
+    for row in found:
+        verdict = "[green]passed[/green]" if row["verdict"] == "passed" else "[red]FAILED[/red]"
+        table.add_row(
+            row["date"], row["report"], verdict, row["commit"], f"{row['seconds']} s",
+            escape(row["headline"]), row["summary"],
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"lab: {len(found)} report(s); index {write_index(folder).resolve()}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from lab.measure.reports import compare
+    from lab.measure.reports.index import write_index
+
+    folder = Path(args.out)
+    try:
+        if args.last:
+            if args.summaries:
+                return _bad("give summaries or --last N NAME, not both")
+            count, name = args.last
+            if not count.isdigit():
+                return _bad(f"--last wants a number of reports, not {count!r}")
+            if name not in REPORTS:
+                return _bad(f"no report {name!r}; choose from {', '.join(REPORTS)}")
+            entries = compare.last(folder, name, int(count))
+        else:
+            if len(args.summaries) < 2:
+                return _bad("compare needs two summaries (BEFORE AFTER) or --last 2 NAME")
+            entries = [compare.load(Path(p)) for p in args.summaries]
+        result = compare.compare(entries[:-1], entries[-1])
+    except compare.CompareError as exc:
+        return _bad(str(exc))
+    md_path, html_path = compare.write(result, folder)
+    write_index(folder)
+    runs = compare.runs_table(result)
+    console.print(runs.to_string(index=False))
+    table = Table(*result.table.columns)
+    colour = {"regressed": "red", "improved": "green"}
+    for row in result.table.itertuples(index=False):
+        cells = [escape(compare.text(v)) for v in row]
+        if row.verdict in colour:
+            cells[-1] = f"[{colour[row.verdict]}]{row.verdict}[/{colour[row.verdict]}]"
+        table.add_row(*(cells[:-1] + [cells[-1]]))
+    console.print(table)
+    console.print(f"lab: table {md_path.resolve()} and {html_path.resolve()}")
+    if result.regressed:
+        names = ", ".join(result.regressions["figure"])
+        console.print(f"[red]lab: regressed beyond tolerance: {escape(names)}[/red]")
+        return 1
+    console.print("lab: no figure regressed beyond its tolerance")
+    return 0
+
+
+def _bad(message: str) -> int:
+    Console(stderr=True).print(f"[red]lab: {escape(message)}[/red]", highlight=False)
+    return 2

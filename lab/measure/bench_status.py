@@ -1,0 +1,124 @@
+"""`lab bench --status`: how `GET /status` holds up while a fast run is active, and whether the
+pipeline notices the load.
+
+In a private namespace: the API (`--api-processes`), the scheduler and one worker, a run
+releasing `rate` jobs a minute. First the drain (jobs processed a second) with no load; then, for
+each offered load, Locust's `StatusRateUser` in distributed mode (`--locust-processes`) offers
+exactly that many requests a second for `seconds`, and the answered rate, p50/p95/p99, failures
+and the drain during that window are taken. The drain ratio is the pipeline's throughput under
+that load against its throughput without it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from lab.client import LabClient
+from lab.config import Settings
+from lab.measure.loadtest import run_locust
+from lab.ops import stack
+from lab.ops.reset import isolated, reset
+from lab.ops.supervisor import Supervisor, wait_until
+from lab.runtime.state import State
+
+USER_RPS = 10.0  # each Locust user offers this many requests a second
+
+
+def drain_per_second(state: State, run_id: str, seconds: float) -> float:
+    """Jobs processed a second over the next `seconds` (read from Redis, not through the API)."""
+    first = state.run(run_id)
+    started = time.monotonic()
+    time.sleep(seconds)
+    last = state.run(run_id)
+    assert first is not None and last is not None
+    return (last.processed - first.processed) / (time.monotonic() - started)
+
+
+def load_step(
+    settings: Settings,
+    run_id: str,
+    offered: int,
+    seconds: float,
+    out_dir: Path,
+    locust_processes: int = 2,
+) -> dict[str, Any]:
+    """Offer `offered` GET /status a second for `seconds`; the answers' figures and the drain
+    (jobs processed a second) of the run meanwhile."""
+    state = State(settings)
+    users = max(1, round(offered / USER_RPS))
+    before = state.run(run_id)
+    started = time.monotonic()
+    result = run_locust(
+        settings.api_url,
+        users,
+        spawn_rate=users,
+        duration_s=seconds,
+        out_dir=out_dir,
+        scenario="rate",
+        p95_ms=1e9,  # figures, not a verdict: every threshold off
+        max_fail_ratio=1.0,
+        processes=locust_processes,
+        user_rps=USER_RPS,
+        token=settings.api_token,
+    )
+    after = state.run(run_id)
+    assert before is not None and after is not None
+    drain = (after.processed - before.processed) / (time.monotonic() - started)
+    return {
+        "offeredPerSecond": offered,
+        "answeredPerSecond": round(result.rps, 1),
+        "requests": result.requests,
+        "failures": result.failures,
+        "p50Ms": result.p50_ms,
+        "p95Ms": result.p95_ms,
+        "p99Ms": result.p99_ms,
+        "maxMs": result.max_ms,
+        "drainPerSecond": round(drain, 1),
+    }
+
+
+def status_check(
+    base: Settings,
+    loads: list[int],
+    seconds: float,
+    rate_per_minute: float,
+    home: Path,
+    api_processes: int = 1,
+    locust_processes: int = 2,
+) -> dict[str, Any]:
+    settings = isolated(base, "labbench", home=str(home))
+    stack.up(settings)
+    supervisor = Supervisor(settings, log_dir=home / "logs")
+    client = LabClient.of(settings)
+    state = State(settings)
+    per_second = rate_per_minute / 60
+    # Enough jobs to keep releasing through every window, with room to spare.
+    x = int(per_second * (seconds + 10) * (len(loads) + 2))
+    api_args = ["--processes", str(api_processes)] if api_processes > 1 else []
+    try:
+        supervisor.up(workers=1, api_args=api_args)
+        run_id = client.run(x, rate_per_minute)["runId"]
+        wait_until(lambda: state.run(run_id).processed > per_second, 60, "the run to get going")
+        time.sleep(2)  # past the start-up burst
+        idle = drain_per_second(state, run_id, seconds)
+        steps = []
+        for offered in loads:
+            step = load_step(settings, run_id, offered, seconds, home / "locust", locust_processes)
+            step["drainRatio"] = round(step["drainPerSecond"] / idle, 3) if idle else None
+            steps.append(step)
+        still = state.run(run_id)
+        return {
+            "releasePerSecond": per_second,
+            "apiProcesses": api_processes,
+            "locustProcesses": locust_processes,
+            "seconds": seconds,
+            "idleDrainPerSecond": round(idle, 1),
+            "steps": steps,
+            "runStillActive": bool(still and still.running),
+        }
+    finally:
+        supervisor.down()
+        client.close()
+        reset(settings)

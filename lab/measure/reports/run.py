@@ -1,0 +1,116 @@
+"""`lab report NAME`: a drill notebook run as a reproducible report.
+
+    reports/NAME-<timestamp>.ipynb    the executed notebook (papermill), parameters injected
+    reports/NAME-<timestamp>.html     verdict, headline figures and main chart first, code hidden
+    reports/NAME-<timestamp>.json     figures, verdicts and provenance (commit, rerun command,
+                                      parameters, versions, machine)
+    reports/NAME-<timestamp>.png      the main chart (`lab report compare` shows two side by side)
+    reports/index.html                every report in the folder, newest first
+
+The notebook computes its figures and verdicts and writes them to `SUMMARY_PATH` (a parameter this
+command injects, see `lab.measure.drill.save_summary`); this command adds what is needed to rerun
+and compare the report, and exits non-zero when the notebook failed or a verdict did.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lab.config import Settings
+from lab.measure.reports import REPORTS, provenance
+from lab.measure.reports.index import write_index
+from lab.measure.reports.page import write_html
+from lab.views.notebook import kernel_env, project_root
+
+
+class ReportError(RuntimeError):
+    """The report could not be made; the message says why."""
+
+
+@dataclass
+class Report:
+    notebook: Path
+    html: Path | None
+    summary_path: Path
+    summary: dict[str, Any]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.summary.get("passed"))
+
+
+def notebook_path(name: str) -> Path:
+    path = project_root(Path(__file__).parent) / "notebooks" / f"{name}.ipynb"
+    if not path.is_file():
+        raise ReportError(f"no notebook {path.name}; choose from {', '.join(REPORTS)}")
+    return path
+
+
+def run_report(
+    name: str,
+    parameters: dict[str, Any],
+    settings: Settings,
+    out_dir: Path = Path("reports"),
+    show_code: bool = False,
+) -> Report:
+    source = notebook_path(name)
+    out_given, out_dir = str(out_dir), out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = out_dir / f"{name}-{stamp}"
+    executed, summary_path = base.with_suffix(".ipynb"), base.with_suffix(".json")
+    values = {**parameters, "SUMMARY_PATH": str(summary_path)}
+    argv = [sys.executable, "-m", "papermill", str(source), str(executed), "--cwd",
+            str(source.parent), "--kernel", "python3", "--no-progress-bar"]  # fmt: skip
+    for key, value in values.items():
+        argv += ["-y", json.dumps({key: value})]
+    # Provenance is taken before the run: the commit and tree are what the drill ran.
+    root = project_root(Path(__file__).parent)
+    code = provenance.git(root)
+    started = datetime.now(UTC)
+    done = subprocess.run(
+        argv, env=kernel_env(), capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    summary: dict[str, Any] = {}
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+    if done.returncode != 0:
+        summary["passed"] = False
+        summary["error"] = _last_error(done.stderr)
+    chart = summary_path.with_suffix(".png")
+    summary.update(
+        {
+            "report": name,
+            "parameters": values,
+            "startedAt": started.isoformat(timespec="seconds"),
+            "seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
+            "notebook": str(executed),
+            "chart": str(chart) if chart.is_file() else None,
+            "git": code,
+            "rerun": provenance.rerun_command(name, parameters, show_code, out_given),
+            "versions": provenance.versions(settings),
+            "machine": provenance.machine(),
+        }
+    )
+    summary.setdefault("passed", False)
+    html_path: Path | None = None
+    if executed.is_file():
+        try:
+            html_path = write_html(executed, summary, base.with_suffix(".html"), show_code)
+        except Exception as exc:  # noqa: BLE001 - the notebook and summary still stand without it
+            summary["htmlError"] = f"{type(exc).__name__}: {exc}"
+    summary["html"] = str(html_path) if html_path else None
+    summary_path.write_text(json.dumps(summary, indent=2, default=str))
+    write_index(out_dir)
+    return Report(executed, html_path, summary_path, summary)
+
+
+def _last_error(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return "\n".join(lines[-15:])

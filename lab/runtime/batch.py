@@ -1,0 +1,150 @@
+"""What happens to each delivery of a batch: the decisions of the worker, without its I/O.
+
+A delivery ends in exactly one verdict, and the worker acks it only after acting on it:
+  written    the document is in Elasticsearch → count processed, ack
+  retry      the job failed and has attempts left → publish to its ladder step's queue, ack
+  dead       malformed, unknown kind, or out of attempts → publish to the dead-letter queue, ack
+  cancelled  a single job stopped at a progress step because it was cancelled → ack
+  skipped    a single job that was cancelled, deleted or superseded before it ran → ack
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from lab.runtime.handlers import Handler, UnknownKind, handler_for
+from lab.runtime.jobs import NO_PROGRESS, JobCancelled, JobContext
+from lab.runtime.messages import Job, MalformedMessage, parse
+from lab.runtime.retry import Budget, Reason
+
+Verdict = Literal["pending", "written", "retry", "dead", "cancelled", "skipped"]
+
+
+@dataclass
+class Delivery:
+    tag: int
+    body: bytes
+    redelivered: bool = False
+    headers: dict[str, Any] | None = None
+    queue: str = ""  # the queue it was consumed from, for its dead letter's headers
+
+
+@dataclass
+class Outcome:
+    delivery: Delivery
+    job: Job | None
+    verdict: Verdict = "pending"
+    doc: dict[str, Any] | None = None
+    error: str | None = None
+    reason: Reason = "exhausted"  # why a `dead` outcome is dead
+    tracked: bool = False  # a single job with a record in Redis (lab.runtime.jobs)
+    budget: Budget | None = None  # the attempts it may use (set when it failed)
+
+    def fail(self, error: str, budget: Budget) -> None:
+        """A job that failed: retried while its budget lasts, then dead."""
+        assert self.job is not None
+        self.error = error
+        self.doc = None
+        self.budget = budget
+        self.verdict = budget.after_failure(self.job.attempt)
+
+
+def document(job: Job, result: dict[str, Any], worker_id: str) -> dict[str, Any]:
+    return {
+        "jobId": job.jobId,
+        "runId": job.runId,
+        "seq": job.seq,
+        "kind": job.kind,
+        "attempt": job.attempt,
+        "createdAt": job.createdAt,
+        "processedAt": int(time.time() * 1000),
+        "worker": worker_id,
+        "result": result,
+    }
+
+
+def prepare(delivery: Delivery) -> tuple[Outcome, Handler | None]:
+    """Parse a delivery and find its handler; an outcome that is already `dead` has none."""
+    try:
+        job = parse(delivery.body)
+    except MalformedMessage as exc:
+        return Outcome(delivery, None, "dead", error=f"malformed: {exc}", reason="malformed"), None
+    try:
+        return Outcome(delivery, job), handler_for(job.kind)
+    except UnknownKind as exc:
+        # Retrying cannot help; it still counts as failed for its run.
+        return Outcome(delivery, job, "dead", error=str(exc), reason="unknown-kind"), None
+
+
+def execute(
+    outcome: Outcome,
+    handler: Handler,
+    worker_id: str,
+    budget: Budget,
+    ctx: JobContext = NO_PROGRESS,
+) -> None:
+    """Run the handler: the outcome gets its document, or fails, or is cancelled."""
+    assert outcome.job is not None
+    try:
+        outcome.doc = document(outcome.job, handler(outcome.job, ctx), worker_id)
+    except JobCancelled as exc:
+        outcome.verdict = "cancelled"
+        outcome.error = str(exc)
+    except (Exception, SystemExit) as exc:  # a handler's failure is the job's, never the worker's
+        outcome.fail(f"{type(exc).__name__}: {exc}", budget)
+
+
+def run_handlers(
+    deliveries: list[Delivery],
+    worker_id: str,
+    budget: Budget,
+    per_message: list[Delivery] | None = None,
+) -> list[Outcome]:
+    """Parse every delivery and run its handler; documents are not written yet.
+
+    With `per_message`, deliveries that must run on their own (kinds that declare
+    `BATCHABLE = False`, and single jobs, which have a record to keep) are not run here but
+    appended to that list, for the worker to run one by one under its concurrency limit.
+    """
+    outcomes = []
+    for delivery in deliveries:
+        outcome, handler = prepare(delivery)
+        if handler is None:
+            outcomes.append(outcome)
+            continue
+        assert outcome.job is not None
+        if per_message is not None and (not handler.batchable or outcome.job.runId is None):
+            per_message.append(delivery)
+            continue
+        execute(outcome, handler, worker_id, budget)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def apply_bulk(outcomes: list[Outcome], failed: dict[str, str], budget: Budget) -> None:
+    """Mark documents Elasticsearch took as written and those it refused as failed."""
+    for outcome in outcomes:
+        if outcome.verdict != "pending" or outcome.job is None:
+            continue
+        reason = failed.get(outcome.job.jobId)
+        if reason is None:
+            outcome.verdict = "written"
+        else:
+            outcome.fail(f"elasticsearch refused the document: {reason}", budget)
+
+
+def counts_by_run(outcomes: list[Outcome]) -> dict[str, tuple[list[int], list[int]]]:
+    """{runId: (seqs written, seqs dead)} for the exactly-once counting script."""
+    per_run: dict[str, tuple[list[int], list[int]]] = {}
+    for outcome in outcomes:
+        job = outcome.job
+        if job is None or job.runId is None or job.seq is None:
+            continue
+        done, dead = per_run.setdefault(job.runId, ([], []))
+        if outcome.verdict == "written":
+            done.append(job.seq)
+        elif outcome.verdict == "dead":
+            dead.append(job.seq)
+    return per_run

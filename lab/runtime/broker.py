@@ -1,0 +1,331 @@
+"""RabbitMQ topology and publishing: the main queue, delayed-retry queues and the dead-letter queue.
+
+    <queue>                   durable; jobs of kinds that run in batches
+    <queue>.long              durable; jobs of kinds that run one by one (`BATCHABLE = False`,
+                              e.g. `agent`), consumed `concurrency` at a time per worker so one
+                              worker never hoards them while another has free slots
+    <target>.retry.<ms>       durable, one per step of the retry ladder (lab/runtime/retry.py):
+                              messages expire after <ms> and dead-letter back to <target>
+                              (<queue> or <queue>.long)
+    <queue>.dead              durable and bounded (`dead_letter_max`, oldest dropped first); what
+                              is malformed or out of attempts, with headers saying why
+
+A retry never blocks a consumer: the failed job is published to its ladder step's queue and comes
+back by itself. The delay is in the queue's name because RabbitMQ refuses to redeclare a queue
+with other arguments, so a changed ladder simply uses new queues (`lab reset` removes old ones).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
+
+from lab.config import Settings
+from lab.runtime.handlers import UnknownKind, handler_for
+from lab.runtime.retry import DEFAULT_LADDER_MS, retry_queue
+
+PERSISTENT = 2
+
+
+QUEUE_TYPES = ("classic", "quorum")
+
+
+@dataclass(frozen=True)
+class Topology:
+    queue: str
+    ladder: tuple[int, ...] = DEFAULT_LADDER_MS
+    dead_max: int = 100_000
+    # `quorum`: replicated across a cluster's nodes (Raft), for a lab that must survive losing a
+    # node; `classic`: one node's queue, cheaper. See docs/CLUSTER.md for why classic is the
+    # default and what quorum changes.
+    queue_type: str = "classic"
+    delivery_limit: int = 20
+
+    @classmethod
+    def of(cls, settings: Settings) -> Topology:
+        return cls(
+            settings.queue,
+            settings.retry_ladder,
+            settings.dead_letter_max,
+            settings.queue_type,
+            settings.delivery_limit,
+        )
+
+    @property
+    def quorum(self) -> bool:
+        return self.queue_type == "quorum"
+
+    def _typed(self, arguments: dict[str, object], dead_letters: bool = True) -> dict[str, object]:
+        """Arguments for the configured queue type. A quorum queue dead-letters at least once
+        (a letter in flight survives a node's loss), which RabbitMQ allows only with
+        `reject-publish` overflow."""
+        if not self.quorum:
+            return arguments
+        typed = {**arguments, "x-queue-type": "quorum"}
+        if dead_letters:
+            typed |= {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+        return typed
+
+    @property
+    def long(self) -> str:
+        return f"{self.queue}.long"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.queue}.dead"
+
+    @property
+    def consumed(self) -> tuple[str, str]:
+        """The queues workers consume."""
+        return (self.queue, self.long)
+
+    def route(self, kind: str) -> str:
+        """The queue a job of this kind is published to."""
+        try:
+            return self.queue if handler_for(kind).batchable else self.long
+        except UnknownKind:
+            return self.queue  # a worker dead-letters it with the reason
+
+    def retry(self, delay_ms: int, target: str | None = None) -> str:
+        return retry_queue(target or self.queue, delay_ms)
+
+    @property
+    def retries(self) -> list[str]:
+        """Every ladder step's queue, for both consumed queues."""
+        return [self.retry(d, t) for t in self.consumed for d in self.ladder]
+
+    def main_arguments(self) -> dict[str, object]:
+        arguments: dict[str, object] = {
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.dead,
+        }
+        if self.quorum:
+            # A second guard against poison: a message redelivered this often (a worker that
+            # dies on it each time, before lab/runtime/messages.py can name the problem) is
+            # dead-lettered by the broker itself.
+            arguments["x-delivery-limit"] = self.delivery_limit
+        return self._typed(arguments)
+
+    def retry_arguments(self, delay_ms: int, target: str | None = None) -> dict[str, object]:
+        return self._typed(
+            {
+                "x-message-ttl": delay_ms,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": target or self.queue,
+            }
+        )
+
+    def dead_arguments(self) -> dict[str, object]:
+        return self._typed({"x-max-length": self.dead_max, "x-overflow": "drop-head"}, False)
+
+    def queues(self) -> list[tuple[str, dict[str, object]]]:
+        """Every queue of the lab with its arguments: dead letters first (the others name it)."""
+        out = [(self.dead, self.dead_arguments())]
+        for name in self.consumed:
+            out.append((name, self.main_arguments()))
+            out += [(self.retry(d, name), self.retry_arguments(d, name)) for d in self.ladder]
+        return out
+
+    def declare(self, channel: BlockingChannel) -> None:
+        for name, arguments in self.queues():
+            channel.queue_declare(name, durable=True, arguments=arguments)
+
+    def delete(self, channel: BlockingChannel, extra: Iterable[str] = ()) -> None:
+        for name in dict.fromkeys([*self.consumed, self.dead, *self.retries, *extra]):
+            channel.queue_delete(name)
+
+
+class PublishError(RuntimeError):
+    """RabbitMQ did not take the message; the message says why."""
+
+
+class Publisher:
+    """A confirmed publisher that threads may share (the API's request threads).
+
+    pika connections are not thread-safe, so one lock guards the connection; a dropped
+    connection is reopened once per call. Publishing is rare here (one message per POST), so
+    waiting for each confirm is the simple, safe choice.
+    """
+
+    def __init__(self, amqp_url: str, name: str, topology: Topology):
+        self.amqp_url = amqp_url
+        self.name = name
+        self.topology = topology
+        self._lock = threading.Lock()
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+
+    def _open(self) -> BlockingChannel:
+        if self._channel is None or not self._channel.is_open:
+            if self._connection is None or not self._connection.is_open:
+                self._connection = connect(self.amqp_url, self.name)
+                self._channel = None
+            channel = self._connection.channel()
+            channel.confirm_delivery()
+            self.topology.declare(channel)
+            self._channel = channel
+        return self._channel
+
+    def _reset(self) -> None:
+        try:
+            if self._connection is not None and self._connection.is_open:
+                self._connection.close()
+        except pika.exceptions.AMQPError:
+            pass
+        self._connection = self._channel = None
+
+    def publish(self, queue: str, body: bytes) -> None:
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    self._open().basic_publish("", queue, body, properties(), mandatory=True)
+                    return
+                except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
+                    raise PublishError(f"RabbitMQ refused the message for {queue}: {exc}") from None
+                except pika.exceptions.AMQPError as exc:
+                    self._reset()
+                    if attempt == 2:
+                        raise PublishError(f"RabbitMQ unreachable: {exc!r}") from None
+
+    def depths(self, names: Iterable[str]) -> list[dict[str, object]]:
+        """Ready messages and consumers of each queue that exists."""
+        out: list[dict[str, object]] = []
+        with self._lock:
+            for name in names:
+                try:
+                    frame = self._open().queue_declare(name, passive=True)
+                except pika.exceptions.ChannelClosedByBroker as exc:
+                    self._channel = None
+                    if exc.reply_code == 404:
+                        continue
+                    raise PublishError(f"RabbitMQ: {exc}") from None
+                except pika.exceptions.AMQPError as exc:
+                    self._reset()
+                    raise PublishError(f"RabbitMQ unreachable: {exc!r}") from None
+                out.append(
+                    {
+                        "name": name,
+                        "ready": frame.method.message_count,
+                        "consumers": frame.method.consumer_count,
+                    }
+                )
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()
+
+
+def endpoints(amqp_url: str, name: str) -> list[pika.URLParameters]:
+    """The nodes of `LAB_AMQP_URL` (comma-separated for a cluster), starting at a random one so
+    the processes of a lab spread over the nodes; a caller that reconnects tries them all."""
+    urls = [u.strip() for u in amqp_url.split(",") if u.strip()]
+    start = random.randrange(len(urls))
+    out = []
+    for url in urls[start:] + urls[:start]:
+        params = pika.URLParameters(url)
+        params.client_properties = {"connection_name": name}
+        out.append(params)
+    return out
+
+
+def connect(amqp_url: str, name: str) -> pika.BlockingConnection:
+    """A connection to the first node of `amqp_url` that answers."""
+    return pika.BlockingConnection(endpoints(amqp_url, name))
+
+
+def properties(headers: dict[str, object] | None = None) -> pika.BasicProperties:
+    return pika.BasicProperties(
+        delivery_mode=PERSISTENT, content_type="application/json", headers=headers
+    )
+
+
+@dataclass
+class ConfirmTracker:
+    """Which published seqs the broker has not confirmed yet (pure, unit-tested).
+
+    Publisher confirms arrive per delivery tag, possibly `multiple` at once. The scheduler may
+    count a job as released only when it and every job before it are confirmed, so the
+    "frontier" is the lowest unconfirmed seq; a nack hands its seqs back for republishing.
+    """
+
+    pending: dict[int, int] = field(default_factory=dict)  # delivery tag → seq
+    next_tag: int = 1
+
+    def published(self, seq: int) -> int:
+        tag = self.next_tag
+        self.pending[tag] = seq
+        self.next_tag += 1
+        return tag
+
+    def _settle(self, tag: int, multiple: bool) -> list[int]:
+        if not multiple:
+            seq = self.pending.pop(tag, None)
+            return [] if seq is None else [seq]
+        settled = [t for t in self.pending if t <= tag]
+        return [self.pending.pop(t) for t in settled]
+
+    def acked(self, tag: int, multiple: bool) -> None:
+        self._settle(tag, multiple)
+
+    def nacked(self, tag: int, multiple: bool) -> list[int]:
+        """The seqs the broker refused; they must be published again."""
+        return self._settle(tag, multiple)
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.pending)
+
+    def frontier(self, next_seq: int, republish: Iterable[int] = ()) -> int:
+        """Every seq below this one is confirmed."""
+        return min([*self.pending.values(), *republish], default=next_seq)
+
+    def reset(self) -> list[int]:
+        """A new channel starts tags at 1; what was pending is unknown and must be republished."""
+        lost = sorted(self.pending.values())
+        self.pending.clear()
+        self.next_tag = 1
+        return lost
+
+
+@dataclass
+class AckTracker:
+    """Which deliveries may be acked, and how (pure, unit-tested).
+
+    Batches finish out of order once several are in flight (and a long per-message job can hold
+    a low delivery tag for seconds), so `multiple=True` is safe only up to the first delivery
+    that is still in work; finished ones beyond it are acked one by one, so they stop counting
+    against the prefetch window.
+    """
+
+    outstanding: list[int] = field(default_factory=list)  # delivery tags in delivery order
+    finished: set[int] = field(default_factory=set)
+
+    def delivered(self, tag: int) -> None:
+        self.outstanding.append(tag)
+
+    def finish(self, tags: Iterable[int]) -> tuple[int | None, list[int]]:
+        """Mark `tags` done; returns (ack multiple up to this tag or None, tags to ack singly)."""
+        self.finished.update(tags)
+        prefix = 0
+        while prefix < len(self.outstanding) and self.outstanding[prefix] in self.finished:
+            prefix += 1
+        upto = self.outstanding[prefix - 1] if prefix else None
+        for tag in self.outstanding[:prefix]:
+            self.finished.discard(tag)
+        self.outstanding = self.outstanding[prefix:]
+        singles = [t for t in self.outstanding if t in self.finished]
+        if singles:
+            self.outstanding = [t for t in self.outstanding if t not in self.finished]
+            self.finished.difference_update(singles)
+        return upto, singles
+
+    @property
+    def in_work(self) -> int:
+        return len(self.outstanding)

@@ -1,0 +1,339 @@
+"""Single jobs: their records in Redis, and the progress a running one reports.
+
+A job submitted with `POST /jobs` gets a record (a hash, a log list and its own event stream) before
+its message is published. Every change of state is one Lua script (`lab/runtime/lua/job_*.lua`) that
+checks the state it expects, so a cancel racing a start, a retry racing a stale message or a delete
+racing a delivery each have exactly one outcome:
+
+    queued → active → completed | failed | cancelled        (retry: → queued, attempt + 1)
+
+The worker asks `begin` before it runs a job without a runId: a cancelled, deleted or superseded
+job is skipped, a message nobody recorded (published outside the API) runs as a plain job.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lab.runtime.messages import MAX_ATTEMPT, Job
+from lab.runtime.retry import Budget
+from lab.runtime.state import State, iso
+
+STATES = ("queued", "active", "completed", "failed", "cancelled")
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+TOMBSTONE_TTL_S = 7 * 24 * 3600
+MAX_ATTEMPTS = 20
+SCAN_LIMIT = 5000  # records a filtered listing looks at per request before handing back a cursor
+
+
+class JobNotFound(LookupError):
+    def __init__(self, job_id: str):
+        super().__init__(f"no job {job_id!r}")
+        self.job_id = job_id
+
+
+class JobConflict(RuntimeError):
+    """The job is in a state that does not allow the action; the message says which."""
+
+    def __init__(self, message: str, state: str):
+        super().__init__(message)
+        self.state = state
+
+
+class JobCancelled(Exception):
+    """Raised inside a handler at a progress step once the job's cancel was requested."""
+
+
+def new_job_id() -> str:
+    """Ids sort by creation time (the listing relies on it): `job-20261123T101500123-3f9a2c`."""
+    now = datetime.now(UTC)
+    return f"job-{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}-{secrets.token_hex(3)}"
+
+
+def _json_or_none(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def view(h: dict[str, str], log: list[str] | None = None) -> dict[str, Any]:
+    """A job record as the API shows it (pure, unit-tested)."""
+    out: dict[str, Any] = {
+        "id": h["id"],
+        "runId": None,
+        "kind": h["kind"],
+        "state": h["state"],
+        "progress": int(h.get("progress") or 0),
+        "step": h.get("step") or None,
+        "attempt": int(h["attempt"]),
+        "attempts": int(h["attempts"]),
+        "maxAttempt": int(h.get("lastAttempt") or h["attempts"]),
+        "cancelRequested": h.get("cancelRequested") == "1",
+        "payload": _json_or_none(h.get("payload")) or {},
+        "createdAt": iso(h.get("createdAt")),
+        "queuedAt": iso(h.get("queuedAt")),
+        "startedAt": iso(h.get("startedAt")),
+        "finishedAt": iso(h.get("finishedAt")),
+        "worker": h.get("worker") or None,
+        "error": h.get("error") or None,
+        "result": _json_or_none(h.get("result")),
+    }
+    if log is not None:
+        out["log"] = [json.loads(line) for line in log]
+    return out
+
+
+def run_job_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """A run's job as the API shows it: its record is its Elasticsearch document."""
+    return {
+        "id": doc["jobId"],
+        "runId": doc.get("runId"),
+        "seq": doc.get("seq"),
+        "kind": doc.get("kind"),
+        "state": "completed",
+        "progress": 100,
+        "attempt": doc.get("attempt"),
+        "createdAt": iso(doc.get("createdAt")),
+        "finishedAt": iso(doc.get("processedAt")),
+        "worker": doc.get("worker"),
+        "result": doc.get("result"),
+    }
+
+
+@dataclass(frozen=True)
+class Begin:
+    """The answer to "may this message run?"."""
+
+    run: bool
+    tracked: bool
+    budget: Budget | None = None
+    reason: str = ""
+
+
+class JobRecords:
+    """Single-job records of one lab (one key prefix)."""
+
+    def __init__(self, state: State):
+        self.state = state
+        self.redis = state.redis
+        self.keys = state.keys
+        self.maxlen = state.settings.event_stream_len
+
+    def _call(self, script: str, job_id: str, *args: Any, extra_keys: tuple[str, ...] = ()) -> Any:
+        return self.state.script(script)(
+            keys=[*self.keys.job_keys(job_id), *extra_keys],
+            args=[job_id, self.maxlen, self.keys.jobs_in_template, *args],
+        )
+
+    # --- the API's side -----------------------------------------------------------------------
+    def create(self, kind: str, payload: dict[str, Any], attempts: int) -> str:
+        job_id = new_job_id()
+        self._call(
+            "job_create",
+            job_id,
+            kind,
+            json.dumps(payload, separators=(",", ":")),
+            attempts,
+            extra_keys=(self.keys.jobs,),
+        )
+        return job_id
+
+    def get(self, job_id: str, with_log: bool = True) -> dict[str, Any]:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hgetall(self.keys.job(job_id))
+        pipe.lrange(self.keys.job_log(job_id), 0, -1)
+        h, log = pipe.execute()
+        if not h:
+            raise JobNotFound(job_id)
+        return view(h, log if with_log else None)
+
+    def message(self, job_id: str) -> Job:
+        """The message that runs the job's current attempt."""
+        h = self.redis.hgetall(self.keys.job(job_id))
+        if not h:
+            raise JobNotFound(job_id)
+        return Job(
+            jobId=job_id,
+            runId=None,
+            seq=None,
+            kind=h["kind"],
+            attempt=int(h["attempt"]),
+            createdAt=int(h["createdAt"]),
+            payload=json.loads(h["payload"]),
+        )
+
+    def list(
+        self,
+        state: str | None = None,
+        kind: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first; `cursor` is the last id of the previous page (exclusive)."""
+        index = self.keys.jobs_in(state) if state else self.keys.jobs
+        upper = f"({cursor}" if cursor else "+"
+        found: list[dict[str, Any]] = []
+        scanned = 0
+        while len(found) < limit and scanned < SCAN_LIMIT:
+            page = min(max(limit * 2, 50), 500)
+            ids = self.redis.zrevrangebylex(index, upper, "-", start=0, num=page)
+            if not ids:
+                return found, None
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hgetall(self.keys.job(job_id))
+            for job_id, h in zip(ids, pipe.execute(), strict=True):
+                scanned += 1
+                upper = f"({job_id}"
+                if h and (kind is None or h.get("kind") == kind):
+                    found.append(view(h))
+                    if len(found) == limit:
+                        break
+        more = self.redis.zrevrangebylex(index, upper, "-", start=0, num=1)
+        return found, (upper[1:] if more else None)
+
+    def counts(self) -> dict[str, int]:
+        pipe = self.redis.pipeline(transaction=False)
+        for state in STATES:
+            pipe.zcard(self.keys.jobs_in(state))
+        return dict(zip(STATES, pipe.execute(), strict=True))
+
+    def cancel(self, job_id: str) -> str:
+        """'cancelled' (it was queued) or 'requested' (it stops at its next step)."""
+        answer = self._call("job_cancel", job_id)
+        if answer[0] == "missing":
+            raise JobNotFound(job_id)
+        if answer[0] == "conflict":
+            raise JobConflict(
+                f"job {job_id} is {answer[1]}; only a queued or active job can be cancelled",
+                answer[1],
+            )
+        return answer[0]
+
+    def retry(self, job_id: str) -> int:
+        """Back to queued with attempt + 1 and a fresh budget; returns the new attempt."""
+        answer = self._call("job_retry", job_id, MAX_ATTEMPT)
+        if answer[0] == "missing":
+            raise JobNotFound(job_id)
+        if answer[0] == "limit":
+            raise JobConflict(
+                f"job {job_id} has used {answer[1]} attempts; a job may use at most "
+                f"{MAX_ATTEMPT}, so submit it again as a new job",
+                "failed",
+            )
+        if answer[0] == "conflict":
+            raise JobConflict(
+                f"job {job_id} is {answer[1]}; only a failed or cancelled job can be retried",
+                answer[1],
+            )
+        return int(answer[1])
+
+    def delete(self, job_id: str) -> None:
+        answer = self._call(
+            "job_delete",
+            job_id,
+            TOMBSTONE_TTL_S,
+            extra_keys=(self.keys.job_deleted(job_id), self.keys.jobs),
+        )
+        if answer[0] == "missing":
+            raise JobNotFound(job_id)
+        if answer[0] == "conflict":
+            raise JobConflict(f"job {job_id} is running; cancel it first", "active")
+
+    def ended_before(self, cutoff_ms: int, limit: int = SCAN_LIMIT) -> list[str]:
+        """Up to `limit` jobs that ended (completed, failed, cancelled) before `cutoff_ms`."""
+        found: list[str] = []
+        for state in TERMINAL:
+            ids = self.redis.zrangebylex(self.keys.jobs_in(state), "-", "+", start=0, num=limit)
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hget(self.keys.job(job_id), "finishedAt")
+            for job_id, finished in zip(ids, pipe.execute(), strict=True):
+                if finished and int(finished) < cutoff_ms and len(found) < limit:
+                    found.append(job_id)
+        return found
+
+    def unqueue(self, job_id: str, attempt: int, error: str) -> None:
+        """A queued attempt whose message could not be published: it failed, visibly."""
+        self._finish(job_id, attempt, "failed", error, None, error, expected="queued")
+
+    # --- the worker's side --------------------------------------------------------------------
+    def begin(self, job: Job, worker_id: str, redelivered: bool) -> Begin:
+        answer = self._call(
+            "job_begin",
+            job.jobId,
+            job.attempt,
+            worker_id,
+            int(redelivered),
+            extra_keys=(self.keys.job_deleted(job.jobId),),
+        )
+        if answer[0] == "untracked":
+            return Begin(run=True, tracked=False)
+        if answer[0] == "skip":
+            return Begin(run=False, tracked=True, reason=answer[1])
+        return Begin(
+            run=True, tracked=True, budget=Budget.of_record(int(answer[1]), int(answer[2]))
+        )
+
+    def progress(self, job: Job, percent: int, step: str, message: str) -> str:
+        return self._call("job_progress", job.jobId, job.attempt, percent, step, message)
+
+    def finish(
+        self,
+        job: Job,
+        outcome: str,
+        error: str | None = None,
+        result: dict[str, Any] | None = None,
+        message: str = "",
+    ) -> bool:
+        return self._finish(job.jobId, job.attempt, outcome, error, result, message)
+
+    def _finish(
+        self,
+        job_id: str,
+        attempt: int,
+        outcome: str,
+        error: str | None,
+        result: dict[str, Any] | None,
+        message: str,
+        expected: str = "active",
+    ) -> bool:
+        applied = self._call(
+            "job_finish",
+            job_id,
+            attempt,
+            outcome,
+            error or "",
+            json.dumps(result, separators=(",", ":")) if result is not None else "",
+            message,
+            expected,
+        )
+        return bool(applied)
+
+
+class JobContext:
+    """What a handler's second argument offers: report progress, learn of a cancel.
+
+    `progress` raises `JobCancelled` once a cancel was requested, so a handler stops at its next
+    step without checking anything itself. For a run's jobs (no record) it does nothing.
+    """
+
+    def __init__(self, report: Callable[[int, str, str], str] | None = None):
+        self._report = report
+        self.steps = 0
+
+    def progress(self, percent: float, step: str, message: str | None = None) -> None:
+        if not 0 <= percent <= 100:
+            raise ValueError(f"progress must be from 0 to 100, got {percent!r}")
+        self.steps += 1
+        if self._report is None:
+            return
+        answer = self._report(int(percent), step, message or step)
+        if answer in ("cancel", "gone"):
+            raise JobCancelled("cancel requested" if answer == "cancel" else "job moved on")
+
+
+NO_PROGRESS = JobContext()

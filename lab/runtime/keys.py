@@ -1,0 +1,175 @@
+"""The one place that knows Redis key names. `docs/REDIS_KEYS.md` describes each of them.
+
+Every key starts with the configured prefix, so one Redis can hold many isolated labs (each test
+uses its own prefix) and `lab` can clean up exactly what it made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    # --- runs ---------------------------------------------------------------------------------
+    @property
+    def active_run(self) -> str:
+        """String: the runId being released now, absent when no run is active. Not under
+        `run:` so that no run id can name it (ids never hold `:`)."""
+        return f"{self.prefix}:active-run"
+
+    @property
+    def runs(self) -> str:
+        """Sorted set: every runId, scored by its start time in ms (the run history)."""
+        return f"{self.prefix}:runs"
+
+    def run(self, run_id: str) -> str:
+        """Hash: one run's plan and counters (xTotal, yMinutes, enqueued, processed, ...)."""
+        return f"{self.prefix}:run:{run_id}"
+
+    def run_done(self, run_id: str) -> str:
+        """Bitmap: bit `seq` is 1 once job `<runId>-<seq>` has been counted as processed."""
+        return f"{self.prefix}:run:{run_id}:done"
+
+    def run_failed(self, run_id: str) -> str:
+        """Bitmap: bit `seq` is 1 while job `<runId>-<seq>` is counted as failed."""
+        return f"{self.prefix}:run:{run_id}:failed"
+
+    def run_rate_base(self, run_id: str) -> str:
+        """Base of per-second counters `...:rate:<p|e>:<unix second>` (expire after 2 minutes)."""
+        return f"{self.prefix}:run:{run_id}:rate"
+
+    def run_tat(self, run_id: str) -> str:
+        """String: the run's release limiter state (GCRA theoretical arrival time, in µs)."""
+        return f"{self.prefix}:run:{run_id}:tat"
+
+    def run_timeline(self, run_id: str) -> str:
+        """Hash: the run's jobs per second, fields `<unix second>:<released|processed|failed>`
+        (`GET /runs/{id}/timeline`); it lives as long as the run's other keys."""
+        return f"{self.prefix}:run:{run_id}:timeline"
+
+    def run_keys(self, run_id: str) -> list[str]:
+        """Every key a run owns, in the order the counting script expects them."""
+        return [
+            self.run(run_id),
+            self.run_done(run_id),
+            self.run_failed(run_id),
+            self.run_rate_base(run_id),
+            self.run_timeline(run_id),
+        ]
+
+    @property
+    def run_template(self) -> str:
+        """`run(...)` as a Lua `string.format` template, for scripts that look the run up."""
+        return self.run("%s")
+
+    @property
+    def scheduler_lease(self) -> str:
+        """String with a TTL: the id of the scheduler allowed to release."""
+        return f"{self.prefix}:scheduler:lease"
+
+    @property
+    def schedulers(self) -> str:
+        """Set: ids of schedulers that have announced themselves (stale ids pruned on read)."""
+        return f"{self.prefix}:schedulers"
+
+    def scheduler(self, scheduler_id: str) -> str:
+        """Hash with a TTL: one scheduler's heartbeat (id, pid, host, leader, runId, waitingFor)."""
+        return f"{self.prefix}:scheduler:{scheduler_id}"
+
+    @property
+    def scheduler_template(self) -> str:
+        return self.scheduler("%s")
+
+    @property
+    def processes(self) -> str:
+        """Hash: name → JSON {pid, host, role, argv, log, startedAt} of each supervised process,
+        so a second supervisor (another notebook) adopts them instead of starting them twice."""
+        return f"{self.prefix}:processes"
+
+    # --- workers ------------------------------------------------------------------------------
+    @property
+    def workers(self) -> str:
+        """Set: ids of workers that have announced themselves (stale ids are pruned on read)."""
+        return f"{self.prefix}:workers"
+
+    def worker(self, worker_id: str) -> str:
+        """Hash with a TTL: one worker's heartbeat (id, pid, host, processed, started, seen)."""
+        return f"{self.prefix}:worker:{worker_id}"
+
+    @property
+    def worker_template(self) -> str:
+        return self.worker("%s")
+
+    # --- single jobs (POST /jobs) --------------------------------------------------------------
+    def job(self, job_id: str) -> str:
+        """Hash: one single job's record (state, progress, step, attempt, payload, result, ...)."""
+        return f"{self.prefix}:job:{job_id}"
+
+    def job_log(self, job_id: str) -> str:
+        """List: the job's log lines as JSON `{at, attempt, step, progress, message}`."""
+        return f"{self.prefix}:job:{job_id}:log"
+
+    def job_events(self, job_id: str) -> str:
+        """Stream: the job's own events, served by `GET /jobs/{id}/stream` (resumable)."""
+        return f"{self.prefix}:job:{job_id}:events"
+
+    def job_deleted(self, job_id: str) -> str:
+        """String with a TTL: a deleted job's tombstone, so its queued message is skipped."""
+        return f"{self.prefix}:job:{job_id}:deleted"
+
+    def job_keys(self, job_id: str) -> list[str]:
+        """The keys the job scripts take, in their order (see `lab/runtime/lua/job_*.lua`)."""
+        return [self.job(job_id), self.job_log(job_id), self.job_events(job_id), self.events]
+
+    @property
+    def jobs(self) -> str:
+        """Sorted set (all scores 0, ordered by member): every single job's id; ids sort by time."""
+        return f"{self.prefix}:jobs"
+
+    def jobs_in(self, state: str) -> str:
+        """Sorted set like `jobs`, holding the ids of the jobs in one state."""
+        return f"{self.prefix}:jobs:{state}"
+
+    @property
+    def jobs_in_template(self) -> str:
+        return self.jobs_in("%s")
+
+    @property
+    def retry_queues(self) -> str:
+        """Set (legacy): the per-delay retry queues older labs declared; `lab reset` reads it to
+        remove them. Today's retry queues are the fixed ladder (lab/runtime/retry.py)."""
+        return f"{self.prefix}:queues:retry"
+
+    # --- events and counters without a run ---------------------------------------------------
+    @property
+    def events(self) -> str:
+        """Stream: the event log the API turns into SSE and WebSocket messages."""
+        return f"{self.prefix}:events"
+
+    @property
+    def dead_lettered(self) -> str:
+        """String counter: messages sent to the dead-letter queue (malformed or out of attempts)."""
+        return f"{self.prefix}:deadlettered"
+
+    @property
+    def totals(self) -> str:
+        """Hash: jobs released, processed and failed since this lab's keys were made, over all
+        runs (what `/metrics` exports as `_total` counters)."""
+        return f"{self.prefix}:totals"
+
+    @property
+    def history_base(self) -> str:
+        """Base of `...:<unix second>` hashes: released, processed and failed jobs in each
+        10-second bucket, expiring after `LAB_HISTORY_S` (`GET /history`, the admin chart)."""
+        return f"{self.prefix}:history"
+
+    def history(self, bucket: int) -> str:
+        return f"{self.history_base}:{bucket}"
+
+    @property
+    def pattern(self) -> str:
+        """Glob matching every key of this prefix, for cleanup."""
+        return f"{self.prefix}:*"

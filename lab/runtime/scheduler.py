@@ -1,0 +1,299 @@
+"""The scheduler: releases the active run's jobs at Y per minute into the durable queue.
+
+Every tick it asks Redis (one script, `release.lua`) how many jobs it may publish now. That
+answer combines the lease (only one scheduler releases), the GCRA rate limit (state in Redis, so
+a restart neither bursts nor resets), and backpressure (published-but-unsettled jobs stay under
+`backlog_limit`). It then generates exactly those jobs and publishes them with publisher confirms
+outstanding in a window, never one round trip per message. A job counts as released (`enqueued`)
+only once it and every job before it are confirmed; after a crash, the next scheduler starts at
+`enqueued` and republishes what was unconfirmed, which is harmless because jobs are idempotent by
+jobId.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+import pika
+import redis
+from pika.adapters.select_connection import SelectConnection
+
+from lab.config import Settings
+from lab.runtime import broker
+from lab.runtime.backoff import Backoff
+from lab.runtime.broker import ConfirmTracker
+from lab.runtime.messages import run_job
+from lab.runtime.state import State
+
+log = logging.getLogger("lab.runtime.scheduler")
+
+# At high rates each tick publishes what accumulated since the last (GCRA keeps the rate exact);
+# ticking more often than this only spends CPU on Redis round trips.
+MIN_TICK_S = 0.02
+MAX_TICK_S = 0.2
+ADVANCE_EVERY_S = 0.05
+STANDBY_POLL_S = 0.5
+CHUNK = 1000
+
+
+class Scheduler:
+    def __init__(self, settings: Settings, scheduler_id: str | None = None):
+        self.settings = settings
+        self.id = scheduler_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+        self.state = State(settings)
+        self.topology = broker.Topology.of(settings)
+        self.tracker = ConfirmTracker()
+        self.republish: list[int] = []
+        self.run_id: str | None = None
+        self.next_seq = 0
+        self.advanced_to = 0
+        self.leader = False
+        self.stopping = False
+        self.connection: SelectConnection | None = None
+        self.channel: Any = None
+        self._last_advance = 0.0
+        self._finish_deadline: float | None = None
+        self.waiting_for = ""  # the service it waits for, shown in /status
+        self._reconnect = Backoff(initial_s=0.5, cap_s=5.0)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._request_stop)
+        signal.signal(signal.SIGINT, self._request_stop)
+        threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
+        # One node at a time (SelectConnection takes one); each reconnect tries the next node of
+        # LAB_AMQP_URL, so a cluster's surviving node is found when ours goes away.
+        nodes = broker.endpoints(self.settings.amqp_url, f"lab-scheduler-{self.id}")
+        attempt = 0
+        while not self.stopping:
+            params = nodes[attempt % len(nodes)]
+            attempt += 1
+            self.connection = SelectConnection(
+                params,
+                on_open_callback=self._on_connection_open,
+                on_open_error_callback=self._on_connection_error,
+                on_close_callback=self._on_connection_closed,
+            )
+            self.connection.ioloop.start()
+            if not self.stopping:
+                self.waiting_for = "RabbitMQ"
+                delay = self._reconnect.next()
+                log.warning("RabbitMQ unreachable; reconnecting in %.1fs", delay)
+                deadline = time.monotonic() + delay
+                while not self.stopping and time.monotonic() < deadline:
+                    time.sleep(0.1)
+        try:
+            self.state.release_lease(self.id)
+            self.state.forget_scheduler(self.id)
+        except Exception as exc:  # noqa: BLE001 - the lease and heartbeat expire by themselves
+            log.warning("could not release the lease: %r", exc)
+        log.info("scheduler %s stopped", self.id)
+
+    def _heartbeat_loop(self) -> None:
+        """Announce this scheduler and what it waits for; the key's TTL makes a dead one vanish."""
+        host = socket.gethostname()
+        while not self.stopping:
+            try:
+                self.state.scheduler_heartbeat(
+                    self.id,
+                    {
+                        "id": self.id,
+                        "pid": os.getpid(),
+                        "host": host,
+                        "leader": int(self.leader),
+                        "runId": self.run_id or "",
+                        "waitingFor": self.waiting_for,
+                    },
+                )
+            except Exception as exc:  # noqa: BLE001 - a missed heartbeat is only a stale row
+                log.warning("heartbeat failed: %r", exc)
+            time.sleep(self.settings.heartbeat_s)
+
+    def _request_stop(self, *_: Any) -> None:
+        self.stopping = True
+
+    def _on_connection_open(self, connection: SelectConnection) -> None:
+        connection.channel(on_open_callback=self._on_channel_open)
+
+    def _on_connection_error(self, connection: SelectConnection, error: Exception) -> None:
+        log.warning("cannot reach RabbitMQ (%r)", error)
+        connection.ioloop.stop()
+
+    def _on_connection_closed(self, connection: SelectConnection, reason: Exception) -> None:
+        self.channel = None
+        # Unconfirmed jobs are unknown now: start again from the confirmed frontier.
+        self.republish = []
+        self.tracker.reset()
+        self.run_id = None
+        if not self.stopping:
+            log.warning("RabbitMQ connection closed (%s); reconnecting", reason)
+        connection.ioloop.stop()
+
+    def _on_channel_open(self, channel: Any) -> None:
+        """Declare the topology, then turn on publisher confirms, then start ticking."""
+        self.channel = channel
+        channel.add_on_close_callback(lambda _ch, reason: self._close(f"channel closed: {reason}"))
+        self._declare(self.topology.queues())
+
+    def _declare(self, queues: list[tuple[str, dict[str, object]]]) -> None:
+        """The topology's queues one after another (the async channel takes one at a time)."""
+        if not queues:
+            self.channel.confirm_delivery(self._on_confirm, callback=lambda _f: self._schedule(0))
+            log.info("scheduler %s connected; queue %s", self.id, self.settings.queue)
+            self.waiting_for = ""
+            self._reconnect.reset()
+            return
+        (name, arguments), rest = queues[0], queues[1:]
+        self.channel.queue_declare(
+            name, durable=True, arguments=arguments, callback=lambda _f: self._declare(rest)
+        )
+
+    def _close(self, why: str) -> None:
+        log.warning("%s", why)
+        if self.connection and self.connection.is_open:
+            self.connection.close()
+
+    def _schedule(self, delay: float) -> None:
+        if self.connection is not None:
+            self.connection.ioloop.call_later(delay, self._tick)
+
+    # --- confirms -----------------------------------------------------------------------------
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        if isinstance(method, pika.spec.Basic.Ack):
+            self.tracker.acked(method.delivery_tag, method.multiple)
+        else:
+            refused = self.tracker.nacked(method.delivery_tag, method.multiple)
+            log.warning("broker refused %d jobs; publishing them again", len(refused))
+            self.republish.extend(refused)
+        try:
+            self._advance()  # released counts follow confirms closely (throttled to 20/s)
+        except redis.RedisError as exc:
+            log.warning("Redis unreachable (%s); will record confirms later", exc)
+
+    # --- the loop -----------------------------------------------------------------------------
+    def _tick(self) -> None:
+        if self.channel is None or not self.channel.is_open:
+            return
+        if self.stopping:
+            self._finish()
+            return
+        try:
+            delay = self._step()
+            if self.waiting_for == "Redis":
+                log.info("Redis is back")
+                self.waiting_for = ""
+        except redis.RedisError as exc:
+            log.warning("Redis unreachable (%r); retrying", exc)
+            self.waiting_for = "Redis"
+            delay = 1.0
+        self._schedule(delay)
+
+    def _step(self) -> float:
+        """One decision: publish what the limiter grants; returns seconds until the next tick."""
+        if self.run_id is None or not self.leader:
+            # Idle or standing by: (re)take the lease; while releasing, release.lua renews it.
+            was_leader = self.leader
+            self.leader = self.state.acquire_lease(self.id)
+            if not self.leader:
+                return STANDBY_POLL_S
+            if not was_leader:
+                log.info("scheduler %s holds the lease", self.id)
+                self.run_id = None
+            return self._follow(self.state.redis.get(self.state.keys.active_run))
+        self._advance()
+        self._publish_refused()
+        want = min(CHUNK, self.settings.publish_window - self.tracker.outstanding)
+        if want <= 0:
+            return MIN_TICK_S
+        answer = self.state.release(self.id, self.run_id, self.next_seq, want)
+        status = answer[0]
+        if status == "lease":
+            log.warning("lease lost to %s; standing by", answer[1] or "nobody")
+            self.leader = False
+            self.run_id = None
+            return STANDBY_POLL_S
+        if status == "idle":
+            # Stopped or finished: record the confirms still on their way, then let go.
+            self._advance(force=True)
+            if self.tracker.outstanding:
+                return 0.02
+            self.run_id = None
+            return MAX_TICK_S
+        if status == "switch":
+            return self._follow(answer[1])
+        _, run_id, granted, wait_us, _x = answer
+        for seq in range(self.next_seq, self.next_seq + int(granted)):
+            self._publish(run_id, seq)
+        self.next_seq += int(granted)
+        # Come back soon while confirms are still to be recorded, else when a token is due.
+        cap = ADVANCE_EVERY_S if self.tracker.outstanding else MAX_TICK_S
+        return min(max(int(wait_us) / 1e6, MIN_TICK_S), cap)
+
+    def _follow(self, run_id: str | None) -> float:
+        """Start releasing `run_id` from its first unconfirmed job."""
+        if run_id is None:
+            self.run_id = None
+            return MAX_TICK_S
+        run = self.state.run(run_id)
+        if run is None:
+            return MAX_TICK_S
+        self.tracker.reset()
+        self.republish = []
+        self.run_id = run_id
+        self.next_seq = self.advanced_to = run.enqueued
+        log.info(
+            "releasing run %s from seq %d (x=%d, y=%g/min)",
+            run_id,
+            run.enqueued,
+            run.xTotal,
+            run.yMinutes,
+        )
+        return 0.0
+
+    def _publish(self, run_id: str, seq: int) -> None:
+        job = run_job(run_id, seq)
+        self.channel.basic_publish("", self.settings.queue, job.to_json(), broker.properties())
+        self.tracker.published(seq)
+
+    def _publish_refused(self) -> None:
+        refused, self.republish = self.republish, []
+        for seq in refused:
+            self._publish(self.run_id, seq)
+
+    def _advance(self, force: bool = False) -> None:
+        """Tell Redis how far the confirmed frontier has moved (at most every 50 ms)."""
+        if self.run_id is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_advance < ADVANCE_EVERY_S:
+            return
+        frontier = self.tracker.frontier(self.next_seq, self.republish)
+        if frontier > self.advanced_to:
+            answer = self.state.advance(self.id, self.run_id, frontier)
+            if answer[0] == "ok":
+                self.advanced_to = frontier
+            elif answer[0] == "lease":
+                self.leader = False
+        self._last_advance = now
+
+    def _finish(self) -> None:
+        """Graceful stop: wait briefly for outstanding confirms, record them, then close."""
+        if self._finish_deadline is None:
+            self._finish_deadline = time.monotonic() + 5.0
+        deadline = self._finish_deadline
+        if self.tracker.outstanding and time.monotonic() < deadline:
+            self.connection.ioloop.call_later(0.02, self._tick)
+            return
+        try:
+            self._advance(force=True)
+        except redis.RedisError as exc:
+            log.warning("could not record the last confirms: %s", exc)
+        self.connection.close()

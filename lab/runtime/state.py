@@ -1,0 +1,423 @@
+"""Run state in Redis: the one module that reads and writes runs, counters and heartbeats.
+
+Each state change is one Lua script (in `lab/runtime/lua/`), so it is atomic and costs one round
+trip: starting a run cannot race a second start, a redelivered job can never be counted twice, and
+`GET /status` reads everything it shows at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from lab.config import Settings
+from lab.runtime.keys import Keys
+
+MAX_JOBS = 10_000_000
+RATE_WINDOW_S = 10
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Redis is unreachable, loading or read-only after a failover: wait and retry."""
+    return isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.ReadOnlyError)
+
+
+class RunConflict(RuntimeError):
+    """A run is already active; only one is released at a time."""
+
+    def __init__(self, run_id: str):
+        super().__init__(f"run {run_id} is still running; stop it first (POST /stop or `lab stop`)")
+        self.run_id = run_id
+
+
+class NoActiveRun(RuntimeError):
+    """There is no active run to stop."""
+
+    def __init__(self) -> None:
+        super().__init__("no run is active")
+
+
+@cache
+def _script_source(name: str) -> str:
+    lua = resources.files("lab.runtime") / "lua"
+    return (lua / "common.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+
+
+def new_run_id() -> str:
+    """Sortable, readable and unique enough: `20261122T235900-3f9a`."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def iso(ms: str | int | None) -> str | None:
+    """Epoch milliseconds as stored in Redis to ISO 8601 (UTC), None when unset."""
+    if ms in (None, ""):
+        return None
+    return datetime.fromtimestamp(int(ms) / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class RunView:
+    """A run record as the API, the CLI and notebooks show it."""
+
+    runId: str
+    state: str
+    xTotal: int
+    yMinutes: float
+    enqueued: int
+    processed: int
+    failed: int
+    running: bool
+    startedAt: str | None
+    releasedAt: str | None
+    stoppedAt: str | None
+    finishedAt: str | None
+    durationSeconds: float | None
+
+    @classmethod
+    def from_hash(cls, h: dict[str, str], now_ms: int) -> RunView:
+        started = int(h["startedAt"])
+        end = h.get("finishedAt") or ""
+        end_ms = int(end) if end else now_ms
+        return cls(
+            runId=h["runId"],
+            state=h["state"],
+            xTotal=int(h["xTotal"]),
+            yMinutes=float(h["yMinutes"]),
+            # A worker may count a job a moment before the scheduler records its confirm;
+            # a processed job was released, so never show fewer released than settled.
+            enqueued=max(int(h["enqueued"]), int(h["processed"]) + int(h["failed"])),
+            processed=int(h["processed"]),
+            failed=int(h["failed"]),
+            running=h["running"] == "1",
+            startedAt=iso(h.get("startedAt")),
+            releasedAt=iso(h.get("releasedAt")),
+            stoppedAt=iso(h.get("stoppedAt")),
+            finishedAt=iso(h.get("finishedAt")),
+            durationSeconds=round((end_ms - started) / 1000, 3),
+        )
+
+    @property
+    def settled(self) -> bool:
+        """Every job that will ever be released has been processed or has failed."""
+        if self.state == "completed":
+            return True
+        return self.state == "stopped" and self.processed + self.failed >= self.enqueued
+
+
+class State:
+    """Run records, counters and worker heartbeats for one lab (one key prefix)."""
+
+    def __init__(self, settings: Settings, client: redis.Redis | None = None):
+        self.settings = settings
+        self.keys = Keys(settings.prefix)
+        self.redis = client or redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        self._scripts: dict[str, Any] = {}
+
+    def script(self, name: str) -> Any:
+        """The Lua script `lab/runtime/lua/<name>.lua`, registered once per client."""
+        if name not in self._scripts:
+            self._scripts[name] = self.redis.register_script(_script_source(name))
+        return self._scripts[name]
+
+    # --- runs ---------------------------------------------------------------------------------
+    def start_run(self, x: int, y: float) -> str:
+        run_id = new_run_id()
+        k = self.keys
+        status, value = self.script("start_run")(
+            keys=[k.active_run, k.runs, k.run(run_id), k.events],
+            args=[run_id, x, repr(float(y)), self.settings.event_stream_len],
+        )
+        if status == "conflict":
+            raise RunConflict(value)
+        return value
+
+    def stop_run(self) -> str:
+        k = self.keys
+        result = self.script("stop_run")(
+            keys=[k.active_run, k.events], args=[k.run_template, self.settings.event_stream_len]
+        )
+        if result[0] != "ok":
+            raise NoActiveRun()
+        return result[1]
+
+    def run(self, run_id: str) -> RunView | None:
+        h = self.redis.hgetall(self.keys.run(run_id))
+        return RunView.from_hash(h, int(time.time() * 1000)) if h else None
+
+    def runs(self, limit: int = 50) -> list[RunView]:
+        ids = self.redis.zrevrange(self.keys.runs, 0, limit - 1)
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id in ids:
+            pipe.hgetall(self.keys.run(run_id))
+        now = int(time.time() * 1000)
+        return [RunView.from_hash(h, now) for h in pipe.execute() if h]
+
+    def status(self) -> dict[str, Any]:
+        """The active run (or the latest), its rates and the live workers: one round trip."""
+        keys, args = status_call(self.keys)
+        return shape_status(json.loads(self.script("status")(keys=keys, args=args)))
+
+    # --- heartbeats ---------------------------------------------------------------------------
+    def heartbeat(self, worker_id: str, fields: dict[str, Any]) -> None:
+        self._announce(self.keys.workers, self.keys.worker(worker_id), worker_id, fields)
+
+    def forget_worker(self, worker_id: str) -> None:
+        self._forget(self.keys.workers, self.keys.worker(worker_id), worker_id)
+
+    def scheduler_heartbeat(self, scheduler_id: str, fields: dict[str, Any]) -> None:
+        key = self.keys.scheduler(scheduler_id)
+        self._announce(self.keys.schedulers, key, scheduler_id, fields)
+
+    def forget_scheduler(self, scheduler_id: str) -> None:
+        self._forget(self.keys.schedulers, self.keys.scheduler(scheduler_id), scheduler_id)
+
+    def _announce(self, members: str, key: str, member: str, fields: dict[str, Any]) -> None:
+        """A heartbeat: a hash that expires unless renewed, listed in a set of live members."""
+        pipe = self.redis.pipeline(transaction=True)
+        mapping = {**fields, **process_usage(), "seenMs": int(time.time() * 1000)}
+        pipe.hset(key, mapping=mapping)
+        pipe.pexpire(key, int(self.settings.heartbeat_ttl_s * 1000))
+        pipe.sadd(members, member)
+        pipe.execute()
+
+    def _forget(self, members: str, key: str, member: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.srem(members, member)
+        pipe.execute()
+
+    # --- used by the worker and the scheduler -------------------------------------------------
+    def record(self, outcomes: dict[str, tuple[list[int], list[int]]]) -> tuple[int, int]:
+        """Count a batch: {runId: (done seqs, failed seqs)} → (newly processed, newly failed)."""
+        if not outcomes:
+            return 0, 0
+        k = self.keys
+        keys = [k.active_run, k.events, k.totals, k.history_base]
+        entries = []
+        for run_id, (done, failed) in outcomes.items():
+            keys += k.run_keys(run_id)
+            entries.append([run_id, done, failed])
+        new_done, new_failed = self.script("record")(
+            keys=keys,
+            args=[self.settings.event_stream_len, json.dumps(entries), self.settings.history_s],
+        )
+        return int(new_done), int(new_failed)
+
+    def release(self, scheduler_id: str, run_id: str, next_seq: int, want: int) -> list[Any]:
+        k = self.keys
+        return self.script("release")(
+            keys=[k.scheduler_lease, k.active_run, k.run(run_id), k.run_tat(run_id)],
+            args=[
+                scheduler_id,
+                self.settings.lease_ms,
+                run_id,
+                next_seq,
+                want,
+                self.settings.burst_s,
+                self.settings.backlog_limit,
+            ],
+        )
+
+    def advance(self, scheduler_id: str, run_id: str, up_to: int) -> list[Any]:
+        k = self.keys
+        return self.script("advance")(
+            keys=[
+                k.scheduler_lease,
+                k.active_run,
+                k.run(run_id),
+                k.run_rate_base(run_id),
+                k.events,
+                k.totals,
+                k.history_base,
+                k.run_timeline(run_id),
+            ],
+            args=[
+                scheduler_id,
+                run_id,
+                up_to,
+                self.settings.event_stream_len,
+                self.settings.history_s,
+            ],
+        )
+
+    def acquire_lease(self, scheduler_id: str) -> bool:
+        """Take the lease if it is free, renew it if it is ours; False while another holds it."""
+        return bool(
+            self.redis.eval(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then"
+                " return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end"
+                " return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0",
+                1,
+                self.keys.scheduler_lease,
+                scheduler_id,
+                self.settings.lease_ms,
+            )
+        )
+
+    def release_lease(self, scheduler_id: str) -> None:
+        # Only the holder may drop the lease; a plain DEL could drop a successor's.
+        self.redis.eval(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end",
+            1,
+            self.keys.scheduler_lease,
+            scheduler_id,
+        )
+
+    def count_dead_letter(self, run_id: str | None = None) -> None:
+        """One more dead letter, for the lab and, when it was a run's job, for that run."""
+        self.redis.incr(self.keys.dead_lettered)
+        if run_id and self.redis.exists(self.keys.run(run_id)):
+            self.redis.hincrby(self.keys.run(run_id), "deadLettered", 1)
+
+    # --- cleanup ------------------------------------------------------------------------------
+    def purge(self) -> int:
+        """Delete every key of this lab's prefix (tests and `lab reset`)."""
+        deleted = 0
+        for batch in _chunks(self.redis.scan_iter(self.keys.pattern, count=1000), 500):
+            deleted += self.redis.delete(*batch)
+        return deleted
+
+
+def status_call(k: Keys) -> tuple[list[str], list[Any]]:
+    """The KEYS and ARGV of the status script."""
+    keys = [k.active_run, k.runs, k.workers, k.schedulers]
+    args = [k.run_template, k.run_rate_base("%s"), k.worker_template, RATE_WINDOW_S,
+            k.scheduler_template]  # fmt: skip
+    return keys, args
+
+
+class AsyncStatus:
+    """`State.status()` for the API's event loop: the same script, keys and shape, one round
+    trip on an asyncio Redis client."""
+
+    def __init__(self, settings: Settings, client: Any):
+        self.keys = Keys(settings.prefix)
+        self._script = client.register_script(_script_source("status"))
+
+    async def read(self) -> dict[str, Any]:
+        keys, args = status_call(self.keys)
+        return shape_status(json.loads(await self._script(keys=keys, args=args)))
+
+
+def process_usage() -> dict[str, float | int]:
+    """This process's CPU seconds and resident memory, carried by its heartbeat so `/metrics`
+    reports every worker and scheduler without scraping each of them."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        rss = pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        rss = usage.ru_maxrss * 1024  # the peak, where /proc is missing
+    return {"cpuSeconds": round(usage.ru_utime + usage.ru_stime, 3), "rssBytes": rss}
+
+
+def _usage_of(h: dict[str, Any]) -> dict[str, float | int]:
+    return {"cpuSeconds": float(h.get("cpuSeconds") or 0), "rssBytes": int(h.get("rssBytes") or 0)}
+
+
+def _chunks(items: Any, size: int) -> Any:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
+    """The `/status` document from the status script's raw answer (pure, unit-tested)."""
+    now_ms = int(raw["nowMs"])
+    run = raw.get("run") or None
+    workers = raw.get("workers") or []
+    if isinstance(workers, dict):  # Lua's cjson encodes an empty table as {}
+        workers = []
+    out: dict[str, Any] = {
+        "runId": None,
+        "state": "idle",
+        "xTotal": 0,
+        "yMinutes": 0,
+        "enqueued": 0,
+        "processed": 0,
+        "failed": 0,
+        "running": False,
+        "startedAt": None,
+        "releasedAt": None,
+        "stoppedAt": None,
+        "finishedAt": None,
+        "durationSeconds": None,
+    }
+    if run:
+        out.update(RunView.from_hash(run, now_ms).__dict__)
+        window = int(raw.get("windowSeconds") or RATE_WINDOW_S)
+        per_min = 60 / window
+        out["rates"] = {
+            "processedPerMinute": round(raw.get("processedInWindow", 0) * per_min, 1),
+            "enqueuedPerMinute": round(raw.get("enqueuedInWindow", 0) * per_min, 1),
+            "windowSeconds": window,
+        }
+        duration = out["durationSeconds"] or 0
+        out["rates"]["averageProcessedPerMinute"] = (
+            round(out["processed"] / duration * 60, 1) if duration > 0 else 0.0
+        )
+    else:
+        out["rates"] = {
+            "processedPerMinute": 0.0,
+            "enqueuedPerMinute": 0.0,
+            "windowSeconds": RATE_WINDOW_S,
+            "averageProcessedPerMinute": 0.0,
+        }
+    out["workers"] = sorted(
+        (
+            {
+                "id": w.get("id"),
+                "pid": int(w.get("pid", 0)),
+                "host": w.get("host"),
+                "processed": int(w.get("processed", 0)),
+                "failed": int(w.get("failed", 0)),
+                "inFlight": int(w.get("inFlight", 0)),
+                "running": int(w.get("running", 0)),
+                "jobs": [j for j in (w.get("jobs") or "").split(",") if j],
+                "deadLettered": int(w.get("deadLettered", 0)),
+                "waitingFor": w.get("waitingFor") or None,
+                "startedAt": iso(w.get("startedMs")),
+                "heartbeatAgeSeconds": round((now_ms - int(w.get("seenMs", now_ms))) / 1000, 3),
+                **_usage_of(w),
+            }
+            for w in workers
+        ),
+        key=lambda w: w["id"] or "",
+    )
+    schedulers = raw.get("schedulers") or []
+    if isinstance(schedulers, dict):
+        schedulers = []
+    out["schedulers"] = sorted(
+        (
+            {
+                "id": s.get("id"),
+                "pid": int(s.get("pid", 0)),
+                "host": s.get("host"),
+                "leader": s.get("leader") == "1",
+                "runId": s.get("runId") or None,
+                "waitingFor": s.get("waitingFor") or None,
+                "heartbeatAgeSeconds": round((now_ms - int(s.get("seenMs", now_ms))) / 1000, 3),
+                **_usage_of(s),
+            }
+            for s in schedulers
+        ),
+        key=lambda s: s["id"] or "",
+    )
+    out["serverTime"] = iso(now_ms)
+    return out

@@ -1,0 +1,65 @@
+"""What a notebook needs to drive the lab, in three calls:
+
+    settings = lab_settings()              # the project's configuration, wherever the notebook is
+    supervisor = start_lab(settings, workers=2)
+    ControlPanel(settings, supervisor)     # lab.views.panel
+
+Notebooks live in `notebooks/`, but the lab's `.env` and `.lab/` (data, logs) belong to the
+project root, so `lab_settings` finds the root and reads them there; `LAB_*` variables still win.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from lab import config
+from lab.config import Settings
+from lab.ops import stack
+from lab.ops.supervisor import Supervisor, api_healthy
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest folder upwards holding `pyproject.toml` (else the working directory)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return here
+
+
+def lab_settings(**overrides: Any) -> Settings:
+    root = project_root()
+    settings = config.load(env_file=root / ".env")
+    if not Path(settings.home).is_absolute():
+        settings = settings.with_overrides(home=str(root / settings.home))
+    return settings.with_overrides(**overrides) if overrides else settings
+
+
+def start_lab(
+    settings: Settings, workers: int = 1, worker_args: list[str] | None = None
+) -> Supervisor:
+    """Services reachable (reused or started), then the API, the scheduler and `workers`
+    workers — or the ones already running for this lab, adopted rather than doubled.
+
+    When the API already answers but no supervisor here started it (docker compose runs the
+    processes, or another host does), nothing is started: the notebook drives that lab.
+    """
+    stack.up(settings)
+    supervisor = Supervisor(settings)
+    if "api" not in supervisor.children and api_healthy(settings.api_url, timeout_s=2):
+        return supervisor
+    supervisor.up(workers=workers, worker_args=worker_args)
+    return supervisor
+
+
+def kernel_env(settings: Settings | None = None) -> dict[str, str]:
+    """The environment for Jupyter and its kernels: this Python's `bin` first on PATH (the
+    `python3` kernelspec runs plain `python`), and the lab's settings when given."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    if settings is not None:
+        env.update(settings.as_env())
+    return env
