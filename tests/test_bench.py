@@ -17,7 +17,16 @@ def test_lab_bench_small_run_writes_json_and_table(es_url: str, tmp_path) -> Non
     settings = make_settings(es_url, tmp_path)
     out = tmp_path / "results"
     done = lab_cli(
-        settings, "bench", "--jobs", "2000", "--reps", "1", "--out", str(out), timeout=400
+        settings,
+        "bench",
+        "throughput",
+        "--jobs",
+        "2000",
+        "--reps",
+        "1",
+        "--out",
+        str(out),
+        timeout=400,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     [result] = list(out.glob("*.json"))

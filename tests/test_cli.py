@@ -83,7 +83,7 @@ def test_bad_cli_input_is_named(tmp_path, es_url: str) -> None:
     ladder = lab_cli(settings.with_overrides(retry_ladder_ms="5000,1000"), "status")
     assert ladder.returncode == 1 and "LAB_RETRY_LADDER_MS" in ladder.stderr
     if importlib.util.find_spec("celery") is None:  # the [bench] extra is not installed
-        peers = lab_cli(settings, "bench", "--peers", "--jobs", "10")
+        peers = lab_cli(settings, "bench", "throughput", "--peers", "--jobs", "10")
         assert peers.returncode == 1 and "pip install -e '.[bench]'" in peers.stderr
     for done in (unreachable, ladder):
         assert "Traceback" not in done.stderr + done.stdout

@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -30,6 +30,7 @@ from lab.runtime.jobs import (
     JobConflict,
     JobNotFound,
     JobRecords,
+    JobState,
     run_job_view,
 )
 from lab.runtime.messages import ID, MAX_DEPTH, depth
@@ -37,7 +38,6 @@ from lab.runtime.store import Store, unavailable
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 RUN_CURSOR = re.compile(r"^(\d{1,15}):(\d{1,8})$")
-State = Literal["queued", "active", "completed", "failed", "cancelled"]
 
 
 class JobRequest(BaseModel):
@@ -173,7 +173,7 @@ def create_router(
 
     @router.get("/jobs", operation_id="listJobs")
     def list_jobs(
-        state: State | None = None,
+        state: JobState | None = None,
         kind: Annotated[str | None, Query(pattern=KIND.pattern)] = None,
         run_id: Annotated[str | None, Query(alias="runId", pattern=ID.pattern)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+from typing import Any
+
 from rich.console import Console
 from rich.table import Table
 
-from lab.cli import watch_run
+from lab.cli.arguments import positive_float, positive_int
+from lab.cli.runs import watch_run
 from lab.client import LabClient
 from lab.config import Settings, safe_url
 from lab.ops import stack
@@ -13,6 +17,18 @@ from lab.ops.supervisor import Supervisor
 from lab.runtime.store import Store
 
 console = Console(stderr=True)
+
+
+def register(sub: Any) -> None:
+    demo = sub.add_parser("demo", help="stack up, processes up, one run, verified end to end")
+    demo.add_argument("--x", type=positive_int, default=300)
+    demo.add_argument("--y", type=positive_float, default=6000)
+    demo.add_argument("--workers", type=positive_int, default=2)
+    demo.set_defaults(handler=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    return demo(settings, x=args.x, y=args.y, workers=args.workers)
 
 
 def verify(settings: Settings, run: dict, x: int) -> tuple[bool, Table]:

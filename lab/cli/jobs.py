@@ -9,23 +9,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from lab.cli.arguments import json_object, positive_int
 from lab.client import LabClient
 from lab.config import Settings
-
-STATES = ("queued", "active", "completed", "failed", "cancelled")
-
-
-def json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"payload is not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("payload must be a JSON object, e.g. '{\"a\": 1}'")
-    return value
+from lab.runtime.jobs import STATES
 
 
-def add_parser(sub: Any, positive_int: Any) -> None:
+def register(sub: Any) -> None:
     job = sub.add_parser("job", help="single jobs: add, list, show, watch, cancel, retry, delete")
     actions = job.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="queue one job")
@@ -53,6 +43,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     prune.add_argument(
         "--older-than", type=float, metavar="SECONDS", help="default: LAB_JOB_RETENTION_S"
     )
+    job.set_defaults(handler=cmd_job)
 
 
 def cmd_job(args: argparse.Namespace, settings: Settings) -> int:

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lab.cli.terminal import bad_input
 from lab.config import Settings
 from lab.measure.reports import REPORTS
 
@@ -30,7 +31,7 @@ ABOUT = {
 }
 
 
-def add_parser(sub: Any, positive_int: Any) -> None:
+def register(sub: Any) -> None:
     report = sub.add_parser(
         "report", help="run a drill notebook as a report; list reports; compare two runs"
     )
@@ -65,6 +66,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         "counts as noise)",
     )  # fmt: skip
     comparing.add_argument("--out", default="reports", help="where reports are and the table goes")
+    report.set_defaults(handler=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -81,7 +83,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     parameters: dict[str, Any] = {}
     for key, raw in args.parameter:
         if not key.isidentifier():
-            return _bad(f"parameter name {key!r} is not a Python name")
+            return bad_input(f"parameter name {key!r} is not a Python name")
         try:
             parameters[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -108,7 +110,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     folder = Path(args.out)
     if not folder.is_dir():
-        return _bad(f"no reports folder {folder} (lab report NAME makes one)")
+        return bad_input(f"no reports folder {folder} (lab report NAME makes one)")
     found = rows(folder)
     table = Table("date (UTC)", "report", "verdict", "commit", "took", "headline", "summary")
     for row in found:
@@ -130,20 +132,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         if args.last:
             if args.summaries:
-                return _bad("give summaries or --last N NAME, not both")
+                return bad_input("give summaries or --last N NAME, not both")
             count, name = args.last
             if not count.isdigit():
-                return _bad(f"--last wants a number of reports, not {count!r}")
+                return bad_input(f"--last wants a number of reports, not {count!r}")
             if name not in REPORTS:
-                return _bad(f"no report {name!r}; choose from {', '.join(REPORTS)}")
+                return bad_input(f"no report {name!r}; choose from {', '.join(REPORTS)}")
             entries = compare.last(folder, name, int(count))
         else:
             if len(args.summaries) < 2:
-                return _bad("compare needs two summaries (BEFORE AFTER) or --last 2 NAME")
+                return bad_input("compare needs two summaries (BEFORE AFTER) or --last 2 NAME")
             entries = [compare.load(Path(p)) for p in args.summaries]
         result = compare.compare(entries[:-1], entries[-1])
     except compare.CompareError as exc:
-        return _bad(str(exc))
+        return bad_input(str(exc))
     md_path, html_path = compare.write(result, folder)
     write_index(folder)
     runs = compare.runs_table(result)
@@ -163,8 +165,3 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 1
     console.print("lab: no figure regressed beyond its tolerance")
     return 0
-
-
-def _bad(message: str) -> int:
-    Console(stderr=True).print(f"[red]lab: {escape(message)}[/red]", highlight=False)
-    return 2

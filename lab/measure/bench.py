@@ -500,9 +500,9 @@ def markdown(report: Report) -> str:
 
     ratios = report.ratios()
     lines = [
-        f"`lab bench --jobs {p['jobs']} --workers {p['workers']} --prefetch {p['prefetch']} "
-        f"--batch {p['batch']} --reps {p['reps']}` on {report.machine['cpus']} CPUs, "
-        f"Python {report.machine['python']}",
+        f"`lab bench throughput --jobs {p['jobs']} --workers {p['workers']} "
+        f"--prefetch {p['prefetch']} --batch {p['batch']} --reps {p['reps']}` "
+        f"on {report.machine['cpus']} CPUs, Python {report.machine['python']}",
         "",
         "| measure | median | min–max |",
         "| --- | --- | --- |",

@@ -1,4 +1,4 @@
-"""`lab bench --agents N`: how live single jobs feel, measured.
+"""`lab bench agents --jobs N`: how live single jobs feel, measured.
 
 N `agent` jobs run at once on one worker while one SSE client per job follows
 `GET /jobs/{id}/stream`. For every progress step it records how long after the step was recorded

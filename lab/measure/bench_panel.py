@@ -1,4 +1,4 @@
-"""`lab bench --panel`: how far behind the pipeline the notebook panel is.
+"""`lab bench panel`: how far behind the pipeline the notebook panel is.
 
 A run goes through one worker while a `ControlPanel` (the same object a notebook displays) follows
 it. Every time the panel draws, it notes how many jobs it shows as processed. Afterwards each job's

@@ -1,4 +1,4 @@
-"""`lab bench --status`: how `GET /status` holds up while a fast run is active, and whether the
+"""`lab bench status`: how `GET /status` holds up while a fast run is active, and whether the
 pipeline notices the load.
 
 In a private namespace: the API (`--api-processes`), the scheduler and one worker, a run

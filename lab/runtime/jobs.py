@@ -18,13 +18,14 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from lab.runtime.messages import MAX_ATTEMPT, Job
 from lab.runtime.retry import Budget
 from lab.runtime.state import State, iso
 
-STATES = ("queued", "active", "completed", "failed", "cancelled")
+JobState = Literal["queued", "active", "completed", "failed", "cancelled"]
+STATES: tuple[str, ...] = get_args(JobState)  # the one list: API models, CLI, metrics, admin
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 TOMBSTONE_TTL_S = 7 * 24 * 3600
 MAX_ATTEMPTS = 20

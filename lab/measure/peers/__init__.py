@@ -1,4 +1,4 @@
-"""Today's Python task queues doing lab's reference job, for `lab bench --peers`.
+"""Today's Python task queues doing lab's reference job, for `lab bench throughput --peers`.
 
 The same durable work as a lab worker: durable queue, persistent message, publisher confirms,
 an Elasticsearch upsert by id, the same exact Redis count (lab's bitmap script), ack only after

@@ -1,0 +1,98 @@
+"""Argument types every command shares: a bad value is refused by argparse with its name and why,
+before any service is touched."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number greater than 0")
+    return value
+
+
+def json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"payload is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("payload must be a JSON object, e.g. '{\"a\": 1}'")
+    return value
+
+
+def names_from(choices: Iterable[str]) -> Callable[[str], tuple[str, ...]]:
+    """A comma-separated subset of `choices` (`redis,rabbitmq`)."""
+    allowed = tuple(choices)
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(n.strip() for n in text.split(",") if n.strip())
+        unknown = [n for n in names if n not in allowed]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown service(s) {', '.join(unknown) or text!r}; "
+                f"choose from {', '.join(allowed)}"
+            )
+        return names
+
+    return parse
+
+
+def positive_ints(text: str) -> list[int]:
+    """`1000,2000` → [1000, 2000]."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: whole numbers, comma-separated") from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: one or more numbers greater than 0")
+    return values
+
+
+WORKER_FLAGS = ("prefetch", "batch", "linger_ms", "concurrency")
+"""Flags that override a worker's settings wherever they appear (`lab worker`, `lab up`, bench)."""
+
+
+def worker_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prefetch", type=positive_int, help="deliveries in hand (LAB_PREFETCH)")
+    parser.add_argument(
+        "--batch",
+        type=positive_int,
+        help="deliveries per Elasticsearch bulk request; 1 = per message (LAB_BATCH)",
+    )
+    parser.add_argument(
+        "--linger-ms", type=positive_int, help="how long a batch may wait to fill (LAB_LINGER_MS)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=positive_int,
+        help="jobs of one-by-one kinds (e.g. agent) run at once per worker (LAB_CONCURRENCY)",
+    )
+
+
+def worker_args(args: argparse.Namespace) -> list[str]:
+    """The worker flags given, as `lab worker` takes them (for the processes `lab up` starts)."""
+    out = []
+    for flag in WORKER_FLAGS:
+        value = getattr(args, flag, None)
+        if value is not None:
+            out += [f"--{flag.replace('_', '-')}", str(value)]
+    return out

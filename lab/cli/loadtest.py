@@ -1,0 +1,91 @@
+"""`lab loadtest`: Locust against the API, headless, with thresholds that set the exit code."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from lab.cli.arguments import positive_float, positive_int
+from lab.cli.terminal import bad_input, console, out
+from lab.client import LabClient
+from lab.config import Settings
+
+
+def register(sub: Any) -> None:
+    lt = sub.add_parser("loadtest", help="Locust headless against the API, with thresholds")
+    lt.add_argument("--users", type=positive_int, default=20)
+    lt.add_argument("--spawn-rate", type=positive_float, default=10.0)
+    lt.add_argument("--duration", type=positive_float, default=30.0, help="seconds")
+    lt.add_argument(
+        "--scenario",
+        choices=["status", "mixed", "rate"],
+        default="status",
+        help="status: a busy dashboard; mixed: an admin page user; rate: --user-rps per user",
+    )
+    lt.add_argument("--user-rps", type=positive_float, default=10.0, help="rate scenario")
+    lt.add_argument(
+        "--processes",
+        type=positive_int,
+        default=1,
+        help="Locust worker processes here (distributed mode: a master and N workers)",
+    )
+    lt.add_argument(
+        "--master",
+        action="store_true",
+        help="be the master for --processes workers started on other hosts (port 5557)",
+    )
+    lt.add_argument("--worker", metavar="MASTER_HOST", help="be a worker of the master there")
+    lt.add_argument("--p95-ms", type=positive_float, default=200.0, help="fail above this p95")
+    lt.add_argument("--p99-ms", type=positive_float, default=None, help="fail above this p99")
+    lt.add_argument("--max-fail-ratio", type=float, default=0.0)
+    lt.add_argument("--out", default="loadtests/results", help="where Locust's CSV stats go")
+    lt.set_defaults(handler=cmd_loadtest)
+
+
+def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
+    from lab.measure.loadtest import run_locust
+
+    if not 0 <= args.max_fail_ratio <= 1:
+        return bad_input("--max-fail-ratio must be from 0 to 1")
+    if args.worker:
+        from lab.measure.loadtest import run_worker
+
+        return run_worker(args.worker, args.scenario, settings.api_token)
+    LabClient.of(settings).status()  # a clear error now beats 100 % failures later
+    result = run_locust(
+        settings.api_url,
+        args.users,
+        args.spawn_rate,
+        args.duration,
+        Path(args.out),
+        scenario=args.scenario,
+        p95_ms=args.p95_ms,
+        p99_ms=args.p99_ms or 0.0,
+        max_fail_ratio=args.max_fail_ratio,
+        processes=args.processes,
+        user_rps=args.user_rps,
+        token=settings.api_token,
+        expect_remote_workers=args.processes if args.master else 0,
+    )
+    where = f", {args.processes} processes" if args.processes > 1 else ""
+    table = Table(title=f"locust {args.scenario}, {args.users} users{where}, {args.duration:g} s")
+    for column in ("endpoint", "requests", "failures", "rps", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(column)
+    rows = [*result.per_endpoint]
+    rows.append({"name": "all", "requests": result.requests, "failures": result.failures,
+                 "rps": result.rps, "p50Ms": result.p50_ms, "p95Ms": result.p95_ms,
+                 "p99Ms": result.p99_ms})  # fmt: skip
+    for r in rows:
+        table.add_row(
+            r["name"], f"{r['requests']:,}", str(r["failures"]), f"{r['rps']:,.0f}",
+            f"{r['p50Ms']:.0f}", f"{r['p95Ms']:.0f}", f"{r['p99Ms']:.0f}",
+        )  # fmt: skip
+    out.print(table)
+    verdict = "passed" if result.passed else "FAILED"
+    console.print(f"lab: thresholds {verdict} (p95 < {args.p95_ms:g} ms)", highlight=False)
+    if not result.passed and result.requests == 0:
+        console.print(result.output[-2000:], highlight=False)
+    return 0 if result.passed else 1

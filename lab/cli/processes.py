@@ -1,0 +1,118 @@
+"""`lab api`, `lab scheduler`, `lab worker`: the three processes of a lab; `lab up`: all of them
+under the supervisor, in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+from typing import Any
+from urllib.parse import urlparse
+
+from lab.cli.arguments import positive_int, worker_args, worker_flags
+from lab.cli.terminal import console
+from lab.config import Settings
+from lab.ops.supervisor import Supervisor
+
+
+def register(sub: Any) -> None:
+    api = sub.add_parser("api", help="serve the HTTP API (run control, status, events)")
+    api.add_argument(
+        "--processes", type=positive_int, help="API processes sharing the port (LAB_API_PROCESSES)"
+    )
+    api.set_defaults(handler=cmd_api)
+
+    sub.add_parser("scheduler", help="release the active run's jobs at Y per minute").set_defaults(
+        handler=cmd_scheduler
+    )
+
+    worker = sub.add_parser("worker", help="consume jobs, write documents, count, ack")
+    worker_flags(worker)
+    worker.set_defaults(handler=cmd_worker)
+
+    up = sub.add_parser("up", help="supervise api + scheduler + N workers in the foreground")
+    up.add_argument("--workers", type=positive_int, default=1)
+    up.add_argument("--api-processes", type=positive_int, metavar="N", help="LAB_API_PROCESSES")
+    up.add_argument("--no-restart", action="store_true", help="do not restart children that exit")
+    worker_flags(up)
+    up.set_defaults(handler=cmd_up)
+
+
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    """uvicorn on uvloop and httptools; with `--processes N`, N processes share the port (each
+    with its own status snapshot and event hub), started from the same settings."""
+    import uvicorn
+
+    from lab.api.app import create_app
+
+    parsed = urlparse(settings.api_url)
+    options: dict[str, Any] = {
+        "host": parsed.hostname or "127.0.0.1",
+        "port": parsed.port or 8000,
+        "log_level": "warning",
+        "access_log": False,
+        "loop": "uvloop",
+        "http": "httptools",
+        "timeout_graceful_shutdown": 5,
+    }
+    processes = args.processes or settings.api_processes
+    if processes > 1:
+        os.environ.update(settings.as_env())
+        # Request latency is summed over the processes (prometheus_client's multiprocess mode).
+        shared = settings.home_path / "metrics" / f"api-{os.getpid()}"
+        shutil.rmtree(shared, ignore_errors=True)
+        shared.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
+        uvicorn.run("lab.api.app:create_app", factory=True, workers=processes, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
+    return 0
+
+
+def cmd_scheduler(_args: argparse.Namespace, settings: Settings) -> int:
+    from lab.runtime.scheduler import Scheduler
+
+    Scheduler(settings).run()
+    return 0
+
+
+def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
+    from lab.runtime.worker import Worker
+
+    if settings.prefetch < settings.batch:
+        console.print(
+            f"lab: prefetch {settings.prefetch} is below batch {settings.batch}; "
+            f"batches will hold at most {settings.prefetch} deliveries"
+        )
+    lower_priority(settings)
+    Worker(settings).run()
+    return 0
+
+
+def lower_priority(settings: Settings) -> None:
+    """Workers yield the CPU to the API when the machine is busy (a niceness increase needs no
+    privilege, so this works under compose and Kubernetes too). The scheduler keeps its
+    priority: it is the run's clock, and GCRA never lets a stalled scheduler catch up."""
+    if settings.pipeline_nice:
+        os.nice(settings.pipeline_nice)
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    supervisor = Supervisor(settings)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        api_args = ["--processes", str(args.api_processes)] if args.api_processes else []
+        supervisor.up(workers=args.workers, worker_args=worker_args(args), api_args=api_args)
+        console.print(
+            f"lab: api at {settings.api_url}, scheduler, {args.workers} worker(s); "
+            f"logs in {supervisor.log_dir}. Ctrl-C stops them all."
+        )
+        supervisor.watch(restart=not args.no_restart, until=lambda: bool(stopping))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        codes = supervisor.down()
+        console.print("lab: stopped " + ", ".join(f"{n} ({c})" for n, c in codes.items()))
+    return 0

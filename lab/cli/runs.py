@@ -1,0 +1,142 @@
+"""`lab run`, `lab status`, `lab stop`, `lab runs`: run control through the API, as any client
+would do it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lab.cli.arguments import positive_float, positive_int
+from lab.cli.terminal import console
+from lab.client import LabClient
+from lab.config import Settings
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("run", help="start a run through the API")
+    run.add_argument("--x", type=positive_int, required=True, help="number of jobs")
+    run.add_argument("--y", type=positive_float, required=True, help="jobs per minute")
+    run.add_argument("--wait", action="store_true", help="show progress until the run is done")
+    run.set_defaults(handler=cmd_run)
+
+    status = sub.add_parser("status", help="the active (or latest) run")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cmd_status)
+
+    sub.add_parser("stop", help="stop releasing the active run").set_defaults(handler=cmd_stop)
+
+    runs = sub.add_parser("runs", help="run history")
+    runs.add_argument("--limit", type=positive_int, default=20)
+    runs.add_argument("--json", action="store_true")
+    runs.set_defaults(handler=cmd_runs)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    client = LabClient.of(settings)
+    started = client.run(args.x, args.y)
+    run_id = started["runId"]
+    console.print(f"lab: run {run_id} started: {args.x} jobs at {args.y:g}/min")
+    if not args.wait:
+        print(run_id)
+        return 0
+    final = watch_run(client, run_id)
+    print(json.dumps(final, indent=2))
+    return 0 if final["state"] == "completed" and final["failed"] == 0 else 1
+
+
+def watch_run(client: LabClient, run_id: str, timeout_s: float | None = None) -> dict[str, Any]:
+    """A terminal progress bar until the run is settled; returns the final run record."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[extra]}"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=console, transient=False) as progress:
+        run = client.get_run(run_id)
+        released = progress.add_task("released ", total=run["xTotal"], extra="")
+        processed = progress.add_task("processed", total=run["xTotal"], extra="")
+        while True:
+            run = client.get_run(run_id)
+            progress.update(released, completed=run["enqueued"])
+            rate = run["processed"] / run["durationSeconds"] if run["durationSeconds"] else 0
+            progress.update(
+                processed,
+                completed=run["processed"],
+                extra=f"failed {run['failed']}  {rate:,.0f} jobs/s",
+            )
+            settled = run["state"] == "completed" or (
+                run["state"] == "stopped" and run["processed"] + run["failed"] >= run["enqueued"]
+            )
+            if settled:
+                return run
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"run {run_id} not done after {timeout_s:.0f}s: "
+                    f"{run['processed']} of {run['xTotal']} processed"
+                )
+            time.sleep(0.25)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    status = LabClient.of(settings).status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    table = Table(title=f"run {status['runId'] or '—'} ({status['state']})")
+    for column in ("xTotal", "yMinutes", "enqueued", "processed", "failed", "running"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        *(
+            str(status[c])
+            for c in ("xTotal", "yMinutes", "enqueued", "processed", "failed", "running")
+        )
+    )
+    Console().print(table)
+    rates = status["rates"]
+    print(
+        f"processed/min (last {rates['windowSeconds']}s): {rates['processedPerMinute']:,.0f}   "
+        f"released/min: {rates['enqueuedPerMinute']:,.0f}   workers: {len(status['workers'])}"
+    )
+    for w in status["workers"]:
+        print(
+            f"  {w['id']}  pid {w['pid']}  processed {w['processed']}  "
+            f"heartbeat {w['heartbeatAgeSeconds']:.1f}s ago"
+        )
+    return 0
+
+
+def cmd_stop(_args: argparse.Namespace, settings: Settings) -> int:
+    answer = LabClient.of(settings).stop()
+    console.print(f"lab: run {answer['stopped']} stopped releasing at {answer['enqueued']} jobs")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    runs = LabClient.of(settings).runs(args.limit)
+    if args.json:
+        print(json.dumps(runs, indent=2))
+        return 0
+    table = Table(title="runs")
+    for column in ("runId", "state", "xTotal", "yMinutes", "processed", "failed", "seconds"):
+        table.add_column(column)
+    for r in runs:
+        table.add_row(
+            r["runId"],
+            r["state"],
+            str(r["xTotal"]),
+            f"{r['yMinutes']:g}",
+            str(r["processed"]),
+            str(r["failed"]),
+            f"{r['durationSeconds']:.1f}",
+        )
+    Console().print(table)
+    return 0
