@@ -30,7 +30,7 @@ class Settings:
     # Namespaces: every Redis key starts with `prefix:`, every queue with `queue`, the documents
     # go to `es_index`. Tests and drills give each run of theirs unique values.
     prefix: str = "lab"
-    queue: str = "lab.runtime.jobs"
+    queue: str = "lab.jobs"
     es_index: str = "lab-jobs"
     es_replicas: int = 0  # replicas of each shard of a new index (1+ on an Elasticsearch cluster)
     # Worker
