@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -181,3 +182,22 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
     except LadderError as exc:
         raise ConfigError(f"LAB_RETRY_LADDER_MS: {exc}") from None
     return settings
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest folder upwards holding `pyproject.toml` (else the working directory)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return here
+
+
+def kernel_env(settings: Settings | None = None) -> dict[str, str]:
+    """The environment for Jupyter and its kernels: this Python's `bin` first on PATH (the
+    `python3` kernelspec runs plain `python`), and the lab's settings when given."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    if settings is not None:
+        env.update(settings.as_env())
+    return env

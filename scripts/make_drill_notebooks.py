@@ -66,7 +66,8 @@ from lab.measure.bench_status import drain_per_second, load_step
 from lab.client import LabClient
 from lab.measure.drill import Verdicts, drill_settings, save_summary, teardown
 from lab.runtime.state import State
-from lab.ops.supervisor import Supervisor, wait_until
+from lab.ops.supervisor import Supervisor
+from lab.wait import wait_until
 
 settings = drill_settings("latency")
 stack.up(settings)
@@ -162,7 +163,8 @@ from lab.client import LabClient
 from lab.measure.drill import Verdicts, drill_settings, save_summary, teardown
 from lab.runtime.state import State
 from lab.runtime.store import Store
-from lab.ops.supervisor import Supervisor, wait_until
+from lab.ops.supervisor import Supervisor
+from lab.wait import wait_until
 
 settings = drill_settings("scaleout")
 stack.up(settings)
@@ -305,7 +307,8 @@ from lab.config import redacted
 from lab.measure.drill import EventFollower, StatusSampler, Verdicts, drill_settings, save_summary, teardown
 from lab.runtime.state import State
 from lab.runtime.store import Store
-from lab.ops.supervisor import Supervisor, wait_until
+from lab.ops.supervisor import Supervisor
+from lab.wait import wait_until
 
 home = Path(tempfile.mkdtemp(prefix="lab-resilience-"))
 home.chmod(0o755)  # the private RabbitMQ node runs as the rabbitmq user
@@ -482,7 +485,8 @@ from lab.client import LabClient
 from lab.measure.drill import EventFollower, StatusSampler, Verdicts, drill_settings, save_summary, teardown
 from lab.runtime.state import State
 from lab.runtime.store import Store
-from lab.ops.supervisor import Supervisor, wait_until
+from lab.ops.supervisor import Supervisor
+from lab.wait import wait_until
 
 home = Path(tempfile.mkdtemp(prefix="lab-hostile-"))
 home.chmod(0o755)  # the private RabbitMQ node runs as the rabbitmq user
@@ -658,7 +662,8 @@ from lab.config import redacted
 from lab.measure.drill import StatusSampler, Verdicts, drill_settings, save_summary, teardown
 from lab.runtime.state import State
 from lab.runtime.store import Store
-from lab.ops.supervisor import Supervisor, wait_until
+from lab.ops.supervisor import Supervisor
+from lab.wait import wait_until
 
 home = Path(tempfile.mkdtemp(prefix="lab-cluster-"))
 home.chmod(0o755)  # the private RabbitMQ nodes run as the rabbitmq user

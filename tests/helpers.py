@@ -11,10 +11,10 @@ from typing import Any
 import pika
 
 from lab.config import Settings
-from lab.ops.supervisor import wait_until
 from lab.runtime import broker
 from lab.runtime.state import State
 from lab.runtime.store import Store
+from lab.wait import wait_until
 
 __all__ = [
     "wait_until",

@@ -13,11 +13,10 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from lab.config import Settings
+from lab.config import Settings, kernel_env
 from lab.ops import stack
 from lab.ops.supervisor import Supervisor
 from lab.runtime.state import State
-from lab.views.notebook import kernel_env
 
 from .helpers import browser_page, screenshot_path, wait_until
 

@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab.config import Settings
+from lab.config import Settings, kernel_env
 from lab.runtime.state import State
-from lab.views.notebook import kernel_env
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

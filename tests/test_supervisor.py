@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from lab.config import Settings
-from lab.ops.supervisor import Supervisor, _cmdline
+from lab.ops.processes import cmdline
+from lab.ops.supervisor import Supervisor
 
 from .helpers import wait_until
 
@@ -65,10 +66,10 @@ def test_children_die_with_the_process_that_started_them(settings: Settings) -> 
     )
     try:
         pids = [int(p) for p in kernel.stdout.readline().split()]
-        assert len(pids) == 2 and all(_cmdline(p) for p in pids)
+        assert len(pids) == 2 and all(cmdline(p) for p in pids)
         kernel.send_signal(signal.SIGKILL)
         kernel.wait(10)
-        wait_until(lambda: not any(_cmdline(p) for p in pids), 30, "the orphans to exit")
+        wait_until(lambda: not any(cmdline(p) for p in pids), 30, "the orphans to exit")
     finally:
         if kernel.poll() is None:
             kernel.kill()

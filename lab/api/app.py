@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lab import config
+from lab import __version__, config
 from lab.api import admin
 from lab.api import jobs as jobs_api
 from lab.api.access import AccessGuard, Policy
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="lab",
         summary="Run control, status and live progress of a queue pipeline.",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
     )
     # The last added runs first: refuse strangers before reading what they send.

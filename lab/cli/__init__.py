@@ -23,12 +23,13 @@ from lab.cli.arguments import WORKER_FLAGS
 from lab.cli.terminal import say_error
 from lab.client import ApiError
 from lab.config import ConfigError, Settings
+from lab.extras import MissingExtra
 from lab.ops import logs
 from lab.ops import stack as services
 from lab.ops.supervisor import SupervisorError
 
 COMMANDS = (processes, stack, runs, jobs, loadtest, reports, notebook, bench, demo)
-EXPECTED = (ConfigError, ApiError, SupervisorError, services.StackError, TimeoutError)
+EXPECTED = (ConfigError, ApiError, SupervisorError, services.StackError, TimeoutError, MissingExtra)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from typing import Any
 from lab.cli.arguments import positive_int
 from lab.cli.terminal import console
 from lab.config import Settings
+from lab.extras import require
 
 
 def register(sub: Any) -> None:
@@ -22,7 +23,9 @@ def register(sub: Any) -> None:
 
 
 def cmd_notebook(args: argparse.Namespace, settings: Settings) -> int:
-    from lab.views.notebook import kernel_env, project_root
+    from lab.config import kernel_env, project_root
+
+    require("jupyterlab", "notebook", "lab notebook")
 
     folder = project_root() / "notebooks"
     argv = [

@@ -16,6 +16,7 @@ from lab.cli.arguments import positive_float, positive_int
 from lab.cli.terminal import console
 from lab.client import LabClient
 from lab.config import Settings
+from lab.runtime.state import is_settled
 
 
 def register(sub: Any) -> None:
@@ -73,10 +74,7 @@ def watch_run(client: LabClient, run_id: str, timeout_s: float | None = None) ->
                 completed=run["processed"],
                 extra=f"failed {run['failed']}  {rate:,.0f} jobs/s",
             )
-            settled = run["state"] == "completed" or (
-                run["state"] == "stopped" and run["processed"] + run["failed"] >= run["enqueued"]
-            )
-            if settled:
+            if is_settled(run["state"], run["processed"], run["failed"], run["enqueued"]):
                 return run
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(

@@ -35,11 +35,13 @@ from lab.client import LabClient
 from lab.config import Settings
 from lab.ops import stack
 from lab.ops.reset import isolated, reset
-from lab.ops.supervisor import Supervisor, wait_until
+from lab.ops.supervisor import Supervisor
 from lab.runtime import broker
 from lab.runtime.messages import run_job
 from lab.runtime.state import State
 from lab.runtime.store import Store
+from lab.stats import percentile
+from lab.wait import wait_until
 
 UNTHROTTLED_PER_MINUTE = 60_000_000
 
@@ -119,14 +121,6 @@ def peak_rss_mb(pid: int) -> float:
 
 def rss_mb(pid: int) -> float:
     return _status_mb(pid, "VmRSS:")
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 # --- the lab's own measures ---------------------------------------------------------------------

@@ -16,9 +16,11 @@ from typing import Any
 
 from lab.client import LabClient
 from lab.config import Settings
-from lab.measure.bench import percentile, rss_mb
+from lab.measure.bench import rss_mb
 from lab.ops.reset import isolated, reset
-from lab.ops.supervisor import Supervisor, wait_until
+from lab.ops.supervisor import Supervisor
+from lab.stats import percentile
+from lab.wait import wait_until
 
 
 def agent_stream_check(

@@ -17,11 +17,12 @@ from statistics import median
 from typing import Any
 
 from lab.config import Settings
-from lab.measure.bench import percentile
 from lab.ops.reset import isolated, reset
-from lab.ops.supervisor import Supervisor, wait_until
+from lab.ops.supervisor import Supervisor
 from lab.runtime.state import State
 from lab.runtime.store import Store
+from lab.stats import percentile
+from lab.wait import wait_until
 
 
 def processed_times_ms(store: Store, run_id: str) -> list[int]:

@@ -20,8 +20,9 @@ from lab.config import Settings
 from lab.measure.loadtest import run_locust
 from lab.ops import stack
 from lab.ops.reset import isolated, reset
-from lab.ops.supervisor import Supervisor, wait_until
+from lab.ops.supervisor import Supervisor
 from lab.runtime.state import State
+from lab.wait import wait_until
 
 USER_RPS = 10.0  # each Locust user offers this many requests a second
 

@@ -23,8 +23,8 @@ import httpx
 
 from lab.client import ApiError, LabClient
 from lab.config import Settings
-from lab.measure.bench import percentile
 from lab.ops.reset import isolated, reset
+from lab.stats import percentile
 from lab.views.notebook import lab_settings
 
 

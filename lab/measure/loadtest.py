@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.views.notebook import project_root
+from lab.config import project_root
+from lab.extras import require
 
 SCENARIOS = {"status": "StatusUser", "mixed": "MixedUser", "rate": "StatusRateUser"}
 
@@ -47,6 +48,7 @@ class LoadtestResult:
 
 
 def locust_command() -> list[str]:
+    require("locust", "load", "Load generation")
     return [sys.executable, "-m", "locust", "-f", str(locustfile())]
 
 

@@ -30,6 +30,8 @@ import pika
 import redis
 
 from lab.config import Settings, safe_url
+from lab.ops import processes
+from lab.wait import poll
 
 SERVICES = ("redis", "rabbitmq", "elasticsearch")
 APT_PACKAGES = {
@@ -139,11 +141,8 @@ _handed_out: set[int] = set()  # ports this process already chose, never handed 
 
 
 def wait_healthy(check, url: str, timeout_s: float, what: str, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check(url):
-            return
-        time.sleep(0.2)
+    if poll(lambda: check(url), timeout_s, 0.2):
+        return
     where = f"; its log: {log}" if log else ""
     last = ""
     if log is not None and log.is_file():  # the log may be gone by the time anyone reads it
@@ -224,32 +223,25 @@ class Local:
                 capture_output=True,
                 timeout=timeout_s,
             )
-            deadline = time.monotonic() + timeout_s
-            while pid and _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if pid and _alive(pid):
+            # The node stops by itself once asked; SIGKILL only if it does not.
+            if pid and not poll(lambda: not processes.alive(pid), timeout_s):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             return
         if not self.pid:
             return
-        running = _group_alive if self.group else _alive
-        if running(self.pid):
-            self._signal(signal.SIGTERM)
-            # Wait for every process of the group: noida-db's launcher exits before the server
-            # it started has written its data file, and killing the server then loses the
-            # writes it acknowledged since its last save.
-            deadline = time.monotonic() + timeout_s
-            while running(self.pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if running(self.pid):
-                self._signal(signal.SIGKILL)
+        pid = self.pid
+        # Wait for every process of the group: noida-db's launcher exits before the server it
+        # started has written its data file, and killing the server then loses the writes it
+        # acknowledged since its last save.
+        running = processes.group_alive if self.group else processes.alive
+        processes.terminate(self._signal, lambda: running(pid), timeout_s)
 
     def kill(self) -> None:
         """SIGKILL, as in a crash (RabbitMQ: the node's OS process)."""
         if self.node:
             pid = _rabbit_pid(self.node)
-            if pid and _alive(pid):
+            if pid and processes.alive(pid):
                 os.kill(pid, signal.SIGKILL)
         elif self.pid:
             self._signal(signal.SIGKILL)
@@ -260,32 +252,6 @@ class Local:
                 os.killpg(self.pid, sig)
             else:
                 os.kill(self.pid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Some process of the group still runs (zombies, not yet reaped by their parent, don't)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, ValueError):
-            continue
-        if int(group) == pgid and state != "Z":
-            return True
-    return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours is dead for our purposes
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _rabbit_pid(node: str) -> int | None:
@@ -436,13 +402,15 @@ def start_rabbitmq_cluster(count: int, home: Path, ports: list[int] | None = Non
         _ctl(local.node, "join_cluster", first)
         _ctl(local.node, "start_app")
     cluster = Cluster(nodes)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def formed() -> bool:
         answer = _ctl(first, "cluster_status", "--formatter", "json", ok=True)
         with contextlib.suppress(ValueError):
-            if len(json.loads(answer.stdout or "{}").get("running_nodes", [])) == count:
-                return cluster
-        time.sleep(0.5)
+            return len(json.loads(answer.stdout or "{}").get("running_nodes", [])) == count
+        return False
+
+    if poll(formed, 60, 0.5):
+        return cluster
     cluster.stop()
     raise StackError(f"the {count} RabbitMQ nodes did not form one cluster within 60 s")
 
@@ -467,7 +435,7 @@ def noida_binary() -> str:
     if not found:
         raise StackError(
             "noida-db (the local Elasticsearch-API server) is not installed: "
-            f"pip install noida-db, or run Elasticsearch with `{COMPOSE_HINT}`"
+            f"pip install 'lab[stack]', or run Elasticsearch with `{COMPOSE_HINT}`"
         )
     return found
 

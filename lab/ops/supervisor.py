@@ -39,8 +39,10 @@ import httpx
 import redis
 
 from lab.config import Settings
+from lab.ops import processes
 from lab.runtime.backoff import Backoff
 from lab.runtime.keys import Keys
+from lab.wait import poll, wait_until
 
 ROLES = ("api", "scheduler", "worker")
 QUICK_EXIT_S = 30.0
@@ -64,17 +66,6 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:
         pass
-
-
-def _cmdline(pid: int) -> list[str] | None:
-    """The argv of a live, non-zombie process; None when there is none."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return None
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
-    except (OSError, IndexError):
-        return None
 
 
 @dataclass
@@ -104,7 +95,7 @@ class Child:
     def running(self) -> bool:
         if self.process is not None:
             return self.process.poll() is None
-        return self.adopted is not None and _cmdline(self.adopted) == self.argv
+        return self.adopted is not None and processes.cmdline(self.adopted) == self.argv
 
     @property
     def exit_code(self) -> int | None:
@@ -120,11 +111,8 @@ class Child:
     def wait(self, timeout_s: float) -> int | None:
         if self.process is not None:
             return self.process.wait(timeout=timeout_s)
-        deadline = time.monotonic() + timeout_s
-        while self.running:
-            if time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(self.argv, timeout_s)
-            time.sleep(0.05)
+        if not poll(lambda: not self.running, timeout_s, 0.05):
+            raise subprocess.TimeoutExpired(self.argv, timeout_s)
         return None
 
     def describe(self) -> dict[str, Any]:
@@ -272,13 +260,7 @@ class Supervisor:
         child = self._get(name)
         child.stopped_on_purpose = True
         pid = child.pid
-        if child.running:
-            child.signal(signal.SIGTERM)
-            try:
-                child.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                child.signal(signal.SIGKILL)
-                child.wait(5)
+        processes.terminate(child.signal, lambda: child.running, grace_s)
         self._unregister(name, pid)
         return child.exit_code
 
@@ -429,25 +411,3 @@ def api_healthy(api_url: str, timeout_s: float = 1.0) -> bool:
         return httpx.get(f"{api_url}/healthz", timeout=timeout_s).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def wait_until(
-    condition: Callable[[], Any],
-    timeout_s: float,
-    what: str,
-    explain: Callable[[], str] = lambda: "",
-    poll_s: float = 0.1,
-) -> Any:
-    """Poll `condition` until it returns something truthy; fail naming what was awaited."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            detail = explain()
-            raise TimeoutError(
-                f"timed out after {timeout_s:.0f}s waiting for {what}"
-                + (f"\n{detail}" if detail else "")
-            )
-        time.sleep(poll_s)

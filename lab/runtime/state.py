@@ -109,10 +109,17 @@ class RunView:
 
     @property
     def settled(self) -> bool:
-        """Every job that will ever be released has been processed or has failed."""
-        if self.state == "completed":
-            return True
-        return self.state == "stopped" and self.processed + self.failed >= self.enqueued
+        return is_settled(self.state, self.processed, self.failed, self.enqueued)
+
+
+def is_settled(state: str, processed: int, failed: int, enqueued: int) -> bool:
+    """Every job that will ever be released has been processed or has failed: the run is
+    completed, or stopped with nothing of what it released still in flight. The one rule for
+    every reader of a run (`RunView`, the CLI's progress bar, the notebook panel); `common.lua`
+    applies it when it marks a run finished."""
+    if state == "completed":
+        return True
+    return state == "stopped" and processed + failed >= enqueued
 
 
 class State:

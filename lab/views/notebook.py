@@ -10,24 +10,13 @@ project root, so `lab_settings` finds the root and reads them there; `LAB_*` var
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from lab import config
-from lab.config import Settings
+from lab.config import Settings, project_root
 from lab.ops import stack
 from lab.ops.supervisor import Supervisor, api_healthy
-
-
-def project_root(start: Path | None = None) -> Path:
-    """The nearest folder upwards holding `pyproject.toml` (else the working directory)."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file():
-            return folder
-    return here
 
 
 def lab_settings(**overrides: Any) -> Settings:
@@ -53,13 +42,3 @@ def start_lab(
         return supervisor
     supervisor.up(workers=workers, worker_args=worker_args)
     return supervisor
-
-
-def kernel_env(settings: Settings | None = None) -> dict[str, str]:
-    """The environment for Jupyter and its kernels: this Python's `bin` first on PATH (the
-    `python3` kernelspec runs plain `python`), and the lab's settings when given."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    if settings is not None:
-        env.update(settings.as_env())
-    return env

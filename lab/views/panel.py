@@ -25,9 +25,11 @@ import ipywidgets as w
 
 from lab.client import ApiError, LabClient
 from lab.config import Settings
-from lab.measure.bench import percentile
 from lab.ops.supervisor import Supervisor
 from lab.runtime.history import cumulative
+from lab.runtime.state import is_settled
+from lab.stats import percentile
+from lab.wait import wait_until
 
 DRAW_EVERY_S = 0.1
 CHART_EVERY_S = 1.0
@@ -147,13 +149,12 @@ class ControlPanel(w.VBox):
 
     def wait_until_done(self, timeout_s: float = 600) -> dict[str, Any]:
         """Block until the shown run is settled (for scripted notebooks); returns its status."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def done() -> dict[str, Any] | None:
             s = self.status
-            if s.get("runId") and not s.get("running") and self._settled(s):
-                return s
-            time.sleep(0.05)
-        raise TimeoutError(f"the run did not finish within {timeout_s:.0f}s: {self.status}")
+            return s if s.get("runId") and not s.get("running") and self._settled(s) else None
+
+        return wait_until(done, timeout_s, "the run to finish", lambda: str(self.status), 0.05)
 
     def lag(self) -> dict[str, float]:
         """How far behind the pipeline the panel is: run event written → drawn here, in ms."""
@@ -322,10 +323,12 @@ class ControlPanel(w.VBox):
     # --- helpers --------------------------------------------------------------------------------
     @staticmethod
     def _settled(s: dict[str, Any]) -> bool:
-        done = int(s.get("processed") or 0) + int(s.get("failed") or 0)
-        if s.get("state") == "completed":
-            return True
-        return s.get("state") == "stopped" and done >= int(s.get("enqueued") or 0)
+        return is_settled(
+            str(s.get("state")),
+            int(s.get("processed") or 0),
+            int(s.get("failed") or 0),
+            int(s.get("enqueued") or 0),
+        )
 
     def _call(self, action: Any) -> Any:
         """Run an action; a failure becomes the panel's message instead of a traceback."""

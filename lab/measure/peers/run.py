@@ -12,10 +12,10 @@ from pathlib import Path
 
 from lab.config import Settings
 from lab.ops import stack
-from lab.ops.supervisor import wait_until
 from lab.runtime import broker
 from lab.runtime.state import State
 from lab.runtime.store import Store
+from lab.wait import wait_until
 
 # Configurations tried for each peer on this machine; the best of each is reported.
 CONFIGS: dict[str, list[str]] = {

@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lab.config import Settings
+from lab.config import Settings, kernel_env, project_root
+from lab.extras import require
 from lab.measure.reports import REPORTS, provenance
 from lab.measure.reports.index import write_index
 from lab.measure.reports.page import write_html
-from lab.views.notebook import kernel_env, project_root
 
 
 class ReportError(RuntimeError):
@@ -59,6 +59,8 @@ def run_report(
     out_dir: Path = Path("reports"),
     show_code: bool = False,
 ) -> Report:
+    require("papermill", "notebook", "lab report")
+    require("nbconvert", "notebook", "lab report")
     source = notebook_path(name)
     out_given, out_dir = str(out_dir), out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
