@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test quick lint up clean screenshots
+.PHONY: setup demo test unit quick lint up clean screenshots
 
 $(BIN)/lab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: setup
 	bash scripts/test-tools.sh
 	$(BIN)/ruff check lab workers tests
 	bash scripts/pytest.sh -q --durations=15 $(PYTEST_ARGS)
+
+## Pure logic and the worker's and scheduler's decisions on stubs: seconds, no service needed.
+unit: setup
+	bash scripts/pytest.sh -q tests/unit $(PYTEST_ARGS)
 
 ## The quick loop: everything but the long drills.
 quick: setup

@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pika
@@ -43,11 +44,28 @@ STANDBY_POLL_S = 0.5
 CHUNK = 1000
 
 
+def next_tick(wait_us: int, confirms_outstanding: bool) -> float:
+    """Seconds until the next tick: when the limiter's next token is due, but soon while confirms
+    are still to be recorded, and never so often that ticks only spend Redis round trips."""
+    cap = ADVANCE_EVERY_S if confirms_outstanding else MAX_TICK_S
+    return min(max(wait_us / 1e6, MIN_TICK_S), cap)
+
+
 class Scheduler:
-    def __init__(self, settings: Settings, scheduler_id: str | None = None):
+    """One scheduler process. `state` and `clock` are seams: the unit tests give it a limiter
+    and a clock of their own and a stub channel, and drive `_step` without any service."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        scheduler_id: str | None = None,
+        state: State | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.settings = settings
         self.id = scheduler_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
-        self.state = State(settings)
+        self.state = state or State(settings)
+        self.clock = clock
         self.topology = broker.Topology.of(settings)
         self.tracker = ConfirmTracker()
         self.republish: list[int] = []
@@ -207,35 +225,31 @@ class Scheduler:
             if not was_leader:
                 log.info("scheduler %s holds the lease", self.id)
                 self.run_id = None
-            return self._follow(self.state.redis.get(self.state.keys.active_run))
+            return self._follow(self.state.active_run_id())
         self._advance()
         self._publish_refused()
         want = min(CHUNK, self.settings.publish_window - self.tracker.outstanding)
         if want <= 0:
             return MIN_TICK_S
-        answer = self.state.release(self.id, self.run_id, self.next_seq, want)
-        status = answer[0]
-        if status == "lease":
-            log.warning("lease lost to %s; standing by", answer[1] or "nobody")
+        grant = self.state.release(self.id, self.run_id, self.next_seq, want)
+        if grant.status == "lease":
+            log.warning("lease lost to %s; standing by", grant.holder or "nobody")
             self.leader = False
             self.run_id = None
             return STANDBY_POLL_S
-        if status == "idle":
+        if grant.status == "idle":
             # Stopped or finished: record the confirms still on their way, then let go.
             self._advance(force=True)
             if self.tracker.outstanding:
                 return 0.02
             self.run_id = None
             return MAX_TICK_S
-        if status == "switch":
-            return self._follow(answer[1])
-        _, run_id, granted, wait_us, _x = answer
-        for seq in range(self.next_seq, self.next_seq + int(granted)):
-            self._publish(run_id, seq)
-        self.next_seq += int(granted)
-        # Come back soon while confirms are still to be recorded, else when a token is due.
-        cap = ADVANCE_EVERY_S if self.tracker.outstanding else MAX_TICK_S
-        return min(max(int(wait_us) / 1e6, MIN_TICK_S), cap)
+        if grant.status == "switch":
+            return self._follow(grant.run_id)
+        for seq in range(self.next_seq, self.next_seq + grant.granted):
+            self._publish(self.run_id, seq)
+        self.next_seq += grant.granted
+        return next_tick(grant.wait_us, self.tracker.outstanding > 0)
 
     def _follow(self, run_id: str | None) -> float:
         """Start releasing `run_id` from its first unconfirmed job."""
@@ -272,15 +286,15 @@ class Scheduler:
         """Tell Redis how far the confirmed frontier has moved (at most every 50 ms)."""
         if self.run_id is None:
             return
-        now = time.monotonic()
+        now = self.clock()
         if not force and now - self._last_advance < ADVANCE_EVERY_S:
             return
         frontier = self.tracker.frontier(self.next_seq, self.republish)
         if frontier > self.advanced_to:
             answer = self.state.advance(self.id, self.run_id, frontier)
-            if answer[0] == "ok":
+            if answer == "ok":
                 self.advanced_to = frontier
-            elif answer[0] == "lease":
+            elif answer == "lease":
                 self.leader = False
         self._last_advance = now
 

@@ -122,6 +122,32 @@ def is_settled(state: str, processed: int, failed: int, enqueued: int) -> bool:
     return state == "stopped" and processed + failed >= enqueued
 
 
+@dataclass(frozen=True)
+class Grant:
+    """`release.lua`'s answer: how many jobs the scheduler may publish now, and when to ask
+    again. `status` is `ok`, `idle` (no running run), `switch` (another run is active: `run_id`)
+    or `lease` (another scheduler holds the lease: `holder`)."""
+
+    status: str
+    run_id: str | None = None
+    granted: int = 0
+    wait_us: int = 0
+    x_total: int = 0
+    holder: str = ""
+
+    @classmethod
+    def of(cls, answer: list[Any]) -> Grant:
+        status = str(answer[0])
+        if status == "ok":
+            _, run_id, granted, wait_us, x_total = answer
+            return cls(status, str(run_id), int(granted), int(wait_us), int(x_total))
+        if status == "switch":
+            return cls(status, run_id=str(answer[1]))
+        if status == "lease":
+            return cls(status, holder=str(answer[1] or ""))
+        return cls(status)
+
+
 class State:
     """Run records, counters and worker heartbeats for one lab (one key prefix)."""
 
@@ -221,9 +247,13 @@ class State:
         )
         return int(new_done), int(new_failed)
 
-    def release(self, scheduler_id: str, run_id: str, next_seq: int, want: int) -> list[Any]:
+    def active_run_id(self) -> str | None:
+        return self.redis.get(self.keys.active_run)
+
+    def release(self, scheduler_id: str, run_id: str, next_seq: int, want: int) -> Grant:
+        """Ask for up to `want` jobs of `run_id` from `next_seq` on (lease, GCRA, backlog)."""
         k = self.keys
-        return self.script("release")(
+        answer = self.script("release")(
             keys=[k.scheduler_lease, k.active_run, k.run(run_id), k.run_tat(run_id)],
             args=[
                 scheduler_id,
@@ -235,10 +265,13 @@ class State:
                 self.settings.backlog_limit,
             ],
         )
+        return Grant.of(answer)
 
-    def advance(self, scheduler_id: str, run_id: str, up_to: int) -> list[Any]:
+    def advance(self, scheduler_id: str, run_id: str, up_to: int) -> str:
+        """Record that every job of `run_id` below `up_to` is confirmed: `ok`, `lease` (another
+        scheduler leads now) or `gone` (the run no longer exists)."""
         k = self.keys
-        return self.script("advance")(
+        answer = self.script("advance")(
             keys=[
                 k.scheduler_lease,
                 k.active_run,
@@ -257,6 +290,7 @@ class State:
                 self.settings.history_s,
             ],
         )
+        return str(answer[0])
 
     def acquire_lease(self, scheduler_id: str) -> bool:
         """Take the lease if it is free, renew it if it is ours; False while another holds it."""

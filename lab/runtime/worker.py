@@ -90,14 +90,25 @@ class Session:
 
 
 class Worker:
-    def __init__(self, settings: Settings, worker_id: str | None = None):
+    """One worker process. `state`, `store` and `records` are seams: the unit tests hand it
+    in-memory stand-ins and a stub channel, and check its batch, ack, retry and dead-letter
+    decisions without any service (tests/unit/test_worker_decisions.py)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        worker_id: str | None = None,
+        state: State | None = None,
+        store: Store | None = None,
+        records: JobRecords | None = None,
+    ):
         self.settings = settings
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
         self.topology = broker.Topology.of(settings)
         self.run_budget = Budget.of_run_job(settings.max_attempts)
-        self.state = State(settings)
-        self.records = JobRecords(self.state)
-        self.store = Store(settings)
+        self.state = state or State(settings)
+        self.records = records or JobRecords(self.state)
+        self.store = store or Store(settings)
         self.stopping = threading.Event()
         self.session: Session | None = None
         self.processed = 0

@@ -1,0 +1,191 @@
+"""Test doubles for the unit seams: a clock the test moves, a channel that records what would
+have gone to RabbitMQ, and stand-ins for the State and Store the worker and scheduler talk to.
+Nothing here opens a connection, so `tests/unit/` runs with every service unreachable."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pika
+
+from lab.runtime.state import Grant
+
+
+class FakeClock:
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Published:
+    queue: str
+    body: bytes
+    headers: dict[str, Any] | None
+
+
+@dataclass
+class StubChannel:
+    """What the code under test published and acked, in order; no broker behind it."""
+
+    published: list[Published] = field(default_factory=list)
+    acks: list[tuple[int, bool]] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)  # "publish <queue>" and "ack <tag>", in order
+    is_open: bool = True
+
+    def basic_publish(self, exchange: str, routing_key: str, body: Any, properties: Any) -> None:
+        body = body if isinstance(body, bytes) else str(body).encode()
+        headers = getattr(properties, "headers", None)
+        self.published.append(Published(routing_key, body, headers))
+        self.log.append(f"publish {routing_key}")
+
+    def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
+        self.acks.append((delivery_tag, multiple))
+        self.log.append(f"ack {delivery_tag}")
+
+    def to(self, queue: str) -> list[Published]:
+        return [p for p in self.published if p.queue == queue]
+
+
+class StubConnection:
+    """`add_callback_threadsafe` queues the callback; `run_callbacks` runs them on the test's
+    thread, as pika's connection thread would."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Any] = []
+        self.tags = 0  # the last delivery tag handed out on this connection's channel
+
+    def add_callback_threadsafe(self, callback: Any) -> None:
+        self.callbacks.append(callback)
+
+    def run_callbacks(self) -> int:
+        ran = 0
+        while self.callbacks:
+            self.callbacks.pop(0)()
+            ran += 1
+        return ran
+
+
+def ack_frame(tag: int, multiple: bool = True) -> Any:
+    return SimpleNamespace(method=pika.spec.Basic.Ack(delivery_tag=tag, multiple=multiple))
+
+
+def nack_frame(tag: int, multiple: bool = False) -> Any:
+    return SimpleNamespace(method=pika.spec.Basic.Nack(delivery_tag=tag, multiple=multiple))
+
+
+class FakeLimiter:
+    """The scheduler's side of `release.lua` and `advance.lua`, in memory and on the test's
+    clock: a lease, one run of `x` jobs at `y` a minute, GCRA with `burst` tokens, and the
+    confirmed frontier as `enqueued`."""
+
+    def __init__(self, clock: FakeClock, x: int, y: float, burst: int = 2):
+        self.clock, self.x, self.y, self.burst = clock, x, y, burst
+        self.tat: float | None = None
+        self.enqueued = 0
+        self.lease_holder: str | None = None
+        self.advances: list[tuple[float, int]] = []
+        self.grants: list[tuple[float, int]] = []
+
+    def acquire_lease(self, scheduler_id: str) -> bool:
+        if self.lease_holder in (None, scheduler_id):
+            self.lease_holder = scheduler_id
+            return True
+        return False
+
+    def active_run_id(self) -> str:
+        return "run1"
+
+    def run(self, run_id: str) -> Any:
+        return SimpleNamespace(enqueued=self.enqueued, xTotal=self.x, yMinutes=self.y)
+
+    def release(self, scheduler_id: str, run_id: str, next_seq: int, want: int) -> Grant:
+        if self.lease_holder != scheduler_id:
+            return Grant("lease", holder=self.lease_holder or "")
+        # In microseconds, as release.lua computes it.
+        period = 60_000_000 / self.y
+        now = round(self.clock() * 1_000_000)
+        tat = max(self.tat if self.tat is not None else now - period, now - self.burst * period)
+        tokens = math.floor((now - tat) / period)
+        granted = max(0, min(tokens, want, self.x - next_seq))
+        tat += granted * period
+        self.tat = tat
+        self.grants.append((self.clock(), granted))
+        return Grant("ok", run_id, granted, max(0, math.floor(tat + period - now)), self.x)
+
+    def advance(self, scheduler_id: str, run_id: str, up_to: int) -> str:
+        if self.lease_holder != scheduler_id:
+            return "lease"
+        self.enqueued = max(self.enqueued, up_to)
+        self.advances.append((self.clock(), up_to))
+        return "ok"
+
+
+class FakeStore:
+    """Elasticsearch for the worker: keeps documents by `_id`; refuses the jobIds in `refuse`;
+    raises `down` (once each) before answering, as an unreachable cluster would."""
+
+    def __init__(self, refuse: dict[str, str] | None = None):
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.refuse = refuse or {}
+        self.down: list[BaseException] = []
+        self.calls = 0
+
+    def ensure_index(self) -> None:
+        pass
+
+    def bulk_upsert(self, docs: list[dict[str, Any]]) -> Any:
+        from lab.runtime.store import BulkResult
+
+        self.calls += 1
+        if self.down:
+            raise self.down.pop(0)
+        result = BulkResult()
+        for doc in docs:
+            if doc["jobId"] in self.refuse:
+                result.failed[doc["jobId"]] = self.refuse[doc["jobId"]]
+            else:
+                self.docs[doc["jobId"]] = doc
+                result.written.append(doc["jobId"])
+        return result
+
+
+class FakeState:
+    """Redis for the worker: the exactly-once count (a set of seqs per run, like the bitmap),
+    dead letters counted, heartbeats kept."""
+
+    def __init__(self) -> None:
+        self.done: dict[str, set[int]] = {}
+        self.failed: dict[str, set[int]] = {}
+        self.dead_letters: list[str | None] = []
+        self.heartbeats: list[dict[str, Any]] = []
+
+    def record(self, outcomes: dict[str, tuple[list[int], list[int]]]) -> tuple[int, int]:
+        new_done = new_failed = 0
+        for run_id, (done, failed) in outcomes.items():
+            for seq in done:
+                if seq not in self.done.setdefault(run_id, set()):
+                    self.done[run_id].add(seq)
+                    new_done += 1
+            for seq in failed:
+                if seq not in self.failed.setdefault(run_id, set()):
+                    self.failed[run_id].add(seq)
+                    new_failed += 1
+        return new_done, new_failed
+
+    def count_dead_letter(self, run_id: str | None = None) -> None:
+        self.dead_letters.append(run_id)
+
+    def heartbeat(self, worker_id: str, fields: dict[str, Any]) -> None:
+        self.heartbeats.append(fields)
+
+    def forget_worker(self, worker_id: str) -> None:
+        pass

@@ -1,0 +1,115 @@
+"""The scheduler's own decisions, without Redis or RabbitMQ: how fast it asks and publishes on a
+fake clock, the publish window, recording the confirmed frontier, republishing refused jobs and
+standing by when the lease is gone. (`release.lua`'s arithmetic itself is tested against Redis
+in tests/test_rate.py.)"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from lab.config import Settings
+from lab.runtime.scheduler import ADVANCE_EVERY_S, MAX_TICK_S, MIN_TICK_S, Scheduler, next_tick
+from tests.unit.fakes import FakeClock, FakeLimiter, StubChannel, ack_frame, nack_frame
+
+SETTINGS = Settings(queue="unit.jobs", publish_window=50)
+
+
+def scheduler(limiter: FakeLimiter, clock: FakeClock) -> tuple[Scheduler, StubChannel]:
+    s = Scheduler(SETTINGS, scheduler_id="s1", state=limiter, clock=clock)  # type: ignore[arg-type]
+    s.channel = StubChannel()
+    return s, s.channel
+
+
+def seqs(channel: StubChannel) -> list[int]:
+    return [json.loads(p.body)["seq"] for p in channel.to("unit.jobs")]
+
+
+def run_for(s: Scheduler, clock: FakeClock, seconds: float, confirm: bool = True) -> None:
+    """Tick as the event loop would: each `_step` says when the next one is due."""
+    end = clock() + seconds
+    while clock() < end:
+        delay = s._step()
+        if confirm and s.tracker.outstanding:
+            s._on_confirm(ack_frame(s.tracker.next_tag - 1))
+        clock.advance(max(delay, 0.001))
+
+
+def test_the_release_follows_y_on_a_fake_clock_and_never_bursts() -> None:
+    clock = FakeClock()
+    limiter = FakeLimiter(clock, x=100_000, y=600, burst=2)  # 10 jobs a second
+    s, channel = scheduler(limiter, clock)
+    run_for(s, clock, 60)
+    published = seqs(channel)
+    assert published == list(range(len(published)))  # every seq once, in order
+    assert abs(len(published) - 600) <= 3, len(published)
+    per_second = Counter(int(t - 1000) for t, n in limiter.grants for _ in range(n))
+    assert max(per_second.values()) <= 10 + 2, per_second  # at most Y/60 + the burst
+
+
+def test_ticks_come_when_a_token_is_due_within_bounds() -> None:
+    assert next_tick(0, False) == MIN_TICK_S
+    assert next_tick(75_000, False) == 0.075
+    assert next_tick(10_000_000, False) == MAX_TICK_S
+    assert next_tick(10_000_000, True) == ADVANCE_EVERY_S  # confirms to record: come back soon
+
+
+def test_no_more_than_the_publish_window_is_ever_unconfirmed() -> None:
+    clock = FakeClock()
+    limiter = FakeLimiter(clock, x=10_000, y=6_000_000, burst=10_000)  # unthrottled
+    s, channel = scheduler(limiter, clock)
+    run_for(s, clock, 1, confirm=False)
+    assert s.tracker.outstanding == SETTINGS.publish_window == len(channel.published)
+    assert s._step() == MIN_TICK_S and len(channel.published) == SETTINGS.publish_window
+
+
+def test_enqueued_is_the_confirmed_frontier_recorded_at_most_every_50ms() -> None:
+    clock = FakeClock()
+    limiter = FakeLimiter(clock, x=1000, y=6_000_000, burst=1000)
+    s, _ = scheduler(limiter, clock)
+    s._step()  # takes the lease and follows the run
+    clock.advance(0.01)
+    s._step()  # a fresh limiter grants one token first (release.lua: tat starts at now − period)
+    clock.advance(0.01)  # then tokens for far more than the window
+    s._step()  # publishes the rest of the window of 50
+    assert s.tracker.outstanding == 50
+    clock.advance(ADVANCE_EVERY_S)
+    s._on_confirm(ack_frame(10))  # jobs 0-9 confirmed
+    s._on_confirm(ack_frame(20))  # within 50 ms of the last record: not written yet
+    assert [up for _, up in limiter.advances] == [10]
+    clock.advance(ADVANCE_EVERY_S + 0.001)
+    s._on_confirm(ack_frame(30))
+    assert [up for _, up in limiter.advances] == [10, 30]
+    assert limiter.enqueued == 30
+
+
+def test_a_refused_job_is_published_again_and_holds_the_frontier_back() -> None:
+    clock = FakeClock()
+    limiter = FakeLimiter(clock, x=5, y=6_000_000, burst=100)
+    s, channel = scheduler(limiter, clock)
+    for _ in range(3):  # the lease, then one token, then the rest
+        s._step()
+        clock.advance(0.01)
+    assert seqs(channel) == [0, 1, 2, 3, 4]
+    s._on_confirm(nack_frame(3))  # seq 2 refused
+    s._on_confirm(ack_frame(5))
+    assert s.tracker.frontier(s.next_seq, s.republish) == 2
+    clock.advance(1)
+    s._step()
+    assert seqs(channel) == [0, 1, 2, 3, 4, 2]
+    s._on_confirm(ack_frame(6))
+    clock.advance(1)
+    s._advance()
+    assert limiter.enqueued == 5
+
+
+def test_a_lost_lease_means_standing_by_and_publishing_nothing() -> None:
+    clock = FakeClock()
+    limiter = FakeLimiter(clock, x=100, y=6000)
+    s, channel = scheduler(limiter, clock)
+    s._step()
+    limiter.lease_holder = "s2"  # another scheduler took over
+    clock.advance(1)
+    before = len(channel.published)
+    assert s._step() > 0 and not s.leader
+    assert len(channel.published) == before

@@ -1,0 +1,119 @@
+"""The worker's decisions on a stub channel, with in-memory stand-ins for Elasticsearch and
+Redis: what it writes, counts, retries, dead-letters and acks, and in which order. The same
+paths against the real services are in tests/test_failures.py, test_poison.py and
+test_exactly_once.py."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+from elastic_transport import ConnectionError as EsConnectionError
+
+from lab.config import Settings
+from lab.runtime.messages import Job, run_job
+from lab.runtime.worker import Session, Worker
+from lab.wait import wait_until
+from tests.unit.fakes import FakeState, FakeStore, StubChannel, StubConnection
+
+SETTINGS = Settings(queue="unit.jobs", max_attempts=3, retry_ladder_ms="200,400,800", batch=10)
+
+
+def worker(store: FakeStore | None = None) -> tuple[Worker, Session, FakeState, FakeStore]:
+    state, store = FakeState(), store or FakeStore()
+    w = Worker(SETTINGS, "w1", state=state, store=store, records=object())  # type: ignore[arg-type]
+    session = w.session = Session(StubConnection(), StubChannel())  # type: ignore[arg-type]
+    return w, session, state, store
+
+
+def deliver(w: Worker, session: Session, *bodies: bytes, headers: dict | None = None) -> None:
+    collect = w._on_message(SETTINGS.queue)
+    for body in bodies:
+        session.connection.tags += 1  # delivery tags count up per channel, as the broker's do
+        method = SimpleNamespace(delivery_tag=session.connection.tags, redelivered=False)
+        collect(None, method, SimpleNamespace(headers=headers), body)
+
+
+def settle(w: Worker, session: Session) -> None:
+    """Hand the buffered batch to the processing thread and run what it hands back."""
+    w._dispatch(session)
+    wait_until(lambda: session.connection.callbacks, 10, "the batch to be handed back")
+    session.connection.run_callbacks()
+
+
+def job(seq: int, attempt: int = 1, **payload: object) -> bytes:
+    j = run_job("run1", seq)
+    return Job(**{**j.__dict__, "attempt": attempt, "payload": payload}).to_json()
+
+
+def test_a_batch_is_written_counted_once_and_acked_with_one_multiple_ack() -> None:
+    w, session, state, store = worker()
+    deliver(w, session, *(job(seq) for seq in range(5)))
+    settle(w, session)
+    assert sorted(store.docs) == [f"run1-{seq}" for seq in range(5)] and store.calls == 1
+    assert state.done == {"run1": {0, 1, 2, 3, 4}} and w.processed == 5
+    assert session.channel.acks == [(5, True)] and session.channel.published == []
+
+
+def test_a_failed_attempt_goes_to_its_ladder_step_and_is_acked_after_the_publish() -> None:
+    w, session, state, store = worker()
+    deliver(w, session, job(0), job(1, failAttempts=1), job(2))
+    settle(w, session)
+    (retry,) = session.channel.to("unit.jobs.retry.200")
+    again = json.loads(retry.body)
+    assert again["jobId"] == "run1-1" and again["attempt"] == 2
+    assert "injected failure" in retry.headers["x-lab-error"]
+    assert "run1-1" not in store.docs and state.done == {"run1": {0, 2}}
+    assert session.channel.acks == [(3, True)]  # every delivery, the failed one included
+    assert session.channel.log == ["publish unit.jobs.retry.200", "ack 3"]  # never lost between
+
+
+def test_the_second_failure_waits_longer_and_the_last_is_dead_lettered() -> None:
+    w, session, state, _ = worker()
+    deliver(w, session, job(7, attempt=2, failAttempts=3))
+    settle(w, session)
+    assert len(session.channel.to("unit.jobs.retry.400")) == 1
+    deliver(w, session, job(8, attempt=3, failAttempts=3))
+    settle(w, session)
+    (dead,) = session.channel.to("unit.jobs.dead")
+    assert dead.headers["x-lab-reason"] == "exhausted" and json.loads(dead.body)["attempt"] == 3
+    assert state.failed == {"run1": {8}} and state.dead_letters == ["run1"] and w.failed == 1
+
+
+def test_a_malformed_body_is_dead_lettered_unchanged_and_the_batch_goes_on() -> None:
+    w, session, state, _ = worker()
+    deliver(w, session, job(0), b'{"jobId": "x"', job(1))
+    settle(w, session)
+    (dead,) = session.channel.to("unit.jobs.dead")
+    assert dead.body == b'{"jobId": "x"' and dead.headers["x-lab-reason"] == "malformed"
+    assert dead.headers["x-lab-queue"] == "unit.jobs"
+    assert state.done == {"run1": {0, 1}} and session.channel.acks == [(3, True)]
+
+
+def test_a_document_elasticsearch_refuses_fails_alone() -> None:
+    w, session, state, store = worker(FakeStore(refuse={"run1-1": "400: mapper_parsing"}))
+    deliver(w, session, job(0), job(1), job(2))
+    settle(w, session)
+    (retry,) = session.channel.to("unit.jobs.retry.200")
+    assert json.loads(retry.body)["jobId"] == "run1-1" and "mapper_parsing" in str(retry.headers)
+    assert sorted(store.docs) == ["run1-0", "run1-2"] and state.done == {"run1": {0, 2}}
+
+
+def test_an_unreachable_elasticsearch_is_waited_out_without_spending_an_attempt() -> None:
+    store = FakeStore()
+    store.down.append(EsConnectionError("connection refused"))
+    w, session, state, _ = worker(store)
+    deliver(w, session, job(0), job(1))
+    settle(w, session)
+    assert store.calls == 2 and session.channel.published == []  # no retry was spent
+    assert state.done == {"run1": {0, 1}} and session.channel.acks == [(2, True)]
+
+
+def test_a_redelivered_job_is_written_again_but_counted_once() -> None:
+    w, session, state, store = worker()
+    deliver(w, session, job(0), job(1))
+    settle(w, session)
+    deliver(w, session, job(1))  # the broker hands it out again (a lost ack)
+    settle(w, session)
+    assert state.done == {"run1": {0, 1}} and w.processed == 2
+    assert sorted(store.docs) == ["run1-0", "run1-1"]
