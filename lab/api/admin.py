@@ -49,7 +49,7 @@ def create_router(
     def overview() -> dict[str, Any]:
         """Counts per job state, queue depths and live workers, for the admin page."""
         counts: dict[str, Any] = records.counts()
-        counts["deadLettered"] = int(state.redis.get(state.keys.dead_lettered) or 0)
+        counts["deadLettered"] = state.dead_lettered()
         queues: list[dict[str, Any]] = []
         queues_error = None
         try:

@@ -33,7 +33,7 @@ from lab.api.metrics import CONTENT_TYPE, Exposition, PipelineCollector, Request
 from lab.api.responses import error
 from lab.api.snapshot import StatusFastPath, StatusSnapshot
 from lab.config import Settings
-from lab.runtime import broker, history
+from lab.runtime import broker
 from lab.runtime import state as state_module
 from lab.runtime import store as store_module
 from lab.runtime.events import BadEventId, EventHub, EventLog, check_event_id, sse, sse_response
@@ -224,7 +224,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def timeline(run_id: str) -> Any:
         """The run's released, processed and failed jobs per second, from its start to its end
         (or now); kept in Redis, so it is the same after any process restarts."""
-        found = history.run_timeline(state, run_id) if ID.match(run_id) else None
+        found = state.timeline(run_id) if ID.match(run_id) else None
         return found if found else error(404, f"no run {run_id[:200]!r}")
 
     @app.get("/history")
@@ -233,14 +233,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         """Released, processed and failed jobs per 10-second bucket over the last `seconds`,
         whatever the runs (at most `LAB_HISTORY_S`, default an hour)."""
-        return history.recent(state, seconds)
+        return state.recent(seconds)
 
     @app.get("/healthz")
     def healthz() -> Any:
         """Redis, RabbitMQ and Elasticsearch as this API process reaches them (503 if any is
         down: the field names which)."""
         checks = {
-            "redis": state.redis.ping,
+            "redis": state.ping,
             "rabbitmq": lambda: publisher.depths([settings.queue]),
             "elasticsearch": store.ping,
         }

@@ -128,22 +128,10 @@ class PipelineCollector:
         yield up
 
     def _from_redis(self) -> Iterator[Metric]:
-        state, keys = self.state, self.state.keys
-        status = state.status()
-        pipe = state.redis.pipeline(transaction=False)
-        pipe.hgetall(keys.totals)
-        pipe.get(keys.dead_lettered)
-        for name in STATES:
-            pipe.zcard(keys.jobs_in(name))
-        pipe.xlen(keys.events)
-        pipe.xrevrange(keys.events, count=1)
-        if status["runId"]:
-            pipe.hget(keys.run(status["runId"]), "deadLettered")
-        answers = pipe.execute()
-        totals, dead = answers[0], int(answers[1] or 0)
-        by_state = dict(zip(STATES, answers[2 : 2 + len(STATES)], strict=True))
-        stream_len, newest = answers[2 + len(STATES)], answers[3 + len(STATES)]
-        run_dead = int(answers[4 + len(STATES)] or 0) if status["runId"] else 0
+        status = self.state.status()
+        counts = self.state.counters(status["runId"], STATES)
+        totals, dead, by_state = counts.totals, counts.dead_lettered, counts.jobs_by_state
+        stream_len, newest_id, run_dead = counts.events, counts.newest_event, counts.run_dead
 
         for field, doc in (
             ("released", "Jobs the scheduler released (confirmed by RabbitMQ), all runs"),
@@ -165,7 +153,6 @@ class PipelineCollector:
         yield GaugeMetricFamily(
             "lab_event_stream_entries", "Entries in the lab's event stream", value=stream_len
         )
-        newest_id = newest[0][0] if newest else None
         cursor = self.reader_cursor()
         lag = _ms(newest_id) - _ms(cursor) if newest_id and cursor else 0
         yield GaugeMetricFamily(

@@ -154,7 +154,7 @@ class Bench:
             supervisor.up(workers=0)
             release_s, run_id = self._release(client, state)
             drain_s, cpu, rss, rss_10, rss_end = self._drain(supervisor, state, run_id)
-            redis_bytes = state.redis.memory_usage(state.keys.run_done(run_id)) or 0
+            redis_bytes = state.run_bitmap_bytes(run_id)
             e2e_s, latencies, status_ms = self._end_to_end(client, state, settings)
             return Rep(
                 release_jobs_s=self.jobs / release_s,
@@ -246,16 +246,8 @@ def latencies_ms(settings: Settings, run_id: str, sample: int = 10_000) -> list[
     store = Store(settings)
     try:
         store.refresh()
-        response = store.es.search(
-            index=settings.es_index,
-            size=sample,
-            query={"term": {"runId": run_id}},
-            source=["createdAt", "processedAt"],
-        )
-        return [
-            h["_source"]["processedAt"] - h["_source"]["createdAt"]
-            for h in response["hits"]["hits"]
-        ]
+        docs = store.run_fields(run_id, ["createdAt", "processedAt"], limit=sample)
+        return [doc["processedAt"] - doc["createdAt"] for doc in docs]
     finally:
         store.close()
 

@@ -27,22 +27,7 @@ from lab.wait import wait_until
 
 def processed_times_ms(store: Store, run_id: str) -> list[int]:
     store.refresh()
-    times: list[int] = []
-    after = None
-    while True:
-        response = store.es.search(
-            index=store.index,
-            query={"term": {"runId": run_id}},
-            sort=[{"processedAt": "asc"}, {"seq": "asc"}],
-            size=5000,
-            search_after=after,
-            source=["processedAt"],
-        )
-        hits = response["hits"]["hits"]
-        if not hits:
-            return times
-        times.extend(h["_source"]["processedAt"] for h in hits)
-        after = hits[-1]["sort"]
+    return [doc["processedAt"] for doc in store.run_fields(run_id, ["processedAt"])]
 
 
 def panel_lag_check(base: Settings, x: int, y: float, home: Path) -> dict[str, Any]:

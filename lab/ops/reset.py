@@ -32,7 +32,7 @@ def isolated(base: Settings, label: str, **overrides: Any) -> Settings:
 def reset(settings: Settings) -> None:
     state = State(settings)
     # Older labs declared a retry queue per delay value and listed them here; remove those too.
-    legacy_retry_queues = state.redis.smembers(state.keys.retry_queues)
+    legacy_retry_queues = state.legacy_retry_queues()
     state.purge()
     store = Store(settings)
     try:

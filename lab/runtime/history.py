@@ -8,13 +8,13 @@ written later all read the same figures:
   notebook panel's chart, `lab.measure.drill` reports);
 - the lab's **history**: jobs per 10-second bucket over the last `LAB_HISTORY_S` (default an
   hour), whatever the runs (`GET /history`, the admin page's chart).
+
+Everything here is pure: `State.timeline` and `State.recent` read Redis and call these.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from lab.runtime.state import State
 
 FIELDS = ("released", "processed", "failed")
 HISTORY_BUCKET_S = 10
@@ -32,22 +32,18 @@ def _points(counts: dict[int, dict[str, int]], first: int, last: int, step: int)
     return [{"t": t, **{f: counts.get(t, {}).get(f, 0) for f in FIELDS}} for t in buckets]
 
 
-def run_timeline(state: State, run_id: str) -> dict[str, Any] | None:
-    """The run's jobs per second from its start to its end (or now); None for an unknown run."""
-    run = state.run(run_id)
-    if run is None:
-        return None
-    raw = state.redis.hgetall(state.keys.run_timeline(run_id))
+def timeline(
+    run_id: str, raw: dict[str, str], started_ms: str | None, ended_ms: str | None, now_s: int
+) -> dict[str, Any]:
+    """A run's jobs per second from its start to its end (or now), from its timeline hash
+    (`<second>:<field>` → count) and its times."""
     counts: dict[int, dict[str, int]] = {}
     for name, value in raw.items():
         second, _, field = name.partition(":")
         if second.isdigit() and field in FIELDS:
             counts.setdefault(int(second), {})[field] = int(value)
-    times = state.redis.hmget(state.keys.run(run_id), "startedAt", "finishedAt", "stoppedAt")
-    now_s = int(state.redis.time()[0])
-    start_s = int(times[0]) // 1000 if times[0] else now_s
-    end_ms = times[1] or times[2]
-    end_s = int(end_ms) // 1000 if end_ms else now_s
+    start_s = int(started_ms) // 1000 if started_ms else now_s
+    end_s = int(ended_ms) // 1000 if ended_ms else now_s
     return {
         "runId": run_id,
         "bucketSeconds": TIMELINE_BUCKET_S,
@@ -55,25 +51,25 @@ def run_timeline(state: State, run_id: str) -> dict[str, Any] | None:
     }
 
 
-def recent(state: State, seconds: int) -> dict[str, Any]:
-    """Jobs per 10-second bucket over the last `seconds` (at most what `LAB_HISTORY_S` keeps)."""
-    seconds = max(HISTORY_BUCKET_S, min(seconds, state.settings.history_s))
-    now_s = int(state.redis.time()[0])
+def recent_buckets(seconds: int, kept_s: int, now_s: int) -> list[int]:
+    """The 10-second buckets of the last `seconds` (at most the `kept_s` Redis keeps)."""
+    seconds = max(HISTORY_BUCKET_S, min(seconds, kept_s))
     last = now_s - now_s % HISTORY_BUCKET_S
     first = last - (seconds // HISTORY_BUCKET_S - 1) * HISTORY_BUCKET_S
-    buckets = list(range(first, last + 1, HISTORY_BUCKET_S))
-    pipe = state.redis.pipeline(transaction=False)
-    for bucket in buckets:
-        pipe.hmget(state.keys.history(bucket), *FIELDS)
+    return list(range(first, last + 1, HISTORY_BUCKET_S))
+
+
+def recent(buckets: list[int], values: list[list[str | None]]) -> dict[str, Any]:
+    """Jobs per bucket from each bucket's (released, processed, failed) counts."""
     counts = {
-        bucket: {f: int(v or 0) for f, v in zip(FIELDS, values, strict=True)}
-        for bucket, values in zip(buckets, pipe.execute(), strict=True)
-        if any(values)
+        bucket: {f: int(v or 0) for f, v in zip(FIELDS, row, strict=True)}
+        for bucket, row in zip(buckets, values, strict=True)
+        if any(row)
     }
     return {
         "bucketSeconds": HISTORY_BUCKET_S,
         "seconds": len(buckets) * HISTORY_BUCKET_S,
-        "points": _points(counts, first, last, HISTORY_BUCKET_S),
+        "points": _points(counts, buckets[0], buckets[-1], HISTORY_BUCKET_S),
     }
 
 

@@ -37,9 +37,16 @@ class Keys:
         """Bitmap: bit `seq` is 1 while job `<runId>-<seq>` is counted as failed."""
         return f"{self.prefix}:run:{run_id}:failed"
 
-    def run_rate_base(self, run_id: str) -> str:
-        """Base of per-second counters `...:rate:<p|e>:<unix second>` (expire after 2 minutes)."""
-        return f"{self.prefix}:run:{run_id}:rate"
+    def run_processed_in(self, run_id: str, second: int | str = "%d") -> str:
+        """String with a 2-minute TTL: the run's jobs counted processed in that unix second.
+        Without `second` (and with `run_id="%s"`), a `string.format` template: the scripts fill
+        in the second they count in, so the key's name is still made here."""
+        return f"{self.prefix}:run:{run_id}:rate:p:{second}"
+
+    def run_released_in(self, run_id: str, second: int | str = "%d") -> str:
+        """String with a 2-minute TTL: the run's jobs released in that unix second (a template
+        without `second`, as above)."""
+        return f"{self.prefix}:run:{run_id}:rate:e:{second}"
 
     def run_tat(self, run_id: str) -> str:
         """String: the run's release limiter state (GCRA theoretical arrival time, in µs)."""
@@ -56,7 +63,7 @@ class Keys:
             self.run(run_id),
             self.run_done(run_id),
             self.run_failed(run_id),
-            self.run_rate_base(run_id),
+            self.run_processed_in(run_id),
             self.run_timeline(run_id),
         ]
 
@@ -160,14 +167,11 @@ class Keys:
         runs (what `/metrics` exports as `_total` counters)."""
         return f"{self.prefix}:totals"
 
-    @property
-    def history_base(self) -> str:
-        """Base of `...:<unix second>` hashes: released, processed and failed jobs in each
-        10-second bucket, expiring after `LAB_HISTORY_S` (`GET /history`, the admin chart)."""
-        return f"{self.prefix}:history"
-
-    def history(self, bucket: int) -> str:
-        return f"{self.history_base}:{bucket}"
+    def history(self, bucket: int | str = "%d") -> str:
+        """Hash expiring after `LAB_HISTORY_S`: released, processed and failed jobs in the
+        10-second bucket starting at that unix second (`GET /history`, the admin chart); a
+        template for the scripts without `bucket`."""
+        return f"{self.prefix}:history:{bucket}"
 
     @property
     def pattern(self) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 import redis
 
 from lab.config import Settings
+from lab.runtime import history
 from lab.runtime.keys import Keys
 
 MAX_JOBS = 10_000_000
@@ -148,6 +149,18 @@ class Grant:
         return cls(status)
 
 
+@dataclass(frozen=True)
+class Counters:
+    """The lab's counters in one round trip, for `/metrics`."""
+
+    totals: dict[str, int]  # released, processed, failed: lifetime, every run
+    dead_lettered: int
+    jobs_by_state: dict[str, int]  # single jobs
+    events: int  # entries in the event stream
+    newest_event: str | None  # its newest entry's id
+    run_dead: int  # dead letters of the run asked about
+
+
 class State:
     """Run records, counters and worker heartbeats for one lab (one key prefix)."""
 
@@ -196,6 +209,47 @@ class State:
         now = int(time.time() * 1000)
         return [RunView.from_hash(h, now) for h in pipe.execute() if h]
 
+    def counters(self, run_id: str | None, job_states: tuple[str, ...]) -> Counters:
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(k.totals)
+        pipe.get(k.dead_lettered)
+        for name in job_states:
+            pipe.zcard(k.jobs_in(name))
+        pipe.xlen(k.events)
+        pipe.xrevrange(k.events, count=1)
+        pipe.hget(k.run(run_id or "-"), "deadLettered")
+        totals, dead, *rest = pipe.execute()
+        by_state, (events, newest, run_dead) = rest[: len(job_states)], rest[len(job_states) :]
+        return Counters(
+            totals={name: int(value) for name, value in totals.items()},
+            dead_lettered=int(dead or 0),
+            jobs_by_state=dict(zip(job_states, map(int, by_state), strict=True)),
+            events=int(events),
+            newest_event=newest[0][0] if newest else None,
+            run_dead=int(run_dead or 0) if run_id else 0,
+        )
+
+    def timeline(self, run_id: str) -> dict[str, Any] | None:
+        """The run's jobs per second over its life; None for an unknown run."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(self.keys.run(run_id), "startedAt", "finishedAt", "stoppedAt")
+        pipe.hgetall(self.keys.run_timeline(run_id))
+        pipe.time()
+        (started, finished, stopped), raw, now = pipe.execute()
+        if started is None:
+            return None
+        return history.timeline(run_id, raw, started, finished or stopped, int(now[0]))
+
+    def recent(self, seconds: int) -> dict[str, Any]:
+        """The lab's jobs per 10-second bucket over the last `seconds`, whatever the runs."""
+        now_s = int(self.redis.time()[0])
+        buckets = history.recent_buckets(seconds, self.settings.history_s, now_s)
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in buckets:
+            pipe.hmget(self.keys.history(bucket), *history.FIELDS)
+        return history.recent(buckets, pipe.execute())
+
     def status(self) -> dict[str, Any]:
         """The active run (or the latest), its rates and the live workers: one round trip."""
         keys, args = status_call(self.keys)
@@ -236,7 +290,7 @@ class State:
         if not outcomes:
             return 0, 0
         k = self.keys
-        keys = [k.active_run, k.events, k.totals, k.history_base]
+        keys = [k.active_run, k.events, k.totals, k.history()]
         entries = []
         for run_id, (done, failed) in outcomes.items():
             keys += k.run_keys(run_id)
@@ -276,10 +330,10 @@ class State:
                 k.scheduler_lease,
                 k.active_run,
                 k.run(run_id),
-                k.run_rate_base(run_id),
+                k.run_released_in(run_id),
                 k.events,
                 k.totals,
-                k.history_base,
+                k.history(),
                 k.run_timeline(run_id),
             ],
             args=[
@@ -315,6 +369,22 @@ class State:
             scheduler_id,
         )
 
+    def ping(self) -> None:
+        """Raises when Redis does not answer."""
+        self.redis.ping()
+
+    def dead_lettered(self) -> int:
+        """Messages this lab sent to its dead-letter queue, ever."""
+        return int(self.redis.get(self.keys.dead_lettered) or 0)
+
+    def run_bitmap_bytes(self, run_id: str) -> int:
+        """What a run's exactly-once bitmap costs Redis (the benchmark reports it)."""
+        return int(self.redis.memory_usage(self.keys.run_done(run_id)) or 0)
+
+    def legacy_retry_queues(self) -> set[str]:
+        """Retry queues older labs declared per delay value (`lab reset` removes them)."""
+        return set(self.redis.smembers(self.keys.retry_queues))
+
     def count_dead_letter(self, run_id: str | None = None) -> None:
         """One more dead letter, for the lab and, when it was a run's job, for that run."""
         self.redis.incr(self.keys.dead_lettered)
@@ -333,8 +403,8 @@ class State:
 def status_call(k: Keys) -> tuple[list[str], list[Any]]:
     """The KEYS and ARGV of the status script."""
     keys = [k.active_run, k.runs, k.workers, k.schedulers]
-    args = [k.run_template, k.run_rate_base("%s"), k.worker_template, RATE_WINDOW_S,
-            k.scheduler_template]  # fmt: skip
+    args = [k.run_template, k.run_processed_in("%s"), k.worker_template, RATE_WINDOW_S,
+            k.scheduler_template, k.run_released_in("%s")]  # fmt: skip
     return keys, args
 
 

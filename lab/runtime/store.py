@@ -134,6 +134,34 @@ class Store:
         docs = [hit["_source"] for hit in hits]
         return docs, (hits[-1]["sort"] if len(hits) == limit else None)
 
+    def upsert(self, doc: dict[str, Any]) -> None:
+        """One document by its jobId (what a peer queue's task does: one request per job)."""
+        self.es.index(index=self.index, id=doc["jobId"], document=doc)
+
+    def run_fields(
+        self, run_id: str, fields: list[str], limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """`fields` of a run's documents in processing order: all of them, or the first `limit`
+        (measurements read times from the documents themselves)."""
+        out: list[dict[str, Any]] = []
+        after = None
+        while limit is None or len(out) < limit:
+            size = 5000 if limit is None else min(5000, limit - len(out))
+            response = self.es.search(
+                index=self.index,
+                query={"term": {"runId": run_id}},
+                sort=[{"processedAt": "asc"}, {"seq": "asc"}],
+                size=size,
+                search_after=after,
+                source=fields,
+            )
+            hits = response["hits"]["hits"]
+            out.extend(h["_source"] for h in hits)
+            if len(hits) < size:
+                break
+            after = hits[-1]["sort"]
+        return out
+
     def delete(self, job_id: str) -> bool:
         """Remove one job's document; False when there was none."""
         response = self.es.options(ignore_status=404).delete(index=self.index, id=job_id)

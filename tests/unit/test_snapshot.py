@@ -59,3 +59,15 @@ def test_each_answer_is_the_snapshot_plus_its_age(age_s: float) -> None:
         "b": [1, 2],
         "ageMs": int(age_s * 1000),
     }
+
+
+def test_the_scripts_key_templates_are_keys_py_names() -> None:
+    """Per-second and per-bucket keys are named in keys.py; the Lua scripts only fill in the
+    run and the second (`string.format` reads %s and %d as Python's % does)."""
+    from lab.runtime.keys import Keys
+
+    k = Keys("{lab}")
+    assert k.run_processed_in("r1") % 17 == k.run_processed_in("r1", 17) == "{lab}:run:r1:rate:p:17"
+    assert k.run_released_in("%s") % ("r1", 17) == k.run_released_in("r1", 17)
+    assert k.history() % 1700000000 == k.history(1700000000) == "{lab}:history:1700000000"
+    assert k.run_keys("r1")[3] == k.run_processed_in("r1")

@@ -20,5 +20,5 @@ def services() -> tuple[State, Store]:
 def index_job(run_id: str, seq: int, worker: str) -> None:
     state, store = services()
     job = run_job(run_id, seq)
-    store.es.index(index=store.index, id=job.jobId, document=document(job, {}, worker))
+    store.upsert(document(job, {}, worker))
     state.record({run_id: ([seq], [])})

@@ -1,5 +1,6 @@
 -- The scheduler records that every job below `upTo` is confirmed by the broker.
--- KEYS: lease, active, run hash, rate base, events, totals, history base, run timeline.
+-- KEYS: lease, active, run hash, released-per-second template, events, totals, history
+-- template, run timeline (templates: keys.py's names, the second filled in here).
 -- ARGV: schedulerId, runId, upTo, maxlen, history seconds.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {'lease', redis.call('GET', KEYS[1]) or ''}
@@ -10,7 +11,7 @@ local up_to = tonumber(ARGV[3])
 if up_to > old then
   redis.call('HSET', KEYS[3], 'enqueued', up_to)
   local sec = math.floor(now_us() / 1000000)
-  local rate_key = KEYS[4] .. ':e:' .. sec
+  local rate_key = string.format(KEYS[4], sec)
   redis.call('INCRBY', rate_key, up_to - old)
   redis.call('EXPIRE', rate_key, 120)
   count_history(KEYS[6], KEYS[7], KEYS[8], 'released', up_to - old, ARGV[5])

@@ -1,7 +1,7 @@
 -- A worker records one batch's outcome: exactly-once counting by a per-run bitmap indexed by
 -- seq (SETBIT returns the old bit, so a redelivered job is never counted twice).
--- KEYS: active, events, totals, history base, then for each run in ARGV[2]: hash, done bitmap,
--- failed bitmap, rate base, timeline.
+-- KEYS: active, events, totals, history template, then for each run in ARGV[2]: hash, done bitmap,
+-- failed bitmap, processed-per-second template, timeline (templates: keys.py's names).
 -- ARGV: stream maxlen, JSON [[runId, [done seqs], [failed seqs]], ...], history seconds.
 -- Returns the number of jobs newly counted as processed and as failed.
 local runs = cjson.decode(ARGV[2])
@@ -9,7 +9,7 @@ local new_done, new_failed = 0, 0
 local sec = math.floor(now_us() / 1000000)
 for i, entry in ipairs(runs) do
   local base = 4 + (i - 1) * 5
-  local run_key, done_key, failed_key, rate_base, timeline_key =
+  local run_key, done_key, failed_key, rate_tpl, timeline_key =
     KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4], KEYS[base + 5]
   if redis.call('EXISTS', run_key) == 1 then
     local done_delta, failed_delta = 0, 0
@@ -34,7 +34,7 @@ for i, entry in ipairs(runs) do
       local processed = redis.call('HINCRBY', run_key, 'processed', done_delta)
       local failed = redis.call('HINCRBY', run_key, 'failed', failed_delta)
       if done_delta > 0 then
-        local rate_key = rate_base .. ':p:' .. sec
+        local rate_key = string.format(rate_tpl, sec)
         redis.call('INCRBY', rate_key, done_delta)
         redis.call('EXPIRE', rate_key, 120)
       end

@@ -1,6 +1,7 @@
 -- Everything GET /status shows, in one round trip.
--- KEYS: active, runs, workers, schedulers.  ARGV: run key template, rate base template, worker
--- key template, rate window in seconds, scheduler key template.
+-- KEYS: active, runs, workers, schedulers.  ARGV: run key template, processed-per-second
+-- template, worker key template, rate window in seconds, scheduler key template,
+-- released-per-second template (templates: keys.py's names; run id and second filled in here).
 local run_id = redis.call('GET', KEYS[1])
 if not run_id then
   local last = redis.call('ZRANGE', KEYS[2], -1, -1)
@@ -11,14 +12,13 @@ local now = now_us()
 out.nowMs = math.floor(now / 1000)
 if run_id then
   out.run = hgetall_table(string.format(ARGV[1], run_id))
-  local base = string.format(ARGV[2], run_id)
   local sec = math.floor(now / 1000000)
   local window = tonumber(ARGV[4])
   local pk, ek = {}, {}
   -- Whole seconds only: the current one is still filling.
   for i = 1, window do
-    pk[i] = base .. ':p:' .. (sec - i)
-    ek[i] = base .. ':e:' .. (sec - i)
+    pk[i] = string.format(ARGV[2], run_id, sec - i)
+    ek[i] = string.format(ARGV[6], run_id, sec - i)
   end
   local p, e = 0, 0
   for _, v in ipairs(redis.call('MGET', unpack(pk))) do p = p + (tonumber(v) or 0) end
