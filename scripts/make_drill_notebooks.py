@@ -301,7 +301,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lab.ops import stack
+from lab.ops import servers
 from lab.client import LabClient
 from lab.config import redacted
 from lab.measure.drill import EventFollower, StatusSampler, Verdicts, drill_settings, save_summary, teardown
@@ -312,9 +312,9 @@ from lab.wait import wait_until
 
 home = Path(tempfile.mkdtemp(prefix="lab-resilience-"))
 home.chmod(0o755)  # the private RabbitMQ node runs as the rabbitmq user
-rabbit_port, es_port = stack.free_port(), stack.free_port()
-rabbit = stack.start_rabbitmq(rabbit_port, home)
-es = stack.start_elasticsearch(es_port, home)
+rabbit_port, es_port = servers.free_port(), servers.free_port()
+rabbit = servers.start_rabbitmq(rabbit_port, home)
+es = servers.start_elasticsearch(es_port, home)
 if not KEEP_DATA:  # stopped by the teardown cell, or when the kernel exits after a failure
     atexit.register(es.stop)  # one handler each: one that fails does not keep the other from running
     atexit.register(lambda: rabbit.stop())
@@ -347,7 +347,7 @@ def fault(name, action):
 def restart_rabbitmq():
     global rabbit
     rabbit.stop()
-    rabbit = stack.start_rabbitmq(rabbit_port, home)  # same node, same data: durable messages stay
+    rabbit = servers.start_rabbitmq(rabbit_port, home)  # same node, same data: durable messages stay
 
 def es_outage():
     es.pause_service()     # the ES-API server stops serving Elasticsearch: connections refused
@@ -480,7 +480,7 @@ from lab.runtime import broker
 
 from lab.measure import hostile
 
-from lab.ops import stack
+from lab.ops import servers
 from lab.client import LabClient
 from lab.measure.drill import EventFollower, StatusSampler, Verdicts, drill_settings, save_summary, teardown
 from lab.runtime.state import State
@@ -490,10 +490,10 @@ from lab.wait import wait_until
 
 home = Path(tempfile.mkdtemp(prefix="lab-hostile-"))
 home.chmod(0o755)  # the private RabbitMQ node runs as the rabbitmq user
-redis_port, rabbit_port = stack.free_port(), stack.free_port()
-services = {"redis": stack.start_redis(redis_port, home / "redis"),
-            "rabbitmq": stack.start_rabbitmq(rabbit_port, home),
-            "elasticsearch": stack.start_elasticsearch(stack.free_port(), home)}
+redis_port, rabbit_port = servers.free_port(), servers.free_port()
+services = {"redis": servers.start_redis(redis_port, home / "redis"),
+            "rabbitmq": servers.start_rabbitmq(rabbit_port, home),
+            "elasticsearch": servers.start_elasticsearch(servers.free_port(), home)}
 
 def stop_services():
     for local in services.values():
@@ -558,9 +558,9 @@ with StatusSampler(settings.api_url, interval_s=0.1, token=settings.api_token) a
     run_id = client.run(X, Y)["runId"]
     wait_until(lambda: State(settings).run(run_id).processed > 0, 60, "the first jobs")
     time.sleep(SETTLE_SECONDS)
-    outage("Redis", services["redis"].stop, restart("redis", lambda: stack.start_redis(redis_port, home / "redis")))
+    outage("Redis", services["redis"].stop, restart("redis", lambda: servers.start_redis(redis_port, home / "redis")))
     outage("Elasticsearch", services["elasticsearch"].pause_service, services["elasticsearch"].resume_service)
-    outage("RabbitMQ", services["rabbitmq"].stop, restart("rabbitmq", lambda: stack.start_rabbitmq(rabbit_port, home)))
+    outage("RabbitMQ", services["rabbitmq"].stop, restart("rabbitmq", lambda: servers.start_rabbitmq(rabbit_port, home)))
     run = wait_until(lambda: (r := State(settings).run(run_id)) and r.settled and r, 600, "the run to settle", poll_s=0.5)
     time.sleep(1.0)
 for o in outages:
@@ -656,7 +656,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lab.ops import stack
+from lab.ops import servers
 from lab.client import LabClient
 from lab.config import redacted
 from lab.measure.drill import StatusSampler, Verdicts, drill_settings, save_summary, teardown
@@ -668,8 +668,8 @@ from lab.wait import wait_until
 home = Path(tempfile.mkdtemp(prefix="lab-cluster-"))
 home.chmod(0o755)  # the private RabbitMQ nodes run as the rabbitmq user
 began = time.time()
-cluster = stack.start_rabbitmq_cluster(NODES, home)
-es = stack.start_elasticsearch(stack.free_port(), home)
+cluster = servers.start_rabbitmq_cluster(NODES, home)
+es = servers.start_elasticsearch(servers.free_port(), home)
 if not KEEP_DATA:  # stopped by the teardown cell, or when the kernel exits after a failure
     atexit.register(es.stop)  # one handler each: one that fails does not keep the other from running
     atexit.register(lambda: cluster.stop())
@@ -779,7 +779,7 @@ What replication costs: the same X and Y, on one private node, classic queues, t
 of workers."""),
     code("""single = None
 if COMPARE_SINGLE:
-    node = stack.start_rabbitmq(stack.free_port(), home)
+    node = servers.start_rabbitmq(servers.free_port(), home)
     one = drill_settings("cluster-single", keep=KEEP_DATA, amqp_url=node.url, es_url=es.url, home=str(home),
                          queue_type="classic")
     other = Supervisor(one)

@@ -19,7 +19,7 @@ import pytest
 from lab import config
 from lab.client import LabClient
 from lab.config import Settings
-from lab.ops import stack
+from lab.ops import servers
 from lab.ops.reset import reset
 from lab.ops.supervisor import Supervisor
 from lab.runtime import broker
@@ -31,12 +31,12 @@ BASE = config.load({k: v for k, v in os.environ.items() if k in ("LAB_REDIS_URL"
 
 @pytest.fixture(scope="session")
 def es_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not stack.redis_ok(BASE.redis_url):
+    if not servers.redis_ok(BASE.redis_url):
         pytest.fail(f"Redis does not answer at {BASE.redis_url}")
-    if not stack.amqp_ok(BASE.amqp_url):
+    if not servers.amqp_ok(BASE.amqp_url):
         pytest.fail(f"RabbitMQ does not answer at {BASE.amqp_url}")
     home = tmp_path_factory.mktemp("es")
-    local = stack.start_elasticsearch(stack.free_port(), home)
+    local = servers.start_elasticsearch(servers.free_port(), home)
     yield local.url
     local.stop()
 
@@ -47,7 +47,7 @@ def make_settings(es_url: str, home: Path, **overrides: object) -> Settings:
         "redis_url": BASE.redis_url,
         "amqp_url": BASE.amqp_url,
         "es_url": es_url,
-        "api_url": f"http://127.0.0.1:{stack.free_port()}",
+        "api_url": f"http://127.0.0.1:{servers.free_port()}",
         "prefix": f"labtest-{tag}",
         "queue": f"labtest.{tag}",
         "es_index": f"labtest-{tag}",

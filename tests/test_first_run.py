@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.ops import stack
+from lab.ops import servers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ def test_a_fresh_clone_runs_the_demo_quietly_and_leaves_nothing_behind(tmp_path:
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
     home = Path(tempfile.mkdtemp(prefix="lab-first-run-"))
     home.chmod(0o755)  # a private RabbitMQ node runs as the rabbitmq user
-    ports = {name: stack.free_port() for name in ("redis", "amqp", "es", "api")}
+    ports = {name: servers.free_port() for name in ("redis", "amqp", "es", "api")}
     urls = {
         "LAB_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
         "LAB_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{ports['amqp']}/%2F",
@@ -60,9 +60,9 @@ def test_a_fresh_clone_runs_the_demo_quietly_and_leaves_nothing_behind(tmp_path:
         assert "lab stack down" in out and "guest:guest" not in out
         down = lab("stack", "down")
         assert down.returncode == 0, down.stdout + down.stderr
-        assert not stack.redis_ok(urls["LAB_REDIS_URL"])
-        assert not stack.amqp_ok(urls["LAB_AMQP_URL"])
-        assert not stack.es_ok(urls["LAB_ES_URL"])
+        assert not servers.redis_ok(urls["LAB_REDIS_URL"])
+        assert not servers.amqp_ok(urls["LAB_AMQP_URL"])
+        assert not servers.es_ok(urls["LAB_ES_URL"])
         left = sorted(p.name for p in (home / ".lab").iterdir() if p.name not in ("logs", "stack"))
         assert left == [], left
         assert not list(Path(tempfile.gettempdir()).glob(f"lab-rabbitmq-{ports['amqp']}-*"))

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lab.client import LabClient
 from lab.config import Settings
-from lab.ops import stack
+from lab.ops import servers
 from lab.ops.supervisor import Supervisor
 from lab.runtime.state import State
 
@@ -165,8 +165,8 @@ def test_a_real_prometheus_scrapes_lab_and_promql_sees_the_run(
     lab: Supervisor, client: LabClient, state: State, settings: Settings, tmp_path: Path
 ) -> None:
     lab.up(workers=1)
-    prometheus = stack.start_prometheus(
-        stack.free_port(), tmp_path, [settings.api_url], scrape_interval_s=1
+    prometheus = servers.start_prometheus(
+        servers.free_port(), tmp_path, [settings.api_url], scrape_interval_s=1
     )
     try:
         x = 500

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from lab.config import Settings, kernel_env
-from lab.ops import stack
+from lab.ops import servers
 from lab.ops.supervisor import Supervisor
 from lab.runtime.state import State
 
@@ -26,7 +26,7 @@ X = 2000  # the notebook's own default
 
 @pytest.fixture
 def jupyterlab(settings: Settings, tmp_path: Path) -> Iterator[str]:
-    port = stack.free_port()
+    port = servers.free_port()
     log = open(tmp_path / "jupyterlab.log", "wb")  # noqa: SIM115 - lives as long as the server
     server = subprocess.Popen(
         [

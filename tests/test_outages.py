@@ -19,7 +19,7 @@ import pytest
 
 from lab.client import LabClient
 from lab.config import Settings
-from lab.ops import stack
+from lab.ops import servers
 from lab.ops.supervisor import Supervisor
 from lab.runtime.state import State
 
@@ -86,9 +86,9 @@ def run_through(
 
 @pytest.mark.slow
 def test_a_redis_outage_is_waited_out(es_url: str, home: Path) -> None:
-    port = stack.free_port()
+    port = servers.free_port()
     redis_home = home / "redis-data"
-    local = stack.start_redis(port, redis_home)
+    local = servers.start_redis(port, redis_home)
     try:
         with lab_on(es_url, home, redis_url=local.url) as (supervisor, settings):
 
@@ -105,7 +105,7 @@ def test_a_redis_outage_is_waited_out(es_url: str, home: Path) -> None:
                 )
                 answer = httpx.get(f"{settings.api_url}/status", timeout=10)
                 assert answer.status_code == 503 and answer.json()["service"] == "redis"
-                local = stack.start_redis(port, redis_home)  # same port, same data
+                local = servers.start_redis(port, redis_home)  # same port, same data
 
             run_through(supervisor, settings, outage)
     finally:
@@ -114,7 +114,7 @@ def test_a_redis_outage_is_waited_out(es_url: str, home: Path) -> None:
 
 @pytest.mark.slow
 def test_an_elasticsearch_outage_is_waited_out(home: Path) -> None:
-    es = stack.start_elasticsearch(stack.free_port(), home)
+    es = servers.start_elasticsearch(servers.free_port(), home)
     try:
         with lab_on(es.url, home) as (supervisor, settings):
 
@@ -140,8 +140,8 @@ def test_an_elasticsearch_outage_is_waited_out(home: Path) -> None:
 
 @pytest.mark.slow
 def test_a_rabbitmq_outage_is_waited_out(es_url: str, home: Path) -> None:
-    port = stack.free_port()
-    rabbit = stack.start_rabbitmq(port, home)
+    port = servers.free_port()
+    rabbit = servers.start_rabbitmq(port, home)
     try:
         with lab_on(es_url, home, amqp_url=rabbit.url) as (supervisor, settings):
 
@@ -155,7 +155,7 @@ def test_a_rabbitmq_outage_is_waited_out(es_url: str, home: Path) -> None:
                 )
                 wait_until(lambda: waiting(settings, "RabbitMQ"), 10, "/status to show the wait")
                 assert httpx.get(f"{settings.api_url}/healthz", timeout=20).status_code == 503
-                rabbit = stack.start_rabbitmq(port, home)  # same node, same data
+                rabbit = servers.start_rabbitmq(port, home)  # same node, same data
 
             run_through(supervisor, settings, outage)
     finally:

@@ -25,11 +25,11 @@ from lab.client import ApiError
 from lab.config import ConfigError, Settings
 from lab.extras import MissingExtra
 from lab.ops import logs
-from lab.ops import stack as services
+from lab.ops.servers import StackError
 from lab.ops.supervisor import SupervisorError
 
 COMMANDS = (processes, stack, runs, jobs, loadtest, reports, notebook, bench, demo)
-EXPECTED = (ConfigError, ApiError, SupervisorError, services.StackError, TimeoutError, MissingExtra)
+EXPECTED = (ConfigError, ApiError, SupervisorError, StackError, TimeoutError, MissingExtra)
 
 
 def build_parser() -> argparse.ArgumentParser:

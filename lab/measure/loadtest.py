@@ -98,7 +98,7 @@ def run_locust(
     env = {**os.environ, "LAB_API_TOKEN": token}
     local_workers: list[subprocess.Popen[bytes]] = []
     if processes > 1 or expect_remote_workers:
-        from lab.ops.stack import free_port
+        from lab.ops.servers import free_port
 
         port = 5557 if expect_remote_workers else free_port()
         argv += ["--master", "--master-bind-port", str(port),

@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from lab.config import Settings
-from lab.ops import stack
+from lab.ops import servers
 from lab.runtime import broker
 from lab.runtime.state import State
 from lab.runtime.store import Store
@@ -24,7 +24,7 @@ def isolated(base: Settings, label: str, **overrides: Any) -> Settings:
         prefix=f"{label}-{tag}",
         queue=f"{label}.{tag}",
         es_index=f"{label}-{tag}",
-        api_url=f"http://127.0.0.1:{stack.free_port()}",
+        api_url=f"http://127.0.0.1:{servers.free_port()}",
         **overrides,
     )
 
