@@ -9,7 +9,6 @@ free port.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from lab import config
 from lab.client import LabClient
 from lab.config import Settings
 from lab.ops import servers
-from lab.ops.reset import reset
+from lab.ops.reset import isolated, reset
 from lab.ops.supervisor import Supervisor
 from lab.runtime import broker
 from lab.runtime.state import State
@@ -42,24 +41,18 @@ def es_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def make_settings(es_url: str, home: Path, **overrides: object) -> Settings:
-    tag = uuid.uuid4().hex[:10]
-    values: dict[str, object] = {
-        "redis_url": BASE.redis_url,
-        "amqp_url": BASE.amqp_url,
-        "es_url": es_url,
-        "api_url": f"http://127.0.0.1:{servers.free_port()}",
-        "prefix": f"labtest-{tag}",
-        "queue": f"labtest.{tag}",
-        "es_index": f"labtest-{tag}",
-        "home": str(home),
-        "heartbeat_s": 0.5,
-        "heartbeat_ttl_s": 3.0,
-        "lease_ms": 2000,
-        "retry_ladder_ms": "200,400,800",
-        "sse_heartbeat_s": 1.0,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    """A namespace of this test's own (the one `isolated` the bench and drills use), on the
+    shared Redis and RabbitMQ and the session's Elasticsearch, with quick heartbeats."""
+    base = BASE.with_overrides(
+        es_url=es_url,
+        home=str(home),
+        heartbeat_s=0.5,
+        heartbeat_ttl_s=3.0,
+        lease_ms=2000,
+        retry_ladder_ms="200,400,800",
+        sse_heartbeat_s=1.0,
+    )
+    return isolated(base, "labtest", **overrides)
 
 
 def cleanup(settings: Settings) -> None:

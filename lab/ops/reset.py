@@ -20,13 +20,13 @@ def isolated(base: Settings, label: str, **overrides: Any) -> Settings:
     """`base` in a namespace of its own: a unique key prefix, queue and index, and a free API
     port, so a benchmark or a drill never meets the user's lab; `reset` deletes it after."""
     tag = uuid.uuid4().hex[:8]
-    return base.with_overrides(
-        prefix=f"{label}-{tag}",
-        queue=f"{label}.{tag}",
-        es_index=f"{label}-{tag}",
-        api_url=f"http://127.0.0.1:{servers.free_port()}",
-        **overrides,
-    )
+    namespace = {
+        "prefix": f"{label}-{tag}",
+        "queue": f"{label}.{tag}",
+        "es_index": f"{label}-{tag}",
+        "api_url": f"http://127.0.0.1:{servers.free_port()}",
+    }
+    return base.with_overrides(**{**namespace, **overrides})
 
 
 def reset(settings: Settings) -> None:
