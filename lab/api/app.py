@@ -30,16 +30,16 @@ from lab.api import jobs as jobs_api
 from lab.api.access import AccessGuard, Policy
 from lab.api.limits import BodyLimits, StreamsFull, StreamSlots
 from lab.api.metrics import CONTENT_TYPE, Exposition, PipelineCollector, RequestTimer
-from lab.api.responses import error
+from lab.api.responses import error, sse, sse_response
 from lab.api.snapshot import StatusFastPath, StatusSnapshot
 from lab.config import Settings
 from lab.runtime import broker
 from lab.runtime import state as state_module
 from lab.runtime import store as store_module
-from lab.runtime.events import BadEventId, EventHub, EventLog, check_event_id, sse, sse_response
+from lab.runtime.events import BadEventId, EventHub, EventLog, check_event_id
 from lab.runtime.jobs import JobRecords
 from lab.runtime.messages import ID
-from lab.runtime.state import MAX_JOBS, AsyncStatus, NoActiveRun, RunConflict, State
+from lab.runtime.state import MAX_JOBS, NoActiveRun, RunConflict, State
 from lab.runtime.store import Store
 
 log = logging.getLogger("lab.api.app")
@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.events = events = EventLog(settings)
         app.state.hub = hub = EventHub(events, settings.sse_heartbeat_s)
-        app.state.fresh_status = AsyncStatus(settings, events.redis).read
+        app.state.fresh_status = events.status_reader().read
         app.state.snapshot = StatusSnapshot(
             app.state.fresh_status, settings.status_max_age_ms / 1000
         )

@@ -19,10 +19,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lab.api.limits import StreamsFull, StreamSlots
-from lab.api.responses import error, invalid
+from lab.api.responses import error, invalid, sse, sse_response
 from lab.config import Settings
 from lab.runtime.broker import Publisher, PublishError
-from lab.runtime.events import BadEventId, check_event_id, sse, sse_response
+from lab.runtime.events import BadEventId, check_event_id
 from lab.runtime.handlers import KIND, PayloadError, UnknownKind, handler_for, known_kinds
 from lab.runtime.jobs import (
     MAX_ATTEMPTS,
@@ -289,20 +289,19 @@ def create_router(
         except BadEventId as exc:
             return error(422, f"Last-Event-ID: {exc}", fields=["Last-Event-ID"])
         events = request.app.state.events
-        job_key = records.keys.job(job_id)
-        if not await events.redis.exists(job_key):
+        if await events.job_state(job_id) is None:
             return not_found(job_id)
         try:
             slots.take()
         except StreamsFull as exc:
             return error(503, str(exc))
-        stream_key = records.keys.job_events(job_id)
+        stream_key = events.job_stream(job_id)
 
         async def finished(cursor: str) -> bool:
             """The job is over (or gone) and nothing newer than `cursor` is left to send."""
             try:
-                state = await events.redis.hget(job_key, "state")
-                newer = await events.redis.xrange(stream_key, min=f"({cursor}", count=1)
+                state = await events.job_state(job_id)
+                newer = await events.any_after(cursor, stream_key)
             except Exception as exc:
                 if unavailable(exc):
                     return False  # not known while Redis is away: keep the stream open

@@ -240,6 +240,17 @@ def connect(amqp_url: str, name: str) -> pika.BlockingConnection:
     return pika.BlockingConnection(endpoints(amqp_url, name))
 
 
+def server_version(amqp_url: str) -> str:
+    """The RabbitMQ version the first answering node announces (reports name their servers)."""
+    connection = connect(amqp_url, "lab-version")
+    try:
+        # pika keeps the broker's announced properties only on the underlying connection.
+        version = connection._impl.server_properties.get("version", b"")  # noqa: SLF001
+    finally:
+        connection.close()
+    return version.decode() if isinstance(version, bytes) else str(version)
+
+
 def properties(headers: dict[str, object] | None = None) -> pika.BasicProperties:
     return pika.BasicProperties(
         delivery_mode=PERSISTENT, content_type="application/json", headers=headers

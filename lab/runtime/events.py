@@ -9,22 +9,20 @@ as the stream still holds it (`LAB_EVENT_STREAM_LEN` entries).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
-from fastapi.responses import StreamingResponse
 
 from lab.config import Settings
 from lab.runtime import state as state_module
 from lab.runtime.backoff import Backoff
 from lab.runtime.keys import Keys
-from lab.runtime.state import RunView
+from lab.runtime.state import AsyncStatus, RunView
 
 log = logging.getLogger("lab.runtime.events")
 STREAM_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
@@ -84,8 +82,13 @@ def _decode(fields: dict[str, str]) -> dict[str, Any]:
 
 
 class EventLog:
+    """The lab's event stream (and single jobs' own streams) for the API's event loop: it owns
+    the asyncio Redis clients, so routes ask it rather than reaching for a connection."""
+
     def __init__(self, settings: Settings):
-        self.key = Keys(settings.prefix).events
+        self.settings = settings
+        self.keys = Keys(settings.prefix)
+        self.key = self.keys.events
         # Short commands (the status read, range reads) share a bounded pool: a burst of callers
         # waits for a free connection instead of opening one each. Blocking reads (the hub's one,
         # and one per follower of a single job, at most LAB_MAX_STREAMS) have their own client.
@@ -102,6 +105,22 @@ class EventLog:
         self.blocking = aioredis.Redis.from_url(
             settings.redis_url, decode_responses=True, client_name=name
         )
+
+    def status_reader(self) -> AsyncStatus:
+        """`State.status()` on this log's pool: the same script, one round trip, on the loop."""
+        return AsyncStatus(self.settings, self.redis)
+
+    async def job_state(self, job_id: str) -> str | None:
+        """A single job's state, None when it has no record."""
+        return await self.redis.hget(self.keys.job(job_id), "state")
+
+    def job_stream(self, job_id: str) -> str:
+        """The key of a single job's own event stream (for `follow` and `tail`)."""
+        return self.keys.job_events(job_id)
+
+    async def any_after(self, after: str, key: str | None = None) -> bool:
+        """Whether the stream holds an entry newer than `after`."""
+        return bool(await self.redis.xrange(key or self.key, min=f"({after}", count=1))
 
     async def last_id(self) -> str:
         newest = await self.redis.xrevrange(self.key, count=1)
@@ -263,34 +282,3 @@ class EventHub:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-
-
-class _Stream(StreamingResponse):
-    """A streaming response that runs `on_close` however it ends (done, cut, or never sent)."""
-
-    def __init__(self, content: AsyncIterator[str], on_close: Callable[[], None], **kw: Any):
-        super().__init__(content, **kw)
-        self._on_close = on_close
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._on_close()
-
-
-def sse_response(
-    stream: AsyncIterator[str], on_close: Callable[[], None] = lambda: None
-) -> StreamingResponse:
-    """An SSE stream no proxy or browser cache holds back."""
-    return _Stream(
-        stream,
-        on_close,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
-
-
-def sse(event_id: str, kind: str, data: Any) -> str:
-    """One server-sent event; its `id` is the stream id a client resumes from."""
-    return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"

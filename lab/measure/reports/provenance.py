@@ -86,11 +86,7 @@ def service_versions(settings: Settings) -> dict[str, Any]:
     try:
         from lab.runtime import broker
 
-        connection = broker.connect(settings.amqp_url, "lab-report")
-        # pika keeps the broker's announced properties only on the underlying connection.
-        version = connection._impl.server_properties.get("version", b"")  # noqa: SLF001
-        found["rabbitmq"] = version.decode() if isinstance(version, bytes) else str(version)
-        connection.close()
+        found["rabbitmq"] = broker.server_version(settings.amqp_url)
     except Exception as exc:  # noqa: BLE001
         found["rabbitmq"] = f"unknown ({exc})"
     try:
