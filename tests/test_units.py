@@ -250,7 +250,7 @@ def test_job_view_shapes_a_record() -> None:
 
 
 def test_job_context_stops_a_handler_at_its_next_step() -> None:
-    from lab.runtime.jobs import JobCancelled, JobContext
+    from lab.runtime.progress import JobCancelled, JobContext
 
     answers = iter(["ok", "cancel"])
     seen: list[tuple] = []
@@ -286,7 +286,7 @@ def test_agent_payload_validation_names_the_field() -> None:
 
 
 def test_agent_steps_and_injected_failure() -> None:
-    from lab.runtime.jobs import JobContext
+    from lab.runtime.progress import JobContext
     from workers.agent import ACTIONS, AgentFailure, handle
 
     steps: list[tuple] = []

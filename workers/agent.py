@@ -23,8 +23,8 @@ import time
 from typing import Any
 
 from lab.runtime.handlers import PayloadError, number, only, text, whole
-from lab.runtime.jobs import JobContext
 from lab.runtime.messages import MAX_ATTEMPT, Job
+from lab.runtime.progress import JobContext
 
 BATCHABLE = False
 

@@ -4,7 +4,8 @@ Elasticsearch store, the RabbitMQ topology, and the three loops that use them.
     messages.py   the job message and `parse()`, which turns any body into a job or a named error
     keys.py       every Redis key name (the Lua scripts in lua/ get them as KEYS)
     state.py      runs, counters and heartbeats in Redis, one Lua script per change
-    jobs.py       single jobs' records and the progress a running one reports
+    jobs.py       single jobs' records in Redis
+    progress.py   what a running job's handler reports through `ctx` (pure)
     store.py      Elasticsearch: one document per job, `_id` = jobId
     broker.py     RabbitMQ: the queues, retry ladder and dead letters; connecting and publishing
     retry.py      what a failure becomes (retry after a delay, or a dead letter)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from lab.runtime.handlers import Handler, UnknownKind, handler_for
-from lab.runtime.jobs import NO_PROGRESS, JobCancelled, JobContext
 from lab.runtime.messages import Job, MalformedMessage, parse
+from lab.runtime.progress import NO_PROGRESS, JobCancelled, JobContext
 from lab.runtime.retry import Budget, Reason
 
 Verdict = Literal["pending", "written", "retry", "dead", "cancelled", "skipped"]

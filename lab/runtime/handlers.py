@@ -1,7 +1,7 @@
 """Find the handler for a job kind: module `workers.<kind>`.
 
 A handler module defines `handle(job)` or `handle(job, ctx)` returning the fields to store in the
-job's document; with `ctx` (a `lab.runtime.jobs.JobContext`) it reports progress steps and stops
+job's document; with `ctx` (a `lab.runtime.progress.JobContext`) it reports progress steps and stops
 when its job is cancelled. It may set `BATCHABLE = False` when it must run on its own, under the
 worker's concurrency limit, rather than in a batch (such kinds travel on their own queue), and may
 define `validate(payload)` raising `PayloadError` so `POST /jobs` refuses a bad payload at the door.
@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lab.runtime.jobs import NO_PROGRESS, JobContext
 from lab.runtime.messages import KIND, Job
+from lab.runtime.progress import NO_PROGRESS, JobContext
 
 log = logging.getLogger("lab.runtime.handlers")
 

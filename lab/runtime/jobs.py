@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
@@ -44,10 +43,6 @@ class JobConflict(RuntimeError):
     def __init__(self, message: str, state: str):
         super().__init__(message)
         self.state = state
-
-
-class JobCancelled(Exception):
-    """Raised inside a handler at a progress step once the job's cancel was requested."""
 
 
 def new_job_id() -> str:
@@ -313,28 +308,3 @@ class JobRecords:
             expected,
         )
         return bool(applied)
-
-
-class JobContext:
-    """What a handler's second argument offers: report progress, learn of a cancel.
-
-    `progress` raises `JobCancelled` once a cancel was requested, so a handler stops at its next
-    step without checking anything itself. For a run's jobs (no record) it does nothing.
-    """
-
-    def __init__(self, report: Callable[[int, str, str], str] | None = None):
-        self._report = report
-        self.steps = 0
-
-    def progress(self, percent: float, step: str, message: str | None = None) -> None:
-        if not 0 <= percent <= 100:
-            raise ValueError(f"progress must be from 0 to 100, got {percent!r}")
-        self.steps += 1
-        if self._report is None:
-            return
-        answer = self._report(int(percent), step, message or step)
-        if answer in ("cancel", "gone"):
-            raise JobCancelled("cancel requested" if answer == "cancel" else "job moved on")
-
-
-NO_PROGRESS = JobContext()

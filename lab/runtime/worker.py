@@ -58,7 +58,8 @@ from lab.runtime.batch import (
     prepare,
     run_handlers,
 )
-from lab.runtime.jobs import NO_PROGRESS, JobContext, JobRecords
+from lab.runtime.jobs import JobRecords
+from lab.runtime.progress import NO_PROGRESS, JobContext
 from lab.runtime.retry import Budget
 from lab.runtime.state import State
 from lab.runtime.store import Store
