@@ -39,8 +39,8 @@ def json_object(text: str) -> dict[str, Any]:
     return value
 
 
-def names_from(choices: Iterable[str]) -> Callable[[str], tuple[str, ...]]:
-    """A comma-separated subset of `choices` (`redis,rabbitmq`)."""
+def service_names(choices: Iterable[str]) -> Callable[[str], tuple[str, ...]]:
+    """A comma-separated subset of the services `choices` (`redis,rabbitmq`)."""
     allowed = tuple(choices)
 
     def parse(text: str) -> tuple[str, ...]:

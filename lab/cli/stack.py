@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from lab import config
-from lab.cli.arguments import names_from, positive_int
+from lab.cli.arguments import positive_int, service_names
 from lab.cli.terminal import console
 from lab.config import Settings
 from lab.ops import stack
@@ -17,7 +17,7 @@ def register(sub: Any) -> None:
     st.add_argument("action", choices=["up", "down", "status"])
     st.add_argument(
         "--only",
-        type=names_from(stack.SERVICES),
+        type=service_names(stack.SERVICES),
         default=stack.SERVICES,
         help="comma-separated subset of: " + ", ".join(stack.SERVICES),
     )
@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
     st.add_argument(
         "--with",
         dest="extra",
-        type=names_from(stack.OPTIONAL),
+        type=service_names(stack.OPTIONAL),
         default=(),
         help="also start: " + ", ".join(stack.OPTIONAL) + " (scrapes the lab API's /metrics)",
     )
