@@ -127,6 +127,19 @@ class LabClient:
         """The job's events (SSE) until it ends; heartbeats come as {"comment": "heartbeat"}."""
         yield from self._sse(f"/jobs/{job_id}/stream", last_event_id)
 
+    # --- dead letters ---------------------------------------------------------------------------
+    def dead_letters(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """Dead-lettered messages, oldest first (`GET /dead-letters`); none is taken away."""
+        return self._call("GET", "/dead-letters", params={"limit": limit, "offset": offset})
+
+    def replay_dead_letters(self, ids: list[str] | None = None) -> dict[str, Any]:
+        """Replay these letters, or every one when `ids` is None (`POST /dead-letters/replay`)."""
+        body: dict[str, Any] = {"all": True} if ids is None else {"ids": ids}
+        return self._call("POST", "/dead-letters/replay", json=body)
+
+    def purge_dead_letters(self) -> dict[str, Any]:
+        return self._call("DELETE", "/dead-letters")
+
     def close(self) -> None:
         self.http.close()
 

@@ -81,3 +81,43 @@ def test_admin_chart_shows_the_last_hour_again_after_the_api_restarts(
         page.reload()
         chart_says_processed(page)
         page.locator("#history").screenshot(path=str(screenshot_path(tmp_path, "history.png")))
+
+
+def test_admin_page_lists_and_replays_dead_letters(
+    lab: Supervisor, client: LabClient, settings, channel, tmp_path: Path
+) -> None:
+    """Headless Chromium: the dead-letter table shows what failed for good; ticking one and
+    Replay selected brings that job back (it completes); the malformed one stays; Purge empties
+    the table after a confirm."""
+    from .helpers import publish, queue_depth
+
+    lab.start("api")
+    lab.start("worker-1", role="worker")
+    lab.wait_api()
+    failing = client.create_job("index", {"failAttempts": 1}, attempts=1)["id"]
+    publish(channel, settings.queue, b"not a job at all")
+    dead = f"{settings.queue}.dead"
+    wait_until(lambda: queue_depth(settings, dead) == 2, 30, "two dead letters")
+    letter = next(d for d in client.dead_letters()["letters"] if d["jobId"] == failing)
+
+    with browser_page() as page:
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.goto(f"{client.api_url}/admin")
+        expect(page.locator("#dead-total")).to_have_text("(2)", timeout=15_000)
+        row = page.locator(f'tr[data-letter-id="{letter["id"]}"]')
+        expect(row).to_contain_text("exhausted")
+        expect(page.locator("#dead-letters")).to_contain_text("malformed")
+        expect(page.locator("#dead-replay")).to_be_disabled()
+        row.locator("input.dead-pick").check()
+        page.locator("#dead-replay").click()
+        expect(page.locator("#dead-message")).to_have_text("replayed 1 of 1", timeout=15_000)
+        expect(page.locator("#dead-total")).to_have_text("(1)")
+        job_row = page.locator(f'tr[data-job-id="{failing}"]')
+        expect(job_row.locator(".state")).to_have_text("completed", timeout=30_000)
+        page.screenshot(
+            path=str(screenshot_path(tmp_path, "admin-dead-letters.png")), full_page=True
+        )
+        page.locator("#dead-purge").click()
+        expect(page.locator("#dead-message")).to_have_text("purged 1", timeout=15_000)
+        expect(page.locator("#dead-letters")).to_contain_text("no dead letters")
+    assert client.job(failing)["attempt"] == 2 and queue_depth(settings, dead) == 0

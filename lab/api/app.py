@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lab import __version__, config
-from lab.api import admin
+from lab.api import admin, deadletters
 from lab.api import jobs as jobs_api
 from lab.api.access import AccessGuard, Policy
 from lab.api.limits import BodyLimits, StreamsFull, StreamSlots
@@ -36,6 +36,7 @@ from lab.config import Settings
 from lab.runtime import broker
 from lab.runtime import state as state_module
 from lab.runtime import store as store_module
+from lab.runtime.deadletters import DeadLetters
 from lab.runtime.events import BadEventId, EventHub, EventLog, check_event_id
 from lab.runtime.jobs import JobRecords
 from lab.runtime.messages import ID
@@ -329,4 +330,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(jobs_api.create_router(settings, records, publisher, store, slots))
     app.include_router(admin.create_router(settings, state, records, publisher))
+    app.include_router(
+        deadletters.create_router(DeadLetters(settings.amqp_url, topology), records, publisher)
+    )
     return app

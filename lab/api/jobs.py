@@ -108,6 +108,23 @@ def prune(records: JobRecords, store: Store, older_than_s: float) -> dict[str, A
     return {"pruned": len(pruned), "documents": documents, "olderThanSeconds": older_than_s}
 
 
+def publish_current(records: JobRecords, publisher: Publisher, job_id: str) -> None:
+    """Publish the record's current attempt; a failure leaves the job failed, not queued."""
+    message = records.message(job_id)
+    try:
+        publisher.publish(publisher.topology.route(message.kind), message.to_json())
+    except PublishError as exc:
+        records.unqueue(job_id, message.attempt, f"could not be queued: {exc}")
+        raise
+
+
+def requeue(records: JobRecords, publisher: Publisher, job_id: str) -> None:
+    """A failed or cancelled job back to `queued` with attempt + 1 and a fresh budget, then its
+    message (`POST /jobs/{id}/retry`, a replayed dead letter, a bulk retry)."""
+    records.retry(job_id)
+    publish_current(records, publisher, job_id)
+
+
 def not_found(job_id: str) -> JSONResponse:
     return error(404, f"no job {job_id[:200]!r}")
 
@@ -122,16 +139,9 @@ def create_router(
     """Routes that take a job id answer 404 for anything that is not an id: it never reaches a
     Redis key or an Elasticsearch request."""
     router = APIRouter(tags=["jobs"])
-    topology = publisher.topology
 
     def publish(job_id: str) -> None:
-        """Publish the record's current attempt; a failure leaves the job failed, not queued."""
-        message = records.message(job_id)
-        try:
-            publisher.publish(topology.route(message.kind), message.to_json())
-        except PublishError as exc:
-            records.unqueue(job_id, message.attempt, f"could not be queued: {exc}")
-            raise
+        publish_current(records, publisher, job_id)
 
     def run_job(job_id: str) -> dict[str, Any] | None:
         """A run's job: its document (a deleted single job's document is gone with it)."""
