@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -126,6 +127,17 @@ class LabClient:
     def follow_job(self, job_id: str, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
         """The job's events (SSE) until it ends; heartbeats come as {"comment": "heartbeat"}."""
         yield from self._sse(f"/jobs/{job_id}/stream", last_event_id)
+
+    # --- queues and pausing -------------------------------------------------------------------
+    def queues(self) -> dict[str, Any]:
+        return self._call("GET", "/queues")
+
+    def queue_action(self, name: str, action: str) -> dict[str, Any]:
+        """`pause`, `resume` or `purge` one of the lab's queues (`POST /queues/{name}/...`)."""
+        return self._call("POST", f"/queues/{quote(name, safe='')}/{action}")
+
+    def pause_run(self, paused: bool = True) -> dict[str, Any]:
+        return self._call("POST", "/run/pause" if paused else "/run/resume")
 
     # --- dead letters ---------------------------------------------------------------------------
     def dead_letters(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:

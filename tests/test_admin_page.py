@@ -121,3 +121,30 @@ def test_admin_page_lists_and_replays_dead_letters(
         expect(page.locator("#dead-message")).to_have_text("purged 1", timeout=15_000)
         expect(page.locator("#dead-letters")).to_contain_text("no dead letters")
     assert client.job(failing)["attempt"] == 2 and queue_depth(settings, dead) == 0
+
+
+def test_admin_page_pauses_and_resumes_a_queue_and_the_run(
+    lab: Supervisor, client: LabClient, settings, state: State
+) -> None:
+    """Headless Chromium: Pause on the job queue holds a run's jobs in it (the badge says so);
+    Pause release stops the scheduler; Resume on both lets the run finish."""
+    lab.up(workers=1)
+    run_id = client.run(2000, 6000)["runId"]  # 100 a second: long enough to pause mid-run
+    with browser_page() as page:
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.goto(f"{client.api_url}/admin")
+        row = page.locator(f'#queues tr[data-queue="{settings.queue}"]')
+        row.locator("button.queue-toggle").click()
+        expect(row.locator(".paused")).to_have_text("paused", timeout=10_000)
+        assert client.status()["pausedQueues"] == [settings.queue]
+        expect(page.locator("#run-pause")).to_be_visible(timeout=10_000)
+        page.locator("#run-pause").click()
+        expect(page.locator("#run-state")).to_contain_text("release paused", timeout=10_000)
+        assert client.status()["paused"] is True
+        page.locator("#run-resume").click()
+        expect(page.locator("#run-state")).to_contain_text("releasing", timeout=10_000)
+        row.locator("button.queue-toggle").click()
+        expect(row.locator(".paused")).to_have_count(0, timeout=10_000)
+    assert client.status()["pausedQueues"] == [] and client.status()["paused"] is False
+    settle(state, run_id, 120)
+    assert state.run(run_id).processed == 2000

@@ -56,11 +56,17 @@ def create_router(
             queues = publisher.depths([*topology.consumed, topology.dead, *topology.retries])
         except PublishError as exc:
             queues_error = str(exc)
+        paused = state.paused_queues()
+        status = state.status()
         return {
             "counts": counts,
-            "queues": queues,
+            "queues": [
+                {**q, "paused": q["name"] in paused, "pausable": q["name"] in topology.consumed}
+                for q in queues
+            ],
+            "run": {k: status[k] for k in ("runId", "state", "running", "paused")},
             "queuesError": queues_error,
-            "workers": state.status()["workers"],
+            "workers": status["workers"],
             "kinds": known_kinds(),
         }
 

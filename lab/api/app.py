@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lab import __version__, config
-from lab.api import admin, deadletters
+from lab.api import admin, deadletters, queues
 from lab.api import jobs as jobs_api
 from lab.api.access import AccessGuard, Policy
 from lab.api.limits import BodyLimits, StreamsFull, StreamSlots
@@ -332,5 +332,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.create_router(settings, state, records, publisher))
     app.include_router(
         deadletters.create_router(DeadLetters(settings.amqp_url, topology), records, publisher)
+    )
+    app.include_router(
+        queues.create_router(state, publisher, lambda: app.state.snapshot.invalidate())
     )
     return app

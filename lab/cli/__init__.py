@@ -6,7 +6,7 @@ its parser and sets `handler`. Adding a command means adding a module and naming
 
     processes.py  api, scheduler, worker, up        runs.py      run, status, stop, runs
     stack.py      stack up|down|status              jobs.py      job add|list|show|watch|…
-    dead.py       dead list|replay|purge
+    dead.py       dead list|replay|purge          queues.py    queue …, pause, resume
     loadtest.py   loadtest (Locust)                 reports.py   report NAME|list|compare
     bench.py      bench throughput|rate|agents|panel|status
     notebook.py   notebook (JupyterLab)             demo.py      demo
@@ -19,7 +19,19 @@ import sys
 from pathlib import Path
 
 from lab import config
-from lab.cli import bench, dead, demo, jobs, loadtest, notebook, processes, reports, runs, stack
+from lab.cli import (
+    bench,
+    dead,
+    demo,
+    jobs,
+    loadtest,
+    notebook,
+    processes,
+    queues,
+    reports,
+    runs,
+    stack,
+)
 from lab.cli.arguments import WORKER_FLAGS
 from lab.cli.terminal import say_error
 from lab.client import ApiError
@@ -29,7 +41,7 @@ from lab.ops import logs
 from lab.ops.servers import StackError
 from lab.ops.supervisor import SupervisorError
 
-COMMANDS = (processes, stack, runs, jobs, dead, loadtest, reports, notebook, bench, demo)
+COMMANDS = (processes, stack, runs, queues, jobs, dead, loadtest, reports, notebook, bench, demo)
 EXPECTED = (ConfigError, ApiError, SupervisorError, StackError, TimeoutError, MissingExtra)
 
 

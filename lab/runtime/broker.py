@@ -217,6 +217,15 @@ class Publisher:
                 )
         return out
 
+    def purge(self, name: str) -> int:
+        """Delete every ready message of `name`; returns how many there were."""
+        with self._lock:
+            try:
+                return int(self._open().queue_purge(name).method.message_count)
+            except pika.exceptions.AMQPError as exc:
+                self._reset()
+                raise PublishError(f"RabbitMQ: {exc!r}") from None
+
     def close(self) -> None:
         with self._lock:
             self._reset()

@@ -157,6 +157,12 @@ class Keys:
         return f"{self.prefix}:events"
 
     @property
+    def paused_queues(self) -> str:
+        """Set: the consumed queues workers take nothing new from (`POST /queues/{name}/pause`);
+        kept here so a pause outlives every process."""
+        return f"{self.prefix}:paused-queues"
+
+    @property
     def dead_lettered(self) -> str:
         """String counter: messages sent to the dead-letter queue (malformed or out of attempts)."""
         return f"{self.prefix}:deadlettered"

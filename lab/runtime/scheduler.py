@@ -244,6 +244,10 @@ class Scheduler:
                 return 0.02
             self.run_id = None
             return MAX_TICK_S
+        if grant.status == "paused":
+            # Keep following the run; confirms still on their way are recorded meanwhile.
+            self._advance(force=True)
+            return MAX_TICK_S
         if grant.status == "switch":
             return self._follow(grant.run_id)
         for seq in range(self.next_seq, self.next_seq + grant.granted):

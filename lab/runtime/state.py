@@ -43,7 +43,7 @@ class RunConflict(RuntimeError):
 
 
 class NoActiveRun(RuntimeError):
-    """There is no active run to stop."""
+    """There is no active run to stop, pause or resume."""
 
     def __init__(self) -> None:
         super().__init__("no run is active")
@@ -79,6 +79,7 @@ class RunView:
     processed: int
     failed: int
     running: bool
+    paused: bool  # releasing is paused (`POST /run/pause`); queued jobs still run
     startedAt: str | None
     releasedAt: str | None
     stoppedAt: str | None
@@ -101,6 +102,7 @@ class RunView:
             processed=int(h["processed"]),
             failed=int(h["failed"]),
             running=h["running"] == "1",
+            paused=h.get("paused") == "1" and h["state"] == "running",
             startedAt=iso(h.get("startedAt")),
             releasedAt=iso(h.get("releasedAt")),
             stoppedAt=iso(h.get("stoppedAt")),
@@ -126,8 +128,9 @@ def is_settled(state: str, processed: int, failed: int, enqueued: int) -> bool:
 @dataclass(frozen=True)
 class Grant:
     """`release.lua`'s answer: how many jobs the scheduler may publish now, and when to ask
-    again. `status` is `ok`, `idle` (no running run), `switch` (another run is active: `run_id`)
-    or `lease` (another scheduler holds the lease: `holder`)."""
+    again. `status` is `ok`, `idle` (no running run), `paused` (the run's release is paused),
+    `switch` (another run is active: `run_id`) or `lease` (another scheduler holds the lease:
+    `holder`)."""
 
     status: str
     run_id: str | None = None
@@ -187,6 +190,26 @@ class State:
         if status == "conflict":
             raise RunConflict(value)
         return value
+
+    def pause_run(self, paused: bool = True) -> tuple[str, bool]:
+        """Pause (or resume) releasing the active run; returns its id and whether it changed."""
+        k = self.keys
+        result = self.script("pause_run")(
+            keys=[k.active_run, k.events],
+            args=[k.run_template, self.settings.event_stream_len, "1" if paused else "0"],
+        )
+        if result[0] != "ok":
+            raise NoActiveRun()
+        return result[1], result[2] == "changed"
+
+    def pause_queue(self, queue: str, paused: bool = True) -> bool:
+        """Workers stop (or start again) taking new messages from `queue`; True if it changed."""
+        k = self.keys
+        changed = (self.redis.sadd if paused else self.redis.srem)(k.paused_queues, queue)
+        return bool(changed)
+
+    def paused_queues(self) -> set[str]:
+        return set(self.redis.smembers(self.keys.paused_queues))
 
     def stop_run(self) -> str:
         k = self.keys
@@ -402,7 +425,7 @@ class State:
 
 def status_call(k: Keys) -> tuple[list[str], list[Any]]:
     """The KEYS and ARGV of the status script."""
-    keys = [k.active_run, k.runs, k.workers, k.schedulers]
+    keys = [k.active_run, k.runs, k.workers, k.schedulers, k.paused_queues]
     args = [k.run_template, k.run_processed_in("%s"), k.worker_template, RATE_WINDOW_S,
             k.scheduler_template, k.run_released_in("%s")]  # fmt: skip
     return keys, args
@@ -464,6 +487,7 @@ def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
         "processed": 0,
         "failed": 0,
         "running": False,
+        "paused": False,
         "startedAt": None,
         "releasedAt": None,
         "stoppedAt": None,
@@ -503,6 +527,7 @@ def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
                 "jobs": [j for j in (w.get("jobs") or "").split(",") if j],
                 "deadLettered": int(w.get("deadLettered", 0)),
                 "waitingFor": w.get("waitingFor") or None,
+                "paused": [q for q in (w.get("paused") or "").split(",") if q],
                 "startedAt": iso(w.get("startedMs")),
                 "heartbeatAgeSeconds": round((now_ms - int(w.get("seenMs", now_ms))) / 1000, 3),
                 **_usage_of(w),
@@ -530,5 +555,7 @@ def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
         ),
         key=lambda s: s["id"] or "",
     )
+    paused = raw.get("pausedQueues") or []
+    out["pausedQueues"] = sorted(paused) if isinstance(paused, list) else []
     out["serverTime"] = iso(now_ms)
     return out

@@ -88,6 +88,7 @@ class Session:
     acks: broker.AckTracker = field(default_factory=broker.AckTracker)
     in_flight: int = 0
     running_jobs: int = 0
+    consumers: dict[str, str] = field(default_factory=dict)  # queue → consumer tag
 
 
 class Worker:
@@ -121,6 +122,8 @@ class Worker:
         # Kinds that declare BATCHABLE = False run one by one here; a sixth waits for a slot.
         self._jobs = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="job")
         self.active_jobs: set[str] = set()  # single jobs running now, for the heartbeat
+        self.paused: set[str] = set()  # queues paused for every worker (kept in Redis)
+        self.started_consuming = False
 
     # --- lifecycle ----------------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:
@@ -159,12 +162,8 @@ class Worker:
         channel.confirm_delivery()
         self.topology.declare(channel)
         session = self.session = Session(connection, channel)
-        # Prefetch applies per consumer: many batch jobs in hand, but only as many long jobs as
-        # there are slots, so a busy worker leaves the rest to workers with free slots.
-        channel.basic_qos(prefetch_count=self.settings.prefetch)
-        tags = [channel.basic_consume(self.settings.queue, self._on_message(self.settings.queue))]
-        channel.basic_qos(prefetch_count=self.settings.concurrency)
-        tags.append(channel.basic_consume(self.topology.long, self._on_long(self.topology.long)))
+        self.paused = self._patiently(self.state.paused_queues, "Redis")
+        self._apply_pauses(session, self.paused)
         if self.waiting_for:
             log.info("RabbitMQ is back; consuming again")
         self.waiting_for = ""
@@ -180,11 +179,43 @@ class Worker:
         )
         self._loop(session)
         # Graceful stop: take no more deliveries, finish what is already in hand.
-        for tag in tags:
+        for tag in list(session.consumers.values()):
             channel.basic_cancel(tag)
         connection.process_data_events(time_limit=0)
         self._drain(session)
         connection.close()
+
+    def _apply_pauses(self, session: Session, paused: set[str]) -> None:
+        """On the connection's thread: consume each queue that is not paused, and cancel the
+        consumer of one that is. Deliveries already in hand finish and are acked; the broker
+        takes back what it had sent but the worker had not taken yet.
+
+        Prefetch applies per consumer: many batch jobs in hand, but only as many long jobs as
+        there are slots, so a busy worker leaves the rest to workers with free slots."""
+        consumers = {
+            self.settings.queue: (self.settings.prefetch, self._on_message(self.settings.queue)),
+            self.topology.long: (self.settings.concurrency, self._on_long(self.topology.long)),
+        }
+        for queue, (prefetch, callback) in consumers.items():
+            tag = session.consumers.get(queue)
+            if queue in paused and tag is not None:
+                session.channel.basic_cancel(tag)
+                del session.consumers[queue]
+                log.info("queue %s paused: taking nothing new from it", queue)
+            elif queue not in paused and tag is None:
+                session.channel.basic_qos(prefetch_count=prefetch)
+                session.consumers[queue] = session.channel.basic_consume(queue, callback)
+                if self.started_consuming:
+                    log.info("queue %s resumed", queue)
+        self.started_consuming = True
+
+    def _watch_pauses(self) -> None:
+        """From the heartbeat thread: a pause or resume reaches the connection's thread."""
+        paused = self.state.paused_queues()
+        session = self.session
+        if paused != self.paused and session is not None:
+            self.paused = paused
+            self._hand_back(session, functools.partial(self._apply_pauses, session, paused))
 
     def _lost(self, reconnect: Backoff, why: str) -> None:
         """The session is gone: forget its deliveries and wait before connecting again."""
@@ -522,8 +553,10 @@ class Worker:
                         "jobs": ",".join(sorted(self.active_jobs.copy())),
                         "startedMs": self.started_ms,
                         "waitingFor": self.waiting_for,
+                        "paused": ",".join(sorted(self.paused & set(self.topology.consumed))),
                     },
                 )
+                self._watch_pauses()
             except Exception as exc:  # noqa: BLE001 - a missed heartbeat is only a stale row
                 log.warning("heartbeat failed: %r", exc)
             self.stopping.wait(self.settings.heartbeat_s)

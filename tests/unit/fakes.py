@@ -92,6 +92,7 @@ class FakeLimiter:
         self.tat: float | None = None
         self.enqueued = 0
         self.lease_holder: str | None = None
+        self.paused = False
         self.advances: list[tuple[float, int]] = []
         self.grants: list[tuple[float, int]] = []
 
@@ -110,6 +111,8 @@ class FakeLimiter:
     def release(self, scheduler_id: str, run_id: str, next_seq: int, want: int) -> Grant:
         if self.lease_holder != scheduler_id:
             return Grant("lease", holder=self.lease_holder or "")
+        if self.paused:
+            return Grant("paused")
         # In microseconds, as release.lua computes it.
         period = 60_000_000 / self.y
         now = round(self.clock() * 1_000_000)

@@ -113,3 +113,17 @@ def test_a_lost_lease_means_standing_by_and_publishing_nothing() -> None:
     before = len(channel.published)
     assert s._step() > 0 and not s.leader
     assert len(channel.published) == before
+
+
+def test_a_paused_run_publishes_nothing_and_resumes_without_catching_up() -> None:
+    clock = FakeClock()
+    limiter = FakeLimiter(clock, x=100_000, y=600, burst=2)
+    s, channel = scheduler(limiter, clock)
+    run_for(s, clock, 5)
+    before = len(channel.published)
+    limiter.paused = True
+    run_for(s, clock, 5)
+    assert len(channel.published) == before and s.run_id == "run1"  # still following it
+    limiter.paused = False
+    run_for(s, clock, 1)
+    assert len(channel.published) - before <= 10 + 2  # one second's worth and the burst

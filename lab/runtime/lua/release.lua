@@ -1,7 +1,7 @@
 -- The scheduler asks how many jobs it may publish now (GCRA rate limit + backlog bound).
 -- KEYS: lease, active, run hash, run tat.  ARGV: schedulerId, leaseMs, runId (whose keys were
 -- passed), nextSeq (first seq not yet published), want, burst seconds, backlog limit.
--- Returns {status, ...}: {'lease', holder} | {'idle'} | {'switch', activeRunId} |
+-- Returns {status, ...}: {'lease', holder} | {'idle'} | {'paused'} | {'switch', activeRunId} |
 -- {'ok', runId, granted, waitUs, xTotal}.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {'lease', redis.call('GET', KEYS[1]) or ''}
@@ -10,8 +10,10 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local active = redis.call('GET', KEYS[2])
 if not active then return {'idle'} end
 if active ~= ARGV[3] then return {'switch', active} end
-local r = redis.call('HMGET', KEYS[3], 'state', 'xTotal', 'yMinutes', 'processed', 'failed')
+local r = redis.call('HMGET', KEYS[3], 'state', 'xTotal', 'yMinutes', 'processed', 'failed',
+  'paused')
 if r[1] ~= 'running' then return {'idle'} end
+if r[6] == '1' then return {'paused'} end
 local x, y = tonumber(r[2]), tonumber(r[3])
 local next_seq, want = tonumber(ARGV[4]), tonumber(ARGV[5])
 local remaining = x - next_seq

@@ -1,0 +1,90 @@
+"""Queues over HTTP: pause and resume what workers take, purge what waits, and the same for
+the active run's release.
+
+    GET  /queues                       the lab's queues: ready, consumers, paused
+    POST /queues/{name}/pause|resume   workers take nothing new from it (in-flight jobs finish)
+    POST /queues/{name}/purge          delete what waits in it, with the count
+    POST /run/pause, /run/resume       the scheduler releases nothing of the active run
+
+A pause is kept in Redis, so it outlives every process; a worker applies it within one
+heartbeat (`LAB_HEARTBEAT_S`). `/status` shows `paused` (the run) and `pausedQueues`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from lab.api.responses import error
+from lab.runtime.broker import Publisher, PublishError
+from lab.runtime.state import NoActiveRun, State
+
+
+def create_router(state: State, publisher: Publisher, changed: Any) -> APIRouter:
+    """`changed` is called after every change, so this process's next `/status` shows it."""
+    router = APIRouter(tags=["queues"])
+    topology = publisher.topology
+    pausable = topology.consumed
+
+    def unknown(name: str) -> Any:
+        return error(404, f"no queue {name[:200]!r} to act on; the lab's are {', '.join(pausable)}")
+
+    @router.get("/queues", operation_id="listQueues")
+    def queues() -> Any:
+        """Every queue of the lab, with what is ready, its consumers and whether it is paused."""
+        try:
+            depths = publisher.depths([*pausable, topology.dead, *topology.retries])
+        except PublishError as exc:
+            return error(503, str(exc))
+        paused = state.paused_queues()
+        return {"queues": [{**d, "paused": d["name"] in paused} for d in depths]}
+
+    def pause(name: str, paused: bool) -> Any:
+        if name not in pausable:
+            return unknown(name)
+        changed_now = state.pause_queue(name, paused)
+        changed()
+        return {"queue": name, "paused": paused, "changed": changed_now}
+
+    @router.post("/queues/{name}/pause", operation_id="pauseQueue")
+    def pause_queue(name: str) -> Any:
+        """Workers take no new message from this queue; what they hold finishes and is acked."""
+        return pause(name, True)
+
+    @router.post("/queues/{name}/resume", operation_id="resumeQueue")
+    def resume_queue(name: str) -> Any:
+        return pause(name, False)
+
+    @router.post("/queues/{name}/purge", operation_id="purgeQueue")
+    def purge_queue(name: str) -> Any:
+        """Delete every message waiting in the queue (not those workers hold); answers the
+        count. Refused while a run is being released: its jobs would never be counted."""
+        if name not in pausable:
+            return unknown(name)
+        if name == topology.queue and state.active_run_id():
+            return error(409, "a run is active; stop it before purging its queue")
+        try:
+            return {"queue": name, "purged": publisher.purge(name)}
+        except PublishError as exc:
+            return error(503, str(exc))
+
+    def pause_run(paused: bool) -> Any:
+        try:
+            run_id, changed_now = state.pause_run(paused)
+        except NoActiveRun as exc:
+            return error(409, str(exc))
+        changed()
+        return {"runId": run_id, "paused": paused, "changed": changed_now}
+
+    @router.post("/run/pause", operation_id="pauseRun")
+    def pause_run_route() -> Any:
+        """The scheduler releases nothing more of the active run until it is resumed; jobs
+        already queued still run. The rate limiter keeps its state: no burst after a resume."""
+        return pause_run(True)
+
+    @router.post("/run/resume", operation_id="resumeRun")
+    def resume_run_route() -> Any:
+        return pause_run(False)
+
+    return router

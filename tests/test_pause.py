@@ -1,0 +1,91 @@
+"""Pause and resume on real services: a paused queue is left alone by every worker (also one
+started afterwards) until it is resumed, a paused run releases nothing until it is resumed, and
+the counts come out exact; `/status` says what is paused."""
+
+from __future__ import annotations
+
+import httpx
+
+from lab.client import LabClient
+from lab.config import Settings
+from lab.ops.supervisor import Supervisor
+from lab.runtime.state import State
+from lab.wait import poll
+
+from .helpers import assert_exactly_once, queue_depth, settle, wait_until
+
+
+def test_a_paused_queue_keeps_its_jobs_through_a_worker_restart_until_resumed(
+    lab: Supervisor, settings: Settings, client: LabClient, state: State
+) -> None:
+    lab.up(workers=1)
+    assert client.queue_action(settings.queue, "pause") == {
+        "queue": settings.queue, "paused": True, "changed": True,
+    }  # fmt: skip
+    wait_until(
+        lambda: client.status()["workers"][0]["paused"] == [settings.queue],
+        15,
+        "the worker to apply the pause",
+        lambda: str(client.status()["workers"]),
+    )
+    run_id = client.run(300, 600_000)["runId"]
+    wait_until(lambda: state.run(run_id).enqueued == 300, 30, "the run to be released")
+    wait_until(lambda: queue_depth(settings, settings.queue) == 300, 10, "300 jobs waiting")
+    assert state.run(run_id).processed == 0
+    status = client.status()
+    assert status["pausedQueues"] == [settings.queue] and status["processed"] == 0
+
+    # A new worker (after a kill -9) reads the pause from Redis before it consumes anything.
+    lab.kill("worker-1")
+    lab.start("worker-1", role="worker")
+    wait_until(lambda: any(w["paused"] for w in client.status()["workers"]), 15, "the new worker")
+    assert queue_depth(settings, settings.queue) == 300 and state.run(run_id).processed == 0
+    queues = {q["name"]: q for q in client.queues()["queues"]}
+    assert queues[settings.queue]["paused"] and not queues[f"{settings.queue}.long"]["paused"]
+
+    client.queue_action(settings.queue, "resume")
+    settle(state, run_id, 60)
+    assert_exactly_once(settings, state, run_id, 300)
+    assert client.status()["pausedQueues"] == []
+
+
+def test_a_paused_run_releases_nothing_until_resumed_and_ends_exact(
+    lab: Supervisor, settings: Settings, client: LabClient, state: State
+) -> None:
+    lab.up(workers=1)
+    run_id = client.run(400, 6000)["runId"]  # 100 a second
+    wait_until(lambda: state.run(run_id).enqueued >= 50, 20, "the first releases")
+    answer = client.pause_run(True)
+    assert answer["runId"] == run_id and answer["paused"] and answer["changed"]
+    assert client.pause_run(True)["changed"] is False  # again: nothing to change
+    assert client.status()["paused"] is True
+
+    # What was published before the pause still runs; after that nothing more is released.
+    def drained() -> bool:
+        run = state.run(run_id)
+        return queue_depth(settings, settings.queue) == 0 and run.processed == run.enqueued
+
+    wait_until(drained, 30, "the jobs released before the pause to run")
+    held = state.run(run_id).enqueued
+    assert held < 400 and state.run(run_id).state == "running"
+    grew = poll(lambda: state.run(run_id).enqueued != held, 1.5, 0.1)
+    assert not grew, f"released while paused: {held} → {state.run(run_id).enqueued}"
+
+    client.pause_run(False)
+    settle(state, run_id, 60)
+    assert_exactly_once(settings, state, run_id, 400)
+    assert client.status()["paused"] is False
+
+
+def test_pausing_names_what_is_wrong(lab: Supervisor, settings: Settings) -> None:
+    lab.start("api")
+    lab.wait_api()
+    http = httpx.Client(base_url=settings.api_url, timeout=10)
+    for path in ("/queues/nosuch/pause", f"/queues/{settings.queue}.dead/pause"):
+        answer = http.post(path)
+        assert answer.status_code == 404 and "no queue" in answer.json()["error"], path
+    assert http.post("/queues/%2Fetc%2Fpasswd/purge").status_code == 404
+    for path in ("/run/pause", "/run/resume"):
+        answer = http.post(path)
+        assert answer.status_code == 409 and "no run is active" in answer.json()["error"]
+    assert http.get("/status").json()["pausedQueues"] == []
