@@ -124,6 +124,17 @@ class LabClient:
         body = {} if older_than_s is None else {"olderThanSeconds": older_than_s}
         return self._call("POST", "/jobs/prune", json=body)
 
+    def bulk(
+        self, action: str, dry_run: bool = False, limit: int | None = None, **filters: Any
+    ) -> dict[str, Any]:
+        """Retry, cancel or delete every single job `filters` match (`state`, `kind`, `ids`);
+        one call changes at most `limit` (`POST /jobs/bulk`); see `remaining`."""
+        body: dict[str, Any] = {"action": action, "dryRun": dry_run}
+        body["filter"] = {k: v for k, v in filters.items() if v is not None}
+        if limit is not None:
+            body["limit"] = limit
+        return self._call("POST", "/jobs/bulk", json=body, timeout=120)
+
     def follow_job(self, job_id: str, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
         """The job's events (SSE) until it ends; heartbeats come as {"comment": "heartbeat"}."""
         yield from self._sse(f"/jobs/{job_id}/stream", last_event_id)

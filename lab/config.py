@@ -71,6 +71,9 @@ class Settings:
     notebook_token: str = ""  # JupyterLab's token for `lab notebook` (empty: it makes one up)
     # Retention: single jobs that ended longer ago than this are pruned with their documents.
     job_retention_s: float = 7 * 24 * 3600.0
+    # Bulk actions (`POST /jobs/bulk`) change at most this many jobs a second, so retrying a
+    # hundred thousand failed jobs cannot flood the queue.
+    bulk_rate: float = 500.0
     # How long the rolling job history (`GET /history`, the admin chart) keeps 10-second buckets.
     history_s: int = 3600
     log_max_bytes: int = 10 * 1024 * 1024  # each process log rotates past this size
@@ -123,8 +126,8 @@ def _convert(name: str, raw: str, kind: type) -> object:
         if value < 0:  # type: ignore[operator]
             raise ConfigError(f"LAB_ES_REPLICAS={raw!r} must be 0 or more")
         return value
-    if kind in (int, float) and value <= 0:  # type: ignore[operator]
-        raise ConfigError(f"LAB_{name.upper()}={raw!r} must be greater than 0")
+    if kind in (int, float) and not 0 < value < float("inf"):  # type: ignore[operator]
+        raise ConfigError(f"LAB_{name.upper()}={raw!r} must be a finite number greater than 0")
     return value
 
 

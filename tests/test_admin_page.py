@@ -148,3 +148,30 @@ def test_admin_page_pauses_and_resumes_a_queue_and_the_run(
     assert client.status()["pausedQueues"] == [] and client.status()["paused"] is False
     settle(state, run_id, 120)
     assert state.run(run_id).processed == 2000
+
+
+def test_admin_page_counts_then_retries_every_failed_job(
+    lab: Supervisor, client: LabClient
+) -> None:
+    """Headless Chromium: filter on failed, choose Retry for every job matching, Count shows how
+    many would change before anything does, Apply retries them and they complete."""
+    lab.start("api")
+    lab.start("worker-1", role="worker")
+    lab.wait_api()
+    ids = [client.create_job("index", {"failAttempts": 1}, attempts=1)["id"] for _ in range(3)]
+    wait_until(lambda: all(client.job(i)["state"] == "failed" for i in ids), 30, "three failures")
+    with browser_page() as page:
+        page.goto(f"{client.api_url}/admin")
+        page.locator("#state-filter").select_option("failed")
+        expect(page.locator("tr.job")).to_have_count(3, timeout=10_000)
+        page.locator("#bulk-scope").select_option("matching")
+        page.locator("#bulk-count").click()
+        expect(page.locator("#bulk-message")).to_have_text("3 matched; retry would change 3")
+        assert {client.job(i)["state"] for i in ids} == {"failed"}  # counting changed nothing
+        page.locator("#bulk-apply").click()
+        expect(page.locator("#bulk-message")).to_have_text("retry: 3 changed, 0 left")
+        page.locator("#state-filter").select_option("")
+        for job_id in ids:
+            state = page.locator(f'tr[data-job-id="{job_id}"] .state')
+            expect(state).to_have_text("completed", timeout=30_000)
+    assert {client.job(i)["attempt"] for i in ids} == {2}

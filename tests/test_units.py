@@ -131,8 +131,11 @@ def test_status_rates_and_workers() -> None:
 def test_config_names_the_bad_variable() -> None:
     with pytest.raises(config.ConfigError, match="LAB_PREFETCH='ten'"):
         config.load({"LAB_PREFETCH": "ten"})
-    with pytest.raises(config.ConfigError, match="LAB_BATCH='0' must be greater than 0"):
+    with pytest.raises(config.ConfigError, match="LAB_BATCH='0' must be a finite number greater"):
         config.load({"LAB_BATCH": "0"})
+    for raw in ("nan", "inf", "-1"):
+        with pytest.raises(config.ConfigError, match=f"LAB_BULK_RATE='{raw}' must be a finite"):
+            config.load({"LAB_BULK_RATE": raw})
     s = config.load({"LAB_QUEUE": "q1", "LAB_LINGER_MS": "5"})
     assert s.queue == "q1" and s.linger_ms == 5
     assert config.load(s.as_env()) == s

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lab import __version__, config
-from lab.api import admin, deadletters, queues
+from lab.api import admin, bulk, deadletters, queues
 from lab.api import jobs as jobs_api
 from lab.api.access import AccessGuard, Policy
 from lab.api.limits import BodyLimits, StreamsFull, StreamSlots
@@ -328,6 +328,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             slots.give_back()
 
+    app.include_router(bulk.create_router(records, publisher, store, settings.bulk_rate))
     app.include_router(jobs_api.create_router(settings, records, publisher, store, slots))
     app.include_router(admin.create_router(settings, state, records, publisher))
     app.include_router(

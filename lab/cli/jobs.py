@@ -37,6 +37,14 @@ def register(sub: Any) -> None:
         ("delete", "remove a job's record"),
     ]:
         actions.add_parser(name, help=text).add_argument("id")
+    bulk = actions.add_parser(
+        "bulk", help="retry, cancel or delete every job a filter matches (paced, in calls)"
+    )
+    bulk.add_argument("bulk_action", choices=["retry", "cancel", "delete"], metavar="ACTION")
+    bulk.add_argument("--state", choices=STATES)
+    bulk.add_argument("--kind")
+    bulk.add_argument("--id", dest="ids", action="append", metavar="ID", help="repeatable")
+    bulk.add_argument("--dry-run", action="store_true", help="count, change nothing")
     prune = actions.add_parser(
         "prune", help="delete jobs that ended long ago, with their documents"
     )
@@ -78,6 +86,8 @@ def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.action == "watch":
         return watch(client, args.id, out)
+    if args.action == "bulk":
+        return bulk(client, args, out)
     if args.action == "prune":
         answer = client.prune_jobs(args.older_than)
         out.print(f"pruned {answer['pruned']} jobs (documents: {answer['documents']})")
@@ -98,3 +108,25 @@ def watch(client: LabClient, job_id: str, out: Console) -> int:
         message = last.get("message") or ""
         out.print(f"{last['state']:>9} {last['progress']:>3}%  {message}", highlight=False)
     return 0 if last.get("state") == "completed" else 1
+
+
+def bulk(client: LabClient, args: argparse.Namespace, out: Console) -> int:
+    """Call `POST /jobs/bulk` until nothing eligible is left, showing each call's counts."""
+    filters = {"state": args.state, "kind": args.kind, "ids": args.ids}
+    changed, unchanged = 0, {}
+    while True:
+        answer = client.bulk(args.bulk_action, dry_run=args.dry_run, **filters)
+        if args.dry_run:
+            out.print(
+                f"{answer['matched']} matched; {args.bulk_action} would change {answer['eligible']}"
+            )
+            return 0
+        changed += answer["changed"]
+        for why, n in answer["unchanged"].items():
+            unchanged[why] = unchanged.get(why, 0) + n
+        out.print(f"{answer['matched']} matched, {changed} changed, {answer['remaining']} left")
+        if not answer["remaining"] or not answer["changed"]:
+            break
+    if unchanged:
+        out.print("unchanged: " + ", ".join(f"{n} {why}" for why, n in unchanged.items()))
+    return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
@@ -190,6 +191,30 @@ class JobRecords:
                         break
         more = self.redis.zrevrangebylex(index, upper, "-", start=0, num=1)
         return found, (upper[1:] if more else None)
+
+    def ids(self, state: str | None = None, kind: str | None = None) -> Iterator[str]:
+        """Every job id in `state` (or any), of `kind` (or any), newest first, page by page."""
+        index = self.keys.jobs_in(state) if state else self.keys.jobs
+        upper = "+"
+        while True:
+            ids = self.redis.zrevrangebylex(index, upper, "-", start=0, num=500)
+            if not ids:
+                return
+            upper = f"({ids[-1]}"
+            if kind is None:
+                yield from ids
+                continue
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hget(self.keys.job(job_id), "kind")
+            yield from (i for i, k in zip(ids, pipe.execute(), strict=True) if k == kind)
+
+    def states(self, job_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        """Each job's (state, kind); (None, None) for one with no record."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hmget(self.keys.job(job_id), "state", "kind")
+        return {job_id: (s, k) for job_id, (s, k) in zip(job_ids, pipe.execute(), strict=True)}
 
     def counts(self) -> dict[str, int]:
         pipe = self.redis.pipeline(transaction=False)

@@ -111,3 +111,13 @@ def test_the_token_is_needed_only_when_set() -> None:
     assert p.token_ok(None, "s3cret")
     assert not p.token_ok(None, None) and not p.token_ok("Bearer nope", None)
     assert not p.token_ok("Basic s3cret", None)
+
+
+def test_bulk_actions_are_paced_from_the_start_without_drift() -> None:
+    import time
+
+    from lab.api.bulk import paced
+
+    started = time.monotonic()
+    assert list(paced(iter(range(11)), 100.0)) == list(range(11))
+    assert time.monotonic() - started >= 0.1  # ten gaps of 10 ms at least; never faster

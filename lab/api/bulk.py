@@ -1,0 +1,134 @@
+"""Bulk actions on single jobs: `POST /jobs/bulk`.
+
+    {"action": "retry" | "cancel" | "delete",
+     "filter": {"state": ..., "kind": ..., "ids": [...]},
+     "dryRun": false, "limit": 5000}
+
+The answer says how many jobs the filter `matched`, how many of those the action applies to
+(`eligible`: retry takes failed and cancelled jobs, cancel queued and active ones, delete any
+but a running one), what it `changed` and what it left (`unchanged`, by reason), and how many
+eligible jobs are left for another call (`remaining`). One call changes at most `limit` jobs at
+`LAB_BULK_RATE` a second, so a bulk retry of a hundred thousand failed jobs cannot flood the
+queue; calling again goes on where it stopped, and a call repeated after it finished changes
+nothing (every job it changed is no longer eligible). A run's jobs have no record: they are read
+only, and their dead letters are replayed with `POST /dead-letters/replay`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from itertools import islice
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from lab.api.jobs import requeue
+from lab.runtime.broker import Publisher, PublishError
+from lab.runtime.jobs import JobConflict, JobNotFound, JobRecords, JobState
+from lab.runtime.messages import ID, KIND
+from lab.runtime.store import Store
+
+MAX_IDS = 10_000
+MAX_PER_CALL = 5_000
+ELIGIBLE = {
+    "retry": {"failed", "cancelled"},
+    "cancel": {"queued", "active"},
+    "delete": {"queued", "completed", "failed", "cancelled"},
+}
+
+JobId = Annotated[str, StringConstraints(pattern=ID.pattern)]
+
+
+class BulkFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    state: JobState | None = None
+    kind: Annotated[str | None, Field(pattern=KIND.pattern)] = None
+    ids: list[JobId] | None = Field(default=None, max_length=MAX_IDS)
+
+
+class BulkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    action: Literal["retry", "cancel", "delete"]
+    filter: BulkFilter = Field(default_factory=BulkFilter)
+    dryRun: bool = False
+    limit: int = Field(default=MAX_PER_CALL, ge=1, le=MAX_PER_CALL)
+
+
+def paced(items: Iterator[str], per_second: float) -> Iterator[str]:
+    """`items` no faster than `per_second` (measured from the start, so no drift)."""
+    started = time.monotonic()
+    for n, item in enumerate(items):
+        due = started + n / per_second
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        yield item
+
+
+def create_router(
+    records: JobRecords, publisher: Publisher, store: Store, bulk_rate: float
+) -> APIRouter:
+    router = APIRouter(tags=["jobs"])
+
+    def matching(f: BulkFilter) -> Iterator[tuple[str, str | None]]:
+        """(id, state) of every single job the filter matches."""
+        found = iter(dict.fromkeys(f.ids)) if f.ids is not None else records.ids(f.state, f.kind)
+        while chunk := list(islice(found, 500)):
+            for job_id, (state, kind) in records.states(chunk).items():
+                if state is None or (f.state and state != f.state) or (f.kind and kind != f.kind):
+                    continue  # gone meanwhile, or not what the filter asks for
+                yield job_id, state
+
+    def apply(action: str, job_id: str) -> str:
+        try:
+            if action == "retry":
+                requeue(records, publisher, job_id)
+            elif action == "cancel":
+                records.cancel(job_id)
+            else:
+                records.delete(job_id)
+                store.delete_many([job_id])
+        except JobConflict as exc:
+            return f"now {exc.state}"
+        except JobNotFound:
+            return "gone"
+        except PublishError:
+            return "not queued: RabbitMQ refused it"
+        return "changed"
+
+    @router.post("/jobs/bulk", operation_id="bulkJobs")
+    def bulk(body: BulkRequest) -> Any:
+        """Retry, cancel or delete every single job a filter matches (see the module's doc);
+        `dryRun` counts without changing anything."""
+        matched = 0
+        eligible: list[str] = []
+        for job_id, state in matching(body.filter):
+            matched += 1
+            if state in ELIGIBLE[body.action]:
+                eligible.append(job_id)
+        answer: dict[str, Any] = {
+            "action": body.action,
+            "dryRun": body.dryRun,
+            "matched": matched,
+            "eligible": len(eligible),
+            "changed": 0,
+            "unchanged": {},
+            "remaining": len(eligible),
+        }
+        if body.dryRun:
+            return answer
+        batch = eligible[: body.limit]
+        for job_id in paced(iter(batch), bulk_rate):
+            outcome = apply(body.action, job_id)
+            if outcome == "changed":
+                answer["changed"] += 1
+            else:
+                answer["unchanged"][outcome] = answer["unchanged"].get(outcome, 0) + 1
+        answer["remaining"] = len(eligible) - len(batch)
+        return answer
+
+    return router
