@@ -103,7 +103,9 @@ class LabClient:
         return self._call("POST", "/jobs", json=body)
 
     def jobs(self, **filters: Any) -> dict[str, Any]:
-        """`GET /jobs`: filters state, kind, runId, limit, cursor → {jobs, nextCursor}."""
+        """`GET /jobs`: filters state, kind, runId, q, from, to, limit, cursor → {jobs,
+        nextCursor}; `from` and `to` are passed as since= and until= (epoch ms or ISO 8601)."""
+        filters = {{"since": "from", "until": "to"}.get(k, k): v for k, v in filters.items()}
         return self._call(
             "GET", "/jobs", params={k: v for k, v in filters.items() if v is not None}
         )

@@ -175,3 +175,26 @@ def test_admin_page_counts_then_retries_every_failed_job(
             state = page.locator(f'tr[data-job-id="{job_id}"] .state')
             expect(state).to_have_text("completed", timeout=30_000)
     assert {client.job(i)["attempt"] for i in ids} == {2}
+
+
+def test_admin_page_search_box_finds_a_job_by_its_payload(
+    lab: Supervisor, client: LabClient
+) -> None:
+    """Headless Chromium: typing a word of one job's payload in the search box and pressing
+    Enter leaves that job alone in the table; clearing it brings the others back."""
+    lab.start("api")
+    lab.wait_api()
+    wanted = client.create_job("agent", {"url": "https://needle.example/page"})["id"]
+    others = [client.create_job("agent", {"url": "https://hay.example"})["id"] for _ in range(3)]
+    wait_until(lambda: [j["id"] for j in client.jobs(q="needle.example")["jobs"]] == [wanted],
+               30, "the records index")  # fmt: skip
+    with browser_page() as page:
+        page.goto(f"{client.api_url}/admin")
+        expect(page.locator("tr.job")).to_have_count(4, timeout=10_000)
+        page.locator("#search").fill("needle.example")
+        page.locator("#search").press("Enter")
+        expect(page.locator("tr.job")).to_have_count(1, timeout=10_000)
+        expect(page.locator(f'tr[data-job-id="{wanted}"]')).to_be_visible()
+        page.locator("#search").fill("")
+        page.locator("#search").press("Enter")
+        expect(page.locator("tr.job")).to_have_count(1 + len(others), timeout=10_000)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -40,6 +41,7 @@ from lab.runtime.deadletters import DeadLetters
 from lab.runtime.events import BadEventId, EventHub, EventLog, check_event_id
 from lab.runtime.jobs import JobRecords
 from lab.runtime.messages import ID
+from lab.runtime.search import RecordIndexer, RecordSearch
 from lab.runtime.state import MAX_JOBS, NoActiveRun, RunConflict, State
 from lab.runtime.store import Store
 
@@ -100,7 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.fresh_status, settings.status_max_age_ms / 1000
         )
         pruner = asyncio.create_task(prune_now_and_then())
+        indexer = RecordIndexer(settings, f"api-{os.getpid()}").start()
         yield
+        indexer.stop()
         pruner.cancel()
         await hub.close()
         await events.close()
@@ -328,8 +332,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             slots.give_back()
 
-    app.include_router(bulk.create_router(records, publisher, store, settings.bulk_rate))
-    app.include_router(jobs_api.create_router(settings, records, publisher, store, slots))
+    search = RecordSearch(settings, store)
+    app.include_router(bulk.create_router(records, publisher, store, search, settings.bulk_rate))
+    app.include_router(jobs_api.create_router(settings, records, publisher, store, slots, search))
     app.include_router(admin.create_router(settings, state, records, publisher))
     app.include_router(
         deadletters.create_router(DeadLetters(settings.amqp_url, topology), records, publisher)

@@ -1,7 +1,7 @@
 """Bulk actions on single jobs: `POST /jobs/bulk`.
 
     {"action": "retry" | "cancel" | "delete",
-     "filter": {"state": ..., "kind": ..., "ids": [...]},
+     "filter": {"state": ..., "kind": ..., "ids": [...], "q": "..."},
      "dryRun": false, "limit": 5000}
 
 The answer says how many jobs the filter `matched`, how many of those the action applies to
@@ -28,10 +28,12 @@ from lab.api.jobs import requeue
 from lab.runtime.broker import Publisher, PublishError
 from lab.runtime.jobs import JobConflict, JobNotFound, JobRecords, JobState
 from lab.runtime.messages import ID, KIND
+from lab.runtime.search import RecordSearch
 from lab.runtime.store import Store
 
 MAX_IDS = 10_000
 MAX_PER_CALL = 5_000
+MAX_SEARCHED = 100_000  # jobs a `q` filter may match in one call
 ELIGIBLE = {
     "retry": {"failed", "cancelled"},
     "cancel": {"queued", "active"},
@@ -47,6 +49,9 @@ class BulkFilter(BaseModel):
     state: JobState | None = None
     kind: Annotated[str | None, Field(pattern=KIND.pattern)] = None
     ids: list[JobId] | None = Field(default=None, max_length=MAX_IDS)
+    q: Annotated[str | None, Field(min_length=1, max_length=500)] = Field(
+        default=None, description="what GET /jobs?q= finds (id, kind, payload, error, log)"
+    )
 
 
 class BulkRequest(BaseModel):
@@ -70,13 +75,18 @@ def paced(items: Iterator[str], per_second: float) -> Iterator[str]:
 
 
 def create_router(
-    records: JobRecords, publisher: Publisher, store: Store, bulk_rate: float
+    records: JobRecords, publisher: Publisher, store: Store, search: RecordSearch, bulk_rate: float
 ) -> APIRouter:
     router = APIRouter(tags=["jobs"])
 
     def matching(f: BulkFilter) -> Iterator[tuple[str, str | None]]:
         """(id, state) of every single job the filter matches."""
-        found = iter(dict.fromkeys(f.ids)) if f.ids is not None else records.ids(f.state, f.kind)
+        if f.ids is not None:
+            found: Iterator[str] = iter(dict.fromkeys(f.ids))
+        elif f.q is not None:
+            found = iter(search.all_ids(f.q, f.state, f.kind, MAX_SEARCHED))
+        else:
+            found = records.ids(f.state, f.kind)
         while chunk := list(islice(found, 500)):
             for job_id, (state, kind) in records.states(chunk).items():
                 if state is None or (f.state and state != f.state) or (f.kind and kind != f.kind):

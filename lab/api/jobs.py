@@ -34,10 +34,12 @@ from lab.runtime.jobs import (
     run_job_view,
 )
 from lab.runtime.messages import ID, MAX_DEPTH, depth
+from lab.runtime.search import BadQuery, RecordSearch, epoch_ms
 from lab.runtime.store import Store, unavailable
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 RUN_CURSOR = re.compile(r"^(\d{1,15}):(\d{1,8})$")
+SEARCH_CURSOR = re.compile(r"^(\d{1,16}):([A-Za-z0-9][A-Za-z0-9_.-]{0,127})$")
 
 
 class JobRequest(BaseModel):
@@ -135,6 +137,7 @@ def create_router(
     publisher: Publisher,
     store: Store,
     slots: StreamSlots,
+    search: RecordSearch,
 ) -> APIRouter:
     """Routes that take a job id answer 404 for anything that is not an id: it never reaches a
     Redis key or an Elasticsearch request."""
@@ -188,8 +191,19 @@ def create_router(
         run_id: Annotated[str | None, Query(alias="runId", pattern=ID.pattern)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
+        q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
+        since: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+        until: Annotated[str | None, Query(alias="to", max_length=40)] = None,
     ) -> Any:
-        """Jobs newest first, filtered; pass `nextCursor` back as `cursor` for the next page."""
+        """Jobs newest first, filtered; pass `nextCursor` back as `cursor` for the next page.
+
+        `q` finds jobs by id, kind, payload text, error or log text, and `from`/`to` (epoch ms
+        or ISO 8601) bound their creation time: both are answered from the records index
+        (`lab.runtime.search`), the records themselves from Redis."""
+        if q is not None or since is not None or until is not None:
+            if run_id is not None:
+                return invalid("q", "a run's jobs are listed by runId alone, not searched")
+            return found_jobs(q, state, kind, since, until, limit, cursor)
         if run_id is None:
             jobs, next_cursor = records.list(state, kind, limit, cursor)
             return {"jobs": jobs, "nextCursor": next_cursor}
@@ -206,6 +220,29 @@ def create_router(
             "jobs": [run_job_view(d) for d in docs],
             "nextCursor": f"{last[0]}:{last[1]}" if last else None,
         }
+
+    def found_jobs(
+        q: str | None, state: str | None, kind: str | None, since: str | None,
+        until: str | None, limit: int, cursor: str | None,
+    ) -> Any:  # fmt: skip
+        try:
+            bounds = [epoch_ms(v, n) if v else None for v, n in ((since, "from"), (until, "to"))]
+        except BadQuery as exc:
+            return invalid(str(exc).split(":")[0], str(exc).split(": ", 1)[1])
+        after = None
+        if cursor:
+            found = SEARCH_CURSOR.match(cursor)
+            if not found:
+                return invalid("cursor", "is not a cursor this listing handed out")
+            after = [int(found[1]), found[2]]
+        ids, last = search.find(q, state, kind, bounds[0], bounds[1], limit, after)
+        jobs = []
+        for job_id in ids:
+            try:
+                jobs.append(records.get(job_id, with_log=False))
+            except JobNotFound:
+                continue  # deleted a moment ago: its document is on its way out
+        return {"jobs": jobs, "nextCursor": f"{last[0]}:{last[1]}" if last else None}
 
     @router.post("/jobs/prune", operation_id="pruneJobs")
     def prune_jobs(body: PruneRequest | None = None) -> dict[str, Any]:

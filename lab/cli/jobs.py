@@ -27,6 +27,9 @@ def register(sub: Any) -> None:
     ls.add_argument("--state", choices=STATES)
     ls.add_argument("--kind")
     ls.add_argument("--run-id", help="the jobs of one run (from Elasticsearch)")
+    ls.add_argument("--q", help="find by id, kind, payload, error or log text")
+    ls.add_argument("--from", dest="since", help="created at or after (epoch ms or ISO 8601)")
+    ls.add_argument("--to", dest="until", help="created at or before")
     ls.add_argument("--limit", type=positive_int, default=20)
     ls.add_argument("--json", action="store_true")
     for name, text in [
@@ -44,6 +47,7 @@ def register(sub: Any) -> None:
     bulk.add_argument("--state", choices=STATES)
     bulk.add_argument("--kind")
     bulk.add_argument("--id", dest="ids", action="append", metavar="ID", help="repeatable")
+    bulk.add_argument("--q", help="every job this search finds")
     bulk.add_argument("--dry-run", action="store_true", help="count, change nothing")
     prune = actions.add_parser(
         "prune", help="delete jobs that ended long ago, with their documents"
@@ -62,7 +66,10 @@ def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
         out.print(f"{job['id']} {job['state']}")
         return watch(client, job["id"], out) if args.watch else 0
     if args.action == "list":
-        page = client.jobs(state=args.state, kind=args.kind, runId=args.run_id, limit=args.limit)
+        page = client.jobs(
+            state=args.state, kind=args.kind, runId=args.run_id, limit=args.limit, q=args.q,
+            since=args.since, until=args.until,
+        )  # fmt: skip
         if args.json:
             print(json.dumps(page, indent=2))
             return 0
@@ -112,7 +119,7 @@ def watch(client: LabClient, job_id: str, out: Console) -> int:
 
 def bulk(client: LabClient, args: argparse.Namespace, out: Console) -> int:
     """Call `POST /jobs/bulk` until nothing eligible is left, showing each call's counts."""
-    filters = {"state": args.state, "kind": args.kind, "ids": args.ids}
+    filters = {"state": args.state, "kind": args.kind, "ids": args.ids, "q": args.q}
     changed, unchanged = 0, {}
     while True:
         answer = client.bulk(args.bulk_action, dry_run=args.dry_run, **filters)

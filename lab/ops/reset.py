@@ -12,6 +12,7 @@ from typing import Any
 from lab.config import Settings
 from lab.ops import servers
 from lab.runtime import broker
+from lab.runtime.search import RecordSearch
 from lab.runtime.state import State
 from lab.runtime.store import Store
 
@@ -37,6 +38,7 @@ def reset(settings: Settings) -> None:
     store = Store(settings)
     try:
         store.delete_index()
+        RecordSearch(settings, store).drop()
     finally:
         store.close()
     connection = broker.connect(settings.amqp_url, "lab-reset")

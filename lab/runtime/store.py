@@ -175,6 +175,43 @@ class Store:
         response = self.es.bulk(operations=operations)
         return sum(1 for item in response["items"] if item["delete"].get("result") == "deleted")
 
+    # --- other indices of the lab (the records index of lab.runtime.search) -------------------
+    def create_index(self, index: str, mappings: dict[str, Any]) -> bool:
+        """Create `index` unless it exists; True when this call created it."""
+        if self.es.indices.exists(index=index):
+            return False
+        try:
+            self.es.indices.create(
+                index=index, mappings=mappings, settings={"number_of_replicas": self.replicas}
+            )
+        except ApiError as exc:
+            if "resource_already_exists" in str(exc):
+                return False
+            raise
+        return True
+
+    def bulk_write(self, index: str, docs: list[dict[str, Any]], gone: list[str]) -> None:
+        """Upsert `docs` by their `id` and delete the documents of `gone`, in one request."""
+        operations: list[dict[str, Any]] = []
+        for doc in docs:
+            operations += [{"index": {"_index": index, "_id": doc["id"]}}, doc]
+        operations += [{"delete": {"_index": index, "_id": job_id}} for job_id in gone]
+        if operations:
+            self.es.bulk(operations=operations)
+
+    def search_ids(
+        self, index: str, query: dict[str, Any], sort: list[Any], size: int,
+        after: list[Any] | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """The hits (ids and sort values, no source) of a query; none when the index is new."""
+        response = self.es.options(ignore_status=404).search(
+            index=index, query=query, sort=sort, size=size, search_after=after, source=False
+        )
+        return response.get("hits", {}).get("hits", [])
+
+    def drop_index(self, index: str) -> None:
+        self.es.options(ignore_status=404).indices.delete(index=index)
+
     def delete_index(self) -> None:
         self.es.options(ignore_status=404).indices.delete(index=self.index)
 
