@@ -95,12 +95,26 @@ class LabClient:
 
     # --- single jobs ----------------------------------------------------------------------------
     def create_job(
-        self, kind: str, payload: dict[str, Any] | None = None, attempts: int | None = None
+        self,
+        kind: str,
+        payload: dict[str, Any] | None = None,
+        attempts: int | None = None,
+        delay_s: float | None = None,
+        run_at: str | None = None,
     ) -> dict[str, Any]:
+        """Queue one job; with `delay_s` or `run_at` (epoch ms or ISO 8601) it runs then."""
         body: dict[str, Any] = {"kind": kind, "payload": payload or {}}
         if attempts is not None:
             body["attempts"] = attempts
+        if delay_s is not None:
+            body["delaySeconds"] = delay_s
+        if run_at is not None:
+            body["runAt"] = run_at
         return self._call("POST", "/jobs", json=body)
+
+    def run_job_now(self, job_id: str) -> dict[str, Any]:
+        """A delayed job runs now (`POST /jobs/{id}/run-now`)."""
+        return self._call("POST", f"/jobs/{job_id}/run-now")
 
     def jobs(self, **filters: Any) -> dict[str, Any]:
         """`GET /jobs`: filters state, kind, runId, q, from, to, limit, cursor → {jobs,

@@ -198,3 +198,18 @@ def test_admin_page_search_box_finds_a_job_by_its_payload(
         page.locator("#search").fill("")
         page.locator("#search").press("Enter")
         expect(page.locator("tr.job")).to_have_count(1 + len(others), timeout=10_000)
+
+
+def test_admin_page_shows_a_delayed_job_and_runs_it_now(lab: Supervisor, client: LabClient) -> None:
+    """Headless Chromium: a job delayed by an hour says until when it waits; Run now runs it."""
+    lab.start("api")
+    lab.start("worker-1", role="worker")
+    lab.wait_api()
+    job = client.create_job("index", delay_s=3600)
+    with browser_page() as page:
+        page.goto(f"{client.api_url}/admin")
+        row = page.locator(f'tr[data-job-id="{job["id"]}"]')
+        expect(row.locator(".delayed")).to_contain_text("waits until", timeout=10_000)
+        row.locator("button.run-now").click()
+        expect(row.locator(".state")).to_have_text("completed", timeout=30_000)
+    assert client.job(job["id"])["state"] == "completed"

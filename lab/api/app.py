@@ -38,6 +38,7 @@ from lab.runtime import broker
 from lab.runtime import state as state_module
 from lab.runtime import store as store_module
 from lab.runtime.deadletters import DeadLetters
+from lab.runtime.delayed import DelayedReleaser
 from lab.runtime.events import BadEventId, EventHub, EventLog, check_event_id
 from lab.runtime.jobs import JobRecords
 from lab.runtime.messages import ID
@@ -103,7 +104,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         pruner = asyncio.create_task(prune_now_and_then())
         indexer = RecordIndexer(settings, f"api-{os.getpid()}").start()
+        delayed = DelayedReleaser(
+            records, lambda job_id: jobs_api.publish_current(records, publisher, job_id)
+        ).start()
         yield
+        delayed.stop()
         indexer.stop()
         pruner.cancel()
         await hub.close()

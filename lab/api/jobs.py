@@ -38,6 +38,7 @@ from lab.runtime.search import BadQuery, RecordSearch, epoch_ms
 from lab.runtime.store import Store, unavailable
 
 MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_DELAY_S = 30 * 86400
 RUN_CURSOR = re.compile(r"^(\d{1,15}):(\d{1,8})$")
 SEARCH_CURSOR = re.compile(r"^(\d{1,16}):([A-Za-z0-9][A-Za-z0-9_.-]{0,127})$")
 
@@ -60,6 +61,13 @@ class JobRequest(BaseModel):
     )
     attempts: int | None = Field(
         default=None, ge=1, le=MAX_ATTEMPTS, description="tries before the job fails for good"
+    )
+    delaySeconds: float | None = Field(  # noqa: N815 - the API's JSON names
+        default=None, ge=0, le=MAX_DELAY_S, allow_inf_nan=False,
+        description="run it this many seconds from now (the job is queued, its message waits)",
+    )  # fmt: skip
+    runAt: str | None = Field(  # noqa: N815
+        default=None, max_length=40, description="run it at this time (epoch ms or ISO 8601)"
     )
 
 
@@ -177,7 +185,22 @@ def create_router(
             return invalid("kind", f"unknown kind {body.kind!r}; choose from {known_kinds()}")
         except PayloadError as exc:
             return invalid(f"payload.{exc.field}", str(exc).split(": ", 1)[1])
-        job_id = records.create(body.kind, body.payload, body.attempts or settings.max_attempts)
+        run_at = 0
+        if body.delaySeconds is not None and body.runAt is not None:
+            return invalid("runAt", "give delaySeconds or runAt, not both")
+        if body.delaySeconds is not None:
+            run_at = int((time.time() + body.delaySeconds) * 1000)
+        elif body.runAt is not None:
+            try:
+                run_at = epoch_ms(body.runAt, "runAt")
+            except BadQuery as exc:
+                return invalid("runAt", str(exc).split(": ", 1)[1])
+            if run_at > (time.time() + MAX_DELAY_S) * 1000:
+                return invalid("runAt", "is more than 30 days away")
+        attempts = body.attempts or settings.max_attempts
+        job_id, delayed = records.create(body.kind, body.payload, attempts, run_at)
+        if delayed:
+            return records.get(job_id)
         try:
             publish(job_id)
         except PublishError as exc:
@@ -243,6 +266,23 @@ def create_router(
             except JobNotFound:
                 continue  # deleted a moment ago: its document is on its way out
         return {"jobs": jobs, "nextCursor": f"{last[0]}:{last[1]}" if last else None}
+
+    @router.post(
+        "/jobs/{job_id}/run-now",
+        operation_id="runJobNow",
+        responses={200: {"description": "the job, due now", "links": JOB_LINKS}},
+    )
+    def run_now(job_id: str) -> Any:
+        """A delayed job runs now instead of at its `runAt` (409 when it is not waiting)."""
+        if not ID.match(job_id):
+            return not_found(job_id)
+        try:
+            job = records.get(job_id, with_log=False)
+        except JobNotFound:
+            return not_found(job_id)
+        if job["state"] != "queued" or not records.run_now(job_id):
+            return error(409, f"job {job_id} is not waiting for its time", state=job["state"])
+        return records.get(job_id, with_log=False)
 
     @router.post("/jobs/prune", operation_id="pruneJobs")
     def prune_jobs(body: PruneRequest | None = None) -> dict[str, Any]:

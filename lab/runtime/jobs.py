@@ -74,6 +74,7 @@ def view(h: dict[str, str], log: list[str] | None = None) -> dict[str, Any]:
         "queuedAt": iso(h.get("queuedAt")),
         "startedAt": iso(h.get("startedAt")),
         "finishedAt": iso(h.get("finishedAt")),
+        "runAt": iso(h.get("runAt")),
         "worker": h.get("worker") or None,
         "error": h.get("error") or None,
         "result": _json_or_none(h.get("result")),
@@ -126,17 +127,39 @@ class JobRecords:
         )
 
     # --- the API's side -----------------------------------------------------------------------
-    def create(self, kind: str, payload: dict[str, Any], attempts: int) -> str:
+    def create(
+        self, kind: str, payload: dict[str, Any], attempts: int, run_at_ms: int = 0
+    ) -> tuple[str, bool]:
+        """A new queued job; returns its id and whether it is delayed (its message is then
+        published at `run_at_ms` by `lab.runtime.delayed`, not by the caller)."""
         job_id = new_job_id()
-        self._call(
+        answer = self._call(
             "job_create",
             job_id,
             kind,
             json.dumps(payload, separators=(",", ":")),
             attempts,
-            extra_keys=(self.keys.jobs,),
+            run_at_ms,
+            extra_keys=(self.keys.jobs, self.keys.delayed_jobs),
         )
-        return job_id
+        return job_id, answer == "delayed"
+
+    def due(self, now_ms: int, limit: int = 100, stale_ms: int = 10_000) -> list[str]:
+        """Take the delayed jobs whose time has come (see job_due.lua); `published` after."""
+        return list(
+            self.state.script("job_due")(
+                keys=[self.keys.delayed_jobs, self.keys.promoting_jobs],
+                args=[now_ms, limit, stale_ms],
+            )
+        )
+
+    def published(self, job_id: str) -> None:
+        """A delayed job's message is out (or it needs none any more)."""
+        self.redis.zrem(self.keys.promoting_jobs, job_id)
+
+    def run_now(self, job_id: str) -> bool:
+        """Make a delayed job due now; False when it is not waiting (any more)."""
+        return bool(self.redis.zadd(self.keys.delayed_jobs, {job_id: 0}, xx=True, ch=True))
 
     def get(self, job_id: str, with_log: bool = True) -> dict[str, Any]:
         pipe = self.redis.pipeline(transaction=True)

@@ -141,6 +141,17 @@ class Keys:
         return f"{self.prefix}:jobs:{state}"
 
     @property
+    def delayed_jobs(self) -> str:
+        """Sorted set: queued single jobs whose message waits until its `runAt` (the score, ms)."""
+        return f"{self.prefix}:delayed-jobs"
+
+    @property
+    def promoting_jobs(self) -> str:
+        """Sorted set: delayed jobs an API process took to publish (score: when, ms); one left
+        there longer than a few seconds (its process died) is taken again."""
+        return f"{self.prefix}:promoting-jobs"
+
+    @property
     def jobs_in_template(self) -> str:
         return self.jobs_in("%s")
 
