@@ -2,7 +2,10 @@
 page. Routes are thin; the state they show belongs to `lab.runtime`.
 
     app.py        the application: run control, status, runs, history, SSE and WebSocket
-    jobs.py       the single-jobs routes
+    jobs.py       the single-jobs routes (search, delayed jobs, run-now)
+    bulk.py       bulk retry, cancel and delete
+    deadletters.py  list, replay and purge dead letters
+    queues.py     pause, resume and purge queues; pause and resume the run's release
     admin.py      the admin page (static/admin.html)
     snapshot.py   one shared `/status` snapshot per process
     metrics.py    `GET /metrics` for Prometheus

@@ -6,6 +6,9 @@ Elasticsearch store, the RabbitMQ topology, and the three loops that use them.
     state.py      runs, counters and heartbeats in Redis, one Lua script per change
     jobs.py       single jobs' records in Redis
     progress.py   what a running job's handler reports through `ctx` (pure)
+    delayed.py    delayed single jobs: their messages wait in Redis until their time
+    search.py     the records index that `GET /jobs?q=` searches, and its indexer
+    deadletters.py  the dead-letter queue, read and replayed without losing a letter
     store.py      Elasticsearch: one document per job, `_id` = jobId
     broker.py     RabbitMQ: the queues, retry ladder and dead letters; connecting and publishing
     retry.py      what a failure becomes (retry after a delay, or a dead letter)
