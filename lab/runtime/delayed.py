@@ -11,45 +11,29 @@ which the worker's record check makes harmless. "Run now" makes a waiting job du
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable
 
-from lab.runtime.backoff import Backoff
+from lab.runtime.background import BackgroundLoop
 from lab.runtime.jobs import JobRecords
-
-log = logging.getLogger("lab.runtime.delayed")
 
 POLL_S = 0.25
 STALE_MS = 10_000
 
 
-class DelayedReleaser:
+class DelayedReleaser(BackgroundLoop):
+    name = "delayed-jobs"
+
     def __init__(self, records: JobRecords, publish: Callable[[str], None], poll_s: float = POLL_S):
+        super().__init__()
         self.records = records
         self.publish = publish
         self.poll_s = poll_s
-        self.stopping = threading.Event()
         self.released = 0
 
-    def start(self) -> DelayedReleaser:
-        threading.Thread(target=self.run, name="delayed-jobs", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-    def run(self) -> None:
-        wait = Backoff(initial_s=0.5, cap_s=10.0)
-        while not self.stopping.is_set():
-            try:
-                self.release_due()
-                wait.reset()
-                self.stopping.wait(self.poll_s)
-            except Exception as exc:  # noqa: BLE001 - Redis or RabbitMQ away: try again later
-                log.warning("delayed jobs: %r", exc)
-                self.stopping.wait(wait.next())
+    def step(self) -> None:
+        self.release_due()
+        self.stopping.wait(self.poll_s)
 
     def release_due(self) -> int:
         """Publish every delayed job whose time has come; returns how many were published."""

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 
 from lab.config import Settings
-from lab.runtime.backoff import Backoff
+from lab.runtime.background import BackgroundLoop
 from lab.runtime.jobs import JobRecords
 from lab.runtime.keys import Keys
 from lab.runtime.messages import ID
@@ -165,11 +164,14 @@ class RecordSearch:
         self.store.drop_index(self.index)
 
 
-class RecordIndexer:
+class RecordIndexer(BackgroundLoop):
     """Keeps the records index in step with Redis (see the module's docstring); one thread of
     each API process, sharing the work through the consumer group."""
 
+    name = "record-index"
+
     def __init__(self, settings: Settings, consumer: str):
+        super().__init__()
         self.settings = settings
         self.keys = Keys(settings.prefix)
         self.state = State(settings)
@@ -177,30 +179,13 @@ class RecordIndexer:
         self.search = RecordSearch(settings)
         self.redis: redis.Redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
         self.consumer = consumer
-        self.stopping = threading.Event()
         self.indexed = 0  # documents written or deleted (tests, metrics)
 
-    def start(self) -> RecordIndexer:
-        threading.Thread(target=self.run, name="record-index", daemon=True).start()
-        return self
+    def failed(self, exc: Exception) -> None:
+        if not (redis_unavailable(exc) or es_unavailable(exc)):
+            log.error("record indexer failed; starting again", exc_info=exc)
 
-    def stop(self) -> None:
-        self.stopping.set()
-
-    def run(self) -> None:
-        wait = Backoff(initial_s=0.5, cap_s=10.0)
-        while not self.stopping.is_set():
-            try:
-                self._prepare()
-                while not self.stopping.is_set():
-                    self._step()
-                    wait.reset()
-            except Exception as exc:  # noqa: BLE001 - an outage is waited out, a bug logged
-                if not (redis_unavailable(exc) or es_unavailable(exc)):
-                    log.exception("record indexer failed; starting again")
-                self.stopping.wait(wait.next())
-
-    def _prepare(self) -> None:
+    def prepare(self) -> None:
         try:
             self.redis.xgroup_create(self.keys.events, GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
@@ -209,7 +194,7 @@ class RecordIndexer:
         if self.search.ensure():
             self._index(list(self.records.ids()))  # a new index: every record there is
 
-    def _step(self) -> None:
+    def step(self) -> None:
         _next, claimed, *_ = self.redis.xautoclaim(
             self.keys.events, GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=500
         )
