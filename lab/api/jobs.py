@@ -194,7 +194,7 @@ def create_router(
             try:
                 run_at = epoch_ms(body.runAt, "runAt")
             except BadQuery as exc:
-                return invalid("runAt", str(exc).split(": ", 1)[1])
+                return invalid(exc.field, exc.reason)
             if run_at > (time.time() + MAX_DELAY_S) * 1000:
                 return invalid("runAt", "is more than 30 days away")
         attempts = body.attempts or settings.max_attempts
@@ -251,7 +251,7 @@ def create_router(
         try:
             bounds = [epoch_ms(v, n) if v else None for v, n in ((since, "from"), (until, "to"))]
         except BadQuery as exc:
-            return invalid(str(exc).split(":")[0], str(exc).split(": ", 1)[1])
+            return invalid(exc.field, exc.reason)
         after = None
         if cursor:
             found = SEARCH_CURSOR.match(cursor)
@@ -259,12 +259,9 @@ def create_router(
                 return invalid("cursor", "is not a cursor this listing handed out")
             after = [int(found[1]), found[2]]
         ids, last = search.find(q, state, kind, bounds[0], bounds[1], limit, after)
-        jobs = []
-        for job_id in ids:
-            try:
-                jobs.append(records.get(job_id, with_log=False))
-            except JobNotFound:
-                continue  # deleted a moment ago: its document is on its way out
+        # One round trip for the page; a job deleted a moment ago (its document on its way out)
+        # is left out.
+        jobs = records.views(ids)
         return {"jobs": jobs, "nextCursor": f"{last[0]}:{last[1]}" if last else None}
 
     @router.post(

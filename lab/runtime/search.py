@@ -54,7 +54,11 @@ MAPPINGS = {
 
 
 class BadQuery(ValueError):
-    """A search parameter that cannot be used; the message names it."""
+    """A search parameter that cannot be used; `field` names it, `reason` says why."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
 
 
 def record_doc(h: dict[str, str], log_lines: list[str]) -> dict[str, Any]:
@@ -85,7 +89,7 @@ def epoch_ms(value: str, name: str) -> int:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise BadQuery(f"{name}: {value[:40]!r} is neither epoch ms nor an ISO 8601 time") from None
+        raise BadQuery(name, f"{value[:40]!r} is neither epoch ms nor an ISO 8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
