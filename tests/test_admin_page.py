@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import expect
 
@@ -175,6 +176,45 @@ def test_admin_page_counts_then_retries_every_failed_job(
             state = page.locator(f'tr[data-job-id="{job_id}"] .state')
             expect(state).to_have_text("completed", timeout=30_000)
     assert {client.job(i)["attempt"] for i in ids} == {2}
+
+
+def test_a_listing_older_than_the_events_does_not_draw_a_job_back(
+    lab: Supervisor, client: LabClient
+) -> None:
+    """A `GET /jobs` answer can reach the page after events newer than it (a bulk retry once
+    left a completed job showing "active" this way). The browser holds one listing taken while
+    the job runs, lets the job complete and the page draw it from its event, then releases the
+    listing: the row stays "completed", because the page keeps the higher `version`."""
+    lab.start("api")
+    lab.start("worker-1", role="worker")
+    lab.wait_api()
+    job_id = client.create_job("agent", {"durationSeconds": 3, "stepIntervalSeconds": 0.5})["id"]
+    held: list[tuple[Any, Any]] = []
+
+    def hold(route: Any) -> None:
+        if held:
+            route.continue_()
+            return
+        held.append((route, route.fetch()))  # the listing as it is now; answered later
+
+    with browser_page() as page:
+        page.goto(f"{client.api_url}/admin")
+        state = page.locator(f'tr[data-job-id="{job_id}"] .state')
+        expect(state).to_have_text("active", timeout=15_000)
+        page.route(re.compile(r"/jobs\?"), hold)
+        page.locator("#search").press("Enter")  # reloads the table
+        # Route handlers run while playwright is called, so wait inside playwright.
+        wait_until(lambda: held or page.wait_for_timeout(50), 15, "the page to ask for the table")
+        route, stale = held[0]
+        listed = {j["id"]: j for j in stale.json()["jobs"]}
+        assert listed[job_id]["state"] == "active", "the held listing must be older than the end"
+        expect(state).to_have_text("completed", timeout=30_000)  # drawn from the event
+        page.evaluate("document.querySelector('#shown').textContent = ''")
+        route.fulfill(response=stale)
+        expect(page.locator("#shown")).not_to_have_text("", timeout=10_000)  # listing applied
+        expect(state).to_have_text("completed")
+        page.unroute(re.compile(r"/jobs\?"))
+    assert client.job(job_id)["version"] > listed[job_id]["version"]
 
 
 def test_admin_page_search_box_finds_a_job_by_its_payload(

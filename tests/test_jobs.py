@@ -298,6 +298,10 @@ def test_job_stream_in_order_with_heartbeat_and_exact_resume(
     steps = [e["message"] for e in events if e["message"] and e["message"].startswith("step ")]
     assert [s.split()[1].rstrip(":") for s in steps] == ["1/4", "2/4", "3/4", "4/4"]
     assert any(e.get("comment") == "heartbeat" for e in first + resumed), "a heartbeat arrived"
+    # Every event is one version newer, and the record says the last one.
+    versions = [e["version"] for e in events]
+    assert versions == list(range(1, len(events) + 1))
+    assert client.job(job["id"])["version"] == versions[-1]
 
 
 def test_a_running_job_survives_kill_9_of_its_worker(

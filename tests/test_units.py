@@ -244,8 +244,10 @@ def test_job_view_shapes_a_record() -> None:
         "worker": "w1",
         "error": "",
         "result": "",
+        "version": "7",
     }
     shaped = view(record, ['{"at": 1, "message": "queued"}'])
+    assert shaped["version"] == 7 and view({**record, "version": ""})["version"] == 0
     assert shaped["progress"] == 40 and shaped["attempt"] == 2 and shaped["maxAttempt"] == 4
     assert shaped["payload"] == {"durationSeconds": 5} and shaped["result"] is None
     assert shaped["finishedAt"] is None and shaped["startedAt"].startswith("2025-11-23T00:00:01")

@@ -46,7 +46,7 @@ def check_event_id(value: str | None) -> str | None:
     return value
 
 
-JOB_NUMBERS = ("progress", "attempt", "at")
+JOB_NUMBERS = ("progress", "attempt", "at", "version")
 EVENT_TYPES = ("run", "job")
 
 

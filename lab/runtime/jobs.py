@@ -78,6 +78,8 @@ def view(h: dict[str, str], log: list[str] | None = None) -> dict[str, Any]:
         "worker": h.get("worker") or None,
         "error": h.get("error") or None,
         "result": _json_or_none(h.get("result")),
+        # Bumped by every change: of two views of one job, the higher version is the newer.
+        "version": int(h.get("version") or 0),
     }
     if log is not None:
         out["log"] = [json.loads(line) for line in log]

@@ -60,8 +60,11 @@ end
 
 -- Append a log line and emit one event to the job's stream and to the lab's event stream.
 -- Returns the id in the job's stream (what `Last-Event-ID` names on /jobs/{id}/stream).
+-- Each event bumps the record's `version`, so a client holding a listing and a live stream
+-- keeps whichever of the two saw the job last (a listing can be older than an event it races).
 local function job_emit(message)
   local now = now_ms()
+  local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
   local j = redis.call('HMGET', KEYS[1], 'id', 'kind', 'state', 'progress', 'step', 'attempt',
     'error', 'worker')
   if message and message ~= '' then
@@ -71,7 +74,7 @@ local function job_emit(message)
   end
   local fields = {'type', 'job', 'jobId', j[1], 'kind', j[2], 'state', j[3],
     'progress', j[4] or '0', 'step', j[5] or '', 'attempt', j[6], 'error', j[7] or '',
-    'worker', j[8] or '', 'message', message or '', 'at', now}
+    'worker', j[8] or '', 'message', message or '', 'at', now, 'version', version}
   local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', JOB_STREAM_LEN, '*', unpack(fields))
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
   return id
