@@ -62,7 +62,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from lab.ops import stack
-from lab.measure.bench_status import drain_per_second, load_step
+from lab.measure.bench_status import drain_per_second, load_step, named_pids
 from lab.client import LabClient
 from lab.measure.drill import Verdicts, drill_settings, save_summary, teardown
 from lab.runtime.state import State
@@ -83,7 +83,7 @@ print(f"run {run_id} at {RUN_Y:,} jobs/min; drain with no load: {idle:,.0f} jobs
     code("""out = Path(tempfile.mkdtemp(prefix="lab-latency-"))
 steps = []
 for offered in OFFERED_STEPS:
-    step = load_step(settings, run_id, offered, STEP_SECONDS, out, LOCUST_PROCESSES)
+    step = load_step(settings, run_id, offered, STEP_SECONDS, out, LOCUST_PROCESSES, named_pids(supervisor))
     step["met"] = step["p95Ms"] <= P95_MS and step["failures"] == 0 and step["requests"] > 0
     steps.append(step)
     print(f"offered {offered:>5,}/s: answered {step['answeredPerSecond']:>7,.0f}/s, p50 {step['p50Ms']:.0f} ms, "

@@ -2,6 +2,7 @@
 
 bench*.py      `lab bench`: throughput, release accuracy, live jobs, the panel's lag, /status
 peers/         the same job through Celery and Dramatiq (`lab bench throughput --peers`)
+cpu.py         where the CPU went during a measurement: steal, idle, each process's share
 loadtest.py    Locust, headless or distributed (`lab loadtest`)
 hostile.py     hostile requests and poison messages, for tests and the hostile drill
 drill.py       helpers the drill notebooks share

@@ -6,7 +6,9 @@ releasing `rate` jobs a minute. First the drain (jobs processed a second) with n
 each offered load, Locust's `StatusRateUser` in distributed mode (`--locust-processes`) offers
 exactly that many requests a second for `seconds`, and the answered rate, p50/p95/p99, failures
 and the drain during that window are taken. The drain ratio is the pipeline's throughput under
-that load against its throughput without it.
+that load against its throughput without it. Each window also says where the CPU went
+(`cpu`, `idleCpu`: steal, idle and each process's share, lab.measure.cpu), because on a shared
+machine the same bench moves by a factor of two with what the hypervisor and the services take.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from lab.client import LabClient
 from lab.config import Settings
+from lab.measure.cpu import CpuShare
 from lab.measure.loadtest import run_locust
 from lab.ops import stack
 from lab.ops.reset import isolated, reset
@@ -37,6 +40,11 @@ def drain_per_second(state: State, run_id: str, seconds: float) -> float:
     return (last.processed - first.processed) / (time.monotonic() - started)
 
 
+def named_pids(supervisor: Supervisor) -> dict[int, str]:
+    """pid → name of the supervisor's running processes (what CpuShare calls them)."""
+    return {c["pid"]: c["name"] for c in supervisor.status() if c["running"] and c["pid"]}
+
+
 def load_step(
     settings: Settings,
     run_id: str,
@@ -44,12 +52,15 @@ def load_step(
     seconds: float,
     out_dir: Path,
     locust_processes: int = 2,
+    named: dict[int, str] | None = None,
 ) -> dict[str, Any]:
-    """Offer `offered` GET /status a second for `seconds`; the answers' figures and the drain
-    (jobs processed a second) of the run meanwhile."""
+    """Offer `offered` GET /status a second for `seconds`; the answers' figures, the drain
+    (jobs processed a second) of the run meanwhile, and where the CPU went (`named`: pid →
+    name of `lab`'s processes, see lab.measure.cpu)."""
     state = State(settings)
     users = max(1, round(offered / USER_RPS))
     before = state.run(run_id)
+    cpu = CpuShare(named or {}, children="locust").start()
     started = time.monotonic()
     result = run_locust(
         settings.api_url,
@@ -65,6 +76,7 @@ def load_step(
         token=settings.api_token,
     )
     after = state.run(run_id)
+    shares = cpu.result()
     assert before is not None and after is not None
     drain = (after.processed - before.processed) / (time.monotonic() - started)
     return {
@@ -77,6 +89,7 @@ def load_step(
         "p99Ms": result.p99_ms,
         "maxMs": result.max_ms,
         "drainPerSecond": round(drain, 1),
+        "cpu": shares,
     }
 
 
@@ -103,10 +116,15 @@ def status_check(
         run_id = client.run(x, rate_per_minute)["runId"]
         wait_until(lambda: state.run(run_id).processed > per_second, 60, "the run to get going")
         time.sleep(2)  # past the start-up burst
+        named = named_pids(supervisor)
+        idle_cpu = CpuShare(named).start()
         idle = drain_per_second(state, run_id, seconds)
+        idle_shares = idle_cpu.result()
         steps = []
         for offered in loads:
-            step = load_step(settings, run_id, offered, seconds, home / "locust", locust_processes)
+            step = load_step(
+                settings, run_id, offered, seconds, home / "locust", locust_processes, named
+            )
             step["drainRatio"] = round(step["drainPerSecond"] / idle, 3) if idle else None
             steps.append(step)
         still = state.run(run_id)
@@ -116,6 +134,7 @@ def status_check(
             "locustProcesses": locust_processes,
             "seconds": seconds,
             "idleDrainPerSecond": round(idle, 1),
+            "idleCpu": idle_shares,
             "steps": steps,
             "runStillActive": bool(still and still.running),
         }
