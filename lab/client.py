@@ -101,9 +101,13 @@ class LabClient:
         attempts: int | None = None,
         delay_s: float | None = None,
         run_at: str | None = None,
+        priority: str | None = None,
     ) -> dict[str, Any]:
-        """Queue one job; with `delay_s` or `run_at` (epoch ms or ISO 8601) it runs then."""
+        """Queue one job; with `delay_s` or `run_at` (epoch ms or ISO 8601) it runs then;
+        `priority` is low, normal (the default) or high."""
         body: dict[str, Any] = {"kind": kind, "payload": payload or {}}
+        if priority is not None:
+            body["priority"] = priority
         if attempts is not None:
             body["attempts"] = attempts
         if delay_s is not None:

@@ -30,8 +30,8 @@ def test_bulk_retry_cancel_and_delete_act_on_what_matches_once(
     wait_until(lambda: states(client, failing) == {"failed": 12}, 60, "twelve failed jobs",
                lambda: str(states(client, failing)))  # fmt: skip
 
-    # Agent jobs held in their queue (paused), to cancel in bulk.
-    client.queue_action(f"{settings.queue}.long", "pause")
+    # Single jobs held in their queue (paused): agent jobs to cancel in bulk, and the retries.
+    client.queue_action(f"{settings.queue}.single", "pause")
     wait_until(lambda: client.status()["workers"][0]["paused"], 15, "the pause to apply")
     held = [client.create_job("agent", {"durationSeconds": 1})["id"] for _ in range(4)]
 
@@ -43,14 +43,18 @@ def test_bulk_retry_cancel_and_delete_act_on_what_matches_once(
     answers = [client.bulk("retry", limit=5, state="failed") for _ in range(4)]
     assert [a["changed"] for a in answers] == [5, 5, 2, 0], answers
     assert [a["remaining"] for a in answers] == [7, 2, 0, 0], answers
-    wait_until(lambda: states(client, failing) == {"completed": 12}, 60, "the retried jobs",
-               lambda: str(states(client, failing)))  # fmt: skip
-    assert {client.job(j)["attempt"] for j in failing} == {2}  # each ran exactly once more
+    assert states(client, failing) == {"queued": 12}
 
     cancelled = client.bulk("cancel", state="queued", kind="agent")
     assert (cancelled["matched"], cancelled["changed"]) == (4, 4), cancelled
     assert states(client, held) == {"cancelled": 4}
     assert client.bulk("cancel", state="queued", kind="agent")["matched"] == 0
+
+    client.queue_action(f"{settings.queue}.single", "resume")
+    wait_until(lambda: states(client, failing) == {"completed": 12}, 60, "the retried jobs",
+               lambda: str(states(client, failing)))  # fmt: skip
+    assert {client.job(j)["attempt"] for j in failing} == {2}  # each ran exactly once more
+    assert states(client, held) == {"cancelled": 4}  # their messages came and were skipped
 
     gone = client.bulk("delete", ids=failing[:3] + ["no-such-job"])
     assert (gone["matched"], gone["changed"]) == (3, 3), gone
@@ -58,7 +62,6 @@ def test_bulk_retry_cancel_and_delete_act_on_what_matches_once(
     assert all(store.get(j) is None for j in failing[:3])
     assert store.get(failing[3]) is not None
     assert client.bulk("delete", ids=failing[:3])["matched"] == 0  # repeated: nothing to do
-    client.queue_action(f"{settings.queue}.long", "resume")
 
 
 def test_bad_bulk_requests_are_named(lab: Supervisor, settings: Settings) -> None:

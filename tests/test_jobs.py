@@ -53,6 +53,37 @@ def test_six_agent_jobs_on_one_worker_run_five_at_once(lab: Supervisor, client: 
     assert all(j["progress"] == 100 and j["result"]["steps"] == 4 for j in jobs)
 
 
+def test_waiting_single_jobs_start_highest_priority_first(
+    lab: Supervisor, client: LabClient, settings: Settings
+) -> None:
+    """Nine jobs wait with no worker, created low first and high last; one worker running one
+    at a time starts the three high ones first, then normal, then low, each group in the order
+    it was created."""
+    lab.start("api")
+    lab.wait_api()
+    quick = {"durationSeconds": 0.2, "stepIntervalSeconds": 0.1}
+    created = {
+        level: [client.create_job("agent", quick, priority=level)["id"] for _ in range(3)]
+        for level in ("low", "normal", "high")
+    }
+    assert {client.job(i)["priority"] for i in created["high"]} == {"high"}
+    assert client.create_job("agent", quick)["priority"] == "normal"  # the default
+    lab.start("worker-1", role="worker", args=["--concurrency", "1"])
+    every = [i for ids in created.values() for i in ids]
+    wait_until(lambda: all(client.job(i)["state"] == "completed" for i in every), 90,
+               "every job to complete")  # fmt: skip
+    started = sorted(every, key=lambda i: ms(client.job(i)["startedAt"]))
+    assert started[:3] == created["high"] and started[3:6] == created["normal"]
+    assert started[6:] == created["low"]
+
+
+def test_a_bad_priority_is_named(lab: Supervisor, settings: Settings) -> None:
+    lab.start("api")
+    lab.wait_api()
+    answer = httpx.post(f"{settings.api_url}/jobs", json={"kind": "agent", "priority": "urgent"})
+    assert answer.status_code == 422 and "priority" in answer.json()["error"]
+
+
 def test_two_workers_run_ten_at_once(lab: Supervisor, client: LabClient) -> None:
     start(lab, workers=2)
     wait_until(lambda: len(client.status()["workers"]) == 2, 30, "two workers to announce")

@@ -1,6 +1,6 @@
 """Poison messages: whatever a producer publishes, workers dead-letter it with the reason and go on.
 
-Two workers run while hostile bodies are published straight to both consumed queues with raw
+Two workers run while hostile bodies are published straight to every consumed queue with raw
 pika. Every one must land in the dead-letter queue with its reason in the headers, the workers
 must be the very same processes afterwards, and a run started afterwards must count exactly.
 """
@@ -25,9 +25,11 @@ def test_poison_messages_are_dead_lettered_and_the_workers_live_on(
     lab.up(workers=2)
     pids = {name: lab.pid(name) for name in lab.workers()}
     expected = publish_poison(channel, settings.queue)
-    for raw in MALFORMED[:4]:  # the long queue's consumer parses the same way
-        publish(channel, f"{settings.queue}.long", raw)
-    expected += 4
+    consumed = (settings.queue, f"{settings.queue}.single", f"{settings.queue}.long")
+    for queue in consumed[1:]:  # the one-by-one consumers parse the same way
+        for raw in MALFORMED[:4]:
+            publish(channel, queue, raw)
+    expected += 8
     dead = f"{settings.queue}.dead"
     wait_until(
         lambda: queue_depth(settings, dead) >= expected,
@@ -40,11 +42,11 @@ def test_poison_messages_are_dead_lettered_and_the_workers_live_on(
     for _, headers in letters:
         reasons[headers["x-lab-reason"]] = reasons.get(headers["x-lab-reason"], 0) + 1
         assert headers["x-lab-error"]
-        assert headers["x-lab-queue"] in (settings.queue, f"{settings.queue}.long")
+        assert headers["x-lab-queue"] in consumed
         assert headers["x-lab-first-failed-ms"] <= headers["x-lab-last-failed-ms"]
-    assert reasons == {**EXPECTED_REASONS, "malformed": EXPECTED_REASONS["malformed"] + 4}
+    assert reasons == {**EXPECTED_REASONS, "malformed": EXPECTED_REASONS["malformed"] + 8}
     # Bodies are kept byte for byte, however hostile, so they can be read or replayed.
-    assert sorted(b for b, _ in letters if b in MALFORMED) == sorted(MALFORMED + MALFORMED[:4])
+    assert sorted(b for b, _ in letters if b in MALFORMED) == sorted(MALFORMED + MALFORMED[:4] * 2)
     exhausted = [h for _, h in letters if h["x-lab-reason"] == "exhausted"]
     assert "elasticsearch refused" in exhausted[0]["x-lab-error"]
     assert exhausted[0]["x-lab-attempt"] == settings.max_attempts

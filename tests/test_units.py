@@ -318,9 +318,19 @@ def test_agent_steps_and_injected_failure() -> None:
 
 def test_kinds_route_to_their_queue() -> None:
     topology = broker.Topology("q")
-    assert topology.route("index") == "q"
-    assert topology.route("agent") == "q.long" and topology.route("sleep") == "q.long"
-    assert topology.route("nosuch") == "q"
+    assert topology.route("index", single=False) == "q"
+    assert topology.route("agent", single=False) == "q.long"
+    assert topology.route("sleep", single=False) == "q.long"
+    assert topology.route("nosuch", single=False) == "q"
+    # Single jobs of any kind wait in their own priority queue, never behind a run's backlog.
+    assert {topology.route(k, single=True) for k in ("index", "agent", "nosuch")} == {"q.single"}
+    queues = dict(topology.queues())
+    assert queues["q.single"]["x-max-priority"] == broker.MAX_PRIORITY
+    assert all("x-max-priority" not in a for n, a in queues.items() if n != "q.single")
+    assert queues["q.single.retry.1000"]["x-dead-letter-routing-key"] == "q.single"
+    assert broker.PRIORITIES["low"] < broker.PRIORITIES["normal"] < broker.PRIORITIES["high"]
+    # A quorum queue (3.12+) puts 5 and above first: high must be there, normal must not.
+    assert broker.PRIORITIES["high"] >= 5 > broker.PRIORITIES["normal"]
     assert topology.retry(1000, "q.long") == "q.long.retry.1000"
     assert topology.retry_arguments(1000, "q.long")["x-dead-letter-routing-key"] == "q.long"
 

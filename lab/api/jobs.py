@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lab.api.limits import StreamsFull, StreamSlots
 from lab.api.responses import error, invalid, sse, sse_response
 from lab.config import Settings
-from lab.runtime.broker import Publisher, PublishError
+from lab.runtime.broker import PRIORITIES, Publisher, PublishError
 from lab.runtime.events import BadEventId, check_event_id
 from lab.runtime.handlers import KIND, PayloadError, UnknownKind, handler_for, known_kinds
 from lab.runtime.jobs import (
@@ -68,6 +68,10 @@ class JobRequest(BaseModel):
     )  # fmt: skip
     runAt: str | None = Field(  # noqa: N815
         default=None, max_length=40, description="run it at this time (epoch ms or ISO 8601)"
+    )
+    priority: Literal["low", "normal", "high"] = Field(
+        default="normal",
+        description="waiting single jobs start highest first (see docs/OPERATIONS.md)",
     )
 
 
@@ -120,11 +124,15 @@ def prune(records: JobRecords, store: Store, older_than_s: float) -> dict[str, A
 
 def publish_current(records: JobRecords, publisher: Publisher, job_id: str) -> None:
     """Publish the record's current attempt; a failure leaves the job failed, not queued."""
-    message = records.message(job_id)
+    out = records.message(job_id)
     try:
-        publisher.publish(publisher.topology.route(message.kind), message.to_json())
+        publisher.publish(
+            publisher.topology.single,
+            out.job.to_json(),
+            PRIORITIES.get(out.priority, PRIORITIES["normal"]),
+        )
     except PublishError as exc:
-        records.unqueue(job_id, message.attempt, f"could not be queued: {exc}")
+        records.unqueue(job_id, out.job.attempt, f"could not be queued: {exc}")
         raise
 
 
@@ -198,7 +206,7 @@ def create_router(
             if run_at > (time.time() + MAX_DELAY_S) * 1000:
                 return invalid("runAt", "is more than 30 days away")
         attempts = body.attempts or settings.max_attempts
-        job_id, delayed = records.create(body.kind, body.payload, attempts, run_at)
+        job_id, delayed = records.create(body.kind, body.payload, attempts, run_at, body.priority)
         if delayed:
             return records.get(job_id)
         try:

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from lab.cli.arguments import json_object, positive_int
+from lab.cli.arguments import json_object, positive_float, positive_int
 from lab.client import LabClient
 from lab.config import Settings
 from lab.runtime.jobs import STATES
@@ -22,6 +22,13 @@ def register(sub: Any) -> None:
     add.add_argument("kind", help="a module of workers/, e.g. agent")
     add.add_argument("--payload", type=json_object, default={}, help="JSON object")
     add.add_argument("--attempts", type=positive_int, help="tries before it fails for good")
+    add.add_argument(
+        "--priority", choices=["low", "normal", "high"], default="normal",
+        help="waiting single jobs start highest first",
+    )  # fmt: skip
+    when = add.add_mutually_exclusive_group()
+    when.add_argument("--delay", type=positive_float, metavar="SECONDS", help="run it then")
+    when.add_argument("--at", metavar="TIME", help="run it at (epoch ms or ISO 8601)")
     add.add_argument("--watch", action="store_true", help="follow it until it ends")
     ls = actions.add_parser("list", help="jobs, newest first")
     ls.add_argument("--state", choices=STATES)
@@ -62,8 +69,11 @@ def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
     client = LabClient.of(settings)
     out = Console()
     if args.action == "add":
-        job = client.create_job(args.kind, args.payload, args.attempts)
-        out.print(f"{job['id']} {job['state']}")
+        job = client.create_job(
+            args.kind, args.payload, args.attempts, args.delay, args.at, args.priority
+        )
+        waits = f", waits until {job['runAt']}" if job.get("runAt") else ""
+        out.print(f"{job['id']} {job['state']} ({job['priority']} priority{waits})")
         return watch(client, job["id"], out) if args.watch else 0
     if args.action == "list":
         page = client.jobs(

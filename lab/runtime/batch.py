@@ -29,6 +29,7 @@ class Delivery:
     redelivered: bool = False
     headers: dict[str, Any] | None = None
     queue: str = ""  # the queue it was consumed from, for its dead letter's headers
+    priority: int | None = None  # its AMQP priority, kept when it is retried or dead-lettered
 
 
 @dataclass

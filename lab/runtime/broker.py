@@ -1,12 +1,16 @@
 """RabbitMQ topology and publishing: the main queue, delayed-retry queues and the dead-letter queue.
 
     <queue>                   durable; jobs of kinds that run in batches
-    <queue>.long              durable; jobs of kinds that run one by one (`BATCHABLE = False`,
-                              e.g. `agent`), consumed `concurrency` at a time per worker so one
-                              worker never hoards them while another has free slots
+    <queue>.single            durable, a priority queue (`x-max-priority`); single jobs
+                              (`POST /jobs`), by their `priority`, so a single job never waits
+                              behind a run's backlog and an urgent one goes first
+    <queue>.long              durable; a run's jobs of kinds that run one by one
+                              (`BATCHABLE = False`, e.g. `agent`); with <queue>.single consumed
+                              `concurrency` at a time per worker, so one worker never hoards
+                              them while another has free slots
     <target>.retry.<ms>       durable, one per step of the retry ladder (lab/runtime/retry.py):
                               messages expire after <ms> and dead-letter back to <target>
-                              (<queue> or <queue>.long)
+                              (<queue>, <queue>.single or <queue>.long), keeping their priority
     <queue>.dead              durable and bounded (`dead_letter_max`, oldest dropped first); what
                               is malformed or out of attempts, with headers saying why
 
@@ -34,6 +38,13 @@ PERSISTENT = 2
 
 
 QUEUE_TYPES = ("classic", "quorum")
+
+# A single job's `priority` and its AMQP message priority. A classic queue declared with
+# `x-max-priority` 5 orders all three; a quorum queue (RabbitMQ 3.12 and later) knows two
+# levels, 5 and above before the rest, so there `low` and `normal` share a level. RabbitMQ
+# 3.10 and 3.11 quorum queues have no priorities: jobs there keep their arrival order.
+PRIORITIES = {"low": 0, "normal": 1, "high": 5}
+MAX_PRIORITY = 5
 
 
 @dataclass(frozen=True)
@@ -77,16 +88,23 @@ class Topology:
         return f"{self.queue}.long"
 
     @property
+    def single(self) -> str:
+        return f"{self.queue}.single"
+
+    @property
     def dead(self) -> str:
         return f"{self.queue}.dead"
 
     @property
-    def consumed(self) -> tuple[str, str]:
+    def consumed(self) -> tuple[str, str, str]:
         """The queues workers consume."""
-        return (self.queue, self.long)
+        return (self.queue, self.single, self.long)
 
-    def route(self, kind: str) -> str:
-        """The queue a job of this kind is published to."""
+    def route(self, kind: str, single: bool) -> str:
+        """The queue a job of this kind is published to: a single job's own queue, or for a
+        run's job the main queue (or <queue>.long when its kind runs one by one)."""
+        if single:
+            return self.single
         try:
             return self.queue if handler_for(kind).batchable else self.long
         except UnknownKind:
@@ -112,6 +130,11 @@ class Topology:
             arguments["x-delivery-limit"] = self.delivery_limit
         return self._typed(arguments)
 
+    def single_arguments(self) -> dict[str, object]:
+        """A quorum queue takes no `x-max-priority` (from 3.12 it has two levels without it)."""
+        arguments = self.main_arguments()
+        return arguments if self.quorum else {**arguments, "x-max-priority": MAX_PRIORITY}
+
     def retry_arguments(self, delay_ms: int, target: str | None = None) -> dict[str, object]:
         return self._typed(
             {
@@ -128,7 +151,8 @@ class Topology:
         """Every queue of the lab with its arguments: dead letters first (the others name it)."""
         out = [(self.dead, self.dead_arguments())]
         for name in self.consumed:
-            out.append((name, self.main_arguments()))
+            main = self.single_arguments() if name == self.single else self.main_arguments()
+            out.append((name, main))
             out += [(self.retry(d, name), self.retry_arguments(d, name)) for d in self.ladder]
         return out
 
@@ -180,11 +204,13 @@ class Publisher:
             pass
         self._connection = self._channel = None
 
-    def publish(self, queue: str, body: bytes) -> None:
+    def publish(self, queue: str, body: bytes, priority: int | None = None) -> None:
         with self._lock:
             for attempt in (1, 2):
                 try:
-                    self._open().basic_publish("", queue, body, properties(), mandatory=True)
+                    self._open().basic_publish(
+                        "", queue, body, properties(priority=priority), mandatory=True
+                    )
                     return
                 except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
                     raise PublishError(f"RabbitMQ refused the message for {queue}: {exc}") from None
@@ -260,9 +286,14 @@ def server_version(amqp_url: str) -> str:
     return version.decode() if isinstance(version, bytes) else str(version)
 
 
-def properties(headers: dict[str, object] | None = None) -> pika.BasicProperties:
+def properties(
+    headers: dict[str, object] | None = None, priority: int | None = None
+) -> pika.BasicProperties:
     return pika.BasicProperties(
-        delivery_mode=PERSISTENT, content_type="application/json", headers=headers
+        delivery_mode=PERSISTENT,
+        content_type="application/json",
+        headers=headers,
+        priority=priority,
     )
 
 

@@ -75,6 +75,7 @@ def view(h: dict[str, str], log: list[str] | None = None) -> dict[str, Any]:
         "startedAt": iso(h.get("startedAt")),
         "finishedAt": iso(h.get("finishedAt")),
         "runAt": iso(h.get("runAt")),
+        "priority": h.get("priority") or "normal",
         "worker": h.get("worker") or None,
         "error": h.get("error") or None,
         "result": _json_or_none(h.get("result")),
@@ -104,6 +105,15 @@ def run_job_view(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Outgoing:
+    """A single job's message and the `priority` it is published with (a record written before
+    priorities has none: `normal`)."""
+
+    job: Job
+    priority: str
+
+
+@dataclass(frozen=True)
 class Begin:
     """The answer to "may this message run?"."""
 
@@ -130,7 +140,12 @@ class JobRecords:
 
     # --- the API's side -----------------------------------------------------------------------
     def create(
-        self, kind: str, payload: dict[str, Any], attempts: int, run_at_ms: int = 0
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        attempts: int,
+        run_at_ms: int = 0,
+        priority: str = "normal",
     ) -> tuple[str, bool]:
         """A new queued job; returns its id and whether it is delayed (its message is then
         published at `run_at_ms` by `lab.runtime.delayed`, not by the caller)."""
@@ -142,6 +157,7 @@ class JobRecords:
             json.dumps(payload, separators=(",", ":")),
             attempts,
             run_at_ms,
+            priority,
             extra_keys=(self.keys.jobs, self.keys.delayed_jobs),
         )
         return job_id, answer == "delayed"
@@ -179,12 +195,12 @@ class JobRecords:
             pipe.hgetall(self.keys.job(job_id))
         return [view(h) for h in pipe.execute() if h]
 
-    def message(self, job_id: str) -> Job:
-        """The message that runs the job's current attempt."""
+    def message(self, job_id: str) -> Outgoing:
+        """The message that runs the job's current attempt, and its priority."""
         h = self.redis.hgetall(self.keys.job(job_id))
         if not h:
             raise JobNotFound(job_id)
-        return Job(
+        job = Job(
             jobId=job_id,
             runId=None,
             seq=None,
@@ -193,6 +209,7 @@ class JobRecords:
             createdAt=int(h["createdAt"]),
             payload=json.loads(h["payload"]),
         )
+        return Outgoing(job, h.get("priority") or "normal")
 
     def list(
         self,

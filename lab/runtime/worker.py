@@ -8,7 +8,8 @@
                        becomes)
         parse + run handlers → one Elasticsearch _bulk (_id = jobId) → one Redis script that
         counts exactly once → result handed back with add_callback_threadsafe
-    job threads (`concurrency` of them; fed by <queue>.long with prefetch = concurrency)
+    job threads (`concurrency` of them; fed by <queue>.single, single jobs by priority, and
+                 <queue>.long, each with prefetch = concurrency)
         one job at a time: kinds that declare BATCHABLE = False, and single jobs, whose record
         (lab/runtime/jobs.py) says whether to run, takes their progress steps and their outcome
 
@@ -169,11 +170,12 @@ class Worker:
         self.waiting_for = ""
         reconnect.reset()
         log.info(
-            "worker %s consuming %s (prefetch %d, batch %d) and %s (concurrency %d)",
+            "worker %s consuming %s (prefetch %d, batch %d), %s and %s (concurrency %d)",
             self.id,
             self.settings.queue,
             self.settings.prefetch,
             self.settings.batch,
+            self.topology.single,
             self.topology.long,
             self.settings.concurrency,
         )
@@ -194,6 +196,10 @@ class Worker:
         there are slots, so a busy worker leaves the rest to workers with free slots."""
         consumers = {
             self.settings.queue: (self.settings.prefetch, self._on_message(self.settings.queue)),
+            self.topology.single: (
+                self.settings.concurrency,
+                self._on_long(self.topology.single),
+            ),
             self.topology.long: (self.settings.concurrency, self._on_long(self.topology.long)),
         }
         for queue, (prefetch, callback) in consumers.items():
@@ -475,7 +481,7 @@ class Worker:
         job = outcome.job
         if outcome.verdict == "retry" and job is not None:
             delay = self._retry_delay(outcome)
-            queue = self.topology.retry(delay, self.topology.route(job.kind))
+            queue = self.topology.retry(delay, self.topology.route(job.kind, job.runId is None))
             log.warning(
                 "job %s attempt %d failed, retry in %d ms: %s",
                 job.jobId,
@@ -487,7 +493,10 @@ class Worker:
                 "",
                 queue,
                 job.next_attempt().to_json(),
-                broker.properties(retry.retry_headers(outcome.error, outcome.delivery.headers)),
+                broker.properties(
+                    retry.retry_headers(outcome.error, outcome.delivery.headers),
+                    outcome.delivery.priority,
+                ),
             )
             return
         delivery = outcome.delivery
@@ -501,7 +510,7 @@ class Worker:
             delivery.headers,
         )
         session.channel.basic_publish(
-            "", self.topology.dead, delivery.body, broker.properties(headers)
+            "", self.topology.dead, delivery.body, broker.properties(headers, delivery.priority)
         )
         self.dead_lettered += 1
         try:
@@ -570,7 +579,9 @@ def brief(exc: BaseException) -> str:
 
 def _delivery(queue: str, method: Any, props: Any, body: bytes) -> Delivery:
     headers = props.headers if props is not None and isinstance(props.headers, dict) else None
-    return Delivery(method.delivery_tag, body, method.redelivered, headers, queue)
+    priority = getattr(props, "priority", None)
+    priority = priority if isinstance(priority, int) and 0 <= priority <= 255 else None
+    return Delivery(method.delivery_tag, body, method.redelivered, headers, queue, priority)
 
 
 def _describe_amqp(exc: BaseException) -> str:

@@ -30,6 +30,7 @@ class Published:
     queue: str
     body: bytes
     headers: dict[str, Any] | None
+    priority: int | None = None
 
 
 @dataclass
@@ -44,7 +45,8 @@ class StubChannel:
     def basic_publish(self, exchange: str, routing_key: str, body: Any, properties: Any) -> None:
         body = body if isinstance(body, bytes) else str(body).encode()
         headers = getattr(properties, "headers", None)
-        self.published.append(Published(routing_key, body, headers))
+        priority = getattr(properties, "priority", None)
+        self.published.append(Published(routing_key, body, headers, priority))
         self.log.append(f"publish {routing_key}")
 
     def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:

@@ -17,9 +17,10 @@ def test_classic_queues_carry_no_quorum_arguments() -> None:
 def test_quorum_queues_dead_letter_at_least_once_and_limit_redeliveries() -> None:
     topology = broker.Topology("q", (1000, 5000), 50, "quorum", 7)
     queues = dict(topology.queues())
-    assert set(queues) == {"q.dead", "q", "q.long", *topology.retries}
+    assert set(queues) == {"q.dead", "q", "q.single", "q.long", *topology.retries}
     assert all(a["x-queue-type"] == "quorum" for a in queues.values())
-    for name in ("q", "q.long"):
+    assert all("x-max-priority" not in a for a in queues.values())  # quorum queues refuse it
+    for name in ("q", "q.single", "q.long"):
         assert queues[name]["x-delivery-limit"] == 7
         assert queues[name]["x-dead-letter-routing-key"] == "q.dead"
     for name in topology.retries:

@@ -26,12 +26,14 @@ def worker(store: FakeStore | None = None) -> tuple[Worker, Session, FakeState, 
     return w, session, state, store
 
 
-def deliver(w: Worker, session: Session, *bodies: bytes, headers: dict | None = None) -> None:
+def deliver(
+    w: Worker, session: Session, *bodies: bytes, headers: dict | None = None, priority: int = 0
+) -> None:
     collect = w._on_message(SETTINGS.queue)
     for body in bodies:
         session.connection.tags += 1  # delivery tags count up per channel, as the broker's do
         method = SimpleNamespace(delivery_tag=session.connection.tags, redelivered=False)
-        collect(None, method, SimpleNamespace(headers=headers), body)
+        collect(None, method, SimpleNamespace(headers=headers, priority=priority), body)
 
 
 def settle(w: Worker, session: Session) -> None:
@@ -78,6 +80,16 @@ def test_the_second_failure_waits_longer_and_the_last_is_dead_lettered() -> None
     (dead,) = session.channel.to("unit.jobs.dead")
     assert dead.headers["x-lab-reason"] == "exhausted" and json.loads(dead.body)["attempt"] == 3
     assert state.failed == {"run1": {8}} and state.dead_letters == ["run1"] and w.failed == 1
+
+
+def test_a_retry_and_a_dead_letter_keep_the_message_priority() -> None:
+    w, session, _, _ = worker()
+    deliver(w, session, job(1, failAttempts=1), priority=5)
+    deliver(w, session, b"not json", priority=5)
+    settle(w, session)
+    (retry,) = session.channel.to("unit.jobs.retry.200")
+    (dead,) = session.channel.to("unit.jobs.dead")
+    assert retry.priority == 5 and dead.priority == 5
 
 
 def test_a_malformed_body_is_dead_lettered_unchanged_and_the_batch_goes_on() -> None:
