@@ -1,9 +1,9 @@
 """Where the machine's CPU went while a figure was measured: steal, idle, and who used the rest.
 
-A latency figure from a shared two-core VM means little on its own: the same bench gave a p95 of
-34 ms one run and 63 ms the next, with the hypervisor taking a quarter of the CPU (steal) in one
-and almost none in the other. So each bench step carries this alongside its figures. Linux only
-(`/proc`); elsewhere it says it could not look.
+A latency figure from a shared two-core VM means little on its own: the same bench on the same
+commit gave a p95 of 34 ms one run and 71 ms another, and the hypervisor took a quarter of the
+CPU (steal) in one sample and 2 % in the next. So each bench window carries this beside its
+figures. Linux only (`/proc`); elsewhere it says it could not look.
 """
 
 from __future__ import annotations

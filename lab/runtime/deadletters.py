@@ -227,9 +227,8 @@ class DeadLetters:
         not followed (anyone who can publish can write headers); the kind's queue is used."""
         if letter.queue in self.topology.consumed:
             return letter.queue
-        return self.topology.route(
-            letter.kind or "", single=False
-        )  # a single job's goes by its record
+        # Only a run's letter comes this way: a single job's is replayed through its record.
+        return self.topology.route(letter.kind or "", single=False)
 
     def purge(self) -> int:
         """Delete every dead letter; returns how many there were."""
