@@ -5,6 +5,8 @@ server error while the services are up. Live streams are left out: they never en
 
 from __future__ import annotations
 
+from collections import Counter
+
 import httpx
 import hypothesis
 import pytest
@@ -66,14 +68,10 @@ def test_no_chain_of_linked_requests_gets_a_server_error(schema, settings: Setti
             case.validate_response(response, checks=[not_a_server_error])
 
     Workflow.run(settings=hypothesis.settings(SETTINGS, max_examples=25, stateful_step_count=8))
-    # The links were followed: a job that was created was then reached by its id (which of the
-    # linked operations the machine picks depends on the schema, so any of them counts).
+    # Chains were followed: a 2xx on an operation by id needs an id a link handed over (a made-up
+    # one gets 404). Which links the machine takes varies between runs even derandomized (two
+    # full runs followed only a run's links, runs of this file alone a job's too), so any chain
+    # counts; the counts in the message say which.
     followed = {(m, p) for m, p, status in calls if status < 300 and "{" in p}
-    linked = {
-        ("GET", "/jobs/{job_id}"),
-        ("POST", "/jobs/{job_id}/cancel"),
-        ("POST", "/jobs/{job_id}/retry"),
-        ("DELETE", "/jobs/{job_id}"),
-    }
-    assert followed & linked, sorted(set(calls))[:40]
+    assert followed, sorted(Counter(calls).items())
     assert all(status < 500 for _, _, status in calls)
