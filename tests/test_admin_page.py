@@ -188,7 +188,6 @@ def test_a_listing_older_than_the_events_does_not_draw_a_job_back(
     lab.start("api")
     lab.start("worker-1", role="worker")
     lab.wait_api()
-    job_id = client.create_job("agent", {"durationSeconds": 3, "stepIntervalSeconds": 0.5})["id"]
     held: list[tuple[Any, Any]] = []
 
     def hold(route: Any) -> None:
@@ -199,6 +198,10 @@ def test_a_listing_older_than_the_events_does_not_draw_a_job_back(
 
     with browser_page() as page:
         page.goto(f"{client.api_url}/admin")
+        expect(page.locator("#live")).to_have_text("live", timeout=15_000)
+        # Created once the page is live, so the browser's start does not eat into its run.
+        job = client.create_job("agent", {"durationSeconds": 6, "stepIntervalSeconds": 0.5})
+        job_id = job["id"]
         state = page.locator(f'tr[data-job-id="{job_id}"] .state')
         expect(state).to_have_text("active", timeout=15_000)
         page.route(re.compile(r"/jobs\?"), hold)
