@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import logging
 import os
+import random
+import time
 
-from locust import FastHttpUser, between, constant_pacing, events, tag, task
+import gevent
+from locust import FastHttpUser, between, events, tag, task
 
 log = logging.getLogger("lab.measure.loadtest")
 
@@ -31,6 +34,11 @@ def _thresholds(parser) -> None:  # noqa: ANN001 - Locust's own parser type
     parser.add_argument("--max-fail-ratio", type=float, default=0.0, help="fail above this ratio")
     parser.add_argument(
         "--user-rps", type=float, default=10.0, help="StatusRateUser: requests a second per user"
+    )
+    parser.add_argument(
+        "--in-step",
+        action="store_true",
+        help="StatusRateUser: every user on the same beat (one burst a period), not spread out",
     )
 
 
@@ -101,10 +109,29 @@ class StatusUser(LabUser):
 class StatusRateUser(LabUser):
     """Offers a fixed load: each user sends `--user-rps` GET /status a second whatever the
     answers' latency (constant throughput), so users × rate is the offered load and a slow API
-    shows as fewer answers and longer times, not as a lighter test."""
+    shows as fewer answers and longer times, not as a lighter test.
+
+    Each user starts at a random point of its first period, as independent dashboards do.
+    Locust spawns a whole step's users within milliseconds, and constant pacing then keeps
+    them on the same beat for good: the offered load arrives as one burst per period, and the
+    figures measure how long the last answer of a burst waits behind the others (in the API
+    and in Locust's own process), not how the API holds a steady rate. `--in-step` keeps the
+    beat, to measure exactly that."""
+
+    def on_start(self) -> None:
+        super().on_start()
+        options = self.environment.parsed_options
+        self.period = 1 / options.user_rps
+        if not options.in_step:
+            gevent.sleep(random.uniform(0, self.period))
+        self.due = time.monotonic()  # when this user's latest request was due
 
     def wait_time(self) -> float:
-        return constant_pacing(1 / self.environment.parsed_options.user_rps)(self)
+        """Until this user's next beat; after an answer that came too late for it, at once,
+        and the beat starts again from there (a slow API is not sent a catch-up burst)."""
+        now = time.monotonic()
+        self.due = max(self.due + self.period, now)
+        return self.due - now
 
     @tag("rate")
     @task

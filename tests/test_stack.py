@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+from pathlib import Path
 
+import httpx
 import pytest
 
-from lab.ops import servers, stack
+from lab.ops import processes, servers, stack
 
 
 def test_a_private_redis_starts_answers_and_stops(tmp_path) -> None:
@@ -16,6 +20,48 @@ def test_a_private_redis_starts_answers_and_stops(tmp_path) -> None:
     finally:
         local.stop()
     assert not servers.redis_ok(local.url)
+
+
+def _saver_policies(local: servers.Local) -> list[int]:
+    assert local.pid is not None
+    return [
+        os.sched_getscheduler(int(task.name))
+        for pid in processes.group_members(local.pid)
+        for task in Path(f"/proc/{pid}/task").glob("[0-9]*")
+        if (task / "comm").read_text().strip() == "autosave"
+    ]
+
+
+def test_the_elasticsearch_api_server_saves_only_when_a_core_is_free(tmp_path) -> None:
+    """noida-db's saver runs on SCHED_IDLE, after a pause and resume too, and still saves: what
+    was written is there after an orderly stop and a start on the same data."""
+    port = servers.free_port()
+    local = servers.start_elasticsearch(port, tmp_path)
+    try:
+        assert _saver_policies(local) == [os.SCHED_IDLE]
+        docs = "".join(
+            json.dumps({"index": {"_index": "saved", "_id": str(i)}})
+            + "\n"
+            + json.dumps({"n": i})
+            + "\n"
+            for i in range(500)
+        )
+        answer = httpx.post(
+            f"{local.url}/_bulk?refresh=true",
+            content=docs,
+            headers={"content-type": "application/x-ndjson"},
+        )
+        assert answer.status_code == 200 and not answer.json()["errors"]
+        local.pause_service()
+        local.resume_service()
+        assert _saver_policies(local) == [os.SCHED_IDLE]
+    finally:
+        local.stop()
+    again = servers.start_elasticsearch(port, tmp_path)  # the same port: the same data folder
+    try:
+        assert httpx.get(f"{again.url}/saved/_count").json()["count"] == 500
+    finally:
+        again.stop()
 
 
 @pytest.mark.slow

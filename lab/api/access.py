@@ -77,6 +77,36 @@ class Policy:
         offered = offered or query_token
         return offered is not None and secrets.compare_digest(offered.encode(), self.token.encode())
 
+    def refusal(self, scope: Scope) -> tuple[int, str, dict[str, str]] | None:
+        """(status, message, headers) when the request may not pass, else None."""
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host")
+        if not self.host_allowed(host):
+            return (
+                421,
+                f"host {host!r} is not one this lab answers to; "
+                "add it to LAB_ALLOWED_HOSTS if it is yours",
+                {},
+            )
+        changes = scope["type"] == "websocket" or scope.get("method") not in SAFE_METHODS
+        if changes and not self.origin_allowed(headers.get("origin"), host):
+            return (
+                403,
+                f"requests from the page at {headers.get('origin')!r} are not allowed; "
+                "add its origin to LAB_ALLOWED_ORIGINS if it is yours",
+                {},
+            )
+        if scope.get("path") in OPEN_PATHS:
+            return None
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if not self.token_ok(headers.get("authorization"), (query.get("token") or [None])[0]):
+            return (
+                401,
+                "this lab needs its API token: send `Authorization: Bearer <LAB_API_TOKEN>`",
+                {"www-authenticate": "Bearer"},
+            )
+        return None
+
 
 class AccessGuard:
     """ASGI middleware applying a `Policy` to every HTTP request and WebSocket handshake."""
@@ -89,7 +119,7 @@ class AccessGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        refusal = self.refusal(scope)
+        refusal = self.policy.refusal(scope)
         if refusal is None:
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":
@@ -97,38 +127,6 @@ class AccessGuard:
             await send({"type": "websocket.close", "code": 1008, "reason": refusal[1][:120]})
         else:
             await respond(send, refusal[0], refusal[1], refusal[2])
-
-    def refusal(self, scope: Scope) -> tuple[int, str, dict[str, str]] | None:
-        """(status, message, headers) when the request may not pass, else None."""
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        host = headers.get("host")
-        if not self.policy.host_allowed(host):
-            return (
-                421,
-                f"host {host!r} is not one this lab answers to; "
-                "add it to LAB_ALLOWED_HOSTS if it is yours",
-                {},
-            )
-        changes = scope["type"] == "websocket" or scope.get("method") not in SAFE_METHODS
-        if changes and not self.policy.origin_allowed(headers.get("origin"), host):
-            return (
-                403,
-                f"requests from the page at {headers.get('origin')!r} are not allowed; "
-                "add its origin to LAB_ALLOWED_ORIGINS if it is yours",
-                {},
-            )
-        if scope.get("path") in OPEN_PATHS:
-            return None
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        if not self.policy.token_ok(
-            headers.get("authorization"), (query.get("token") or [None])[0]
-        ):
-            return (
-                401,
-                "this lab needs its API token: send `Authorization: Bearer <LAB_API_TOKEN>`",
-                {"www-authenticate": "Bearer"},
-            )
-        return None
 
 
 async def respond(

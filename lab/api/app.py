@@ -123,7 +123,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     # The last added runs first: refuse strangers before reading what they send.
-    app.add_middleware(StatusFastPath)
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessGuard, policy=Policy.of(settings))
     app.add_middleware(RequestTimer)  # outermost: refused requests are timed too
@@ -348,3 +347,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         queues.create_router(state, publisher, lambda: app.state.snapshot.invalidate())
     )
     return app
+
+
+def served(settings: Settings | None = None) -> StatusFastPath:
+    """What uvicorn serves: the app behind the `/status` fast path (lab.api.snapshot)."""
+    settings = settings or config.load()
+    return StatusFastPath(create_app(settings), Policy.of(settings))

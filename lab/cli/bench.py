@@ -69,6 +69,9 @@ def register(sub: Any) -> None:
     s.add_argument("--y", type=positive_float, default=120_000.0, help="the run's jobs per minute")
     s.add_argument("--api-processes", type=positive_int, default=1)
     s.add_argument("--locust-processes", type=positive_int, default=2)
+    s.add_argument(
+        "--in-step", action="store_true", help="every Locust user on one beat: a burst a period"
+    )
     s.set_defaults(handler=cmd_status)
 
 
@@ -143,7 +146,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
     result = status_check(
         settings, args.loads, args.seconds, args.y, home(settings), args.api_processes,
-        args.locust_processes,
+        args.locust_processes, args.in_step,
     )  # fmt: skip
     print(json.dumps(result, indent=2))
     return 0

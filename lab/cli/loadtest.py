@@ -27,6 +27,11 @@ def register(sub: Any) -> None:
     )
     lt.add_argument("--user-rps", type=positive_float, default=10.0, help="rate scenario")
     lt.add_argument(
+        "--in-step",
+        action="store_true",
+        help="rate scenario: every user on one beat (a burst a period), not spread out",
+    )
+    lt.add_argument(
         "--processes",
         type=positive_int,
         default=1,
@@ -67,6 +72,7 @@ def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
         max_fail_ratio=args.max_fail_ratio,
         processes=args.processes,
         user_rps=args.user_rps,
+        in_step=args.in_step,
         token=settings.api_token,
         expect_remote_workers=args.processes if args.master else 0,
     )

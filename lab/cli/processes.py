@@ -44,7 +44,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     with its own status snapshot and event hub), started from the same settings."""
     import uvicorn
 
-    from lab.api.app import create_app
+    from lab.api.app import served
 
     parsed = urlparse(settings.api_url)
     options: dict[str, Any] = {
@@ -64,9 +64,9 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
         shutil.rmtree(shared, ignore_errors=True)
         shared.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
-        uvicorn.run("lab.api.app:create_app", factory=True, workers=processes, **options)
+        uvicorn.run("lab.api.app:served", factory=True, workers=processes, **options)
     else:
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(served(settings), **options)
     return 0
 
 

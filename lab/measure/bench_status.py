@@ -53,10 +53,12 @@ def load_step(
     out_dir: Path,
     locust_processes: int = 2,
     named: dict[int, str] | None = None,
+    in_step: bool = False,
 ) -> dict[str, Any]:
     """Offer `offered` GET /status a second for `seconds`; the answers' figures, the drain
     (jobs processed a second) of the run meanwhile, and where the CPU went (`named`: pid →
-    name of `lab`'s processes, see lab.measure.cpu)."""
+    name of `lab`'s processes, see lab.measure.cpu). The users' requests are spread over each
+    period, as independent dashboards' are; `in_step` sends them as one burst a period."""
     state = State(settings)
     users = max(1, round(offered / USER_RPS))
     before = state.run(run_id)
@@ -74,6 +76,7 @@ def load_step(
         processes=locust_processes,
         user_rps=USER_RPS,
         token=settings.api_token,
+        in_step=in_step,
     )
     after = state.run(run_id)
     shares = cpu.result()
@@ -101,6 +104,7 @@ def status_check(
     home: Path,
     api_processes: int = 1,
     locust_processes: int = 2,
+    in_step: bool = False,
 ) -> dict[str, Any]:
     settings = isolated(base, "labbench", home=str(home))
     stack.up(settings)
@@ -123,8 +127,9 @@ def status_check(
         steps = []
         for offered in loads:
             step = load_step(
-                settings, run_id, offered, seconds, home / "locust", locust_processes, named
-            )
+                settings, run_id, offered, seconds, home / "locust", locust_processes, named,
+                in_step,
+            )  # fmt: skip
             step["drainRatio"] = round(step["drainPerSecond"] / idle, 3) if idle else None
             steps.append(step)
         still = state.run(run_id)
@@ -132,6 +137,7 @@ def status_check(
             "releasePerSecond": per_second,
             "apiProcesses": api_processes,
             "locustProcesses": locust_processes,
+            "inStep": in_step,
             "seconds": seconds,
             "idleDrainPerSecond": round(idle, 1),
             "idleCpu": idle_shares,

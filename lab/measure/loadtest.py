@@ -80,16 +80,19 @@ def run_locust(
     user_rps: float = 10.0,
     token: str = "",
     expect_remote_workers: int = 0,
+    in_step: bool = False,
 ) -> LoadtestResult:
     """Locust headless; with `processes` > 1 in its distributed mode (a master and that many
     worker processes here), and with `expect_remote_workers` as a master that waits for workers
-    started elsewhere (`lab loadtest --worker HOST`)."""
+    started elsewhere (`lab loadtest --worker HOST`). `in_step`: the rate scenario's users all
+    on one beat, one burst a period (loadtests/locustfile.py, StatusRateUser)."""
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}, got {scenario!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
     prefix = out_dir / f"{scenario}-{users}u"
     options = ["--p95-ms", str(p95_ms), "--p99-ms", str(p99_ms),
-               "--max-fail-ratio", str(max_fail_ratio), "--user-rps", str(user_rps)]  # fmt: skip
+               "--max-fail-ratio", str(max_fail_ratio), "--user-rps", str(user_rps),
+               *(["--in-step"] if in_step else [])]  # fmt: skip
     argv = [
         *locust_command(), "--headless",
         "--host", host, "-u", str(users), "-r", str(spawn_rate), "-t", f"{duration_s:g}s",

@@ -35,11 +35,33 @@ def alive(pid: int) -> bool:
 
 def group_alive(pgid: int) -> bool:
     """Some process of the group still runs."""
+    return bool(group_members(pgid))
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of a process group."""
+    members = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         fields = _stat(stat.parent.name)
         if fields and len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
+            members.append(int(stat.parent.name))
+    return members
+
+
+def idle_threads(pgid: int, name: str) -> list[int]:
+    """Put every thread called `name` in the process group on SCHED_IDLE, Linux's policy for
+    work that may run only when a core has nothing else to do; the threads' ids."""
+    done = []
+    for pid in group_members(pgid):
+        for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):
+            try:
+                if (task / "comm").read_text().strip() != name:
+                    continue
+                os.sched_setscheduler(int(task.name), os.SCHED_IDLE, os.sched_param(0))
+            except OSError:  # gone meanwhile, or not ours to change
+                continue
+            done.append(int(task.name))
+    return done
 
 
 def cmdline(pid: int) -> list[str] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import pwd
 import random
@@ -40,6 +41,9 @@ APT_PACKAGES = {
 }
 OPTIONAL = ("prometheus",)  # started only when asked for: `lab stack up --with prometheus`
 COMPOSE_HINT = "docker compose up -d redis rabbitmq elasticsearch"
+
+
+log = logging.getLogger("lab.ops.servers")
 
 
 class StackError(RuntimeError):
@@ -204,6 +208,8 @@ class Local:
     def resume_service(self, timeout_s: float = 30.0) -> None:
         self._noida("start")
         wait_healthy(es_ok, self.url, timeout_s, "Elasticsearch API (noida-db)")
+        if self.pid:
+            save_when_idle(self.pid)
 
     def _noida(self, action: str) -> None:
         if self.service != "elasticsearch" or self.data_dir is None:
@@ -470,7 +476,18 @@ def start_elasticsearch(port: int, home: Path) -> Local:
         )
     url = f"http://127.0.0.1:{port}"
     wait_healthy(es_ok, url, 30, "Elasticsearch API (noida-db)", log)
+    save_when_idle(process.pid)
     return Local("elasticsearch", url, pid=process.pid, group=True, data_dir=data)
+
+
+def save_when_idle(pgid: int) -> None:
+    """noida-db writes everything it holds to one file every few seconds from one thread,
+    `autosave`, and that costs CPU in proportion to the data held, not to the writes: with
+    100,000 documents it is most of the server's CPU, and it competes with the API, the
+    worker and the broker on a small machine. On SCHED_IDLE it saves when a core is free; a
+    busy machine saves less often, and an orderly stop still saves everything (docs/SERVICES.md)."""
+    if not processes.idle_threads(pgid, "autosave"):
+        log.info("noida-db: no autosave thread found to idle")
 
 
 def prometheus_config(targets: list[str], scrape_interval_s: float = 5.0, token: str = "") -> str:

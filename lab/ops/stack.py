@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from lab.config import Settings, safe_url
+from lab.ops import processes
 from lab.ops.servers import (
     CHECKS,
     OPTIONAL,
@@ -24,6 +25,7 @@ from lab.ops.servers import (
     Local,
     StackError,
     port_of,
+    save_when_idle,
     start_prometheus,
     start_rabbitmq_cluster,
     urls,
@@ -76,6 +78,8 @@ def up(
         if CHECKS[service](url):
             how[service] = "reused"
             say(f"{service}: reusing what answers at {safe_url(url)}")
+            if service == "elasticsearch":
+                _idle_saver_of_ours(settings)
             continue
         if not _is_local(url):
             raise StackError(
@@ -97,6 +101,18 @@ def up(
         how[service] = f"started ({local.node or 'pid ' + str(local.pid)})"
         say(f"{service}: ready in {time.monotonic() - began:.1f} s")
     return how
+
+
+def _idle_saver_of_ours(settings: Settings) -> None:
+    """An Elasticsearch-API server an earlier `lab stack up` started gets its saver idled too
+    (`servers.save_when_idle`); one lab did not start is left as it is."""
+    path = _state_file(settings, "elasticsearch")
+    try:
+        pid = json.loads(path.read_text()).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return
+    if isinstance(pid, int) and processes.alive(pid):
+        save_when_idle(pid)
 
 
 def up_cluster(

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from lab.api.snapshot import Snapshot, StatusSnapshot
+from lab.api.access import LOOPBACK, Policy
+from lab.api.snapshot import Snapshot, StatusFastPath, StatusSnapshot
 
 
 def test_concurrent_callers_share_one_read_and_a_stale_snapshot_is_read_again() -> None:
@@ -71,3 +72,45 @@ def test_the_scripts_key_templates_are_keys_py_names() -> None:
     assert k.run_released_in("%s") % ("r1", 17) == k.run_released_in("r1", 17)
     assert k.history() % 1700000000 == k.history(1700000000) == "{lab}:history:1700000000"
     assert k.run_keys("r1")[3] == k.run_processed_in("r1")
+
+
+class _App:
+    """Stands in for the FastAPI app behind the fast path: records what it was handed."""
+
+    def __init__(self, snapshot: StatusSnapshot):
+        self.state = type("State", (), {"snapshot": snapshot})()
+        self.handed: list[str] = []
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        self.handed.append(scope["path"])
+
+
+def _call(path: str, headers: list[tuple[bytes, bytes]], token: str = "") -> tuple[list, list]:
+    async def read() -> dict:
+        return {"processed": 3}
+
+    app = _App(StatusSnapshot(read, 1.0))
+    fast = StatusFastPath(app, Policy(LOOPBACK, frozenset(), token))
+    sent: list = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "path": path, "method": "GET", "headers": headers}
+    asyncio.run(fast(scope, None, send))
+    return app.handed, sent
+
+
+def test_the_fast_path_answers_only_plain_permitted_gets_of_status() -> None:
+    """Refused requests, requests with a body and other paths go to the app, whose middleware
+    names the problem; a permitted one is answered here with the snapshot and its age."""
+    host = (b"host", b"127.0.0.1:8000")
+    handed, sent = _call("/status", [host])
+    assert handed == [] and sent[0]["status"] == 200
+    assert json.loads(sent[1]["body"])["processed"] == 3 and "ageMs" in sent[1]["body"].decode()
+    assert _call("/status", [(b"host", b"evil.example")])[0] == ["/status"]
+    assert _call("/status", [host, (b"content-length", b"9")])[0] == ["/status"]
+    assert _call("/status", [host, (b"transfer-encoding", b"chunked")])[0] == ["/status"]
+    assert _call("/status", [host], token="secret")[0] == ["/status"]
+    assert _call("/status", [host, (b"authorization", b"Bearer secret")], "secret")[0] == []
+    assert _call("/runs", [host])[0] == ["/runs"]
