@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,12 +23,7 @@ def test_a_private_redis_starts_answers_and_stops(tmp_path) -> None:
 
 def _saver_policies(local: servers.Local) -> list[int]:
     assert local.pid is not None
-    return [
-        os.sched_getscheduler(int(task.name))
-        for pid in processes.group_members(local.pid)
-        for task in Path(f"/proc/{pid}/task").glob("[0-9]*")
-        if (task / "comm").read_text().strip() == "autosave"
-    ]
+    return [os.sched_getscheduler(tid) for tid in processes.threads_named(local.pid, "autosave")]
 
 
 def test_the_elasticsearch_api_server_saves_only_when_a_core_is_free(tmp_path) -> None:

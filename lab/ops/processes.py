@@ -48,19 +48,29 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def threads_named(pgid: int, name: str) -> list[int]:
+    """The ids of every thread called `name` (its `comm`) in the process group."""
+    found = []
+    for pid in group_members(pgid):
+        for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):
+            try:
+                if (task / "comm").read_text().strip() == name:
+                    found.append(int(task.name))
+            except OSError:  # gone meanwhile
+                continue
+    return found
+
+
 def idle_threads(pgid: int, name: str) -> list[int]:
     """Put every thread called `name` in the process group on SCHED_IDLE, Linux's policy for
     work that may run only when a core has nothing else to do; the threads' ids."""
     done = []
-    for pid in group_members(pgid):
-        for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):
-            try:
-                if (task / "comm").read_text().strip() != name:
-                    continue
-                os.sched_setscheduler(int(task.name), os.SCHED_IDLE, os.sched_param(0))
-            except OSError:  # gone meanwhile, or not ours to change
-                continue
-            done.append(int(task.name))
+    for tid in threads_named(pgid, name):
+        try:
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:  # gone meanwhile, or not ours to change
+            continue
+        done.append(tid)
     return done
 
 
