@@ -66,7 +66,10 @@ def test_children_die_with_the_process_that_started_them(settings: Settings) -> 
     )
     try:
         pids = [int(p) for p in kernel.stdout.readline().split()]
-        assert len(pids) == 2 and all(cmdline(p) for p in pids)
+        assert len(pids) == 2
+        # A child's argv shows in /proc a moment after its parent sees the exec (see
+        # test_terminate_stops_a_polite_process_with_sigterm), so wait for both to read.
+        wait_until(lambda: all(cmdline(p) for p in pids), 10, "both workers to run")
         kernel.send_signal(signal.SIGKILL)
         kernel.wait(10)
         wait_until(lambda: not any(cmdline(p) for p in pids), 30, "the orphans to exit")

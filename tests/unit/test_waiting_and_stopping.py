@@ -27,7 +27,10 @@ def test_wait_until_names_what_it_waited_for_and_what_it_saw() -> None:
 def test_terminate_stops_a_polite_process_with_sigterm() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     assert processes.alive(child.pid)
-    assert processes.cmdline(child.pid)[1:] == ["-c", "import time; time.sleep(60)"]
+    # Popen returns once the child calls execve, a moment before the kernel records the new
+    # argv: until then /proc/<pid>/cmdline reads empty, so wait for it rather than read once.
+    argv = poll(lambda: processes.cmdline(child.pid), 10, 0.01)
+    assert argv is not None and argv[1:] == ["-c", "import time; time.sleep(60)"]
     assert processes.terminate(child.send_signal, lambda: child.poll() is None, 10)
     assert child.returncode == -signal.SIGTERM
     assert not processes.alive(child.pid) and processes.cmdline(child.pid) is None
