@@ -337,6 +337,13 @@ class ConfirmTracker:
         """Every seq below this one is confirmed."""
         return min([*self.pending.values(), *republish], default=next_seq)
 
+    def forget(self) -> None:
+        """Another run is followed on the same channel: what the last one left unconfirmed is no
+        longer this tracker's to count. Tags go on from where they are, as the channel's do; a
+        tracker that started again at 1 would pair the broker's confirms with the wrong seqs,
+        count unconfirmed jobs as released and wait forever for the last one."""
+        self.pending.clear()
+
     def reset(self) -> list[int]:
         """A new channel starts tags at 1; what was pending is unknown and must be republished."""
         lost = sorted(self.pending.values())

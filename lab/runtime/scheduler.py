@@ -263,7 +263,7 @@ class Scheduler:
         run = self.state.run(run_id)
         if run is None:
             return MAX_TICK_S
-        self.tracker.reset()
+        self.tracker.forget()  # the same channel: its delivery tags go on
         self.republish = []
         self.run_id = run_id
         self.next_seq = self.advanced_to = run.enqueued

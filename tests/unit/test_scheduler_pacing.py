@@ -1,7 +1,7 @@
 """The scheduler's own decisions, without Redis or RabbitMQ: how fast it asks and publishes on a
-fake clock, the publish window, recording the confirmed frontier, republishing refused jobs and
-standing by when the lease is gone. (`release.lua`'s arithmetic itself is tested against Redis
-in tests/test_rate.py.)"""
+fake clock, the publish window, recording the confirmed frontier, republishing refused jobs,
+standing by when the lease is gone, and pairing confirms with jobs across runs on one channel.
+(`release.lua`'s arithmetic itself is tested against Redis in tests/test_rate.py.)"""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def run_for(s: Scheduler, clock: FakeClock, seconds: float, confirm: bool = True
     while clock() < end:
         delay = s._step()
         if confirm and s.tracker.outstanding:
-            s._on_confirm(ack_frame(s.tracker.next_tag - 1))
+            s._on_confirm(ack_frame(len(s.channel.published)))  # the channel's own last tag
         clock.advance(max(delay, 0.001))
 
 
@@ -127,3 +127,35 @@ def test_a_paused_run_publishes_nothing_and_resumes_without_catching_up() -> Non
     limiter.paused = False
     run_for(s, clock, 1)
     assert len(channel.published) - before <= 10 + 2  # one second's worth and the burst
+
+
+def test_confirms_of_a_later_run_on_the_same_channel_are_paired_with_its_own_jobs() -> None:
+    """The broker numbers a channel's publishes 1, 2, 3, … for the channel's whole life, not per
+    run. A tracker that started again at 1 for the next run took the broker's single confirms
+    for jobs it never had (the run's last job stayed unconfirmed: the run never completed) and
+    its multiple confirms for jobs not yet confirmed (counted as released too early)."""
+    clock = FakeClock()
+    limiter = FakeLimiter(clock, x=5, y=6_000_000, burst=100)
+    s, channel = scheduler(limiter, clock)
+    for _ in range(3):  # the lease, then one token, then the rest
+        s._step()
+        clock.advance(0.01)
+    s._on_confirm(ack_frame(5))  # the broker's tags 1-5: the first run's jobs 0-4
+    clock.advance(1)
+    s._advance()
+    assert limiter.enqueued == 5
+    limiter.enqueued, limiter.tat = 0, None  # the next run: nothing of it released yet
+    s._follow("run2")
+    for _ in range(2):
+        s._step()
+        clock.advance(0.01)
+    assert seqs(channel) == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
+    s._on_confirm(ack_frame(7))  # tags 6 and 7: this run's jobs 0 and 1, no more
+    clock.advance(1)
+    s._advance()
+    assert limiter.enqueued == 2
+    for tag in (8, 9, 10):  # one by one, as RabbitMQ may confirm
+        s._on_confirm(ack_frame(tag, multiple=False))
+    clock.advance(1)
+    s._advance()
+    assert limiter.enqueued == 5 and s.tracker.outstanding == 0
