@@ -25,6 +25,13 @@ def seqs(channel: StubChannel) -> list[int]:
     return [json.loads(p.body)["seq"] for p in channel.to("unit.jobs")]
 
 
+def steps(s: Scheduler, clock: FakeClock, n: int) -> None:
+    """`n` ticks 10 ms apart: with a fresh limiter, the lease, then one token, then the rest."""
+    for _ in range(n):
+        s._step()
+        clock.advance(0.01)
+
+
 def run_for(s: Scheduler, clock: FakeClock, seconds: float, confirm: bool = True) -> None:
     """Tick as the event loop would: each `_step` says when the next one is due."""
     end = clock() + seconds
@@ -87,9 +94,7 @@ def test_a_refused_job_is_published_again_and_holds_the_frontier_back() -> None:
     clock = FakeClock()
     limiter = FakeLimiter(clock, x=5, y=6_000_000, burst=100)
     s, channel = scheduler(limiter, clock)
-    for _ in range(3):  # the lease, then one token, then the rest
-        s._step()
-        clock.advance(0.01)
+    steps(s, clock, 3)
     assert seqs(channel) == [0, 1, 2, 3, 4]
     s._on_confirm(nack_frame(3))  # seq 2 refused
     s._on_confirm(ack_frame(5))
@@ -137,18 +142,14 @@ def test_confirms_of_a_later_run_on_the_same_channel_are_paired_with_its_own_job
     clock = FakeClock()
     limiter = FakeLimiter(clock, x=5, y=6_000_000, burst=100)
     s, channel = scheduler(limiter, clock)
-    for _ in range(3):  # the lease, then one token, then the rest
-        s._step()
-        clock.advance(0.01)
+    steps(s, clock, 3)
     s._on_confirm(ack_frame(5))  # the broker's tags 1-5: the first run's jobs 0-4
     clock.advance(1)
     s._advance()
     assert limiter.enqueued == 5
     limiter.enqueued, limiter.tat = 0, None  # the next run: nothing of it released yet
     s._follow("run2")
-    for _ in range(2):
-        s._step()
-        clock.advance(0.01)
+    steps(s, clock, 2)  # one token, then the rest
     assert seqs(channel) == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
     s._on_confirm(ack_frame(7))  # tags 6 and 7: this run's jobs 0 and 1, no more
     clock.advance(1)
