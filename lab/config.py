@@ -131,10 +131,10 @@ def _convert(name: str, raw: str, kind: type) -> object:
     return value
 
 
-NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 # A prefix in braces is a Redis Cluster hash tag: every key of the lab maps to one slot, so each
 # Lua script's keys stay together (docs/CLUSTER.md).
-PREFIX = re.compile(r"^(?:[A-Za-z0-9_.:-]{1,100}|\{[A-Za-z0-9_.:-]{1,98}\})$")
+PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,100}|\{[A-Za-z0-9_.:-]{1,98}\}")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -170,11 +170,11 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
     if values.get("queue_type", "classic") not in ("classic", "quorum"):
         raise ConfigError(f"LAB_QUEUE_TYPE={values['queue_type']!r} must be classic or quorum")
     for name in ("queue", "es_index"):
-        if name in values and not NAME.match(str(values[name])):
+        if name in values and not NAME.fullmatch(str(values[name])):
             raise ConfigError(
                 f"LAB_{name.upper()}={values[name]!r} may hold only letters, digits and _ . : -"
             )
-    if "prefix" in values and not PREFIX.match(str(values["prefix"])):
+    if "prefix" in values and not PREFIX.fullmatch(str(values["prefix"])):
         raise ConfigError(
             f"LAB_PREFIX={values['prefix']!r} may hold only letters, digits and _ . : -, "
             "optionally in one pair of braces ({lab}: every key in one Redis Cluster slot)"

@@ -41,7 +41,7 @@ from lab.runtime.deadletters import DeadLetters
 from lab.runtime.delayed import DelayedReleaser
 from lab.runtime.events import BadEventId, EventHub, EventLog, check_event_id
 from lab.runtime.jobs import JobRecords
-from lab.runtime.messages import ID
+from lab.runtime.messages import is_id
 from lab.runtime.search import RecordIndexer, RecordSearch
 from lab.runtime.state import MAX_JOBS, NoActiveRun, RunConflict, State
 from lab.runtime.store import Store
@@ -226,14 +226,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/runs/{run_id}", operation_id="getRun")
     def run(run_id: str) -> Any:
-        found = state.run(run_id) if ID.match(run_id) else None
+        found = state.run(run_id) if is_id(run_id) else None
         return found.__dict__ if found else error(404, f"no run {run_id[:200]!r}")
 
     @app.get("/runs/{run_id}/timeline")
     def timeline(run_id: str) -> Any:
         """The run's released, processed and failed jobs per second, from its start to its end
         (or now); kept in Redis, so it is the same after any process restarts."""
-        found = state.timeline(run_id) if ID.match(run_id) else None
+        found = state.timeline(run_id) if is_id(run_id) else None
         return found if found else error(404, f"no run {run_id[:200]!r}")
 
     @app.get("/history")

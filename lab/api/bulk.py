@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from lab.api.jobs import requeue
 from lab.runtime.broker import Publisher, PublishError
 from lab.runtime.jobs import JobConflict, JobNotFound, JobRecords, JobState
-from lab.runtime.messages import ID, KIND
+from lab.runtime.messages import ID_PATTERN, KIND_PATTERN
 from lab.runtime.search import RecordSearch
 from lab.runtime.store import Store
 
@@ -40,14 +40,14 @@ ELIGIBLE = {
     "delete": {"queued", "completed", "failed", "cancelled"},
 }
 
-JobId = Annotated[str, StringConstraints(pattern=ID.pattern)]
+JobId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 
 class BulkFilter(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     state: JobState | None = None
-    kind: Annotated[str | None, Field(pattern=KIND.pattern)] = None
+    kind: Annotated[str | None, Field(pattern=KIND_PATTERN)] = None
     ids: list[JobId] | None = Field(default=None, max_length=MAX_IDS)
     q: Annotated[str | None, Field(min_length=1, max_length=500)] = Field(
         default=None, description="what GET /jobs?q= finds (id, kind, payload, error, log)"

@@ -33,7 +33,7 @@ from lab.runtime.deadletters import (
 )
 from lab.runtime.jobs import JobConflict, JobNotFound, JobRecords
 
-LETTER_ID = re.compile(rf"^[0-9a-f]{{{ID_LENGTH}}}$")
+LETTER_ID = re.compile(rf"[0-9a-f]{{{ID_LENGTH}}}")
 MAX_IDS = 1000
 
 
@@ -76,7 +76,7 @@ def create_router(dead: DeadLetters, records: JobRecords, publisher: Publisher) 
             return invalid("ids", "give either ids (a list of letter ids) or all: true")
         wanted = set(body.ids or [])
         for letter_id in wanted:
-            if not LETTER_ID.match(letter_id):
+            if not LETTER_ID.fullmatch(letter_id):
                 return invalid("ids", f"{letter_id[:40]!r} is not a dead letter id")
 
         def again(taken: Taken, channel: BlockingChannel) -> str:

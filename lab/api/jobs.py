@@ -23,7 +23,7 @@ from lab.api.responses import error, invalid, sse, sse_response
 from lab.config import Settings
 from lab.runtime.broker import PRIORITIES, Publisher, PublishError
 from lab.runtime.events import BadEventId, check_event_id
-from lab.runtime.handlers import KIND, PayloadError, UnknownKind, handler_for, known_kinds
+from lab.runtime.handlers import PayloadError, UnknownKind, handler_for, known_kinds
 from lab.runtime.jobs import (
     MAX_ATTEMPTS,
     TERMINAL,
@@ -33,14 +33,14 @@ from lab.runtime.jobs import (
     JobState,
     run_job_view,
 )
-from lab.runtime.messages import ID, MAX_DEPTH, depth
+from lab.runtime.messages import ID_PATTERN, KIND_PATTERN, MAX_DEPTH, depth, is_id, is_kind
 from lab.runtime.search import BadQuery, RecordSearch, epoch_ms
 from lab.runtime.store import Store, unavailable
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_DELAY_S = 30 * 86400
-RUN_CURSOR = re.compile(r"^(\d{1,15}):(\d{1,8})$")
-SEARCH_CURSOR = re.compile(r"^(\d{1,16}):([A-Za-z0-9][A-Za-z0-9_.-]{0,127})$")
+RUN_CURSOR = re.compile(r"(\d{1,15}):(\d{1,8})", re.ASCII)
+SEARCH_CURSOR = re.compile(r"(\d{1,16}):([A-Za-z0-9][A-Za-z0-9_.-]{0,127})", re.ASCII)
 
 
 class JobRequest(BaseModel):
@@ -180,7 +180,7 @@ def create_router(
     )
     def create_job(body: JobRequest) -> Any:
         """Queue one job of `kind` with its `payload`; it is retried up to `attempts` times."""
-        if not KIND.match(body.kind):
+        if not is_kind(body.kind):
             return invalid("kind", f"{body.kind!r} is not a valid kind name")
         if depth(body.payload) > MAX_DEPTH:
             return invalid("payload", f"nests deeper than {MAX_DEPTH} levels")
@@ -188,11 +188,12 @@ def create_router(
             return invalid("payload", f"is larger than {MAX_PAYLOAD_BYTES} bytes")
         try:
             handler = handler_for(body.kind)
-            handler.validate(body.payload)
+            handler.check(body.payload)
         except UnknownKind:
             return invalid("kind", f"unknown kind {body.kind!r}; choose from {known_kinds()}")
         except PayloadError as exc:
-            return invalid(f"payload.{exc.field}", str(exc).split(": ", 1)[1])
+            where = f"payload.{exc.field}" if exc.field else "payload"
+            return invalid(where, str(exc).split(": ", 1)[1])
         run_at = 0
         if body.delaySeconds is not None and body.runAt is not None:
             return invalid("runAt", "give delaySeconds or runAt, not both")
@@ -218,8 +219,8 @@ def create_router(
     @router.get("/jobs", operation_id="listJobs")
     def list_jobs(
         state: JobState | None = None,
-        kind: Annotated[str | None, Query(pattern=KIND.pattern)] = None,
-        run_id: Annotated[str | None, Query(alias="runId", pattern=ID.pattern)] = None,
+        kind: Annotated[str | None, Query(pattern=KIND_PATTERN)] = None,
+        run_id: Annotated[str | None, Query(alias="runId", pattern=ID_PATTERN)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
         q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
@@ -242,7 +243,7 @@ def create_router(
             return {"jobs": [], "nextCursor": None}  # a run's other jobs have no record
         after = None
         if cursor:
-            found = RUN_CURSOR.match(cursor)
+            found = RUN_CURSOR.fullmatch(cursor)
             if not found:
                 return invalid("cursor", "is not a cursor this listing handed out")
             after = [int(found[1]), int(found[2])]
@@ -262,7 +263,7 @@ def create_router(
             return invalid(exc.field, exc.reason)
         after = None
         if cursor:
-            found = SEARCH_CURSOR.match(cursor)
+            found = SEARCH_CURSOR.fullmatch(cursor)
             if not found:
                 return invalid("cursor", "is not a cursor this listing handed out")
             after = [int(found[1]), found[2]]
@@ -279,7 +280,7 @@ def create_router(
     )
     def run_now(job_id: str) -> Any:
         """A delayed job runs now instead of at its `runAt` (409 when it is not waiting)."""
-        if not ID.match(job_id):
+        if not is_id(job_id):
             return not_found(job_id)
         try:
             job = records.get(job_id, with_log=False)
@@ -299,7 +300,7 @@ def create_router(
     @router.get("/jobs/{job_id}", operation_id="getJob")
     def get_job(job_id: str) -> Any:
         """A job with its steps and log lines (a run's job: its document)."""
-        if not ID.match(job_id):
+        if not is_id(job_id):
             return not_found(job_id)
         try:
             return records.get(job_id)
@@ -314,7 +315,7 @@ def create_router(
     )
     def cancel_job(job_id: str) -> Any:
         """A queued job never runs; a running one stops at its next progress step (202)."""
-        if not ID.match(job_id):
+        if not is_id(job_id):
             return not_found(job_id)
         try:
             outcome = records.cancel(job_id)
@@ -332,7 +333,7 @@ def create_router(
     def retry_job(job_id: str) -> Any:
         """A failed or cancelled job goes back to the queue with attempt + 1 and a fresh budget
         of automatic retries, starting again at the bottom of the retry ladder."""
-        if not ID.match(job_id):
+        if not is_id(job_id):
             return not_found(job_id)
         try:
             records.retry(job_id)
@@ -350,7 +351,7 @@ def create_router(
     def delete_job(job_id: str) -> Any:
         """Remove the job's record and its result document; a queued job is skipped when
         delivered. Jobs that ended are also pruned after `LAB_JOB_RETENTION_S`."""
-        if not ID.match(job_id):
+        if not is_id(job_id):
             return not_found(job_id)
         try:
             records.delete(job_id)
@@ -374,7 +375,7 @@ def create_router(
         last_event_id_query: Annotated[str | None, Query(alias="lastEventId")] = None,
     ) -> Any:
         """SSE: the job's events from the start (or after `Last-Event-ID`); ends when it ends."""
-        if not ID.match(job_id):
+        if not is_id(job_id):
             return not_found(job_id)
         try:
             resume = check_event_id(last_event_id or last_event_id_query)

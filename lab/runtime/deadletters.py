@@ -64,9 +64,11 @@ def letter_id(body: bytes, headers: dict[str, Any] | None) -> str:
 
 
 def _iso(ms: Any) -> str | None:
+    if isinstance(ms, bool):
+        return None
     try:
         value = int(ms)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # also a header holding a float infinity
         return None
     if not 0 < value < 2**53:
         return None
@@ -88,7 +90,30 @@ def _death(headers: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe(body: bytes, headers: dict[str, Any] | None) -> DeadLetter:
-    """What a dead letter says about itself: its headers, and its body when that is a job."""
+    """What a dead letter says about itself: its headers, and its body when that is a job.
+
+    Anyone who can publish can put anything here, so this never raises: a letter that cannot be
+    read is still listed (and can be purged), its reason `unreadable`."""
+    try:
+        return _describe(body, headers)
+    except Exception as exc:  # noqa: BLE001 - a listing must show every letter it holds
+        return DeadLetter(
+            id=letter_id(bytes(body), None),
+            reason="unreadable",
+            error=f"the letter cannot be read: {type(exc).__name__}",
+            queue="",
+            attempts=0,
+            firstFailedAt=None,
+            lastFailedAt=None,
+            jobId=None,
+            runId=None,
+            kind=None,
+            bytes=len(body),
+            preview=bytes(body[:PREVIEW_CHARS]).decode("utf-8", "replace"),
+        )
+
+
+def _describe(body: bytes, headers: dict[str, Any] | None) -> DeadLetter:
     headers = headers if isinstance(headers, dict) else {}
     death = _death(headers)
     job: Job | None
@@ -100,7 +125,7 @@ def describe(body: bytes, headers: dict[str, Any] | None) -> DeadLetter:
         "delivery-limit" if _text(death.get("reason")) == "delivery_limit" else "unknown"
     )
     attempts = headers.get("x-lab-attempt")
-    if not isinstance(attempts, int):
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 0 <= attempts < 2**31:
         attempts = job.attempt if job is not None else 0
     last = headers.get("x-lab-last-failed-ms")
     return DeadLetter(
@@ -133,7 +158,9 @@ def replay_headers(headers: dict[str, Any] | None) -> dict[str, Any]:
     """A replayed letter keeps when it first failed (so dying again says so) and counts its
     replays."""
     headers = headers if isinstance(headers, dict) else {}
-    out: dict[str, Any] = {"x-lab-replays": int(headers.get("x-lab-replays") or 0) + 1}
+    replays = headers.get("x-lab-replays")
+    replays = replays if isinstance(replays, int) and 0 <= replays < 2**31 else 0
+    out: dict[str, Any] = {"x-lab-replays": replays + 1}
     if "x-lab-first-failed-ms" in headers:
         out["x-lab-first-failed-ms"] = headers["x-lab-first-failed-ms"]
     return out

@@ -25,7 +25,7 @@ from lab.runtime.keys import Keys
 from lab.runtime.state import AsyncStatus, RunView
 
 log = logging.getLogger("lab.runtime.events")
-STREAM_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+STREAM_ID = re.compile(r"(\d{1,20})-(\d{1,20})", re.ASCII)
 UINT64_MAX = 2**64 - 1
 SHORT_CONNECTIONS = 8  # per API process, for everything but blocking reads
 
@@ -37,8 +37,15 @@ class BadEventId(ValueError):
 def check_event_id(value: str | None) -> str | None:
     if value is None or value == "":
         return None
-    found = STREAM_ID.match(value)
-    if not found or int(found[1]) > UINT64_MAX or int(found[2]) > UINT64_MAX:
+    found = STREAM_ID.fullmatch(value)
+    # The very largest id is refused too: nothing can follow it, and the exclusive range that
+    # resumes after it is an error in Redis.
+    if (
+        not found
+        or int(found[1]) > UINT64_MAX
+        or int(found[2]) > UINT64_MAX
+        or (int(found[1]), int(found[2])) == (UINT64_MAX, UINT64_MAX)
+    ):
         raise BadEventId(
             f"event id {value[:60]!r} is not of the form <ms>-<n> with both parts below 2^64, "
             "e.g. 1732320000000-0"

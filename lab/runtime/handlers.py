@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lab.runtime.messages import KIND, Job
+from lab.runtime.messages import Job, is_kind
 from lab.runtime.progress import NO_PROGRESS, JobContext
 
 log = logging.getLogger("lab.runtime.handlers")
@@ -37,7 +37,7 @@ class PayloadError(ValueError):
     """A payload field a kind cannot use; `field` names it."""
 
     def __init__(self, field: str, message: str):
-        super().__init__(f"payload.{field}: {message}")
+        super().__init__(f"payload.{field}: {message}" if field else f"payload: {message}")
         self.field = field
 
 
@@ -48,6 +48,17 @@ class Handler:
     batchable: bool
     takes_context: bool
     validate: Callable[[dict[str, Any]], None]
+
+    def check(self, payload: dict[str, Any]) -> None:
+        """The kind's `validate`, held to its contract: whatever goes wrong inside it is a
+        `PayloadError`, so a kind's oversight answers 422, never 500."""
+        try:
+            self.validate(payload)
+        except PayloadError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. a huge number met by float()
+            raise PayloadError("", f"cannot be checked by the {self.kind} kind: "
+                               f"{type(exc).__name__}") from None  # fmt: skip
 
     def __call__(self, job: Job, ctx: JobContext = NO_PROGRESS) -> dict[str, Any]:
         return self.handle(job, ctx) if self.takes_context else self.handle(job)
@@ -73,10 +84,20 @@ def number(payload: dict[str, Any], name: str, low: float, high: float) -> float
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise PayloadError(name, f"must be a number, got {str(value)[:40]!r}")
+        raise PayloadError(name, f"must be a number, got {shown(value)}")
+    # Compared before any conversion or `:g` formatting: a 400-digit integer overflows a float.
     if not low <= value <= high:
-        raise PayloadError(name, f"must be from {low:g} to {high:g}, got {value:g}")
+        raise PayloadError(name, f"must be from {low:g} to {high:g}, got {shown(value)}")
     return float(value)
+
+
+def shown(value: Any) -> str:
+    """A value in an error message: short, whatever its size (a huge int has no `:g`, and past
+    4,300 digits not even a `str`)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
+        return f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def whole(payload: dict[str, Any], name: str, low: int, high: int) -> int | None:
@@ -101,7 +122,7 @@ def text(payload: dict[str, Any], name: str, max_length: int) -> str | None:
 def handler_for(kind: str) -> Handler:
     if kind in _cache:
         return _cache[kind]
-    if not KIND.match(kind):
+    if not is_kind(kind):
         raise UnknownKind(f"job kind {kind!r} is not a valid name (lowercase letters, digits, _)")
     try:
         module = importlib.import_module(f"workers.{kind}")
@@ -139,4 +160,4 @@ def known_kinds() -> list[str]:
     """The kinds `workers/` offers, for error messages and the admin page."""
     import workers
 
-    return sorted(m.name for m in pkgutil.iter_modules(workers.__path__) if KIND.match(m.name))
+    return sorted(m.name for m in pkgutil.iter_modules(workers.__path__) if is_kind(m.name))

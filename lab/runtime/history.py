@@ -40,7 +40,7 @@ def timeline(
     counts: dict[int, dict[str, int]] = {}
     for name, value in raw.items():
         second, _, field = name.partition(":")
-        if second.isdigit() and field in FIELDS:
+        if second.isascii() and second.isdigit() and field in FIELDS:
             counts.setdefault(int(second), {})[field] = int(value)
     start_s = int(started_ms) // 1000 if started_ms else now_s
     end_s = int(ended_ms) // 1000 if ended_ms else now_s

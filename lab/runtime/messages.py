@@ -23,8 +23,22 @@ MAX_ATTEMPT = 10_000  # manual retries start a fresh budget but never pass this
 MAX_EPOCH_MS = 2**53  # the largest whole number a Lua script or a JSON client keeps exact
 # Ids become parts of Redis keys and document ids: no `:` (which would name another key), no
 # spaces or control characters, and a bounded length.
-ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# Always applied with `fullmatch`: `$` would also match before a final newline.
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+# For pydantic and FastAPI, whose Rust regex engine reads `$` as the very end of the text.
+ID_PATTERN = f"^{ID.pattern}$"
+KIND_PATTERN = f"^{KIND.pattern}$"
+
+
+def is_id(value: str) -> bool:
+    return bool(ID.fullmatch(value))
+
+
+def is_kind(value: str) -> bool:
+    return bool(KIND.fullmatch(value))
 
 
 class MalformedMessage(ValueError):
@@ -116,7 +130,7 @@ def _whole(name: str, value: int | None, low: int, high: int) -> None:
 
 
 def _id(name: str, value: str | None) -> None:
-    if value is not None and not ID.match(value):
+    if value is not None and not is_id(value):
         raise MalformedMessage(
             f"field '{name}' must be 1-128 letters, digits, '_', '.' or '-' "
             "and start with a letter or digit"
@@ -124,7 +138,22 @@ def _id(name: str, value: str | None) -> None:
 
 
 def parse(body: bytes) -> Job:
-    """A `Job` from a message body, or `MalformedMessage` naming the problem."""
+    """A `Job` from a message body, or `MalformedMessage` naming the problem.
+
+    Every check below is meant to name what it refuses; the outer guard is the promise that
+    nothing else escapes even where a check was missed (a worker, the dead-letter views and a
+    replay all rely on it)."""
+    try:
+        return _parse(body)
+    except MalformedMessage:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever was missed is still a malformed body
+        raise MalformedMessage(f"body cannot be read: {type(exc).__name__}") from None
+
+
+def _parse(body: bytes) -> Job:
+    if not isinstance(body, bytes | bytearray):
+        raise MalformedMessage(f"body is {type(body).__name__}, not bytes")
     if len(body) > MAX_BODY_BYTES:
         raise MalformedMessage(f"body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
     try:
@@ -145,13 +174,14 @@ def parse(body: bytes) -> Job:
     payload = _require(data, "payload", dict, optional=True) or {}
     _id("jobId", job_id)
     _id("runId", run_id)
-    if not KIND.match(kind):
+    if not is_kind(kind):
         raise MalformedMessage("field 'kind' must be a lowercase name of letters, digits and _")
     if (run_id is None) != (seq is None):
         raise MalformedMessage("fields 'runId' and 'seq' come together or not at all")
     _whole("seq", seq, 0, MAX_SEQ - 1)
     _whole("attempt", attempt, 1, MAX_ATTEMPT)
-    if not (math.isfinite(created) and 0 <= created <= MAX_EPOCH_MS):
+    # Compared before any float conversion: a 400-digit integer overflows `math.isfinite`.
+    if not (0 <= created <= MAX_EPOCH_MS and math.isfinite(created)):
         raise MalformedMessage(
             f"field 'createdAt' must be epoch milliseconds from 0 to {MAX_EPOCH_MS}"
         )

@@ -29,7 +29,7 @@ from lab.config import Settings
 from lab.runtime.background import BackgroundLoop
 from lab.runtime.jobs import JobRecords
 from lab.runtime.keys import Keys
-from lab.runtime.messages import ID
+from lab.runtime.messages import is_id
 from lab.runtime.state import State
 from lab.runtime.state import unavailable as redis_unavailable
 from lab.runtime.store import Store
@@ -84,15 +84,20 @@ def record_doc(h: dict[str, str], log_lines: list[str]) -> dict[str, Any]:
 
 def epoch_ms(value: str, name: str) -> int:
     """`from`/`to`: epoch milliseconds or an ISO 8601 time (UTC unless it says otherwise)."""
-    if value.isdigit() and len(value) <= 16:
+    # ASCII digits only: `'²'.isdigit()` is true and `int('²')` raises.
+    if value.isascii() and value.isdigit():
+        if len(value) > 16:
+            raise BadQuery(name, "epoch milliseconds have at most 16 digits")
         return int(value)
+    if len(value) > 64:
+        raise BadQuery(name, "is too long for a time")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1000)
+    except (ValueError, OverflowError):  # also year 1 at +14:00, which has no timestamp
         raise BadQuery(name, f"{value[:40]!r} is neither epoch ms nor an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def phrased(q: str) -> str:
@@ -119,7 +124,7 @@ def query(
             bounds["lte"] = until
         filters.append({"range": {"createdAt": bounds}})
     must: list[dict[str, Any]] = []
-    if q and ID.match(q) and "-" in q:
+    if q and is_id(q) and "-" in q:
         must.append({"term": {"id": q}})  # a job id: its `-` would read as "not" below
     elif q:
         words = {"query": phrased(q), "fields": ["text", "id", "kind"], "default_operator": "and"}

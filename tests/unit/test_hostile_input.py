@@ -18,7 +18,7 @@ from lab.api.app import RunRequest
 from lab.api.jobs import JobRequest
 from lab.api.limits import json_depth
 from lab.runtime.events import BadEventId, check_event_id
-from lab.runtime.messages import ID, MAX_DEPTH, Job, MalformedMessage, depth, parse, run_job
+from lab.runtime.messages import MAX_DEPTH, Job, MalformedMessage, depth, is_id, parse, run_job
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -46,8 +46,8 @@ def test_any_json_object_parses_to_a_safe_job_or_a_named_error(body: dict) -> No
     except MalformedMessage:
         return
     # What gets through is safe to put in a Redis key, a bitmap and a Lua number.
-    assert ID.match(job.jobId) and ":" not in job.jobId
-    assert job.runId is None or (ID.match(job.runId) and job.jobId == f"{job.runId}-{job.seq}")
+    assert is_id(job.jobId) and ":" not in job.jobId
+    assert job.runId is None or (is_id(job.runId) and job.jobId == f"{job.runId}-{job.seq}")
     assert 1 <= job.attempt <= 10_000
     assert depth(job.payload) <= MAX_DEPTH
 
@@ -126,6 +126,8 @@ def test_event_ids_past_the_stream_id_range_are_refused(value: str) -> None:
         check_event_id(value)
 
 
-def test_the_largest_stream_id_is_accepted() -> None:
-    top = "18446744073709551615-18446744073709551615"
-    assert check_event_id(top) == top and check_event_id("") is None
+def test_the_largest_stream_id_is_refused_since_nothing_can_follow_it() -> None:
+    below = "18446744073709551615-18446744073709551614"
+    assert check_event_id(below) == below and check_event_id("") is None
+    with pytest.raises(BadEventId):
+        check_event_id("18446744073709551615-18446744073709551615")

@@ -1,0 +1,137 @@
+"""Round two of hostile input (pure, no services): every parser raises only its own error.
+
+Numbers are bounded before any conversion (a 400-digit integer overflows a float), only ASCII
+digits count as digits (`'²'.isdigit()` is true), and every name pattern matches the whole text
+(a `$` would let `job-1\\n` through).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lab.api.limits import ScanCost, json_depth
+from lab.runtime.deadletters import describe, fresh_attempt, replay_headers
+from lab.runtime.handlers import PayloadError, handler_for, known_kinds
+from lab.runtime.messages import MAX_DEPTH, MalformedMessage, is_id, is_kind, parse
+from lab.runtime.search import BadQuery, epoch_ms
+
+HUGE = int("9" * 400)
+# Integers of every size, digits of other scripts, newlines and control characters.
+NASTY_NUMBERS = st.one_of(
+    st.integers(),
+    st.sampled_from([HUGE, -HUGE, 2**63, 2**64, 10**4000]),
+    st.floats(),
+)
+NASTY_TEXT = st.text(
+    alphabet=st.sampled_from(list("job-1_.\n\r\t\x00\x1b[]/²٣\u202e:")), max_size=20
+)
+NASTY = st.one_of(NASTY_NUMBERS, NASTY_TEXT, st.booleans(), st.none())
+
+
+@pytest.mark.parametrize("name", ["jobId", "runId", "kind"])
+@pytest.mark.parametrize("tail", ["\n", "\r\n", "\x00", " "])
+def test_names_that_end_in_a_line_break_or_control_character_are_refused(
+    name: str, tail: str
+) -> None:
+    body = {"jobId": "job-1", "kind": "index"}
+    if name == "runId":
+        body.update(runId="run" + tail, seq=1, jobId=f"run{tail}-1")
+    else:
+        body[name] = body[name] + tail
+    with pytest.raises(MalformedMessage, match="jobId" if name == "runId" else name):
+        parse(json.dumps(body).encode())
+    assert not is_id("job-1" + tail) and not is_kind("index" + tail)
+
+
+@pytest.mark.parametrize("field", ["createdAt", "attempt", "seq"])
+def test_a_400_digit_number_in_any_field_is_named_not_raised(field: str) -> None:
+    body: dict = {"jobId": "r-1", "runId": "r", "seq": 1, "kind": "index", field: HUGE}
+    with pytest.raises(MalformedMessage, match=field):
+        parse(json.dumps(body).encode())
+
+
+@given(st.dictionaries(st.sampled_from(["jobId", "runId", "seq", "kind", "attempt",
+                                        "createdAt", "payload"]), NASTY, max_size=7))  # fmt: skip
+def test_any_nasty_field_parses_or_is_malformed(body: dict) -> None:
+    try:
+        job = parse(json.dumps(body).encode())
+    except MalformedMessage:
+        return
+    assert is_id(job.jobId) and is_kind(job.kind)
+
+
+@given(st.dictionaries(st.text(max_size=5), NASTY, max_size=4), st.binary(max_size=200))
+def test_dead_letter_views_never_raise(headers: dict, body: bytes) -> None:
+    hostile_headers = {
+        "x-lab-attempt": HUGE,
+        "x-lab-last-failed-ms": float("inf"),
+        "x-lab-first-failed-ms": "²",
+        "x-lab-replays": "many",
+        **headers,
+    }
+    letter = describe(body, hostile_headers)
+    assert letter.id and letter.reason
+    fresh_attempt(body)
+    assert replay_headers(hostile_headers)["x-lab-replays"] == 1
+
+
+def test_a_letter_whose_body_overflows_a_float_is_listed_as_malformed() -> None:
+    body = json.dumps({"jobId": "a", "kind": "index", "createdAt": HUGE}).encode()
+    letter = describe(body, {})
+    assert letter.jobId is None and letter.bytes == len(body)
+    assert fresh_attempt(body) is None
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "1" * 30, "9" * 400, "nan", "0001-01-01T00:00+14:00x"])
+def test_times_of_non_ascii_digits_or_huge_numbers_are_named(value: str) -> None:
+    with pytest.raises(BadQuery):
+        epoch_ms(value, "from")
+
+
+@pytest.mark.parametrize("kind", known_kinds())
+@given(payload=st.dictionaries(st.sampled_from(["seconds", "durationSeconds", "stepIntervalSeconds",
+                                                "failAtStep", "failAttempts", "failRate", "url",
+                                                "other"]), NASTY, max_size=4))  # fmt: skip
+def test_every_kind_answers_any_payload_with_a_payload_error_at_most(
+    kind: str, payload: dict
+) -> None:
+    try:
+        handler_for(kind).check(payload)
+    except PayloadError as exc:
+        assert str(exc).startswith("payload")
+
+
+@pytest.mark.parametrize("kind", ["sleep", "agent"])
+def test_a_400_digit_duration_is_a_named_payload_error(kind: str) -> None:
+    field = "seconds" if kind == "sleep" else "durationSeconds"
+    with pytest.raises(PayloadError, match=field):
+        handler_for(kind).check({field: HUGE})
+
+
+def _adversarial(size: int) -> list[bytes]:
+    """Bodies that made the old string regex backtrack, and the scanner's own worst cases."""
+    pairs = size // 2
+    return [
+        b'"' + b'\\"' * pairs,  # a string that never ends, full of escaped quotes
+        b'["' + b'\\"' * pairs + b'"]',
+        b'{"a":"' + b'\\"\\\\' * (pairs // 2) + b'"}',
+        b'"' * size,  # as many strings as there can be
+        b"[1," * (size // 3),
+    ]
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_the_body_check_costs_in_proportion_to_the_body(case: int) -> None:
+    small, large = (_adversarial(n)[case] for n in (8 * 1024, 256 * 1024))
+    costs = []
+    for body in (small, large):
+        cost = ScanCost()
+        json_depth(body, MAX_DEPTH, cost)
+        # Every byte is examined at most twice, and no token visited twice.
+        assert cost.examined <= 2 * len(body) + 2 and cost.steps <= len(body) + 1, cost
+        costs.append(cost.examined + cost.steps)
+    assert costs[1] <= 40 * max(costs[0], 1), costs  # 32 times the body: 32 times the work
