@@ -145,11 +145,19 @@ class LabClient:
         return self._call("POST", "/jobs/prune", json=body)
 
     def bulk(
-        self, action: str, dry_run: bool = False, limit: int | None = None, **filters: Any
+        self,
+        action: str,
+        dry_run: bool = False,
+        limit: int | None = None,
+        every: bool = False,
+        **filters: Any,
     ) -> dict[str, Any]:
         """Retry, cancel or delete every single job `filters` match (`state`, `kind`, `ids`);
-        one call changes at most `limit` (`POST /jobs/bulk`); see `remaining`."""
+        one call changes at most `limit` (`POST /jobs/bulk`); see `remaining`. With no filter,
+        `every=True` must say that every job is meant."""
         body: dict[str, Any] = {"action": action, "dryRun": dry_run}
+        if every:
+            body["all"] = True
         body["filter"] = {k: v for k, v in filters.items() if v is not None}
         if limit is not None:
             body["limit"] = limit

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from lab.runtime.retry import LadderError, parse_ladder
 
@@ -96,20 +97,47 @@ class Settings:
         return replace(self, **changes)
 
 
-SECRET = re.compile(r"(?<=://)([^:/@]+):([^@/]+)@")
+# Query parameters that carry a secret in the URL forms the clients accept.
+SECRET_PARAMS = frozenset({"password", "pass", "pwd", "token", "secret", "key", "auth",
+                           "access_token", "api_key", "apikey"})  # fmt: skip
+SECRET_SETTING = re.compile(r"TOKEN|PASSWORD|SECRET")
+MASK = "***"
 
 
 def safe_url(url: str) -> str:
-    """A URL (or comma-separated URLs) fit to print: passwords masked."""
-    return SECRET.sub(r"\1:***@", url)
+    """A URL (or comma-separated URLs) fit to print: every password masked, in each form a
+    client accepts (`user:pw@`, `:pw@`, `?password=`, `?token=`, ...). A URL that cannot be
+    read is masked whole past its scheme: printing it could leak what it holds."""
+    return ",".join(_safe_one(part) for part in url.split(","))
+
+
+def _safe_one(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{userinfo}@{host}"
+        query = "&".join(_safe_param(p) for p in parts.query.split("&") if p)
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        return f"{scheme}://{MASK}" if scheme else MASK
+
+
+def _safe_param(param: str) -> str:
+    name = param.split("=", 1)[0]
+    return f"{name}={MASK}" if name.lower() in SECRET_PARAMS else param
 
 
 def redacted(settings: Settings) -> dict[str, str]:
-    """`as_env()` fit to print in a report or a log: passwords in URLs and the token masked."""
+    """`as_env()` fit to print in a report or a log: URLs through `safe_url`, and every token,
+    password or secret setting masked."""
     out = {}
     for key, value in settings.as_env().items():
-        value = safe_url(value)
-        out[key] = "***" if key == "LAB_API_TOKEN" and value else value
+        value = safe_url(value) if "://" in value else value
+        out[key] = MASK if SECRET_SETTING.search(key) and value else value
     return out
 
 

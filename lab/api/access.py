@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from lab.config import Settings
+from lab.config import ConfigError, Settings
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Any]
@@ -27,6 +27,7 @@ ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitab
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_PATHS = frozenset({"/healthz"})
+OPEN_PREFIXES = ("/admin/static/",)  # the admin page's script and styles: no data in them
 
 
 def _names(text: str) -> frozenset[str]:
@@ -49,6 +50,13 @@ class Policy:
 
     @classmethod
     def of(cls, settings: Settings) -> Policy:
+        """The policy of these settings; refuses `*` hosts without a token, since any host name
+        then reaches the API and DNS rebinding is no longer stopped at the door."""
+        if "*" in _names(settings.allowed_hosts) and not settings.api_token:
+            raise ConfigError(
+                "LAB_ALLOWED_HOSTS=* lets any web page reach this API through DNS rebinding: "
+                "set LAB_API_TOKEN too, or list the host names instead of *"
+            )
         own = urlsplit(settings.api_url).hostname
         hosts = LOOPBACK | _names(settings.allowed_hosts) | ({own.lower()} if own else set())
         return cls(frozenset(hosts), _names(settings.allowed_origins), settings.api_token)
@@ -96,7 +104,8 @@ class Policy:
                 "add its origin to LAB_ALLOWED_ORIGINS if it is yours",
                 {},
             )
-        if scope.get("path") in OPEN_PATHS:
+        path = scope.get("path") or ""
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             return None
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if not self.token_ok(headers.get("authorization"), (query.get("token") or [None])[0]):

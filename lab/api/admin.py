@@ -13,18 +13,26 @@ from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
+from lab.api.responses import error
 from lab.config import Settings
 from lab.runtime.broker import Publisher, PublishError
 from lab.runtime.handlers import known_kinds
 from lab.runtime.jobs import STATES, JobRecords
 from lab.runtime.state import State
 
+ASSETS = {"admin.js": "text/javascript", "admin.css": "text/css"}
+
 
 @cache
 def _page() -> str:
-    return (resources.files("lab.api") / "static" / "admin.html").read_text()
+    return _static("admin.html")
+
+
+@cache
+def _static(name: str) -> str:
+    return (resources.files("lab.api") / "static" / name).read_text()
 
 
 def create_router(
@@ -44,6 +52,15 @@ def create_router(
             .replace("{{states}}", states)
         )
         return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+    @router.get("/admin/static/{name}", include_in_schema=False)
+    def asset(name: str) -> Response:
+        """The page's script and styles: files, so its CSP can refuse every inline one. They
+        hold no data, so they need no token (see `lab.api.access.OPEN_PREFIXES`)."""
+        if name not in ASSETS:
+            return error(404, f"no admin file {name[:60]!r}")
+        return Response(_static(name), media_type=ASSETS[name],
+                        headers={"Cache-Control": "no-cache"})  # fmt: skip
 
     @router.get("/admin/overview")
     def overview() -> dict[str, Any]:

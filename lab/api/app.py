@@ -31,6 +31,7 @@ from lab.api import jobs as jobs_api
 from lab.api.access import AccessGuard, Policy
 from lab.api.limits import BodyLimits, StreamsFull, StreamSlots
 from lab.api.metrics import CONTENT_TYPE, Exposition, PipelineCollector, RequestTimer
+from lab.api.pages import PageHeaders, add_docs
 from lab.api.responses import error, sse, sse_response
 from lab.api.snapshot import StatusFastPath, StatusSnapshot
 from lab.config import Settings
@@ -121,10 +122,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Run control, status and live progress of a queue pipeline.",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # served by lab.api.pages, under a CSP
+        redoc_url=None,
     )
+    add_docs(app)
     # The last added runs first: refuse strangers before reading what they send.
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessGuard, policy=Policy.of(settings))
+    app.add_middleware(PageHeaders)  # refusals are pages' answers too
     app.add_middleware(RequestTimer)  # outermost: refused requests are timed too
 
     topology = publisher.topology

@@ -9,13 +9,20 @@ The answer says how many jobs the filter `matched`, how many of those the action
 but a running one), what it `changed` and what it left (`unchanged`, by reason), and how many
 eligible jobs are left for another call (`remaining`). One call changes at most `limit` jobs at
 `LAB_BULK_RATE` a second, so a bulk retry of a hundred thousand failed jobs cannot flood the
-queue; calling again goes on where it stopped, and a call repeated after it finished changes
+queue, and one API process runs one bulk action at a time (a second concurrent call gets 429
+with `Retry-After`, so bulk calls cannot take every request thread); calling again goes on where
+it stopped, and a call repeated after it finished changes
 nothing (every job it changed is no longer eligible). A run's jobs have no record: they are read
 only, and their dead letters are replayed with `POST /dead-letters/replay`.
+
+Destruction needs intent: an empty filter matches every job, so a call that would change
+something with one must say `"all": true` (a dry run never needs it).
 """
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 from collections.abc import Iterator
 from itertools import islice
@@ -25,6 +32,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from lab.api.jobs import requeue
+from lab.api.responses import error, invalid
 from lab.runtime.broker import Publisher, PublishError
 from lab.runtime.jobs import JobConflict, JobNotFound, JobRecords, JobState
 from lab.runtime.messages import ID_PATTERN, KIND_PATTERN
@@ -61,6 +69,12 @@ class BulkRequest(BaseModel):
     filter: BulkFilter = Field(default_factory=BulkFilter)
     dryRun: bool = False
     limit: int = Field(default=MAX_PER_CALL, ge=1, le=MAX_PER_CALL)
+    all: bool = Field(
+        default=False, description="needed to act with an empty filter, which matches every job"
+    )
+
+    def unfiltered(self) -> bool:
+        return all(value is None for value in self.filter.model_dump().values())
 
 
 def paced(items: Iterator[str], per_second: float) -> Iterator[str]:
@@ -78,6 +92,7 @@ def create_router(
     records: JobRecords, publisher: Publisher, store: Store, search: RecordSearch, bulk_rate: float
 ) -> APIRouter:
     router = APIRouter(tags=["jobs"])
+    running = threading.Lock()  # one bulk action at a time in this process
 
     def matching(f: BulkFilter) -> Iterator[tuple[str, str | None]]:
         """(id, state) of every single job the filter matches."""
@@ -114,6 +129,28 @@ def create_router(
     def bulk(body: BulkRequest) -> Any:
         """Retry, cancel or delete every single job a filter matches (see the module's doc);
         `dryRun` counts without changing anything."""
+        if body.unfiltered() and not body.dryRun and not body.all:
+            return invalid(
+                "filter",
+                "is empty, which matches every job; give a state, kind, ids or q, "
+                'or say "all": true to act on every job',
+            )
+        if body.dryRun:
+            return count(body)
+        if not running.acquire(blocking=False):
+            wait_s = math.ceil(body.limit / bulk_rate)
+            return error(
+                429,
+                "another bulk action is running in this API process; try again shortly",
+                headers={"Retry-After": str(max(1, min(wait_s, 60)))},
+            )
+        try:
+            return act(body)
+        finally:
+            running.release()
+
+    def survey(body: BulkRequest) -> tuple[dict[str, Any], list[str]]:
+        """The answer's counts so far, and the ids the action applies to."""
         matched = 0
         eligible: list[str] = []
         for job_id, state in matching(body.filter):
@@ -129,8 +166,13 @@ def create_router(
             "unchanged": {},
             "remaining": len(eligible),
         }
-        if body.dryRun:
-            return answer
+        return answer, eligible
+
+    def count(body: BulkRequest) -> dict[str, Any]:
+        return survey(body)[0]
+
+    def act(body: BulkRequest) -> dict[str, Any]:
+        answer, eligible = survey(body)
         batch = eligible[: body.limit]
         for job_id in paced(iter(batch), bulk_rate):
             outcome = apply(body.action, job_id)

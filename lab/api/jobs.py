@@ -109,7 +109,7 @@ def prune(records: JobRecords, store: Store, older_than_s: float) -> dict[str, A
     pruned = []
     for job_id in records.ended_before(cutoff):
         try:
-            records.delete(job_id)
+            records.delete(job_id, ended_before_ms=cutoff)
             pruned.append(job_id)
         except (JobNotFound, JobConflict):
             continue  # deleted or retried meanwhile

@@ -6,10 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from rich.table import Table
-
 from lab.cli.arguments import positive_int
-from lab.cli.terminal import bad_input, out
+from lab.cli.terminal import DataTable, bad_input, out, shown
 from lab.client import LabClient
 from lab.config import Settings
 
@@ -36,7 +34,7 @@ def cmd_dead(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             print(json.dumps(page, indent=2))
             return 0
-        table = Table(title=f"dead letters: {page['total']:,} in all")
+        table = DataTable(title=f"dead letters: {page['total']:,} in all")
         for column in ("id", "reason", "queue", "attempts", "last failed", "job", "error"):
             table.add_column(column)
         for d in page["letters"]:
@@ -52,9 +50,11 @@ def cmd_dead(args: argparse.Namespace, settings: Settings) -> int:
         answer = client.replay_dead_letters(None if args.all else args.ids)
         kept = ", ".join(f"{n} {why}" for why, n in answer["kept"].items())
         out.print(
-            f"replayed {answer['replayed']} of {answer['matched']} matched"
-            + (f"; kept {kept}" if kept else "")
-            + (f"; not found: {' '.join(answer['notFound'])}" if answer["notFound"] else "")
+            shown(
+                f"replayed {answer['replayed']} of {answer['matched']} matched"
+                + (f"; kept {kept}" if kept else "")
+                + (f"; not found: {' '.join(answer['notFound'])}" if answer["notFound"] else "")
+            )
         )
         return 0 if not answer["notFound"] else 1
     if not args.yes:

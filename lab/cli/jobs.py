@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from lab.cli.arguments import json_object, positive_float, positive_int
+from lab.cli.terminal import DataTable, bad_input, plain, shown
 from lab.client import LabClient
 from lab.config import Settings
 from lab.runtime.jobs import STATES
@@ -56,12 +56,14 @@ def register(sub: Any) -> None:
     bulk.add_argument("--id", dest="ids", action="append", metavar="ID", help="repeatable")
     bulk.add_argument("--q", help="every job this search finds")
     bulk.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    bulk.add_argument("--yes", action="store_true", help="act on every job when no filter is given")
     prune = actions.add_parser(
         "prune", help="delete jobs that ended long ago, with their documents"
     )
     prune.add_argument(
         "--older-than", type=float, metavar="SECONDS", help="default: LAB_JOB_RETENTION_S"
     )
+    prune.add_argument("--yes", action="store_true", help="needed below the retention")
     job.set_defaults(handler=cmd_job)
 
 
@@ -73,7 +75,7 @@ def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
             args.kind, args.payload, args.attempts, args.delay, args.at, args.priority
         )
         waits = f", waits until {job['runAt']}" if job.get("runAt") else ""
-        out.print(f"{job['id']} {job['state']} ({job['priority']} priority{waits})")
+        out.print(shown(f"{job['id']} {job['state']} ({job['priority']} priority{waits})"))
         return watch(client, job["id"], out) if args.watch else 0
     if args.action == "list":
         page = client.jobs(
@@ -83,7 +85,7 @@ def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             print(json.dumps(page, indent=2))
             return 0
-        table = Table(title="jobs")
+        table = DataTable(title="jobs")
         for column in ("id", "kind", "state", "progress", "step", "attempt", "error"):
             table.add_column(column)
         for j in page["jobs"]:
@@ -99,19 +101,25 @@ def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
         out.print(table)
         return 0
     if args.action == "show":
-        print(json.dumps(client.job(args.id), indent=2))
+        print(json.dumps(client.job(args.id), indent=2))  # JSON escapes every control character
         return 0
     if args.action == "watch":
         return watch(client, args.id, out)
     if args.action == "bulk":
         return bulk(client, args, out)
     if args.action == "prune":
+        below = args.older_than is not None and args.older_than < settings.job_retention_s
+        if below and not args.yes:
+            return bad_input(
+                f"--older-than {args.older_than:g} is below the retention "
+                f"(LAB_JOB_RETENTION_S={settings.job_retention_s:g}): add --yes to prune that much"
+            )
         answer = client.prune_jobs(args.older_than)
-        out.print(f"pruned {answer['pruned']} jobs (documents: {answer['documents']})")
+        out.print(shown(f"pruned {answer['pruned']} jobs (documents: {answer['documents']})"))
         return 0
     action = {"cancel": client.cancel_job, "retry": client.retry_job, "delete": client.delete_job}
     answer = action[args.action](args.id)
-    out.print(f"{args.id} {answer.get('state', 'deleted')}")
+    out.print(shown(f"{args.id} {answer.get('state', 'deleted')}"))
     return 0
 
 
@@ -123,16 +131,23 @@ def watch(client: LabClient, job_id: str, out: Console) -> int:
             continue
         last = event["data"]
         message = last.get("message") or ""
-        out.print(f"{last['state']:>9} {last['progress']:>3}%  {message}", highlight=False)
+        line = f"{plain(last.get('state')):>9} {plain(last.get('progress')):>3}%  {plain(message)}"
+        out.print(shown(line), highlight=False)
     return 0 if last.get("state") == "completed" else 1
 
 
 def bulk(client: LabClient, args: argparse.Namespace, out: Console) -> int:
     """Call `POST /jobs/bulk` until nothing eligible is left, showing each call's counts."""
     filters = {"state": args.state, "kind": args.kind, "ids": args.ids, "q": args.q}
+    every = all(v is None for v in filters.values())
+    if every and not args.dry_run and not args.yes:
+        return bad_input(
+            f"no filter: this would {args.bulk_action} every job; give --state, --kind, --id "
+            "or --q, or add --yes to mean every job"
+        )
     changed, unchanged = 0, {}
     while True:
-        answer = client.bulk(args.bulk_action, dry_run=args.dry_run, **filters)
+        answer = client.bulk(args.bulk_action, dry_run=args.dry_run, every=every, **filters)
         if args.dry_run:
             out.print(
                 f"{answer['matched']} matched; {args.bulk_action} would change {answer['eligible']}"
@@ -145,5 +160,5 @@ def bulk(client: LabClient, args: argparse.Namespace, out: Console) -> int:
         if not answer["remaining"] or not answer["changed"]:
             break
     if unchanged:
-        out.print("unchanged: " + ", ".join(f"{n} {why}" for why, n in unchanged.items()))
+        out.print(shown("unchanged: " + ", ".join(f"{n} {why}" for why, n in unchanged.items())))
     return 0

@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rich.table import Table
-
-from lab.cli.terminal import bad_input, console, out
+from lab.cli.terminal import DataTable, bad_input, console, out
 from lab.client import LabClient
 from lab.config import Settings
 
@@ -36,7 +34,7 @@ def register(sub: Any) -> None:
 def cmd_queue(args: argparse.Namespace, settings: Settings) -> int:
     client = LabClient.of(settings)
     if args.action == "list":
-        table = Table(title="queues")
+        table = DataTable(title="queues")
         for column in ("queue", "ready", "consumers", "paused"):
             table.add_column(column)
         for q in client.queues()["queues"]:

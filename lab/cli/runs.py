@@ -10,10 +10,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from lab.cli.arguments import positive_float, positive_int
-from lab.cli.terminal import console
+from lab.cli.terminal import DataTable, console, plain
 from lab.client import LabClient
 from lab.config import Settings
 from lab.runtime.state import is_settled
@@ -89,7 +88,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
-    table = Table(title=f"run {status['runId'] or '—'} ({status['state']})")
+    table = DataTable(title=f"run {status['runId'] or '—'} ({status['state']})")
     for column in ("xTotal", "yMinutes", "enqueued", "processed", "failed", "running"):
         table.add_column(column, justify="right")
     table.add_row(
@@ -106,8 +105,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     )
     for w in status["workers"]:
         print(
-            f"  {w['id']}  pid {w['pid']}  processed {w['processed']}  "
-            f"heartbeat {w['heartbeatAgeSeconds']:.1f}s ago"
+            plain(f"  {w['id']}  pid {w['pid']}  processed {w['processed']}  ")
+            + f"heartbeat {w['heartbeatAgeSeconds']:.1f}s ago"
         )
     return 0
 
@@ -123,7 +122,7 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(runs, indent=2))
         return 0
-    table = Table(title="runs")
+    table = DataTable(title="runs")
     for column in ("runId", "state", "xTotal", "yMinutes", "processed", "failed", "seconds"):
         table.add_column(column)
     for r in runs:

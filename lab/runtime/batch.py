@@ -6,6 +6,9 @@ A delivery ends in exactly one verdict, and the worker acks it only after acting
   dead       malformed, unknown kind, or out of attempts → publish to the dead-letter queue, ack
   cancelled  a single job stopped at a progress step because it was cancelled → ack
   skipped    a single job that was cancelled, deleted or superseded before it ran → ack
+  requeued   its queue is paused: it goes back to the queue unstarted → nack with requeue
+  deferred   a second copy of an attempt another worker owns: looked at again once that
+             worker's lease could have lapsed → publish the same attempt to a ladder step, ack
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from lab.runtime.messages import Job, MalformedMessage, parse
 from lab.runtime.progress import NO_PROGRESS, JobCancelled, JobContext
 from lab.runtime.retry import Budget, Reason
 
-Verdict = Literal["pending", "written", "retry", "dead", "cancelled", "skipped"]
+Verdict = Literal[
+    "pending", "written", "retry", "dead", "cancelled", "skipped", "requeued", "deferred"
+]
 
 
 @dataclass
@@ -42,6 +47,8 @@ class Outcome:
     reason: Reason = "exhausted"  # why a `dead` outcome is dead
     tracked: bool = False  # a single job with a record in Redis (lab.runtime.jobs)
     budget: Budget | None = None  # the attempts it may use (set when it failed)
+    lease: str = ""  # the token this worker owns a single job's attempt by
+    defer_ms: int = 0  # `deferred`: how long the owner's lease runs on
 
     def fail(self, error: str, budget: Budget) -> None:
         """A job that failed: retried while its budget lasts, then dead."""

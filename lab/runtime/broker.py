@@ -113,6 +113,10 @@ class Topology:
     def retry(self, delay_ms: int, target: str | None = None) -> str:
         return retry_queue(target or self.queue, delay_ms)
 
+    def step_at_least(self, delay_ms: int) -> int:
+        """The shortest step of the ladder that waits `delay_ms` or more (else the longest)."""
+        return min((step for step in self.ladder if step >= delay_ms), default=max(self.ladder))
+
     @property
     def retries(self) -> list[str]:
         """Every ladder step's queue, for both consumed queues."""
@@ -383,6 +387,13 @@ class AckTracker:
             self.outstanding = [t for t in self.outstanding if t not in self.finished]
             self.finished.difference_update(singles)
         return upto, singles
+
+    def settle(self, tags: Iterable[int]) -> None:
+        """Forget deliveries settled another way (nacked back to their queue): acking one of
+        them again would close the channel."""
+        gone = set(tags)
+        self.outstanding = [t for t in self.outstanding if t not in gone]
+        self.finished.difference_update(gone)
 
     @property
     def in_work(self) -> int:

@@ -115,12 +115,18 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class Begin:
-    """The answer to "may this message run?"."""
+    """The answer to "may this message run?".
+
+    `busy_ms` > 0: another worker owns this attempt and its lease runs that much longer, so this
+    copy is looked at again after it (never run beside it). `paused`: the message's queue is
+    paused, so it goes back to the queue unstarted."""
 
     run: bool
     tracked: bool
     budget: Budget | None = None
     reason: str = ""
+    busy_ms: int = 0
+    paused: bool = False
 
 
 class JobRecords:
@@ -271,9 +277,13 @@ class JobRecords:
             pipe.zcard(self.keys.jobs_in(state))
         return dict(zip(STATES, pipe.execute(), strict=True))
 
+    @property
+    def _delayed_keys(self) -> tuple[str, str]:
+        return (self.keys.delayed_jobs, self.keys.promoting_jobs)
+
     def cancel(self, job_id: str) -> str:
         """'cancelled' (it was queued) or 'requested' (it stops at its next step)."""
-        answer = self._call("job_cancel", job_id)
+        answer = self._call("job_cancel", job_id, extra_keys=self._delayed_keys)
         if answer[0] == "missing":
             raise JobNotFound(job_id)
         if answer[0] == "conflict":
@@ -285,7 +295,7 @@ class JobRecords:
 
     def retry(self, job_id: str) -> int:
         """Back to queued with attempt + 1 and a fresh budget; returns the new attempt."""
-        answer = self._call("job_retry", job_id, MAX_ATTEMPT)
+        answer = self._call("job_retry", job_id, MAX_ATTEMPT, extra_keys=self._delayed_keys)
         if answer[0] == "missing":
             raise JobNotFound(job_id)
         if answer[0] == "limit":
@@ -301,17 +311,23 @@ class JobRecords:
             )
         return int(answer[1])
 
-    def delete(self, job_id: str) -> None:
+    def delete(self, job_id: str, ended_before_ms: int = 0) -> None:
+        """Delete a job that is not running; with `ended_before_ms` (pruning), only one that
+        still ended before then when the script runs."""
         answer = self._call(
             "job_delete",
             job_id,
             TOMBSTONE_TTL_S,
-            extra_keys=(self.keys.job_deleted(job_id), self.keys.jobs),
+            ended_before_ms,
+            extra_keys=(self.keys.job_deleted(job_id), self.keys.jobs, *self._delayed_keys),
         )
         if answer[0] == "missing":
             raise JobNotFound(job_id)
-        if answer[0] == "conflict":
+        if answer[0] == "conflict" and answer[1] == "active":
             raise JobConflict(f"job {job_id} is running; cancel it first", "active")
+        if answer[0] == "conflict":
+            raise JobConflict(f"job {job_id} is {answer[1]} and did not end before the cutoff",
+                              answer[1])  # fmt: skip
 
     def ended_before(self, cutoff_ms: int, limit: int = SCAN_LIMIT) -> list[str]:
         """Up to `limit` jobs that ended (completed, failed, cancelled) before `cutoff_ms`."""
@@ -331,25 +347,55 @@ class JobRecords:
         self._finish(job_id, attempt, "failed", error, None, error, expected="queued")
 
     # --- the worker's side --------------------------------------------------------------------
-    def begin(self, job: Job, worker_id: str, redelivered: bool) -> Begin:
+    @property
+    def lease_ms(self) -> int:
+        """How long an attempt stays its worker's without a renewal: as long as the worker's
+        own heartbeat, which renews it (and so does every progress step)."""
+        return int(self.state.settings.heartbeat_ttl_s * 1000)
+
+    def begin(self, job: Job, worker_id: str, redelivered: bool, lease: str, queue: str) -> Begin:
+        """May this message run? `lease` is the token this attempt will be owned by."""
         answer = self._call(
             "job_begin",
             job.jobId,
             job.attempt,
             worker_id,
             int(redelivered),
-            extra_keys=(self.keys.job_deleted(job.jobId),),
+            lease,
+            self.lease_ms,
+            queue,
+            extra_keys=(self.keys.job_deleted(job.jobId), self.keys.paused_queues),
         )
         if answer[0] == "untracked":
             return Begin(run=True, tracked=False)
+        if answer[0] == "paused":
+            return Begin(run=False, tracked=True, reason="its queue is paused", paused=True)
+        if answer[0] == "busy":
+            return Begin(run=False, tracked=True, reason=f"running on {answer[2] or 'a worker'}",
+                         busy_ms=max(1, int(answer[1])))  # fmt: skip
         if answer[0] == "skip":
             return Begin(run=False, tracked=True, reason=answer[1])
         return Begin(
             run=True, tracked=True, budget=Budget.of_record(int(answer[1]), int(answer[2]))
         )
 
-    def progress(self, job: Job, percent: int, step: str, message: str) -> str:
-        return self._call("job_progress", job.jobId, job.attempt, percent, step, message)
+    def progress(self, job: Job, lease: str, percent: int, step: str, message: str) -> str:
+        return self._call(
+            "job_progress", job.jobId, job.attempt, percent, step, message, lease, self.lease_ms
+        )
+
+    def renew(self, leases: dict[str, str]) -> int:
+        """Keep the leases of the attempts this worker runs ({job id: token}); returns how many
+        were still its own."""
+        if not leases:
+            return 0
+        ids = sorted(leases)
+        return int(
+            self.state.script("job_renew")(
+                keys=[self.keys.job(i) for i in ids],
+                args=[self.lease_ms, *(leases[i] for i in ids)],
+            )
+        )
 
     def finish(
         self,
@@ -358,8 +404,10 @@ class JobRecords:
         error: str | None = None,
         result: dict[str, Any] | None = None,
         message: str = "",
+        lease: str = "",
     ) -> bool:
-        return self._finish(job.jobId, job.attempt, outcome, error, result, message)
+        """The end of the attempt `lease` owns; False (nothing written) when it is not its own."""
+        return self._finish(job.jobId, job.attempt, outcome, error, result, message, lease=lease)
 
     def _finish(
         self,
@@ -370,6 +418,7 @@ class JobRecords:
         result: dict[str, Any] | None,
         message: str,
         expected: str = "active",
+        lease: str = "",
     ) -> bool:
         applied = self._call(
             "job_finish",
@@ -380,5 +429,6 @@ class JobRecords:
             json.dumps(result, separators=(",", ":")) if result is not None else "",
             message,
             expected,
+            lease,
         )
         return bool(applied)

@@ -208,6 +208,10 @@ class State:
         changed = (self.redis.sadd if paused else self.redis.srem)(k.paused_queues, queue)
         return bool(changed)
 
+    def queue_paused(self, queue: str) -> bool:
+        """Checked before a delivery starts, so a pause holds from the moment it answered."""
+        return bool(self.redis.sismember(self.keys.paused_queues, queue))
+
     def paused_queues(self) -> set[str]:
         return set(self.redis.smembers(self.keys.paused_queues))
 

@@ -59,7 +59,7 @@ from lab.runtime.batch import (
     prepare,
     run_handlers,
 )
-from lab.runtime.jobs import JobRecords
+from lab.runtime.jobs import Begin, JobRecords
 from lab.runtime.progress import NO_PROGRESS, JobContext
 from lab.runtime.retry import Budget
 from lab.runtime.state import State
@@ -122,7 +122,9 @@ class Worker:
         self._pool = ThreadPoolExecutor(PIPELINE, thread_name_prefix="batch")
         # Kinds that declare BATCHABLE = False run one by one here; a sixth waits for a slot.
         self._jobs = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="job")
-        self.active_jobs: set[str] = set()  # single jobs running now, for the heartbeat
+        # Jobs running now, for the heartbeat: id → the lease token of a single job's attempt
+        # (renewed by each heartbeat), or "" for a run's job, which has no record.
+        self.active_jobs: dict[str, str] = {}
         self.paused: set[str] = set()  # queues paused for every worker (kept in Redis)
         self.started_consuming = False
 
@@ -306,6 +308,11 @@ class Worker:
         """Handlers, the bulk write and the count; None when stopping during an outage.
 
         Deliveries that must run on their own are handed to the job pool (`_process_one`)."""
+        try:
+            if self._patiently(lambda: self.state.queue_paused(batch[0].queue), "Redis"):
+                return [Outcome(d, None, "requeued") for d in batch], (0, 0)
+        except Stopping:
+            return None
         per_message: list[Delivery] = []
         outcomes = run_handlers(batch, self.id, self.run_budget, per_message)
         for delivery in per_message:
@@ -325,22 +332,24 @@ class Worker:
             if handler is not None and job is not None:
                 ctx = NO_PROGRESS
                 if job.runId is None:
-                    begin = self._patiently(
-                        lambda: self.records.begin(job, self.id, delivery.redelivered), "Redis"
-                    )
+                    begin = self._patiently(lambda: self._begin(outcome), "Redis")
                     if not begin.run:
-                        log.info("skipping job %s: %s", job.jobId, begin.reason)
-                        outcome.verdict = "skipped"
-                        return [outcome], (0, 0)
+                        return [self._not_now(outcome, begin)], (0, 0)
                     if begin.tracked:
                         outcome.tracked = True
                         budget = begin.budget or budget
-                        ctx = JobContext(functools.partial(self.records.progress, job))
-                self.active_jobs.add(job.jobId)
+                        report = functools.partial(self.records.progress, job, outcome.lease)
+                        ctx = JobContext(report)
+                elif self._patiently(lambda: self.state.queue_paused(delivery.queue), "Redis"):
+                    outcome.verdict = "requeued"
+                    return [outcome], (0, 0)
+                self.active_jobs[job.jobId] = outcome.lease
                 try:
                     execute(outcome, handler, self.id, budget, ctx)
                 finally:
-                    self.active_jobs.discard(job.jobId)
+                    self.active_jobs.pop(job.jobId, None)
+                if outcome.tracked and not self._still_owned(outcome):
+                    return [outcome], (0, 0)
             counted = self._write_isolating([outcome], budget)
             if outcome.tracked and outcome.verdict != "retry":
                 # A retry is recorded after its message is published (see _done).
@@ -353,6 +362,45 @@ class Worker:
                 outcome.fail(f"internal error: {exc!r}", budget)
             return [outcome], (0, 0)
         return [outcome], counted
+
+    def _begin(self, outcome: Outcome) -> Begin:
+        """Ask the job's record whether this delivery runs; if it does, the attempt is owned by
+        a fresh lease token, kept on the outcome for its progress steps and its finish."""
+        job = outcome.job
+        assert job is not None
+        lease = f"{self.id}/{uuid.uuid4().hex[:12]}"
+        delivery = outcome.delivery
+        begin = self.records.begin(job, self.id, delivery.redelivered, lease, delivery.queue)
+        if begin.run and begin.tracked:
+            outcome.lease = lease
+        return begin
+
+    def _not_now(self, outcome: Outcome, begin: Begin) -> Outcome:
+        """A single job that does not run on this delivery, and what becomes of the message."""
+        job = outcome.job
+        assert job is not None
+        if begin.paused:
+            outcome.verdict = "requeued"
+        elif begin.busy_ms:
+            outcome.verdict, outcome.defer_ms = "deferred", begin.busy_ms
+            log.info("job %s attempt %d is %s; looking again later", job.jobId, job.attempt,
+                     begin.reason)  # fmt: skip
+        else:
+            outcome.verdict = "skipped"
+            log.info("skipping job %s: %s", job.jobId, begin.reason)
+        return outcome
+
+    def _still_owned(self, outcome: Outcome) -> bool:
+        """After the handler: is the attempt still this worker's? If another took it over (this
+        one was frozen or cut off past its lease), the attempt writes nothing at all."""
+        job = outcome.job
+        assert job is not None
+        if self._patiently(lambda: self.records.renew({job.jobId: outcome.lease}), "Redis"):
+            return True
+        log.warning("job %s attempt %d was taken over by another worker; writing nothing",
+                    job.jobId, job.attempt)  # fmt: skip
+        outcome.verdict = "skipped"
+        return False
 
     def _write(self, outcomes: list[Outcome], budget: Budget) -> tuple[int, int]:
         """The bulk write and the exactly-once count of what it wrote."""
@@ -401,34 +449,24 @@ class Worker:
             return 0, 0
 
     def _finish_record(self, outcome: Outcome) -> None:
+        """End the attempt in its record; the script writes nothing if the lease is not ours."""
         job = outcome.job
         assert job is not None
+        end = functools.partial(self.records.finish, job, lease=outcome.lease)
         if outcome.verdict == "written":
             assert outcome.doc is not None
-            self.records.finish(
-                job,
-                "completed",
-                result=outcome.doc["result"],
-                message=f"attempt {job.attempt} completed",
-            )
+            result = outcome.doc["result"]
+            end("completed", result=result, message=f"attempt {job.attempt} completed")
         elif outcome.verdict == "cancelled":
-            self.records.finish(job, "cancelled", message=f"attempt {job.attempt} cancelled")
+            end("cancelled", message=f"attempt {job.attempt} cancelled")
         elif outcome.verdict == "dead":
-            self.records.finish(
-                job,
-                "failed",
-                error=outcome.error,
-                message=f"attempt {job.attempt} failed, no attempts left: {outcome.error}",
-            )
+            message = f"attempt {job.attempt} failed, no attempts left: {outcome.error}"
+            end("failed", error=outcome.error, message=message)
         elif outcome.verdict == "retry":
             delay = self._retry_delay(outcome)
-            self.records.finish(
-                job,
-                "retry",
-                error=outcome.error,
-                message=f"attempt {job.attempt} failed: {outcome.error}; "
-                f"attempt {job.attempt + 1} in {delay} ms",
-            )
+            message = (f"attempt {job.attempt} failed: {outcome.error}; "
+                       f"attempt {job.attempt + 1} in {delay} ms")  # fmt: skip
+            end("retry", error=outcome.error, message=message)
 
     # --- back on the main thread --------------------------------------------------------------
     def _start_job(self, session: Session, delivery: Delivery) -> None:
@@ -456,8 +494,9 @@ class Worker:
         singles = [o.verdict for o in outcomes if o.job is not None and o.job.runId is None]
         self.processed += new_done + singles.count("written")
         self.failed += new_failed + singles.count("dead")
+        outcomes = self._requeue_paused(session, outcomes)
         for outcome in outcomes:
-            if outcome.verdict in ("retry", "dead"):
+            if outcome.verdict in ("retry", "dead", "deferred"):
                 self._send_on(session, outcome)
             if outcome.tracked and outcome.verdict == "retry":
                 try:
@@ -471,6 +510,21 @@ class Worker:
         for tag in singles_acked:
             session.channel.basic_ack(delivery_tag=tag)
 
+    def _requeue_paused(self, session: Session, outcomes: list[Outcome]) -> list[Outcome]:
+        """Deliveries whose queue was found paused go back to it unstarted, after this worker
+        stops consuming that queue (so the broker does not hand them straight back); returns
+        the other outcomes."""
+        back = [o for o in outcomes if o.verdict == "requeued"]
+        if not back:
+            return outcomes
+        queues = {o.delivery.queue for o in back}
+        self.paused = self.paused | queues
+        self._apply_pauses(session, self.paused)
+        for outcome in back:
+            session.channel.basic_nack(delivery_tag=outcome.delivery.tag, requeue=True)
+        session.acks.settle(o.delivery.tag for o in back)
+        return [o for o in outcomes if o.verdict != "requeued"]
+
     def _retry_delay(self, outcome: Outcome) -> int:
         assert outcome.job is not None
         budget = outcome.budget or self.run_budget
@@ -479,6 +533,18 @@ class Worker:
     def _send_on(self, session: Session, outcome: Outcome) -> None:
         """Publish a failed delivery to its ladder step's queue or to the dead letters."""
         job = outcome.job
+        if outcome.verdict == "deferred" and job is not None:
+            # The same attempt again, once its owner's lease could have lapsed: by then it has
+            # finished (this copy is skipped) or its worker is gone (this copy takes over).
+            delay = self.topology.step_at_least(outcome.defer_ms)
+            queue = self.topology.retry(delay, self.topology.route(job.kind, True))
+            session.channel.basic_publish(
+                "",
+                queue,
+                outcome.delivery.body,
+                broker.properties(outcome.delivery.headers, outcome.delivery.priority),
+            )
+            return
         if outcome.verdict == "retry" and job is not None:
             delay = self._retry_delay(outcome)
             queue = self.topology.retry(delay, self.topology.route(job.kind, job.runId is None))
@@ -565,6 +631,7 @@ class Worker:
                         "paused": ",".join(sorted(self.paused & set(self.topology.consumed))),
                     },
                 )
+                self.records.renew({i: t for i, t in self.active_jobs.copy().items() if t})
                 self._watch_pauses()
             except Exception as exc:  # noqa: BLE001 - a missed heartbeat is only a stale row
                 log.warning("heartbeat failed: %r", exc)

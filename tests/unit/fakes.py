@@ -39,6 +39,7 @@ class StubChannel:
 
     published: list[Published] = field(default_factory=list)
     acks: list[tuple[int, bool]] = field(default_factory=list)
+    nacks: list[tuple[int, bool]] = field(default_factory=list)  # (tag, requeue)
     log: list[str] = field(default_factory=list)  # "publish <queue>" and "ack <tag>", in order
     is_open: bool = True
 
@@ -52,6 +53,20 @@ class StubChannel:
     def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
         self.acks.append((delivery_tag, multiple))
         self.log.append(f"ack {delivery_tag}")
+
+    def basic_nack(self, delivery_tag: int, multiple: bool = False, requeue: bool = True) -> None:
+        self.nacks.append((delivery_tag, requeue))
+        self.log.append(f"nack {delivery_tag}")
+
+    def basic_cancel(self, consumer_tag: str) -> None:
+        self.log.append(f"cancel {consumer_tag}")
+
+    def basic_qos(self, prefetch_count: int = 0) -> None:
+        pass
+
+    def basic_consume(self, queue: str, callback: Any) -> str:
+        self.log.append(f"consume {queue}")
+        return f"ctag-{queue}"
 
     def to(self, queue: str) -> list[Published]:
         return [p for p in self.published if p.queue == queue]
@@ -172,6 +187,13 @@ class FakeState:
         self.failed: dict[str, set[int]] = {}
         self.dead_letters: list[str | None] = []
         self.heartbeats: list[dict[str, Any]] = []
+        self.paused: set[str] = set()
+
+    def queue_paused(self, queue: str) -> bool:
+        return queue in self.paused
+
+    def paused_queues(self) -> set[str]:
+        return set(self.paused)
 
     def record(self, outcomes: dict[str, tuple[list[int], list[int]]]) -> tuple[int, int]:
         new_done = new_failed = 0

@@ -14,6 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lab.api.limits import ScanCost, json_depth
+from lab.api.pages import with_page_headers
+from lab.config import Settings, redacted, safe_url
 from lab.runtime.deadletters import describe, fresh_attempt, replay_headers
 from lab.runtime.handlers import PayloadError, handler_for, known_kinds
 from lab.runtime.messages import MAX_DEPTH, MalformedMessage, is_id, is_kind, parse
@@ -135,3 +137,58 @@ def test_the_body_check_costs_in_proportion_to_the_body(case: int) -> None:
         assert cost.examined <= 2 * len(body) + 2 and cost.steps <= len(body) + 1, cost
         costs.append(cost.examined + cost.steps)
     assert costs[1] <= 40 * max(costs[0], 1), costs  # 32 times the body: 32 times the work
+
+
+def test_every_html_answer_refuses_frames_and_inline_script() -> None:
+    page = dict(with_page_headers([(b"content-type", b"text/html; charset=utf-8")]))
+    assert page[b"x-frame-options"] == b"DENY" and page[b"referrer-policy"] == b"no-referrer"
+    csp = page[b"content-security-policy"].decode()
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert page[b"x-content-type-options"] == b"nosniff"
+    # A page that brings its own CSP (/docs) keeps it; JSON gets nosniff alone.
+    own = dict(with_page_headers([(b"content-type", b"text/html"),
+                                  (b"content-security-policy", b"x")]))  # fmt: skip
+    assert own[b"content-security-policy"] == b"x"
+    json_only = dict(with_page_headers([(b"content-type", b"application/json")]))
+    assert b"content-security-policy" not in json_only and b"x-content-type-options" in json_only
+
+
+def test_the_admin_page_has_no_inline_script_or_style() -> None:
+    from importlib import resources
+
+    static = resources.files("lab.api") / "static"
+    page = (static / "admin.html").read_text()
+    assert "<script>" not in page and "<style" not in page and "style=" not in page
+    assert "style=" not in (static / "admin.js").read_text()
+
+
+SENTINEL = "s3ntinel-Secret"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis://:{SENTINEL}@127.0.0.1:6379/0",
+        f"redis://user:{SENTINEL}@127.0.0.1:6379/0",
+        f"redis://127.0.0.1:6379/0?password={SENTINEL}",
+        f"amqp://guest:{SENTINEL}@a:5672/%2F,amqp://guest:{SENTINEL}@b:5672/%2F",
+        f"http://127.0.0.1:9200/?api_key={SENTINEL}",
+        f"http://[::1:{SENTINEL}@x",  # unreadable: masked whole
+    ],
+)
+def test_every_url_form_prints_without_its_secret(url: str) -> None:
+    assert SENTINEL not in safe_url(url)
+
+
+def test_every_secret_setting_is_masked_in_what_reports_print() -> None:
+    settings = Settings(
+        redis_url=f"redis://:{SENTINEL}@h:6379/0",
+        api_token=SENTINEL,
+        notebook_token=SENTINEL,
+        es_url=f"http://elastic:{SENTINEL}@h:9200",
+    )
+    shown_settings = redacted(settings)
+    assert SENTINEL not in json.dumps(shown_settings)
+    assert (
+        shown_settings["LAB_NOTEBOOK_TOKEN"] == "***" and shown_settings["LAB_QUEUE"] == "lab.jobs"
+    )

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lab.api.access import Policy, host_name
-from lab.config import Settings
+from lab.config import ConfigError, Settings
 from lab.runtime.backoff import Backoff
 from lab.runtime.retry import Budget, LadderError, dead_letter_headers, parse_ladder, short
 
@@ -91,7 +91,9 @@ def policy(**kw: str) -> Policy:
 def test_only_loopback_and_configured_hosts_are_answered(host: str | None, ok: bool) -> None:
     assert policy().host_allowed(host) is ok
     assert policy(allowed_hosts="evil.example").host_allowed("evil.example:1") is True
-    assert policy(allowed_hosts="*").host_allowed("anything") is True
+    assert policy(allowed_hosts="*", api_token="t").host_allowed("anything") is True
+    with pytest.raises(ConfigError, match="LAB_API_TOKEN"):
+        policy(allowed_hosts="localhost, *")  # wide open without a token: refused
     assert host_name("[::1]:80") == "::1" and host_name("api:8000") == "api"
 
 

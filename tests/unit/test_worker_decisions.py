@@ -129,3 +129,22 @@ def test_a_redelivered_job_is_written_again_but_counted_once() -> None:
     settle(w, session)
     assert state.done == {"run1": {0, 1}} and w.processed == 2
     assert sorted(store.docs) == ["run1-0", "run1-1"]
+
+
+def test_a_batch_from_a_paused_queue_goes_back_unstarted_and_is_never_acked() -> None:
+    w, session, state, store = worker()
+    state.paused.add(SETTINGS.queue)  # paused after these were delivered, before they start
+    deliver(w, session, *(job(seq) for seq in range(3)))
+    settle(w, session)
+    assert store.docs == {} and state.done == {} and w.processed == 0
+    assert session.channel.acks == [] and session.channel.nacks == [(1, True), (2, True), (3, True)]
+    # The consumer is cancelled before the first nack, so the broker cannot hand them back.
+    log = session.channel.log
+    assert SETTINGS.queue in w.paused and log.index("nack 1") > max(
+        i for i, line in enumerate(log) if line.startswith(("cancel", "consume"))
+    )
+    # Deliveries after them are acked as usual once the queue is resumed.
+    state.paused.clear()
+    deliver(w, session, job(9))
+    settle(w, session)
+    assert session.channel.acks == [(4, True)] and "run1-9" in store.docs
