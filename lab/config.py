@@ -49,6 +49,12 @@ class Settings:
     delivery_limit: int = 20  # quorum: the broker dead-letters a message redelivered this often
     heartbeat_s: float = 2.0
     heartbeat_ttl_s: float = 10.0
+    # Deadlines: a service that accepts connections and never answers costs a process a logged
+    # timeout, never a hang (docs/BOUNDARIES.md, "Every client has a deadline").
+    redis_timeout_s: float = 5.0  # connect and each command; blocking reads add their wait
+    amqp_timeout_s: float = 5.0  # connect, each frame, and a publish held by a broker alarm
+    amqp_heartbeat_s: int = 30  # RabbitMQ closes a connection silent for twice this
+    es_timeout_s: float = 10.0  # each Elasticsearch request
     # Workers lower their own CPU priority by this much (0-19): on a busy machine the API answers
     # promptly and workers lose only the little CPU the API needs. The scheduler keeps its own.
     pipeline_nice: int = 10
@@ -64,6 +70,7 @@ class Settings:
     event_stream_len: int = 10000
     max_body_bytes: int = 256 * 1024  # refused with 413 before it is read in full
     max_streams: int = 200  # live SSE/WebSocket clients per API process; more get 503
+    stream_share: float = 0.25  # the share of max_streams one client (address) may hold
     # Access: loopback names are always allowed; add the names the API is reached by
     # (comma-separated; `*` allows any) and the origins of pages that may call it.
     allowed_hosts: str = ""
@@ -206,6 +213,13 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
         raise ConfigError(
             f"LAB_PREFIX={values['prefix']!r} may hold only letters, digits and _ . : -, "
             "optionally in one pair of braces ({lab}: every key in one Redis Cluster slot)"
+        )
+    for name in ("redis_timeout_s", "amqp_timeout_s", "es_timeout_s"):
+        if name in values and not 0 < float(values[name]) <= 600:  # type: ignore[arg-type]
+            raise ConfigError(f"LAB_{name.upper()}={values[name]} must be above 0 and at most 600")
+    if "stream_share" in values and not 0 < float(values["stream_share"]) <= 1:  # type: ignore[arg-type]
+        raise ConfigError(
+            f"LAB_STREAM_SHARE={values['stream_share']} must be above 0 and at most 1"
         )
     settings = Settings(**values)  # type: ignore[arg-type]
     try:

@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import time
+from urllib.parse import urlsplit
 
 import gevent
 from locust import FastHttpUser, between, events, tag, task
@@ -79,14 +80,26 @@ def get_status(user: FastHttpUser) -> None:
             response.failure("GET /status answered without 'processed'")
 
 
+def token_goes_to(host: str | None) -> bool:
+    """The token goes only to the lab it belongs to: `LAB_API_URL`'s host, or one listed in
+    `LAB_LOADTEST_TOKEN_HOSTS` (comma-separated). Locust's web UI lets anyone who reaches it
+    name any host to swarm, and the token must not follow."""
+    target = (urlsplit(host or "").hostname or "").lower()
+    own = (urlsplit(os.environ.get("LAB_API_URL", "http://127.0.0.1:8000")).hostname or "").lower()
+    extra = os.environ.get("LAB_LOADTEST_TOKEN_HOSTS", "")
+    allowed = {own, *(h.strip().lower() for h in extra.split(",") if h.strip())}
+    return bool(target) and target in allowed
+
+
 class LabUser(FastHttpUser):
-    """Sends the lab's API token when `LAB_API_TOKEN` is set (as `lab loadtest` passes it)."""
+    """Sends the lab's API token when `LAB_API_TOKEN` is set (as `lab loadtest` passes it), and
+    only to the lab's own host (see `token_goes_to`)."""
 
     abstract = True
 
     def on_start(self) -> None:
         token = os.environ.get("LAB_API_TOKEN", "")
-        if token:
+        if token and token_goes_to(self.host):
             self.client.auth_header = f"Bearer {token}"
 
 

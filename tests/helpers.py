@@ -106,3 +106,42 @@ def browser_page(width: int = 1400, height: int = 900) -> Iterator[Any]:
             yield page
         finally:
             browser.close()
+
+
+class SilentServer:
+    """A TCP server on loopback that accepts every connection, reads what it is sent and never
+    answers: a service that hangs, as a partition without a reset looks to a client."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._held: list[Any] = []
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, name="silent-server", daemon=True).start()
+
+    def _serve(self) -> None:
+        import contextlib
+        import select
+
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._sock, *self._held], [], [], 0.1)
+            for sock in ready:
+                if sock is self._sock:
+                    with contextlib.suppress(OSError):
+                        self._held.append(self._sock.accept()[0])
+                else:
+                    try:
+                        data = sock.recv(65536)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        self._held.remove(sock)
+                        sock.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        for sock in [*self._held, self._sock]:
+            sock.close()

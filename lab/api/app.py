@@ -29,7 +29,8 @@ from lab import __version__, config
 from lab.api import admin, bulk, deadletters, queues
 from lab.api import jobs as jobs_api
 from lab.api.access import AccessGuard, Policy
-from lab.api.limits import BodyLimits, StreamsFull, StreamSlots
+from lab.api.health import Health
+from lab.api.limits import BodyLimits, StreamsFull, StreamSlots, client_of
 from lab.api.metrics import CONTENT_TYPE, Exposition, PipelineCollector, RequestTimer
 from lab.api.pages import PageHeaders, add_docs
 from lab.api.responses import error, sse, sse_response
@@ -77,10 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or config.load()
     state = State(settings)
     records = JobRecords(state)
-    publisher = broker.Publisher(settings.amqp_url, "lab-api", broker.Topology.of(settings))
-    store = Store(settings, timeout_s=10.0)
+    publisher = broker.Publisher(
+        settings.amqp_url, "lab-api", broker.Topology.of(settings), broker.Deadlines.of(settings)
+    )
+    store = Store(settings)
 
-    slots = StreamSlots(settings.max_streams)
+    slots = StreamSlots(settings.max_streams, settings.stream_share)
 
     async def prune_now_and_then() -> None:
         """Retention: jobs that ended long ago go, with their documents, once a minute."""
@@ -113,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         indexer.stop()
         pruner.cancel()
         await hub.close()
+        health.close()
         await events.close()
         publisher.close()
         store.close()
@@ -249,22 +253,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         whatever the runs (at most `LAB_HISTORY_S`, default an hour)."""
         return state.recent(seconds)
 
+    def rabbitmq_answers() -> None:
+        """A connection of its own, not the publisher's (whose lock a publish may hold)."""
+        connection = broker.connect(settings.amqp_url, "lab-health", broker.Deadlines.of(settings))
+        try:
+            connection.channel().queue_declare(settings.queue, passive=True)
+        finally:
+            connection.close()
+
+    health = Health(
+        {"redis": state.ping, "rabbitmq": rabbitmq_answers, "elasticsearch": store.ping}
+    )
+
     @app.get("/healthz")
-    def healthz() -> Any:
-        """Redis, RabbitMQ and Elasticsearch as this API process reaches them (503 if any is
-        down: the field names which)."""
-        checks = {
-            "redis": state.ping,
-            "rabbitmq": lambda: publisher.depths([settings.queue]),
-            "elasticsearch": store.ping,
-        }
-        services: dict[str, str] = {}
-        for name, check in checks.items():
-            try:
-                check()
-                services[name] = "ok"
-            except Exception as exc:  # noqa: BLE001 - reported, not raised
-                services[name] = f"unreachable: {exc}"[:300]
+    async def healthz() -> Any:
+        """Redis, RabbitMQ and Elasticsearch as this API process reaches them, within a second
+        whatever they do (503 if any is down or silent: the field names which)."""
+        services = await health.report()
         down = [name for name, how in services.items() if how != "ok"]
         if down:
             return error(503, f"{', '.join(down)} unreachable", services=services)
@@ -286,7 +291,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cursor = await request.app.state.events.last_id()
             snapshot = await request.app.state.fresh_status()
         try:
-            slots.take()
+            give_back = slots.take(client_of(request))
         except StreamsFull as exc:
             return error(503, str(exc))
 
@@ -302,7 +307,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 else:
                     yield sse(item[0], item[1]["type"], item[1])
 
-        return sse_response(stream(), on_close=slots.give_back)
+        return sse_response(stream(), on_close=give_back)
 
     @app.websocket("/ws")
     async def websocket(ws: WebSocket, lastEventId: str | None = None) -> None:  # noqa: N803
@@ -315,7 +320,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ws.close(code=1008)
             return
         try:
-            slots.take()
+            give_back = slots.take(client_of(ws))
         except StreamsFull as exc:
             await ws.accept()
             await ws.send_json({"type": "error", "error": str(exc)})
@@ -339,14 +344,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(Exception):
                 await ws.close(code=1011)
         finally:
-            slots.give_back()
+            give_back()
 
     search = RecordSearch(settings, store)
     app.include_router(bulk.create_router(records, publisher, store, search, settings.bulk_rate))
     app.include_router(jobs_api.create_router(settings, records, publisher, store, slots, search))
     app.include_router(admin.create_router(settings, state, records, publisher))
     app.include_router(
-        deadletters.create_router(DeadLetters(settings.amqp_url, topology), records, publisher)
+        deadletters.create_router(
+            DeadLetters(settings.amqp_url, topology, broker.Deadlines.of(settings)),
+            records,
+            publisher,
+        )
     )
     app.include_router(
         queues.create_router(state, publisher, lambda: app.state.snapshot.invalidate())

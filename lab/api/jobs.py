@@ -18,7 +18,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from lab.api.limits import StreamsFull, StreamSlots
+from lab.api.limits import StreamsFull, StreamSlots, client_of
 from lab.api.responses import error, invalid, sse, sse_response
 from lab.config import Settings
 from lab.runtime.broker import PRIORITIES, Publisher, PublishError
@@ -213,7 +213,10 @@ def create_router(
         try:
             publish(job_id)
         except PublishError as exc:
-            return error(503, str(exc), job=records.get(job_id))
+            # One outcome: a job with its message, or no job at all (its tombstone makes a
+            # message that did reach the broker after all a no-op).
+            records.delete(job_id)
+            return error(503, f"{exc}; the job was not created", service="rabbitmq")
         return records.get(job_id)
 
     @router.get("/jobs", operation_id="listJobs")
@@ -344,7 +347,10 @@ def create_router(
         try:
             publish(job_id)
         except PublishError as exc:
-            return error(503, str(exc), job=records.get(job_id))
+            # One outcome: a job with its message, or no job at all (its tombstone makes a
+            # message that did reach the broker after all a no-op).
+            records.delete(job_id)
+            return error(503, f"{exc}; the job was not created", service="rabbitmq")
         return records.get(job_id)
 
     @router.delete("/jobs/{job_id}", operation_id="deleteJob")
@@ -385,7 +391,7 @@ def create_router(
         if await events.job_state(job_id) is None:
             return not_found(job_id)
         try:
-            slots.take()
+            give_back = slots.take(client_of(request))
         except StreamsFull as exc:
             return error(503, str(exc))
         stream_key = events.job_stream(job_id)
@@ -419,6 +425,6 @@ def create_router(
                 if event.get("state") in TERMINAL and await finished(cursor):
                     return
 
-        return sse_response(stream(), on_close=slots.give_back)
+        return sse_response(stream(), on_close=give_back)
 
     return router

@@ -9,6 +9,7 @@ process a new one is told to come back later (503), while `/status` and every ot
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,19 +125,50 @@ class StreamsFull(RuntimeError):
 
 
 class StreamSlots:
-    """A count of the live streams one API process serves (the event loop is one thread)."""
+    """A count of the live streams one API process serves (the event loop is one thread), in
+    all and per client, so one client cannot take every slot.
 
-    def __init__(self, limit: int):
+    A client is its address: the one `LAB_API_TOKEN` is shared by every client of a lab, so it
+    would name none of them apart."""
+
+    def __init__(self, limit: int, share: float = 1.0):
         self.limit = limit
+        self.per_client = max(1, int(limit * share))
         self.used = 0
+        self.by_client: dict[str, int] = {}
 
-    def take(self) -> None:
+    def take(self, client: str = "") -> Callable[[], None]:
+        """One slot for `client`; returns what gives it back (once, however often called)."""
         if self.used >= self.limit:
             raise StreamsFull(
                 f"this API process already serves {self.limit} live streams "
                 "(LAB_MAX_STREAMS); try again shortly or poll /status"
             )
+        if self.by_client.get(client, 0) >= self.per_client:
+            raise StreamsFull(
+                f"this client already holds {self.per_client} live streams, its share of "
+                "LAB_MAX_STREAMS (LAB_STREAM_SHARE); close one or poll /status"
+            )
         self.used += 1
+        self.by_client[client] = self.by_client.get(client, 0) + 1
+        given = False
 
-    def give_back(self) -> None:
-        self.used = max(0, self.used - 1)
+        def give_back() -> None:
+            nonlocal given
+            if given:
+                return
+            given = True
+            self.used = max(0, self.used - 1)
+            left = self.by_client.get(client, 1) - 1
+            if left > 0:
+                self.by_client[client] = left
+            else:
+                self.by_client.pop(client, None)
+
+        return give_back
+
+
+def client_of(connection: Any) -> str:
+    """The address a request or WebSocket came from ("" when the server does not say)."""
+    client = getattr(connection, "client", None)
+    return client.host if client is not None else ""

@@ -6,6 +6,11 @@ caller that finds it older starts one refresh, and every caller that arrives mea
 that same refresh instead of starting its own. The answer carries `ageMs`, how old its figures
 are, so freshness stays honest; the figures themselves come from one atomic read, so they are
 always consistent with each other.
+
+A read has a deadline (`DEADLINE_S`): with a Redis that accepts and never answers, `/status`
+says 503 naming Redis within a second instead of waiting for the socket timeout, and a read
+that ran out of time is remembered for as long, so the callers that follow (the route behind
+the fast path among them) get the same answer at once; a quick failure is simply tried again.
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+
 from lab.api.access import Policy
 from lab.api.metrics import observe_request
 
 BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
+DEADLINE_S = 0.8
 
 
 @dataclass(frozen=True)
@@ -79,17 +87,27 @@ class StatusFastPath:
 
 
 class StatusSnapshot:
-    def __init__(self, read: Callable[[], Awaitable[dict[str, Any]]], max_age_s: float):
+    def __init__(
+        self,
+        read: Callable[[], Awaitable[dict[str, Any]]],
+        max_age_s: float,
+        deadline_s: float = DEADLINE_S,
+    ):
         self._read = read
         self.max_age_s = max_age_s
+        self.deadline_s = deadline_s
         self._current: Snapshot | None = None
+        self._failed: tuple[BaseException, float] | None = None
         self._refresh: asyncio.Future[Snapshot] | None = None
         self.reads = 0  # how many times Redis was asked (for tests and benchmarks)
 
     async def get(self) -> Snapshot:
         current = self._current
-        if current is not None and time.monotonic() - current.taken < self.max_age_s:
+        now = time.monotonic()
+        if current is not None and now - current.taken < self.max_age_s:
             return current
+        if self._failed is not None and now - self._failed[1] < self.deadline_s:
+            raise self._failed[0]
         if self._refresh is None:
             self._refresh = asyncio.ensure_future(self._take())
         # shield: a caller that goes away must not cancel the refresh the others wait for.
@@ -98,7 +116,13 @@ class StatusSnapshot:
     async def _take(self) -> Snapshot:
         try:
             self.reads += 1
-            data = await self._read()
+            try:
+                data = await asyncio.wait_for(self._read(), self.deadline_s)
+            except TimeoutError:
+                failure = redis.TimeoutError(f"no answer within {self.deadline_s:g} s")
+                self._failed = (failure, time.monotonic())
+                raise failure from None
+            self._failed = None
             body = json.dumps(data, separators=(",", ":")).encode()
             self._current = Snapshot(data, body, time.monotonic())
             return self._current

@@ -98,7 +98,8 @@ def run_locust(
         "--host", host, "-u", str(users), "-r", str(spawn_rate), "-t", f"{duration_s:g}s",
         "--csv", str(prefix), "--only-summary", "--stop-timeout", "5", *options,
     ]  # fmt: skip
-    env = {**os.environ, "LAB_API_TOKEN": token}
+    # The locustfile sends the token only to this host (LAB_API_URL), whatever a UI names.
+    env = {**os.environ, "LAB_API_TOKEN": token, "LAB_API_URL": host}
     local_workers: list[subprocess.Popen[bytes]] = []
     if processes > 1 or expect_remote_workers:
         from lab.ops.servers import free_port

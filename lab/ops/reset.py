@@ -41,7 +41,7 @@ def reset(settings: Settings) -> None:
         RecordSearch(settings, store).drop()
     finally:
         store.close()
-    connection = broker.connect(settings.amqp_url, "lab-reset")
+    connection = broker.connect(settings.amqp_url, "lab-reset", broker.Deadlines.of(settings))
     try:
         channel = connection.channel()
         broker.Topology.of(settings).delete(channel, sorted(legacy_retry_queues))

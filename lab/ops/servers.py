@@ -31,6 +31,7 @@ import redis
 
 from lab.config import Settings, safe_url
 from lab.ops import processes
+from lab.runtime.messages import MAX_BODY_BYTES
 from lab.wait import poll
 
 SERVICES = ("redis", "rabbitmq", "elasticsearch")
@@ -326,7 +327,12 @@ def start_rabbitmq(
     for sub in ("mnesia", "log"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     config = base / "rabbitmq.conf"
-    config.write_text(f"listeners.tcp.1 = 127.0.0.1:{port}\nloopback_users = none\n")
+    # The broker refuses bodies a worker would only refuse after holding them (compose mounts
+    # deploy/rabbitmq/lab.conf with the same line).
+    config.write_text(
+        f"listeners.tcp.1 = 127.0.0.1:{port}\nloopback_users = none\n"
+        f"max_message_size = {MAX_BODY_BYTES}\n"
+    )
     (base / "enabled_plugins").write_text("[].\n")
     if os.geteuid() == 0:
         # Debian's script switches to the rabbitmq user, who must own the node's files.

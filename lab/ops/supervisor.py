@@ -42,6 +42,7 @@ from lab.config import Settings
 from lab.ops import processes
 from lab.runtime.backoff import Backoff
 from lab.runtime.keys import Keys
+from lab.runtime.state import redis_client
 from lab.wait import poll, wait_until
 
 ROLES = ("api", "scheduler", "worker")
@@ -152,9 +153,7 @@ class Supervisor:
         # `watch` may run on a thread of its own (a drill) while other calls stop and start.
         self._lock = threading.RLock()
         self._registry_key = Keys(settings.prefix).processes
-        self._redis = redis.Redis.from_url(
-            settings.redis_url, decode_responses=True, socket_timeout=2
-        )
+        self._redis = redis_client(settings)
         self.adopt()
 
     # --- the registry: one lab, however many supervisors ---------------------------------------

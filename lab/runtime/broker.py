@@ -173,6 +173,23 @@ class PublishError(RuntimeError):
     """RabbitMQ did not take the message; the message says why."""
 
 
+@dataclass(frozen=True)
+class Deadlines:
+    """How long an AMQP client waits: to connect (per node), for each frame, and for a publish
+    a broker alarm holds (`blocked_connection_timeout`: the publish then fails, naming it,
+    instead of waiting for the alarm to clear); and the heartbeat it asks for."""
+
+    timeout_s: float = 5.0
+    heartbeat_s: int = 30
+
+    @classmethod
+    def of(cls, settings: Settings) -> Deadlines:
+        return cls(settings.amqp_timeout_s, settings.amqp_heartbeat_s)
+
+
+DEFAULT_DEADLINES = Deadlines()
+
+
 class Publisher:
     """A confirmed publisher that threads may share (the API's request threads).
 
@@ -181,24 +198,48 @@ class Publisher:
     waiting for each confirm is the simple, safe choice.
     """
 
-    def __init__(self, amqp_url: str, name: str, topology: Topology):
+    def __init__(
+        self, amqp_url: str, name: str, topology: Topology, deadlines: Deadlines = DEFAULT_DEADLINES
+    ):
         self.amqp_url = amqp_url
         self.name = name
         self.topology = topology
+        self.deadlines = deadlines
         self._lock = threading.Lock()
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
+        self._blocked = False  # RabbitMQ said a resource alarm blocks this connection
 
     def _open(self) -> BlockingChannel:
         if self._channel is None or not self._channel.is_open:
             if self._connection is None or not self._connection.is_open:
-                self._connection = connect(self.amqp_url, self.name)
+                self._connection = connect(self.amqp_url, self.name, self.deadlines)
+                self._blocked = False
+                self._connection.add_on_connection_blocked_callback(self._on_blocked)
+                self._connection.add_on_connection_unblocked_callback(self._on_unblocked)
                 self._channel = None
             channel = self._connection.channel()
             channel.confirm_delivery()
             self.topology.declare(channel)
             self._channel = channel
         return self._channel
+
+    def _on_blocked(self, *_: object) -> None:
+        self._blocked = True
+
+    def _on_unblocked(self, *_: object) -> None:
+        self._blocked = False
+
+    def _refuse_if_blocked(self) -> None:
+        """Fail at once, naming the alarm, while RabbitMQ blocks publishing (a publish would
+        wait `blocked_connection_timeout` and then fail anyway)."""
+        if self._connection is not None and self._connection.is_open:
+            self._connection.process_data_events(time_limit=0)  # take any Blocked notice
+        if self._blocked:
+            raise PublishError(
+                "RabbitMQ refuses to take messages: a resource alarm (memory or disk) blocks "
+                "publishing until it clears"
+            )
 
     def _reset(self) -> None:
         try:
@@ -212,16 +253,17 @@ class Publisher:
         with self._lock:
             for attempt in (1, 2):
                 try:
+                    self._refuse_if_blocked()
                     self._open().basic_publish(
                         "", queue, body, properties(priority=priority), mandatory=True
                     )
                     return
                 except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
                     raise PublishError(f"RabbitMQ refused the message for {queue}: {exc}") from None
-                except pika.exceptions.AMQPError as exc:
+                except (pika.exceptions.AMQPError, OSError) as exc:
                     self._reset()
                     if attempt == 2:
-                        raise PublishError(f"RabbitMQ unreachable: {exc!r}") from None
+                        raise PublishError(f"RabbitMQ unreachable: {brief_error(exc)}") from None
 
     def depths(self, names: Iterable[str]) -> list[dict[str, object]]:
         """Ready messages and consumers of each queue that exists."""
@@ -235,9 +277,9 @@ class Publisher:
                     if exc.reply_code == 404:
                         continue
                     raise PublishError(f"RabbitMQ: {exc}") from None
-                except pika.exceptions.AMQPError as exc:
+                except (pika.exceptions.AMQPError, OSError) as exc:
                     self._reset()
-                    raise PublishError(f"RabbitMQ unreachable: {exc!r}") from None
+                    raise PublishError(f"RabbitMQ unreachable: {brief_error(exc)}") from None
                 out.append(
                     {
                         "name": name,
@@ -252,16 +294,18 @@ class Publisher:
         with self._lock:
             try:
                 return int(self._open().queue_purge(name).method.message_count)
-            except pika.exceptions.AMQPError as exc:
+            except (pika.exceptions.AMQPError, OSError) as exc:
                 self._reset()
-                raise PublishError(f"RabbitMQ: {exc!r}") from None
+                raise PublishError(f"RabbitMQ: {brief_error(exc)}") from None
 
     def close(self) -> None:
         with self._lock:
             self._reset()
 
 
-def endpoints(amqp_url: str, name: str) -> list[pika.URLParameters]:
+def endpoints(
+    amqp_url: str, name: str, deadlines: Deadlines = DEFAULT_DEADLINES
+) -> list[pika.URLParameters]:
     """The nodes of `LAB_AMQP_URL` (comma-separated for a cluster), starting at a random one so
     the processes of a lab spread over the nodes; a caller that reconnects tries them all."""
     urls = [u.strip() for u in amqp_url.split(",") if u.strip()]
@@ -270,13 +314,34 @@ def endpoints(amqp_url: str, name: str) -> list[pika.URLParameters]:
     for url in urls[start:] + urls[:start]:
         params = pika.URLParameters(url)
         params.client_properties = {"connection_name": name}
+        params.socket_timeout = deadlines.timeout_s
+        params.stack_timeout = deadlines.timeout_s * 2  # TCP, then the AMQP handshake
+        params.blocked_connection_timeout = deadlines.timeout_s
+        params.heartbeat = deadlines.heartbeat_s
+        params.connection_attempts = 1
         out.append(params)
     return out
 
 
-def connect(amqp_url: str, name: str) -> pika.BlockingConnection:
-    """A connection to the first node of `amqp_url` that answers."""
-    return pika.BlockingConnection(endpoints(amqp_url, name))
+def connect(
+    amqp_url: str, name: str, deadlines: Deadlines = DEFAULT_DEADLINES
+) -> pika.BlockingConnection:
+    """A connection to the first node of `amqp_url` that answers, within its deadlines (a node
+    that accepts and never answers is an `AMQPError` after them, never a hang)."""
+    try:
+        return pika.BlockingConnection(endpoints(amqp_url, name, deadlines))
+    except pika.exceptions.AMQPError:
+        raise
+    except Exception as exc:  # the connector's own timeouts are not AMQPErrors
+        raise pika.exceptions.AMQPConnectionError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def brief_error(exc: BaseException) -> str:
+    """A pika error in one line that says what happened (a blocked publish names the alarm)."""
+    if isinstance(exc, pika.exceptions.ConnectionBlockedTimeout):
+        return "a resource alarm (memory or disk) blocks publishing"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300] if text != type(exc).__name__ else text
 
 
 def server_version(amqp_url: str) -> str:

@@ -180,16 +180,22 @@ class DeadLetters:
     """The one place that reads, replays and purges `<queue>.dead` (the API's request threads
     share it; one lock, as pika connections are not thread-safe)."""
 
-    def __init__(self, amqp_url: str, topology: broker.Topology):
+    def __init__(
+        self,
+        amqp_url: str,
+        topology: broker.Topology,
+        deadlines: broker.Deadlines = broker.DEFAULT_DEADLINES,
+    ):
         self.amqp_url = amqp_url
         self.topology = topology
+        self.deadlines = deadlines
         self._lock = threading.Lock()
 
     @contextmanager
     def _channel(self) -> Iterator[BlockingChannel]:
         """A connection of its own per request: closing it hands back every letter not acked."""
         try:
-            connection = broker.connect(self.amqp_url, "lab-dead-letters")
+            connection = broker.connect(self.amqp_url, "lab-dead-letters", self.deadlines)
         except pika.exceptions.AMQPError as exc:
             raise DeadLetterError(f"RabbitMQ unreachable: {exc!r}") from None
         try:

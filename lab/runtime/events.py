@@ -104,13 +104,20 @@ class EventLog:
         pool = aioredis.BlockingConnectionPool.from_url(
             settings.redis_url,
             max_connections=SHORT_CONNECTIONS,
-            timeout=10,
+            timeout=settings.redis_timeout_s,  # waiting for a free connection
             decode_responses=True,
             client_name=name,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
         )
         self.redis = aioredis.Redis(connection_pool=pool)
+        # A blocking read waits up to one SSE heartbeat by design, then the usual deadline.
         self.blocking = aioredis.Redis.from_url(
-            settings.redis_url, decode_responses=True, client_name=name
+            settings.redis_url,
+            decode_responses=True,
+            client_name=name,
+            socket_timeout=settings.redis_timeout_s + settings.sse_heartbeat_s,
+            socket_connect_timeout=settings.redis_timeout_s,
         )
 
     def status_reader(self) -> AsyncStatus:

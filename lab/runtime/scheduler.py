@@ -88,7 +88,9 @@ class Scheduler:
         threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
         # One node at a time (SelectConnection takes one); each reconnect tries the next node of
         # LAB_AMQP_URL, so a cluster's surviving node is found when ours goes away.
-        nodes = broker.endpoints(self.settings.amqp_url, f"lab-scheduler-{self.id}")
+        nodes = broker.endpoints(
+            self.settings.amqp_url, f"lab-scheduler-{self.id}", broker.Deadlines.of(self.settings)
+        )
         attempt = 0
         while not self.stopping:
             params = nodes[attempt % len(nodes)]

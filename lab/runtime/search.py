@@ -30,12 +30,13 @@ from lab.runtime.background import BackgroundLoop
 from lab.runtime.jobs import JobRecords
 from lab.runtime.keys import Keys
 from lab.runtime.messages import is_id
-from lab.runtime.state import State
+from lab.runtime.state import State, redis_client
 from lab.runtime.state import unavailable as redis_unavailable
 from lab.runtime.store import Store
 from lab.runtime.store import unavailable as es_unavailable
 
 log = logging.getLogger("lab.runtime.search")
+BLOCK_S = 1.0  # the indexer waits this long for new events in one read
 
 GROUP = "record-index"
 CLAIM_IDLE_MS = 30_000
@@ -186,7 +187,7 @@ class RecordIndexer(BackgroundLoop):
         self.state = State(settings)
         self.records = JobRecords(self.state)
         self.search = RecordSearch(settings)
-        self.redis: redis.Redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        self.redis: redis.Redis = redis_client(settings, waits_s=BLOCK_S)
         self.consumer = consumer
         self.indexed = 0  # documents written or deleted (tests, metrics)
 
@@ -208,7 +209,7 @@ class RecordIndexer(BackgroundLoop):
             self.keys.events, GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=500
         )
         answer = self.redis.xreadgroup(
-            GROUP, self.consumer, {self.keys.events: ">"}, count=500, block=1000
+            GROUP, self.consumer, {self.keys.events: ">"}, count=500, block=int(BLOCK_S * 1000)
         )
         entries = list(claimed or [])
         for _stream, found in answer or []:

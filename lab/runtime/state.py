@@ -29,6 +29,18 @@ MAX_JOBS = 10_000_000
 RATE_WINDOW_S = 10
 
 
+def redis_client(settings: Settings, waits_s: float = 0.0) -> redis.Redis:
+    """A Redis client with the lab's deadlines: a server that accepts and never answers costs
+    `LAB_REDIS_TIMEOUT_S` (plus `waits_s` for a client whose commands block on purpose), a
+    `redis.TimeoutError`, never a hang."""
+    return redis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=settings.redis_timeout_s + waits_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+    )
+
+
 def unavailable(exc: BaseException) -> bool:
     """Redis is unreachable, loading or read-only after a failover: wait and retry."""
     return isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.ReadOnlyError)
@@ -170,7 +182,7 @@ class State:
     def __init__(self, settings: Settings, client: redis.Redis | None = None):
         self.settings = settings
         self.keys = Keys(settings.prefix)
-        self.redis = client or redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        self.redis = client or redis_client(settings)
         self._scripts: dict[str, Any] = {}
 
     def script(self, name: str) -> Any:

@@ -48,13 +48,19 @@ class BulkResult:
 
 
 class Store:
-    def __init__(self, settings: Settings, timeout_s: float = 30.0):
+    def __init__(self, settings: Settings, timeout_s: float | None = None):
         self.index = settings.es_index
         self.replicas = settings.es_replicas
         # Several nodes of a cluster: comma-separated; the client spreads requests over them
         # and retries another node when one fails.
         nodes = [url.strip() for url in settings.es_url.split(",") if url.strip()]
-        self.es = Elasticsearch(nodes, request_timeout=timeout_s, retry_on_timeout=True)
+        # Each request has a deadline (LAB_ES_TIMEOUT_S) and one retry on another node.
+        self.es = Elasticsearch(
+            nodes,
+            request_timeout=timeout_s or settings.es_timeout_s,
+            retry_on_timeout=True,
+            max_retries=1,
+        )
 
     def ensure_index(self) -> None:
         if self.es.indices.exists(index=self.index):

@@ -160,7 +160,9 @@ class Worker:
 
     def _serve(self, reconnect: Backoff) -> None:
         """One session: connect, declare, consume until asked to stop, then finish in hand."""
-        connection = broker.connect(self.settings.amqp_url, f"lab-worker-{self.id}")
+        connection = broker.connect(
+            self.settings.amqp_url, f"lab-worker-{self.id}", broker.Deadlines.of(self.settings)
+        )
         channel = connection.channel()
         channel.confirm_delivery()
         self.topology.declare(channel)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lab.api.limits import ScanCost, json_depth
+from lab.api.limits import ScanCost, StreamsFull, StreamSlots, json_depth
 from lab.api.pages import with_page_headers
 from lab.config import Settings, redacted, safe_url
 from lab.runtime.deadletters import describe, fresh_attempt, replay_headers
@@ -192,3 +192,43 @@ def test_every_secret_setting_is_masked_in_what_reports_print() -> None:
     assert (
         shown_settings["LAB_NOTEBOOK_TOKEN"] == "***" and shown_settings["LAB_QUEUE"] == "lab.jobs"
     )
+
+
+def test_one_client_cannot_take_every_live_stream() -> None:
+    slots = StreamSlots(limit=8, share=0.25)
+    mine = [slots.take("10.0.0.1") for _ in range(2)]
+    with pytest.raises(StreamsFull, match="LAB_STREAM_SHARE"):
+        slots.take("10.0.0.1")
+    others = [slots.take(f"10.0.0.{n}") for n in range(2, 8)]
+    with pytest.raises(StreamsFull, match="LAB_MAX_STREAMS"):
+        slots.take("10.0.0.9")
+    mine[0]()
+    mine[0]()  # giving back twice gives back once
+    assert slots.used == 7 and slots.by_client["10.0.0.1"] == 1
+    slots.take("10.0.0.1")
+    for give in [*others, mine[1]]:
+        give()
+    assert slots.used == 1
+
+
+def test_the_locustfile_sends_the_token_only_to_the_labs_own_host() -> None:
+    """In a process of its own: importing Locust patches the standard library with gevent."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py"
+    script = (
+        "import importlib.util, json, sys\n"
+        f"spec = importlib.util.spec_from_file_location('lf', {str(path)!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "hosts = ['http://127.0.0.1:8000', 'http://attacker.example:80', None,"
+        " 'https://api.internal/']\n"
+        "print(json.dumps([m.token_goes_to(h) for h in hosts]))\n"
+    )
+    env = {**os.environ, "LAB_API_URL": "http://127.0.0.1:8000",
+           "LAB_LOADTEST_TOKEN_HOSTS": "api.internal"}  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=120, check=True)  # fmt: skip
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [True, False, False, True]

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import pytest
+import redis
 
 from lab.api.access import LOOPBACK, Policy
 from lab.api.snapshot import Snapshot, StatusFastPath, StatusSnapshot
@@ -114,3 +115,23 @@ def test_the_fast_path_answers_only_plain_permitted_gets_of_status() -> None:
     assert _call("/status", [host], token="secret")[0] == ["/status"]
     assert _call("/status", [host, (b"authorization", b"Bearer secret")], "secret")[0] == []
     assert _call("/runs", [host])[0] == ["/runs"]
+
+
+def test_a_read_with_no_answer_is_a_named_timeout_within_the_deadline_for_every_caller() -> None:
+    async def scenario() -> tuple[list[object], float, int]:
+        reads = {"n": 0}
+
+        async def silent() -> dict:
+            reads["n"] += 1
+            await asyncio.sleep(60)  # a Redis that accepts and never answers
+            return {}
+
+        snap = StatusSnapshot(silent, max_age_s=0.05, deadline_s=0.2)
+        began = asyncio.get_running_loop().time()
+        first = await asyncio.gather(*(snap.get() for _ in range(5)), return_exceptions=True)
+        again = await asyncio.gather(snap.get(), return_exceptions=True)  # the route, right after
+        return [*first, *again], asyncio.get_running_loop().time() - began, reads["n"]
+
+    answers, took, reads = asyncio.run(scenario())
+    assert all(isinstance(a, redis.TimeoutError) for a in answers), answers
+    assert reads == 1 and took < 1.0  # one read for all six callers; the deadline, not 60 s
