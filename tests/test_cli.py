@@ -110,3 +110,35 @@ def test_single_jobs_from_the_command_line(lab: Supervisor, settings: Settings) 
     assert lab_cli(settings, "job", "delete", job_id).returncode == 0
     missing = lab_cli(settings, "job", "show", job_id)
     assert missing.returncode == 1 and "404" in missing.stderr
+
+
+def test_job_text_reaches_the_terminal_as_data(lab: Supervisor, settings: Settings) -> None:
+    """A job whose URL holds Rich markup and raw escape sequences: watch, list and the error
+    line print it as text, with no escape sequence and no markup error."""
+    lab.start("api")
+    lab.start("worker-1", role="worker")
+    lab.wait_api()
+    hostile = "https://x/[/x][link=https://evil.example]click[/link]\x1b]0;owned\x07\x1b[2J"
+    payload = json.dumps({"durationSeconds": 0.4, "stepIntervalSeconds": 0.2, "url": hostile,
+                          "failAtStep": 2})  # fmt: skip
+    watched = lab_cli(settings, "job", "add", "agent", "--payload", payload, "--watch")
+    # It fails at step 2 on purpose (exit 1 for a job that did not complete), not on its text.
+    assert watched.returncode == 1, watched.stdout + watched.stderr
+    assert "[/x]" in watched.stdout and "opened https://x/" in watched.stdout
+    listed = lab_cli(settings, "job", "list")
+    assert listed.returncode == 0, listed.stderr
+    for done in (watched, listed):
+        assert "\x1b]" not in done.stdout and "\x1b[2J" not in done.stdout
+        assert "MarkupError" not in done.stderr
+
+
+def test_no_secret_is_printed(lab: Supervisor, settings: Settings) -> None:
+    sentinel = "s3ntinel-Secret"
+    secret = settings.with_overrides(
+        redis_url=f"redis://:{sentinel}@127.0.0.1:1/0?password={sentinel}",
+        api_token=sentinel,
+        notebook_token=sentinel,
+    )
+    for args in (("stack", "status"), ("status",), ("job", "list")):
+        done = lab_cli(secret, *args, timeout=60)
+        assert sentinel not in done.stdout + done.stderr, (args, done.stdout, done.stderr)

@@ -8,16 +8,20 @@ The silent service is a loopback socket that accepts and reads but never answers
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
+import pika
 import pytest
 
 from lab.config import Settings
+from lab.ops import servers
 
 from .helpers import SilentServer, wait_until
 
@@ -101,3 +105,43 @@ def test_a_silent_redis_costs_status_less_than_a_second(
         assert took < 1.0, took
     response, took = timed(lambda: httpx.get(f"{s.api_url}/healthz", timeout=30))
     assert response.status_code == 503 and "redis" in response.json()["error"] and took < 1.5
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[servers.Local]:
+    """A RabbitMQ node of this test's own: the shared one must never see an alarm."""
+    node = servers.start_rabbitmq(servers.free_port(), tmp_path)
+    yield node
+    node.stop()
+    if node.data_dir is not None:
+        shutil.rmtree(node.data_dir, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_broker_alarm_is_a_named_503_and_oversized_bodies_are_refused_by_the_broker(
+    api_with: object, private_broker: servers.Local
+) -> None:
+    s = api_with(amqp_url=private_broker.url, amqp_timeout_s=3.0)  # type: ignore[operator]
+    job = {"kind": "sleep", "payload": {"seconds": 0}}
+    assert httpx.post(f"{s.api_url}/jobs", json=job, timeout=30).status_code == 201
+    # The broker refuses a body over lab's 1 MiB itself (max_message_size in the node's config).
+    connection = pika.BlockingConnection(pika.URLParameters(private_broker.url))
+    channel = connection.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker, match="message size"):
+        channel.basic_publish("", s.queue, b"x" * (2 * 1024 * 1024))
+        channel.queue_declare(s.queue, passive=True)  # the refusal arrives with the next frame
+    connection.close()
+
+    node = private_broker.node
+    assert node is not None
+    subprocess.run(["rabbitmqctl", "-q", "-n", node, "set_vm_memory_high_watermark", "absolute",
+                    "1"], check=True, capture_output=True, timeout=60)  # fmt: skip
+    try:
+        before = len(httpx.get(f"{s.api_url}/jobs", timeout=10).json()["jobs"])
+        response, took = timed(lambda: httpx.post(f"{s.api_url}/jobs", json=job, timeout=60))
+        assert response.status_code == 503 and response.json()["service"] == "rabbitmq"
+        assert "alarm" in response.json()["error"] and took < 15, (took, response.text)
+        assert len(httpx.get(f"{s.api_url}/jobs", timeout=10).json()["jobs"]) == before
+    finally:
+        subprocess.run(["rabbitmqctl", "-q", "-n", node, "set_vm_memory_high_watermark", "0.4"],
+                       check=False, capture_output=True, timeout=60)  # fmt: skip

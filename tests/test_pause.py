@@ -98,3 +98,22 @@ def test_pausing_names_what_is_wrong(lab: Supervisor, settings: Settings) -> Non
         answer = http.post(path)
         assert answer.status_code == 409 and "no run is active" in answer.json()["error"]
     assert http.get("/status").json()["pausedQueues"] == []
+
+
+def test_a_pause_holds_from_the_moment_it_answered(
+    lab: Supervisor, settings: Settings, client: LabClient
+) -> None:
+    """A single job created right after `pause` answered never starts, though the worker has
+    not yet heard of the pause from its heartbeat: the start itself checks it."""
+    lab.up(workers=1)
+    single = f"{settings.queue}.single"
+    quick = {"durationSeconds": 0.2, "stepIntervalSeconds": 0.1}
+    warm = client.create_job("agent", quick)["id"]  # the worker consumes .single
+    wait_until(lambda: client.job(warm)["state"] == "completed", 30, "a first job to run")
+    client.queue_action(single, "pause")
+    held = [client.create_job("agent", quick)["id"] for _ in range(3)]
+    started = poll(lambda: any(client.job(i)["state"] != "queued" for i in held), 3.0, 0.1)
+    assert not started, [client.job(i)["state"] for i in held]
+    client.queue_action(single, "resume")
+    wait_until(lambda: all(client.job(i)["state"] == "completed" for i in held), 60,
+               "the held jobs to run after the resume")  # fmt: skip

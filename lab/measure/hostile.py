@@ -32,6 +32,10 @@ MALFORMED: list[bytes] = [
     b'{"jobId": "a4", "kind": "index", "createdAt": NaN}',
     json.dumps({"jobId": "a5", "kind": "../../etc"}).encode(),
     b'{"jobId": "a6", "kind": "index", "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}',
+    # Round two: numbers that overflow a float, names that end in a line break.
+    b'{"jobId": "b1", "kind": "index", "createdAt": ' + b"9" * 400 + b"}",
+    json.dumps({"jobId": "b2\n", "kind": "index"}).encode(),
+    json.dumps({"jobId": "b3", "kind": "index\n"}).encode(),
 ]
 UNKNOWN_KIND: list[bytes] = [json.dumps({"jobId": "a7", "kind": "nosuch"}).encode()]
 # Valid jobs Elasticsearch refuses: the second maps `data.n` as an object where a number was, so
@@ -134,6 +138,40 @@ def probes() -> list[Probe]:
         Probe("GET", "/events", 422, headers=(("Last-Event-ID", "1-99999999999999999999"),)),
         Probe("GET", "/events?lastEventId=18446744073709551616-0", 422),
         Probe("GET", "/status", 421, headers=(("Host", "rebound.example:8000"),)),
+        # Round two: non-ASCII digits, numbers past a float, ids ending in a newline, the
+        # largest stream id, a quadratic body, destruction without intent.
+        Probe("GET", "/jobs?from=%C2%B2", 422),
+        Probe("GET", "/jobs?to=" + "9" * 40, 422),
+        Probe("POST", "/jobs", 422, json={"kind": "sleep", "runAt": "\u00b2"}),
+        Probe(
+            "POST",
+            "/jobs",
+            422,
+            content=b'{"kind": "sleep", "payload": {"seconds": ' + b"9" * 400 + b"}}",
+        ),  # fmt: skip
+        Probe(
+            "POST",
+            "/jobs",
+            422,
+            content=b'{"kind": "agent", "payload": {"durationSeconds": ' + b"9" * 400 + b"}}",
+        ),  # fmt: skip
+        Probe("GET", "/jobs/job-1%0A", 404),
+        Probe("GET", "/runs/run-1%0A", 404),
+        Probe("POST", "/jobs/bulk", 422, json={"action": "delete", "filter": {"ids": ["a\n"]}}),
+        Probe("POST", "/jobs/bulk", 422, json={"action": "delete"}),
+        Probe("POST", "/jobs/bulk", 422, json={"action": "delete", "filter": {}}),
+        Probe(
+            "GET",
+            "/events",
+            422,
+            headers=(("Last-Event-ID", "18446744073709551615-18446744073709551615"),),
+        ),  # fmt: skip
+        Probe(
+            "POST",
+            "/jobs",
+            422,
+            content=b'{"kind": "x", "payload": {"a": "' + b'\\"' * 100_000 + b'"}}',
+        ),  # fmt: skip
         Probe("POST", "/stop", 403, headers=(("Origin", "https://evil.example"),)),
         Probe("POST", "/run", 403, json={"x": 1, "y": 60}, headers=(("Origin", "null"),)),
     ]
