@@ -257,7 +257,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """A connection of its own, not the publisher's (whose lock a publish may hold)."""
         connection = broker.connect(settings.amqp_url, "lab-health", broker.Deadlines.of(settings))
         try:
-            connection.channel().queue_declare(settings.queue, passive=True)
+            connection.channel()  # a channel opened is a broker answering
         finally:
             connection.close()
 

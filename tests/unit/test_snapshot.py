@@ -135,3 +135,39 @@ def test_a_read_with_no_answer_is_a_named_timeout_within_the_deadline_for_every_
     answers, took, reads = asyncio.run(scenario())
     assert all(isinstance(a, redis.TimeoutError) for a in answers), answers
     assert reads == 1 and took < 1.0  # one read for all six callers; the deadline, not 60 s
+
+
+def test_healthz_answers_within_its_deadline_and_calls_a_slow_service_slow_not_down() -> None:
+    import threading
+
+    from lab.api.health import Health
+
+    release = threading.Event()
+    calls = {"silent": 0}
+
+    def silent() -> None:
+        calls["silent"] += 1
+        release.wait(30)
+        raise ConnectionError("gone")
+
+    slow = threading.Event()
+
+    def busy() -> None:
+        if slow.is_set():
+            release.wait(30)
+
+    health = Health({"silent": silent, "busy": busy}, deadline_s=0.2)
+
+    async def scenario() -> tuple[list[dict[str, str]], float]:
+        began = asyncio.get_running_loop().time()
+        first = await asyncio.gather(*(health.report() for _ in range(5)))
+        slow.set()  # busy answered before; now it takes longer than the deadline
+        later = await health.report()
+        return [*first, later], asyncio.get_running_loop().time() - began
+
+    reports, took = asyncio.run(scenario())
+    release.set()
+    health.close()
+    assert took < 1.0 and calls["silent"] == 1  # one check in flight, shared by every caller
+    assert all(r["silent"].startswith("no answer") for r in reports)
+    assert all(r["busy"] == "ok" for r in reports)  # answered recently: slow, not down
