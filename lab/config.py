@@ -15,11 +15,32 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from lab.runtime.retry import LadderError, parse_ladder
-
 
 class ConfigError(ValueError):
     """A `LAB_*` variable holds a value `lab` cannot use."""
+
+
+# --- the retry ladder (`LAB_RETRY_LADDER_MS`; lab/runtime/retry.py decides what it means) ------
+DEFAULT_LADDER_MS = (1000, 5000, 30_000, 120_000, 600_000)
+MAX_STEPS = 10
+MAX_DELAY_MS = 24 * 3600 * 1000
+
+
+class LadderError(ValueError):
+    """`LAB_RETRY_LADDER_MS` is not a list of delays `lab` can use."""
+
+
+def parse_ladder(text: str) -> tuple[int, ...]:
+    """`"1000,5000,30000"` → (1000, 5000, 30000): ascending delays in ms, at most 10 steps."""
+    try:
+        steps = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise LadderError(f"{text!r} is not a comma-separated list of milliseconds") from None
+    if not 1 <= len(steps) <= MAX_STEPS:
+        raise LadderError(f"{text!r} must have 1 to {MAX_STEPS} steps")
+    if any(not 0 < s <= MAX_DELAY_MS for s in steps) or list(steps) != sorted(set(steps)):
+        raise LadderError(f"{text!r} must be ascending delays from 1 ms to 24 h")
+    return steps
 
 
 @dataclass(frozen=True)

@@ -17,29 +17,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-DEFAULT_LADDER_MS = (1000, 5000, 30_000, 120_000, 600_000)
-MAX_STEPS = 10
-MAX_DELAY_MS = 24 * 3600 * 1000
+# The ladder is a setting, parsed where every setting is (lab.config); named here too, where
+# retries are decided.
+from lab.config import DEFAULT_LADDER_MS, LadderError, parse_ladder  # noqa: F401
+
 HEADER_TEXT_LIMIT = 1000  # AMQP headers travel with every message: keep error texts short
 
 Reason = Literal["malformed", "unknown-kind", "exhausted"]
-
-
-class LadderError(ValueError):
-    """`LAB_RETRY_LADDER_MS` is not a list of delays `lab` can use."""
-
-
-def parse_ladder(text: str) -> tuple[int, ...]:
-    """`"1000,5000,30000"` → (1000, 5000, 30000): ascending delays in ms, at most 10 steps."""
-    try:
-        steps = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise LadderError(f"{text!r} is not a comma-separated list of milliseconds") from None
-    if not 1 <= len(steps) <= MAX_STEPS:
-        raise LadderError(f"{text!r} must have 1 to {MAX_STEPS} steps")
-    if any(not 0 < s <= MAX_DELAY_MS for s in steps) or list(steps) != sorted(set(steps)):
-        raise LadderError(f"{text!r} must be ascending delays from 1 ms to 24 h")
-    return steps
 
 
 @dataclass(frozen=True)

@@ -232,3 +232,28 @@ def test_the_locustfile_sends_the_token_only_to_the_labs_own_host() -> None:
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                          text=True, timeout=120, check=True)  # fmt: skip
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [True, False, False, True]
+
+
+NASTY_JSON = st.recursive(
+    NASTY,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NASTY_TEXT, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@pytest.mark.parametrize("model", ["RunRequest", "JobRequest", "PruneRequest", "BulkRequest",
+                                   "ReplayRequest"])  # fmt: skip
+@given(body=st.dictionaries(st.sampled_from(["x", "y", "kind", "payload", "attempts", "runAt",
+                                             "delaySeconds", "priority", "olderThanSeconds",
+                                             "action", "filter", "dryRun", "limit", "all", "ids",
+                                             "state", "q"]), NASTY_JSON, max_size=5))  # fmt: skip
+def test_every_request_model_validates_or_names_the_field(model: str, body: dict) -> None:
+    from pydantic import ValidationError
+
+    from lab.api import app, bulk, deadletters, jobs
+
+    found = {m: getattr(mod, m) for mod in (app, bulk, deadletters, jobs) for m in dir(mod)}
+    try:
+        found[model].model_validate(body)
+    except ValidationError as exc:
+        assert exc.errors()

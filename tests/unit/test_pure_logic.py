@@ -1,4 +1,5 @@
-"""Pure logic: message parsing, confirms, backoff, status shaping, config, batch verdicts."""
+"""Pure logic: message parsing, confirms, backoff, status shaping, config, batch verdicts (no
+service: `make unit` runs these with the rest of tests/unit)."""
 
 from __future__ import annotations
 
@@ -166,7 +167,7 @@ def test_batch_verdicts() -> None:
 def test_env_example_lists_every_setting_with_its_default(tmp_path) -> None:
     from pathlib import Path
 
-    listed = config.read_env_file(Path(__file__).parent.parent / ".env.example")
+    listed = config.read_env_file(Path(__file__).resolve().parents[2] / ".env.example")
     assert listed == config.Settings().as_env()
     assert config.load(listed) == config.Settings()
 
@@ -188,7 +189,7 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
     import tomllib
     from pathlib import Path
 
-    root = Path(__file__).parent.parent
+    root = Path(__file__).resolve().parents[2]
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
     wanted = set(project["dependencies"])
