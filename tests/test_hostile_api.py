@@ -70,8 +70,11 @@ def test_a_websocket_from_another_origin_is_refused(api: str) -> None:
 
 @pytest.fixture
 def locked(es_url: str, tmp_path: Path) -> Iterator[tuple[Supervisor, Settings]]:
-    """A lab whose API needs a token and serves at most two live streams."""
-    settings = make_settings(es_url, tmp_path, api_token="s3cret-token", max_streams=2)
+    """A lab whose API needs a token and serves at most two live streams (all of them to one
+    client: the per-client share has a test of its own)."""
+    settings = make_settings(
+        es_url, tmp_path, api_token="s3cret-token", max_streams=2, stream_share=1.0
+    )
     supervisor = Supervisor(settings, log_dir=tmp_path / "logs")
     supervisor.start("api")
     yield supervisor, settings

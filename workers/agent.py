@@ -2,16 +2,8 @@
 
 By default it runs 10 s and reports one step a second ("Navigating to page", "Clicking button",
 ...) with a percentage and a log line, then writes its result document like every job. Its payload
-makes the failing and retried paths easy to show on purpose:
-
-    durationSeconds      total time (default 10, up to 3600)
-    stepIntervalSeconds  time between steps (default 1, from 0.01 to 60)
-    url                  the page it pretends to visit (at most 2,000 characters)
-    failAtStep           fail at this step (1-based) ...
-    failAttempts         ... on attempts up to this one only (default: every attempt)
-    failRate             chance of failing at each step, from 0 to 1 (default 0)
-
-At most 1,000 steps (duration / interval): each step is a log line and two events.
+(`FIELDS` below) makes the failing and retried paths easy to show on purpose. At most 1,000 steps
+(duration / interval): each step is a log line and two events.
 
 It runs one by one under the worker's concurrency limit (`BATCHABLE = False`).
 """
@@ -22,8 +14,8 @@ import random
 import time
 from typing import Any
 
-from lab.runtime.handlers import PayloadError, number, only, text, whole
 from lab.runtime.messages import MAX_ATTEMPT, Job
+from lab.runtime.payload import Field, PayloadError
 from lab.runtime.progress import JobContext
 
 BATCHABLE = False
@@ -44,9 +36,28 @@ ACTIONS = (
 )
 WORDS = ("search", "login", "results", "checkout", "settings", "profile", "cart", "pricing")
 
-DEFAULTS = {"durationSeconds": 10.0, "stepIntervalSeconds": 1.0, "url": "https://example.com/"}
-SETTINGS = frozenset({*DEFAULTS, "failAtStep", "failAttempts", "failRate"})
 MAX_STEPS = 1000
+FIELDS = (
+    Field("durationSeconds", "number", "total time", default=10.0, low=0, high=3600),
+    Field("stepIntervalSeconds", "number", "time between steps", default=1.0, low=0.01, high=60),
+    Field(
+        "url",
+        "string",
+        "the page it pretends to visit",
+        default="https://example.com/",
+        max_length=2000,
+    ),  # fmt: skip
+    Field("failAtStep", "integer", "fail at this step (1-based) ...", low=1, high=MAX_STEPS),
+    Field(
+        "failAttempts",
+        "integer",
+        "... on attempts up to this one only (default: every attempt)",
+        low=0,
+        high=MAX_ATTEMPT,
+    ),  # fmt: skip
+    Field("failRate", "number", "chance of failing at each step", default=0.0, low=0, high=1),
+)
+DEFAULTS = {f.name: f.default for f in FIELDS if f.default is not None}
 
 
 class AgentFailure(RuntimeError):
@@ -54,23 +65,19 @@ class AgentFailure(RuntimeError):
 
 
 def validate(payload: dict[str, Any]) -> None:
-    only(payload, SETTINGS, "agent")
-    duration = number(payload, "durationSeconds", 0, 3600) or DEFAULTS["durationSeconds"]
-    interval = number(payload, "stepIntervalSeconds", 0.01, 60) or DEFAULTS["stepIntervalSeconds"]
+    """What single fields cannot say: the steps the duration and interval make (the fields
+    themselves are checked first, from FIELDS)."""
+    duration = payload.get("durationSeconds") or DEFAULTS["durationSeconds"]
+    interval = payload.get("stepIntervalSeconds") or DEFAULTS["stepIntervalSeconds"]
     if duration < interval:
         raise PayloadError("durationSeconds", "must be at least one step interval")
     if duration / interval > MAX_STEPS:
         raise PayloadError(
             "stepIntervalSeconds", f"makes {duration / interval:.0f} steps; at most {MAX_STEPS}"
         )
-    whole(payload, "failAtStep", 1, MAX_STEPS)
-    whole(payload, "failAttempts", 0, MAX_ATTEMPT)
-    number(payload, "failRate", 0, 1)
-    text(payload, "url", 2000)
 
 
 def handle(job: Job, ctx: JobContext) -> dict[str, Any]:
-    validate(job.payload)
     settings = {**DEFAULTS, **job.payload}
     interval = float(settings["stepIntervalSeconds"])
     steps = max(1, round(float(settings["durationSeconds"]) / interval))

@@ -23,7 +23,7 @@ from lab.api.responses import error, invalid, sse, sse_response
 from lab.config import Settings
 from lab.runtime.broker import PRIORITIES, Publisher, PublishError
 from lab.runtime.events import BadEventId, check_event_id
-from lab.runtime.handlers import PayloadError, UnknownKind, handler_for, known_kinds
+from lab.runtime.handlers import UnknownKind, handler_for, known_kinds
 from lab.runtime.jobs import (
     MAX_ATTEMPTS,
     TERMINAL,
@@ -34,6 +34,7 @@ from lab.runtime.jobs import (
     run_job_view,
 )
 from lab.runtime.messages import ID_PATTERN, KIND_PATTERN, MAX_DEPTH, depth, is_id, is_kind
+from lab.runtime.payload import PayloadError
 from lab.runtime.search import BadQuery, RecordSearch, epoch_ms
 from lab.runtime.store import Store, unavailable
 
@@ -206,7 +207,7 @@ def create_router(
                 return invalid(exc.field, exc.reason)
             if run_at > (time.time() + MAX_DELAY_S) * 1000:
                 return invalid("runAt", "is more than 30 days away")
-        attempts = body.attempts or settings.max_attempts
+        attempts = body.attempts or handler.attempts or settings.max_attempts
         job_id, delayed = records.create(body.kind, body.payload, attempts, run_at, body.priority)
         if delayed:
             return records.get(job_id)

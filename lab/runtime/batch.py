@@ -3,7 +3,8 @@
 A delivery ends in exactly one verdict, and the worker acks it only after acting on it:
   written    the document is in Elasticsearch → count processed, ack
   retry      the job failed and has attempts left → publish to its ladder step's queue, ack
-  dead       malformed, unknown kind, or out of attempts → publish to the dead-letter queue, ack
+  dead       malformed, unknown kind, a permanent failure (the kind said so, or its payload
+             cannot run), or out of attempts → publish to the dead-letter queue, ack
   cancelled  a single job stopped at a progress step because it was cancelled → ack
   skipped    a single job that was cancelled, deleted or superseded before it ran → ack
   requeued   its queue is paused: it goes back to the queue unstarted → nack with requeue
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 from lab.runtime.handlers import Handler, UnknownKind, handler_for
 from lab.runtime.messages import Job, MalformedMessage, parse
+from lab.runtime.payload import PermanentError
 from lab.runtime.progress import NO_PROGRESS, JobCancelled, JobContext
 from lab.runtime.retry import Budget, Reason
 
@@ -49,6 +51,13 @@ class Outcome:
     budget: Budget | None = None  # the attempts it may use (set when it failed)
     lease: str = ""  # the token this worker owns a single job's attempt by
     defer_ms: int = 0  # `deferred`: how long the owner's lease runs on
+
+    def permanent(self, error: str) -> None:
+        """A failure no retry can mend: dead at once, whatever attempts are left."""
+        self.error = error
+        self.doc = None
+        self.verdict = "dead"
+        self.reason = "permanent"
 
     def fail(self, error: str, budget: Budget) -> None:
         """A job that failed: retried while its budget lasts, then dead."""
@@ -93,15 +102,25 @@ def execute(
     budget: Budget,
     ctx: JobContext = NO_PROGRESS,
 ) -> None:
-    """Run the handler: the outcome gets its document, or fails, or is cancelled."""
+    """Check the payload and run the handler: the outcome gets its document, or fails (for good
+    when the kind says so), or is cancelled."""
     assert outcome.job is not None
+    outcome.budget = budget
     try:
+        handler.check(outcome.job.payload)
         outcome.doc = document(outcome.job, handler(outcome.job, ctx), worker_id)
     except JobCancelled as exc:
         outcome.verdict = "cancelled"
         outcome.error = str(exc)
+    except PermanentError as exc:
+        outcome.permanent(f"{type(exc).__name__}: {exc}")
     except (Exception, SystemExit) as exc:  # a handler's failure is the job's, never the worker's
         outcome.fail(f"{type(exc).__name__}: {exc}", budget)
+
+
+def budget_of(handler: Handler, lab_budget: Budget) -> Budget:
+    """A run job's attempts: the kind's own `ATTEMPTS`, else the lab's."""
+    return Budget.of_run_job(handler.attempts) if handler.attempts else lab_budget
 
 
 def run_handlers(
@@ -126,7 +145,7 @@ def run_handlers(
         if per_message is not None and (not handler.batchable or outcome.job.runId is None):
             per_message.append(delivery)
             continue
-        execute(outcome, handler, worker_id, budget)
+        execute(outcome, handler, worker_id, budget_of(handler, budget))
         outcomes.append(outcome)
     return outcomes
 
@@ -140,7 +159,7 @@ def apply_bulk(outcomes: list[Outcome], failed: dict[str, str], budget: Budget) 
         if reason is None:
             outcome.verdict = "written"
         else:
-            outcome.fail(f"elasticsearch refused the document: {reason}", budget)
+            outcome.fail(f"elasticsearch refused the document: {reason}", outcome.budget or budget)
 
 
 def counts_by_run(outcomes: list[Outcome]) -> dict[str, tuple[list[int], list[int]]]:

@@ -2,10 +2,21 @@
 
 A handler module defines `handle(job)` or `handle(job, ctx)` returning the fields to store in the
 job's document; with `ctx` (a `lab.runtime.progress.JobContext`) it reports progress steps and stops
-when its job is cancelled. It may set `BATCHABLE = False` when it must run on its own, under the
-worker's concurrency limit, rather than in a batch (such kinds travel on their own queue), and may
-define `validate(payload)` raising `PayloadError` so `POST /jobs` refuses a bad payload at the door.
-Adding a job kind means adding one module to `workers/`.
+when its job is cancelled. What else it may declare (docs/KINDS.md has a worked example):
+
+    FIELDS            its payload, field by field (`lab.runtime.payload.Field`): checked at the
+                      door (`POST /jobs`, run requests), before each run, and listed by the CLI
+    validate(payload) checks beyond single fields (raise `PayloadError`), run after FIELDS
+    BATCHABLE = False it must run on its own, under the worker's concurrency limit, rather than
+                      in a batch (such kinds travel on their own queue)
+    ATTEMPTS          how many attempts its jobs get (default `LAB_MAX_ATTEMPTS`)
+    RETRY_DELAYS_MS   which steps of `LAB_RETRY_LADDER_MS` its retries wait, in order (default:
+                      the whole ladder); a delay the ladder lacks is refused when the kind loads,
+                      so no queue is ever declared with new arguments
+
+and it decides what is permanent: raising `PermanentError` (or a `PayloadError`) dead-letters the
+job at once with reason `permanent`, whatever attempts it had left. Adding a job kind means
+adding one module to `workers/`.
 """
 
 from __future__ import annotations
@@ -15,13 +26,18 @@ import inspect
 import logging
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
+from lab.runtime import payload as payload_module
 from lab.runtime.messages import Job, is_kind
+from lab.runtime.payload import Field, PayloadError, PermanentError
 from lab.runtime.progress import NO_PROGRESS, JobContext
 
 log = logging.getLogger("lab.runtime.handlers")
+
+__all__ = ["Field", "PayloadError", "PermanentError", "Handler", "handler_for", "known_kinds"]
 
 
 class UnknownKind(LookupError):
@@ -33,90 +49,77 @@ class HandlerBroken(RuntimeError):
     and are retried (a fixed deployment runs them) rather than dead-lettered at once."""
 
 
-class PayloadError(ValueError):
-    """A payload field a kind cannot use; `field` names it."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"payload.{field}: {message}" if field else f"payload: {message}")
-        self.field = field
-
-
 @dataclass(frozen=True)
 class Handler:
     kind: str
     handle: Callable[..., dict[str, Any]]
-    batchable: bool
-    takes_context: bool
-    validate: Callable[[dict[str, Any]], None]
+    batchable: bool = True
+    takes_context: bool = False
+    validate: Callable[[dict[str, Any]], None] | None = None
+    fields: tuple[Field, ...] | None = None  # None: the kind declares no fields
+    attempts: int | None = None  # None: LAB_MAX_ATTEMPTS
+    retry_delays_ms: tuple[int, ...] | None = None  # None: the lab's whole ladder
+    doc: str = field(default="", compare=False)
 
     def check(self, payload: dict[str, Any]) -> None:
-        """The kind's `validate`, held to its contract: whatever goes wrong inside it is a
-        `PayloadError`, so a kind's oversight answers 422, never 500."""
+        """The kind's payload checks, held to their contract: whatever goes wrong inside them
+        is a `PayloadError`, so a kind's oversight answers 422, never 500."""
         try:
-            self.validate(payload)
+            if self.fields is not None:
+                payload_module.check(payload, self.fields, self.kind)
+            if self.validate is not None:
+                self.validate(payload)
         except PayloadError:
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. a huge number met by float()
             raise PayloadError("", f"cannot be checked by the {self.kind} kind: "
                                f"{type(exc).__name__}") from None  # fmt: skip
 
+    def ladder(self, lab_ladder: tuple[int, ...]) -> tuple[int, ...]:
+        """The delays this kind's retries wait: its own steps, else the lab's ladder."""
+        return self.retry_delays_ms or lab_ladder
+
+    def describe(self) -> dict[str, Any]:
+        """The kind as JSON, for `GET /kinds`, the CLI and the docs."""
+        return {
+            "kind": self.kind,
+            "summary": self.doc.strip().splitlines()[0] if self.doc.strip() else "",
+            "batchable": self.batchable,
+            "attempts": self.attempts,
+            "retryDelaysMs": list(self.retry_delays_ms) if self.retry_delays_ms else None,
+            "fields": [f.describe() for f in self.fields or ()],
+        }
+
     def __call__(self, job: Job, ctx: JobContext = NO_PROGRESS) -> dict[str, Any]:
         return self.handle(job, ctx) if self.takes_context else self.handle(job)
 
 
 _cache: dict[str, Handler] = {}
+_ladder: tuple[int, ...] | None = None  # the lab's ladder, once a process has said it
 
 
-def _no_validation(_payload: dict[str, Any]) -> None:
-    return None
+def use_ladder(ladder: tuple[int, ...]) -> None:
+    """Kinds loaded from now on are held to this ladder (a worker says its own at start)."""
+    global _ladder
+    _ladder = tuple(ladder)
+    for kind, handler in list(_cache.items()):
+        missing = sorted(set(handler.retry_delays_ms or ()) - set(_ladder))
+        if missing:
+            _cache[kind] = _broken(
+                kind, ValueError(_steps_missing(handler.retry_delays_ms, missing))
+            )
 
 
-# --- checks a kind's `validate(payload)` is made of ----------------------------------------------
-def only(payload: dict[str, Any], allowed: set[str] | frozenset[str], kind: str) -> None:
-    unknown = sorted(set(payload) - set(allowed))
-    if unknown:
-        raise PayloadError(unknown[0][:64], f"is not a setting of the {kind} kind")
+def _steps_missing(delays: Any, missing: list[int]) -> str:
+    return (f"RETRY_DELAYS_MS {list(delays)} names delays LAB_RETRY_LADDER_MS "
+            f"{list(_ladder or ())} does not have: {missing}")  # fmt: skip
 
 
-def number(payload: dict[str, Any], name: str, low: float, high: float) -> float | None:
-    """A finite number from `low` to `high`, or None when absent."""
-    value = payload.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise PayloadError(name, f"must be a number, got {shown(value)}")
-    # Compared before any conversion or `:g` formatting: a 400-digit integer overflows a float.
-    if not low <= value <= high:
-        raise PayloadError(name, f"must be from {low:g} to {high:g}, got {shown(value)}")
-    return float(value)
-
-
-def shown(value: Any) -> str:
-    """A value in an error message: short, whatever its size (a huge int has no `:g`, and past
-    4,300 digits not even a `str`)."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
-        return f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def whole(payload: dict[str, Any], name: str, low: int, high: int) -> int | None:
-    """A whole number from `low` to `high`, or None when absent."""
-    value = payload.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise PayloadError(name, f"must be a whole number from {low} to {high}")
-    return value
-
-
-def text(payload: dict[str, Any], name: str, max_length: int) -> str | None:
-    value = payload.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > max_length:
-        raise PayloadError(name, f"must be a string of at most {max_length} characters")
-    return value
+def register(handler: Handler) -> Handler:
+    """Make `handler` the one for its kind in this process: for tests and for kinds that live
+    outside `workers/`."""
+    _cache[handler.kind] = handler
+    return handler
 
 
 def handler_for(kind: str) -> Handler:
@@ -132,28 +135,51 @@ def handler_for(kind: str) -> Handler:
         raise UnknownKind(f"no handler for job kind {kind!r} (add workers/{kind}.py)") from None
     except Exception as exc:  # a syntax or import error in the module must not stop a worker
         return _broken(kind, exc)
+    try:
+        return register(from_module(kind, module))
+    except (TypeError, ValueError) as exc:
+        return _broken(kind, exc)
+
+
+def from_module(kind: str, module: ModuleType) -> Handler:
+    """The handler a kind's module declares; `TypeError` or `ValueError` naming what it
+    declares wrong (its jobs then fail as a broken deployment's do)."""
     handle = getattr(module, "handle", None)
     if not callable(handle):
         raise UnknownKind(f"workers/{kind}.py has no handle(job) function")
-    handler = Handler(
+    fields = getattr(module, "FIELDS", None)
+    attempts = getattr(module, "ATTEMPTS", None)
+    delays = getattr(module, "RETRY_DELAYS_MS", None)
+    if fields is not None and not all(isinstance(f, Field) for f in fields):
+        raise TypeError("FIELDS must be a tuple of lab.runtime.payload.Field")
+    if attempts is not None and not (isinstance(attempts, int) and 1 <= attempts <= 20):
+        raise ValueError(f"ATTEMPTS must be a whole number from 1 to 20, not {attempts!r}")
+    if delays is not None:
+        delays = tuple(delays)
+        missing = sorted(set(delays) - set(_ladder or delays))
+        if not delays or missing:
+            raise ValueError(_steps_missing(delays, missing))
+    return Handler(
         kind,
         handle,
         bool(getattr(module, "BATCHABLE", True)),
         len(inspect.signature(handle).parameters) >= 2,
-        getattr(module, "validate", _no_validation),
+        getattr(module, "validate", None),
+        tuple(fields) if fields is not None else None,
+        attempts,
+        delays,
+        module.__doc__ or "",
     )
-    _cache[kind] = handler
-    return handler
 
 
 def _broken(kind: str, exc: Exception) -> Handler:
-    """A handler that fails every job of `kind` with the import error (not cached)."""
-    log.error("workers/%s.py cannot be loaded: %r", kind, exc)
+    """A handler that fails every job of `kind` with the load error (not cached)."""
+    log.error("workers/%s.py cannot be loaded: %s", kind, exc)
 
     def fail(_job: Job) -> dict[str, Any]:
-        raise HandlerBroken(f"workers/{kind}.py cannot be loaded: {exc!r}")
+        raise HandlerBroken(f"workers/{kind}.py cannot be loaded: {exc}")
 
-    return Handler(kind, fail, True, False, _no_validation)
+    return Handler(kind, fail)
 
 
 def known_kinds() -> list[str]:

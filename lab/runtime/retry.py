@@ -23,7 +23,7 @@ from lab.config import DEFAULT_LADDER_MS, LadderError, parse_ladder  # noqa: F40
 
 HEADER_TEXT_LIMIT = 1000  # AMQP headers travel with every message: keep error texts short
 
-Reason = Literal["malformed", "unknown-kind", "exhausted"]
+Reason = Literal["malformed", "unknown-kind", "permanent", "exhausted"]
 
 
 @dataclass(frozen=True)

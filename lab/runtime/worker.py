@@ -46,7 +46,7 @@ import pika
 import pika.exceptions
 
 from lab.config import Settings
-from lab.runtime import broker, retry
+from lab.runtime import broker, handlers, retry
 from lab.runtime import state as state_module
 from lab.runtime import store as store_module
 from lab.runtime.backoff import Backoff
@@ -54,11 +54,13 @@ from lab.runtime.batch import (
     Delivery,
     Outcome,
     apply_bulk,
+    budget_of,
     counts_by_run,
     execute,
     prepare,
     run_handlers,
 )
+from lab.runtime.handlers import UnknownKind, handler_for
 from lab.runtime.jobs import Begin, JobRecords
 from lab.runtime.progress import NO_PROGRESS, JobContext
 from lab.runtime.retry import Budget
@@ -109,6 +111,7 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
         self.topology = broker.Topology.of(settings)
         self.run_budget = Budget.of_run_job(settings.max_attempts)
+        handlers.use_ladder(self.topology.ladder)  # kinds' own retry steps must be its steps
         self.state = state or State(settings)
         self.records = records or JobRecords(self.state)
         self.store = store or Store(settings)
@@ -328,7 +331,7 @@ class Worker:
         """One job on its own: ask its record whether to run, run it with progress, finish it."""
         (delivery,) = deliveries
         outcome, handler = prepare(delivery)
-        budget = self.run_budget
+        budget = budget_of(handler, self.run_budget) if handler is not None else self.run_budget
         job = outcome.job
         try:
             if handler is not None and job is not None:
@@ -528,9 +531,15 @@ class Worker:
         return [o for o in outcomes if o.verdict != "requeued"]
 
     def _retry_delay(self, outcome: Outcome) -> int:
+        """The kind's own ladder step for this failure (its `RETRY_DELAYS_MS`, checked against
+        the lab's ladder when it loaded), else the lab's."""
         assert outcome.job is not None
         budget = outcome.budget or self.run_budget
-        return budget.delay_ms(self.topology.ladder, outcome.job.attempt)
+        try:
+            ladder = handler_for(outcome.job.kind).ladder(self.topology.ladder)
+        except UnknownKind:
+            ladder = self.topology.ladder
+        return budget.delay_ms(ladder, outcome.job.attempt)
 
     def _send_on(self, session: Session, outcome: Outcome) -> None:
         """Publish a failed delivery to its ladder step's queue or to the dead letters."""

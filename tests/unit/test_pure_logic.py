@@ -270,8 +270,9 @@ def test_job_context_stops_a_handler_at_its_next_step() -> None:
 
 
 def test_agent_payload_validation_names_the_field() -> None:
-    from lab.runtime.handlers import PayloadError
-    from workers.agent import validate
+    from lab.runtime.handlers import PayloadError, handler_for
+
+    validate = handler_for("agent").check
 
     validate({})
     validate({"durationSeconds": 2, "stepIntervalSeconds": 0.5, "failAtStep": 2, "failRate": 0})
