@@ -38,6 +38,15 @@ class Delivery:
     queue: str = ""  # the queue it was consumed from, for its dead letter's headers
     priority: int | None = None  # its AMQP priority, kept when it is retried or dead-lettered
 
+    @classmethod
+    def of(cls, queue: str, method: Any, props: Any, body: bytes) -> Delivery:
+        """A delivery as pika hands it to a consumer callback (headers and priority checked:
+        anyone can publish anything)."""
+        headers = props.headers if props is not None and isinstance(props.headers, dict) else None
+        priority = getattr(props, "priority", None)
+        priority = priority if isinstance(priority, int) and 0 <= priority <= 255 else None
+        return cls(method.delivery_tag, body, method.redelivered, headers, queue, priority)
+
 
 @dataclass
 class Outcome:

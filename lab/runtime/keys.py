@@ -57,6 +57,11 @@ class Keys:
         (`GET /runs/{id}/timeline`); it lives as long as the run's other keys."""
         return f"{self.prefix}:run:{run_id}:timeline"
 
+    def run_kinds(self, run_id: str) -> str:
+        """Hash: the run's jobs processed per kind (`lab.runtime.middleware.kinds`, when a worker
+        installs it); it lives as long as the run's other keys."""
+        return f"{self.prefix}:run:{run_id}:kinds"
+
     def run_keys(self, run_id: str) -> list[str]:
         """Every key a run owns, in the order the counting script expects them."""
         return [

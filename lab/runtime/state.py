@@ -22,7 +22,7 @@ from typing import Any
 import redis
 
 from lab.config import Settings
-from lab.runtime import history
+from lab.runtime import beats, history
 from lab.runtime.keys import Keys
 
 MAX_JOBS = 10_000_000
@@ -296,6 +296,7 @@ class State:
 
     # --- heartbeats ---------------------------------------------------------------------------
     def heartbeat(self, worker_id: str, fields: dict[str, Any]) -> None:
+        fields = beats.encode(beats.WORKER, {**fields, **process_usage()})
         self._announce(self.keys.workers, self.keys.worker(worker_id), worker_id, fields)
 
     def forget_worker(self, worker_id: str) -> None:
@@ -303,6 +304,7 @@ class State:
 
     def scheduler_heartbeat(self, scheduler_id: str, fields: dict[str, Any]) -> None:
         key = self.keys.scheduler(scheduler_id)
+        fields = beats.encode(beats.SCHEDULER, {**fields, **process_usage()})
         self._announce(self.keys.schedulers, key, scheduler_id, fields)
 
     def forget_scheduler(self, scheduler_id: str) -> None:
@@ -311,7 +313,7 @@ class State:
     def _announce(self, members: str, key: str, member: str, fields: dict[str, Any]) -> None:
         """A heartbeat: a hash that expires unless renewed, listed in a set of live members."""
         pipe = self.redis.pipeline(transaction=True)
-        mapping = {**fields, **process_usage(), "seenMs": int(time.time() * 1000)}
+        mapping = {**fields, "seenMs": int(time.time() * 1000)}
         pipe.hset(key, mapping=mapping)
         pipe.pexpire(key, int(self.settings.heartbeat_ttl_s * 1000))
         pipe.sadd(members, member)
@@ -324,16 +326,36 @@ class State:
         pipe.execute()
 
     # --- used by the worker and the scheduler -------------------------------------------------
-    def record(self, outcomes: dict[str, tuple[list[int], list[int]]]) -> tuple[int, int]:
-        """Count a batch: {runId: (done seqs, failed seqs)} → (newly processed, newly failed)."""
+    def record(
+        self,
+        outcomes: dict[str, tuple[list[int], list[int]]],
+        counts: dict[str, dict[int, list[Any]]] | None = None,
+    ) -> tuple[int, int]:
+        """Count a batch: {runId: (done seqs, failed seqs)} → (newly processed, newly failed).
+
+        `counts` ({runId: {seq: [Count, ...]}}, from the worker's middleware) are added in the
+        same call, each only when its job is counted for the first time."""
         if not outcomes:
             return 0, 0
         k = self.keys
         keys = [k.active_run, k.events, k.totals, k.history()]
+        extra_keys: dict[str, int] = {}  # a middleware key → its 1-based index after the runs'
         entries = []
         for run_id, (done, failed) in outcomes.items():
             keys += k.run_keys(run_id)
-            entries.append([run_id, done, failed])
+            ops = [
+                [
+                    seq,
+                    [
+                        [extra_keys.setdefault(c.key, len(extra_keys) + 1), c.field, c.n]
+                        for c in found
+                    ],
+                ]  # fmt: skip
+                for seq, found in (counts or {}).get(run_id, {}).items()
+                if found
+            ]
+            entries.append([run_id, done, failed, ops] if ops else [run_id, done, failed])
+        keys += list(extra_keys)
         new_done, new_failed = self.script("record")(
             keys=keys,
             args=[self.settings.event_stream_len, json.dumps(entries), self.settings.history_s],
@@ -472,10 +494,6 @@ def process_usage() -> dict[str, float | int]:
     return {"cpuSeconds": round(usage.ru_utime + usage.ru_stime, 3), "rssBytes": rss}
 
 
-def _usage_of(h: dict[str, Any]) -> dict[str, float | int]:
-    return {"cpuSeconds": float(h.get("cpuSeconds") or 0), "rssBytes": int(h.get("rssBytes") or 0)}
-
-
 def _chunks(items: Any, size: int) -> Any:
     batch: list[str] = []
     for item in items:
@@ -531,44 +549,13 @@ def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
             "averageProcessedPerMinute": 0.0,
         }
     out["workers"] = sorted(
-        (
-            {
-                "id": w.get("id"),
-                "pid": int(w.get("pid", 0)),
-                "host": w.get("host"),
-                "processed": int(w.get("processed", 0)),
-                "failed": int(w.get("failed", 0)),
-                "inFlight": int(w.get("inFlight", 0)),
-                "running": int(w.get("running", 0)),
-                "jobs": [j for j in (w.get("jobs") or "").split(",") if j],
-                "deadLettered": int(w.get("deadLettered", 0)),
-                "waitingFor": w.get("waitingFor") or None,
-                "paused": [q for q in (w.get("paused") or "").split(",") if q],
-                "startedAt": iso(w.get("startedMs")),
-                "heartbeatAgeSeconds": round((now_ms - int(w.get("seenMs", now_ms))) / 1000, 3),
-                **_usage_of(w),
-            }
-            for w in workers
-        ),
-        key=lambda w: w["id"] or "",
+        (beats.decode(beats.WORKER, w, now_ms) for w in workers), key=lambda w: w["id"] or ""
     )
     schedulers = raw.get("schedulers") or []
     if isinstance(schedulers, dict):
         schedulers = []
     out["schedulers"] = sorted(
-        (
-            {
-                "id": s.get("id"),
-                "pid": int(s.get("pid", 0)),
-                "host": s.get("host"),
-                "leader": s.get("leader") == "1",
-                "runId": s.get("runId") or None,
-                "waitingFor": s.get("waitingFor") or None,
-                "heartbeatAgeSeconds": round((now_ms - int(s.get("seenMs", now_ms))) / 1000, 3),
-                **_usage_of(s),
-            }
-            for s in schedulers
-        ),
+        (beats.decode(beats.SCHEDULER, s, now_ms) for s in schedulers),
         key=lambda s: s["id"] or "",
     )
     paused = raw.get("pausedQueues") or []

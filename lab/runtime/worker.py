@@ -17,13 +17,13 @@ A crash at any point before the ack means redelivery, never loss; redelivery is 
 documents are upserts by jobId and the count is a bitmap. While one batch is written the next is
 already being collected, so a single worker keeps Elasticsearch busy.
 
-A worker exits only when asked to. Whatever a message holds, it ends as a verdict: a body that
-is not a job is dead-lettered with the reason; an error while handling one message (its handler,
-its document, its Redis script) fails that message alone — a batch that fails as a whole is
-written again one job at a time to find it. An unreachable Elasticsearch or Redis is waited out
-with the batch in hand (not acked, no attempt spent); a lost RabbitMQ connection ends the
-`Session`, whose unacked deliveries the broker hands out again, and the worker reconnects with
-jittered backoff. `waitingFor` in the heartbeat (and so in `/status`) says what it waits for.
+Cross-cutting behaviour is middleware (`lab/runtime/middleware/`: pause, leases, counters), one
+module each; a job that runs on its own is `lab/runtime/single.py`; what a batch writes and counts
+is `lab/runtime/recording.py`; where a failed delivery goes is `lab/runtime/forward.py`.
+
+A worker exits only when asked to: whatever a message holds, it ends as a verdict (batch.py);
+an unreachable Elasticsearch or Redis is waited out with the batch in hand (patience.py); a lost
+RabbitMQ connection ends the `Session`, whose unacked deliveries the broker hands out again.
 """
 
 from __future__ import annotations
@@ -46,24 +46,16 @@ import pika
 import pika.exceptions
 
 from lab.config import Settings
-from lab.runtime import broker, handlers, retry
-from lab.runtime import state as state_module
-from lab.runtime import store as store_module
+from lab.runtime import broker, handlers
 from lab.runtime.backoff import Backoff
-from lab.runtime.batch import (
-    Delivery,
-    Outcome,
-    apply_bulk,
-    budget_of,
-    counts_by_run,
-    execute,
-    prepare,
-    run_handlers,
-)
-from lab.runtime.handlers import UnknownKind, handler_for
-from lab.runtime.jobs import Begin, JobRecords
-from lab.runtime.progress import NO_PROGRESS, JobContext
+from lab.runtime.batch import Delivery, Outcome, run_handlers
+from lab.runtime.forward import Forwarder
+from lab.runtime.jobs import JobRecords
+from lab.runtime.middleware import Stack, default_stack
+from lab.runtime.patience import Patience, Stopping, describe_amqp
+from lab.runtime.recording import Recorder
 from lab.runtime.retry import Budget
+from lab.runtime.single import SingleRunner
 from lab.runtime.state import State
 from lab.runtime.store import Store
 
@@ -71,10 +63,6 @@ log = logging.getLogger("lab.runtime.worker")
 
 PIPELINE = 2  # batches in flight: one being written while the next is collected
 Result = tuple[list[Outcome], tuple[int, int]]
-
-
-class Stopping(Exception):
-    """The worker was asked to stop while a service was unreachable."""
 
 
 @dataclass
@@ -95,9 +83,9 @@ class Session:
 
 
 class Worker:
-    """One worker process. `state`, `store` and `records` are seams: the unit tests hand it
-    in-memory stand-ins and a stub channel, and check its batch, ack, retry and dead-letter
-    decisions without any service (tests/unit/test_worker_decisions.py)."""
+    """One worker process. `state`, `store`, `records` and `middleware` are seams: the unit tests
+    hand it in-memory stand-ins and a stub channel, and check its batch, ack, retry and
+    dead-letter decisions without any service (tests/unit/test_worker_decisions.py)."""
 
     def __init__(
         self,
@@ -106,6 +94,7 @@ class Worker:
         state: State | None = None,
         store: Store | None = None,
         records: JobRecords | None = None,
+        middleware: Stack | None = None,
     ):
         self.settings = settings
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
@@ -115,12 +104,15 @@ class Worker:
         self.state = state or State(settings)
         self.records = records or JobRecords(self.state)
         self.store = store or Store(settings)
+        self.middleware = middleware or default_stack()
         self.stopping = threading.Event()
+        self.patiently = Patience(self.stopping)
+        self.recorder = Recorder(
+            self.store, self.state, self.patiently, lambda o: self.middleware.counts(self, o)
+        )
+        self.forwarder = Forwarder(self.topology, self.id, self.run_budget, self.state)
+        self.single = SingleRunner(self)
         self.session: Session | None = None
-        self.processed = 0
-        self.failed = 0
-        self.dead_lettered = 0
-        self.waiting_for = ""  # the service this worker is waiting for, shown in /status
         self.started_ms = int(time.time() * 1000)
         self._pool = ThreadPoolExecutor(PIPELINE, thread_name_prefix="batch")
         # Kinds that declare BATCHABLE = False run one by one here; a sixth waits for a slot.
@@ -140,26 +132,28 @@ class Worker:
         signal.signal(signal.SIGINT, self.request_stop)
         threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
         reconnect = Backoff(initial_s=0.5, cap_s=5.0)
+        self.middleware.start(self)
         try:
-            self._patiently(self.store.ensure_index, "Elasticsearch")
+            self.patiently(self.store.ensure_index, "Elasticsearch")
             while not self.stopping.is_set():
                 try:
                     self._serve(reconnect)
                 except pika.exceptions.AMQPError as exc:
-                    self._lost(reconnect, _describe_amqp(exc))
+                    self._lost(reconnect, describe_amqp(exc))
                 except Exception as exc:  # a bug must not end the worker: start a new session
                     log.exception("unexpected error in the consumer loop")
                     self._lost(reconnect, repr(exc))
         except Stopping:
             pass
         finally:
+            self.middleware.stop(self)
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._jobs.shutdown(wait=False, cancel_futures=True)
             try:
                 self.state.forget_worker(self.id)
             except Exception as exc:  # noqa: BLE001 - the key expires by itself anyway
                 log.warning("could not unregister: %r", exc)
-        log.info("worker %s stopped after %d processed", self.id, self.processed)
+        log.info("worker %s stopped", self.id)
 
     def _serve(self, reconnect: Backoff) -> None:
         """One session: connect, declare, consume until asked to stop, then finish in hand."""
@@ -170,65 +164,22 @@ class Worker:
         channel.confirm_delivery()
         self.topology.declare(channel)
         session = self.session = Session(connection, channel)
-        self.paused = self._patiently(self.state.paused_queues, "Redis")
-        self._apply_pauses(session, self.paused)
-        if self.waiting_for:
+        self.paused = self.patiently(self.state.paused_queues, "Redis")
+        self.apply_pauses(session, self.paused)
+        if self.patiently.waiting_for:
             log.info("RabbitMQ is back; consuming again")
-        self.waiting_for = ""
+        self.patiently.waiting_for = ""
         reconnect.reset()
-        log.info(
-            "worker %s consuming %s (prefetch %d, batch %d), %s and %s (concurrency %d)",
-            self.id,
-            self.settings.queue,
-            self.settings.prefetch,
-            self.settings.batch,
-            self.topology.single,
-            self.topology.long,
-            self.settings.concurrency,
-        )
+        log.info("worker %s consuming %s (prefetch %d, batch %d), %s and %s (concurrency %d)",
+                 self.id, self.settings.queue, self.settings.prefetch, self.settings.batch,
+                 self.topology.single, self.topology.long, self.settings.concurrency)  # fmt: skip
         self._loop(session)
         # Graceful stop: take no more deliveries, finish what is already in hand.
         for tag in list(session.consumers.values()):
             channel.basic_cancel(tag)
         connection.process_data_events(time_limit=0)
-        self._drain(session)
+        self.drain(session)
         connection.close()
-
-    def _apply_pauses(self, session: Session, paused: set[str]) -> None:
-        """On the connection's thread: consume each queue that is not paused, and cancel the
-        consumer of one that is. Deliveries already in hand finish and are acked; the broker
-        takes back what it had sent but the worker had not taken yet.
-
-        Prefetch applies per consumer: many batch jobs in hand, but only as many long jobs as
-        there are slots, so a busy worker leaves the rest to workers with free slots."""
-        consumers = {
-            self.settings.queue: (self.settings.prefetch, self._on_message(self.settings.queue)),
-            self.topology.single: (
-                self.settings.concurrency,
-                self._on_long(self.topology.single),
-            ),
-            self.topology.long: (self.settings.concurrency, self._on_long(self.topology.long)),
-        }
-        for queue, (prefetch, callback) in consumers.items():
-            tag = session.consumers.get(queue)
-            if queue in paused and tag is not None:
-                session.channel.basic_cancel(tag)
-                del session.consumers[queue]
-                log.info("queue %s paused: taking nothing new from it", queue)
-            elif queue not in paused and tag is None:
-                session.channel.basic_qos(prefetch_count=prefetch)
-                session.consumers[queue] = session.channel.basic_consume(queue, callback)
-                if self.started_consuming:
-                    log.info("queue %s resumed", queue)
-        self.started_consuming = True
-
-    def _watch_pauses(self) -> None:
-        """From the heartbeat thread: a pause or resume reaches the connection's thread."""
-        paused = self.state.paused_queues()
-        session = self.session
-        if paused != self.paused and session is not None:
-            self.paused = paused
-            self._hand_back(session, functools.partial(self._apply_pauses, session, paused))
 
     def _lost(self, reconnect: Backoff, why: str) -> None:
         """The session is gone: forget its deliveries and wait before connecting again."""
@@ -238,11 +189,47 @@ class Worker:
                 session.connection.close()
         if self.stopping.is_set():
             return
-        self.waiting_for = "RabbitMQ"
+        self.patiently.waiting_for = "RabbitMQ"
         delay = reconnect.next()
         log.warning("RabbitMQ unreachable (%s); reconnecting in %.1fs", why, delay)
         self.stopping.wait(delay)
 
+    # --- pauses: which queues this worker consumes ----------------------------------------------
+    def apply_pauses(self, session: Session, paused: set[str]) -> None:
+        """On the connection's thread: consume each queue that is not paused, and cancel the
+        consumer of one that is. Deliveries already in hand and not started go back (see the
+        pause middleware); the broker takes back what it had sent but the worker had not taken.
+
+        Prefetch applies per consumer: many batch jobs in hand, but only as many long jobs as
+        there are slots, so a busy worker leaves the rest to workers with free slots."""
+        prefetch_of = {
+            self.settings.queue: self.settings.prefetch,
+            self.topology.single: self.settings.concurrency,
+            self.topology.long: self.settings.concurrency,
+        }
+        for queue, prefetch in prefetch_of.items():
+            tag = session.consumers.get(queue)
+            if queue in paused and tag is not None:
+                session.channel.basic_cancel(tag)
+                del session.consumers[queue]
+                log.info("queue %s paused: taking nothing new from it", queue)
+            elif queue not in paused and tag is None:
+                session.channel.basic_qos(prefetch_count=prefetch)
+                session.consumers[queue] = session.channel.basic_consume(
+                    queue, self._callback(queue)
+                )
+                if self.started_consuming:
+                    log.info("queue %s resumed", queue)
+        self.started_consuming = True
+
+    def follow_pauses(self, paused: set[str]) -> None:
+        """From any thread: a pause or resume reaches the connection's thread."""
+        session = self.session
+        if paused != self.paused and session is not None:
+            self.paused = paused
+            self._hand_back(session, functools.partial(self.apply_pauses, session, paused))
+
+    # --- the consumer loop: the connection's thread ---------------------------------------------
     def _loop(self, session: Session) -> None:
         deadline: float | None = None
         while not self.stopping.is_set():
@@ -251,7 +238,7 @@ class Worker:
             full = len(session.buffer) >= self.settings.batch
             due = deadline is not None and time.monotonic() >= deadline
             if session.buffer and (full or due) and session.in_flight < PIPELINE:
-                self._dispatch(session)
+                self.dispatch(session)
                 deadline = None
                 continue
             wait = 0.2 if deadline is None else max(0.0, deadline - time.monotonic())
@@ -259,36 +246,41 @@ class Worker:
                 time_limit=wait if session.in_flight < PIPELINE else 0.2
             )
 
-    def _drain(self, session: Session) -> None:
+    def drain(self, session: Session) -> None:
+        """Run until idle: dispatch what is buffered and act on what comes back, until nothing
+        is in hand (a graceful stop, and tests on a stub connection)."""
         while session.buffer or session.in_flight or session.running_jobs:
             if session.buffer and session.in_flight < PIPELINE:
-                self._dispatch(session)
+                self.dispatch(session)
             session.connection.process_data_events(time_limit=0.1)
 
-    def _on_message(self, queue: str) -> Callable[..., None]:
-        def collect(_ch: Any, method: Any, props: Any, body: bytes) -> None:
+    def receive(self, session: Session, queue: str, delivery: Delivery) -> None:
+        """A delivery from `queue`, as the broker's callback hands it over (tests drive a worker
+        on a stub connection through this and `drain`)."""
+        session.acks.delivered(delivery.tag)
+        if queue == self.settings.queue:
+            session.buffer.append(delivery)
+        else:
+            self._start_job(session, delivery)
+
+    def _callback(self, queue: str) -> Callable[..., None]:
+        def on_delivery(_ch: Any, method: Any, props: Any, body: bytes) -> None:
             session = self.session
             assert session is not None
-            session.buffer.append(_delivery(queue, method, props, body))
-            session.acks.delivered(method.delivery_tag)
+            self.receive(session, queue, Delivery.of(queue, method, props, body))
 
-        return collect
+        return on_delivery
 
-    def _on_long(self, queue: str) -> Callable[..., None]:
-        def start(_ch: Any, method: Any, props: Any, body: bytes) -> None:
-            session = self.session
-            assert session is not None
-            session.acks.delivered(method.delivery_tag)
-            self._start_job(session, _delivery(queue, method, props, body))
-
-        return start
-
-    # --- one batch: processing thread ---------------------------------------------------------
-    def _dispatch(self, session: Session) -> None:
+    def dispatch(self, session: Session) -> None:
+        """Hand the buffered deliveries (up to a batch) to a processing thread."""
         size = self.settings.batch
         batch, session.buffer = session.buffer[:size], session.buffer[size:]
         session.in_flight += 1
         self._submit(session, self._pool, self._process, batch, batch=True)
+
+    def _start_job(self, session: Session, delivery: Delivery) -> None:
+        session.running_jobs += 1
+        self._submit(session, self._jobs, lambda _s, d: self.single.run(d), [delivery], False)
 
     def _submit(
         self,
@@ -309,175 +301,22 @@ class Worker:
         with contextlib.suppress(pika.exceptions.AMQPError):
             session.connection.add_callback_threadsafe(callback)
 
+    # --- one batch: a processing thread -------------------------------------------------------
     def _process(self, session: Session, batch: list[Delivery]) -> Result | None:
         """Handlers, the bulk write and the count; None when stopping during an outage.
-
-        Deliveries that must run on their own are handed to the job pool (`_process_one`)."""
+        Deliveries that must run on their own are handed to the job pool (`SingleRunner`)."""
         try:
-            if self._patiently(lambda: self.state.queue_paused(batch[0].queue), "Redis"):
+            if self.middleware.before_process(self, batch) == "requeue":
                 return [Outcome(d, None, "requeued") for d in batch], (0, 0)
-        except Stopping:
-            return None
-        per_message: list[Delivery] = []
-        outcomes = run_handlers(batch, self.id, self.run_budget, per_message)
-        for delivery in per_message:
-            self._hand_back(session, functools.partial(self._start_job, session, delivery))
-        try:
-            return outcomes, self._write_isolating(outcomes, self.run_budget)
+            per_message: list[Delivery] = []
+            outcomes = run_handlers(batch, self.id, self.run_budget, per_message)
+            for delivery in per_message:
+                self._hand_back(session, functools.partial(self._start_job, session, delivery))
+            return outcomes, self.recorder.write_isolating(outcomes, self.run_budget)
         except Stopping:
             return None
 
-    def _process_one(self, session: Session, deliveries: list[Delivery]) -> Result | None:
-        """One job on its own: ask its record whether to run, run it with progress, finish it."""
-        (delivery,) = deliveries
-        outcome, handler = prepare(delivery)
-        budget = budget_of(handler, self.run_budget) if handler is not None else self.run_budget
-        job = outcome.job
-        try:
-            if handler is not None and job is not None:
-                ctx = NO_PROGRESS
-                if job.runId is None:
-                    begin = self._patiently(lambda: self._begin(outcome), "Redis")
-                    if not begin.run:
-                        return [self._not_now(outcome, begin)], (0, 0)
-                    if begin.tracked:
-                        outcome.tracked = True
-                        budget = begin.budget or budget
-                        report = functools.partial(self.records.progress, job, outcome.lease)
-                        ctx = JobContext(report)
-                elif self._patiently(lambda: self.state.queue_paused(delivery.queue), "Redis"):
-                    outcome.verdict = "requeued"
-                    return [outcome], (0, 0)
-                self.active_jobs[job.jobId] = outcome.lease
-                try:
-                    execute(outcome, handler, self.id, budget, ctx)
-                finally:
-                    self.active_jobs.pop(job.jobId, None)
-                if outcome.tracked and not self._still_owned(outcome):
-                    return [outcome], (0, 0)
-            counted = self._write_isolating([outcome], budget)
-            if outcome.tracked and outcome.verdict != "retry":
-                # A retry is recorded after its message is published (see _done).
-                self._patiently(lambda: self._finish_record(outcome), "Redis")
-        except Stopping:
-            return None
-        except Exception as exc:  # its record's script failed: this job fails, the worker goes on
-            log.exception("job %s failed inside the worker", job.jobId if job else "?")
-            if outcome.verdict not in ("dead", "skipped"):
-                outcome.fail(f"internal error: {exc!r}", budget)
-            return [outcome], (0, 0)
-        return [outcome], counted
-
-    def _begin(self, outcome: Outcome) -> Begin:
-        """Ask the job's record whether this delivery runs; if it does, the attempt is owned by
-        a fresh lease token, kept on the outcome for its progress steps and its finish."""
-        job = outcome.job
-        assert job is not None
-        lease = f"{self.id}/{uuid.uuid4().hex[:12]}"
-        delivery = outcome.delivery
-        begin = self.records.begin(job, self.id, delivery.redelivered, lease, delivery.queue)
-        if begin.run and begin.tracked:
-            outcome.lease = lease
-        return begin
-
-    def _not_now(self, outcome: Outcome, begin: Begin) -> Outcome:
-        """A single job that does not run on this delivery, and what becomes of the message."""
-        job = outcome.job
-        assert job is not None
-        if begin.paused:
-            outcome.verdict = "requeued"
-        elif begin.busy_ms:
-            outcome.verdict, outcome.defer_ms = "deferred", begin.busy_ms
-            log.info("job %s attempt %d is %s; looking again later", job.jobId, job.attempt,
-                     begin.reason)  # fmt: skip
-        else:
-            outcome.verdict = "skipped"
-            log.info("skipping job %s: %s", job.jobId, begin.reason)
-        return outcome
-
-    def _still_owned(self, outcome: Outcome) -> bool:
-        """After the handler: is the attempt still this worker's? If another took it over (this
-        one was frozen or cut off past its lease), the attempt writes nothing at all."""
-        job = outcome.job
-        assert job is not None
-        if self._patiently(lambda: self.records.renew({job.jobId: outcome.lease}), "Redis"):
-            return True
-        log.warning("job %s attempt %d was taken over by another worker; writing nothing",
-                    job.jobId, job.attempt)  # fmt: skip
-        outcome.verdict = "skipped"
-        return False
-
-    def _write(self, outcomes: list[Outcome], budget: Budget) -> tuple[int, int]:
-        """The bulk write and the exactly-once count of what it wrote."""
-        docs = [o.doc for o in outcomes if o.verdict == "pending" and o.doc is not None]
-        result = self._patiently(lambda: self.store.bulk_upsert(docs), "Elasticsearch")
-        apply_bulk(outcomes, result.failed, budget)
-        return self._patiently(lambda: self.state.record(counts_by_run(outcomes)), "Redis")
-
-    def _write_isolating(self, outcomes: list[Outcome], budget: Budget) -> tuple[int, int]:
-        """`_write`, and when the batch fails as a whole (a document Elasticsearch cannot take
-        in any form, a script error), each job again on its own: only the one at fault fails."""
-        try:
-            return self._write(outcomes, budget)
-        except Stopping:
-            raise
-        except Exception as exc:
-            if len(outcomes) > 1:
-                log.warning(
-                    "a batch of %d failed (%r); writing its jobs one by one", len(outcomes), exc
-                )
-        done = failed = 0
-        for outcome in outcomes:
-            try:
-                new_done, new_failed = self._write([outcome], budget)
-            except Stopping:
-                raise
-            except Exception as exc:
-                log.warning("job %s cannot be written: %r", outcome.job, exc)
-                if outcome.verdict in ("pending", "written") and outcome.job is not None:
-                    outcome.fail(f"internal error: {exc!r}", budget)
-                new_done, new_failed = self._count_dead_only(outcome)
-            done += new_done
-            failed += new_failed
-        return done, failed
-
-    def _count_dead_only(self, outcome: Outcome) -> tuple[int, int]:
-        """A run's job that died because it could not be written still counts as failed."""
-        if outcome.verdict != "dead":
-            return 0, 0
-        try:
-            return self._patiently(lambda: self.state.record(counts_by_run([outcome])), "Redis")
-        except Stopping:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the dead letter itself still goes out
-            log.warning("could not count %s as failed: %r", outcome.job, exc)
-            return 0, 0
-
-    def _finish_record(self, outcome: Outcome) -> None:
-        """End the attempt in its record; the script writes nothing if the lease is not ours."""
-        job = outcome.job
-        assert job is not None
-        end = functools.partial(self.records.finish, job, lease=outcome.lease)
-        if outcome.verdict == "written":
-            assert outcome.doc is not None
-            result = outcome.doc["result"]
-            end("completed", result=result, message=f"attempt {job.attempt} completed")
-        elif outcome.verdict == "cancelled":
-            end("cancelled", message=f"attempt {job.attempt} cancelled")
-        elif outcome.verdict == "dead":
-            message = f"attempt {job.attempt} failed, no attempts left: {outcome.error}"
-            end("failed", error=outcome.error, message=message)
-        elif outcome.verdict == "retry":
-            delay = self._retry_delay(outcome)
-            message = (f"attempt {job.attempt} failed: {outcome.error}; "
-                       f"attempt {job.attempt + 1} in {delay} ms")  # fmt: skip
-            end("retry", error=outcome.error, message=message)
-
-    # --- back on the main thread --------------------------------------------------------------
-    def _start_job(self, session: Session, delivery: Delivery) -> None:
-        session.running_jobs += 1
-        self._submit(session, self._jobs, self._process_one, [delivery], batch=False)
-
+    # --- acting on outcomes: the connection's thread ------------------------------------------
     def _done(self, session: Session, future: Future, batch: bool) -> None:
         if batch:
             session.in_flight -= 1
@@ -487,187 +326,70 @@ class Worker:
             return  # its connection is gone: these deliveries come back from the broker
         exc = future.exception()
         if exc is not None:
-            # _process catches every error of a message, so this is a bug in the worker: leave
+            # Processing catches every error of a message, so this is a bug in the worker: leave
             # the deliveries unacked (they return when this session ends) and carry on.
             log.error("processing failed unexpectedly: %r", exc, exc_info=exc)
             return
         result = future.result()
         if result is None:
             return  # stopping during an outage: unacked deliveries go back to the queue
-        outcomes, (new_done, new_failed) = result
-        # Runs count exactly once in Redis; single jobs (no runId) count here as they end.
-        singles = [o.verdict for o in outcomes if o.job is not None and o.job.runId is None]
-        self.processed += new_done + singles.count("written")
-        self.failed += new_failed + singles.count("dead")
-        outcomes = self._requeue_paused(session, outcomes)
+        outcomes, counted = result
+        outcomes = self._requeue(session, outcomes)
+        self.middleware.after_process(self, outcomes, counted)
         for outcome in outcomes:
             if outcome.verdict in ("retry", "dead", "deferred"):
-                self._send_on(session, outcome)
+                self.forwarder.send(session.channel, outcome)
             if outcome.tracked and outcome.verdict == "retry":
                 try:
-                    self._finish_record(outcome)
+                    self.single.finish_record(outcome)
                 except Exception as exc:  # noqa: BLE001
                     # Harmless: the next attempt's message still runs (its attempt is newer).
                     log.warning("could not record the retry of %s: %r", outcome.job, exc)
+            self.middleware.acted_on(self, outcome)
         upto, singles_acked = session.acks.finish(o.delivery.tag for o in outcomes)
         if upto is not None:
             session.channel.basic_ack(delivery_tag=upto, multiple=True)
         for tag in singles_acked:
             session.channel.basic_ack(delivery_tag=tag)
 
-    def _requeue_paused(self, session: Session, outcomes: list[Outcome]) -> list[Outcome]:
+    def _requeue(self, session: Session, outcomes: list[Outcome]) -> list[Outcome]:
         """Deliveries whose queue was found paused go back to it unstarted, after this worker
         stops consuming that queue (so the broker does not hand them straight back); returns
         the other outcomes."""
         back = [o for o in outcomes if o.verdict == "requeued"]
         if not back:
             return outcomes
-        queues = {o.delivery.queue for o in back}
-        self.paused = self.paused | queues
-        self._apply_pauses(session, self.paused)
+        self.paused = self.paused | {o.delivery.queue for o in back}
+        self.apply_pauses(session, self.paused)
         for outcome in back:
             session.channel.basic_nack(delivery_tag=outcome.delivery.tag, requeue=True)
         session.acks.settle(o.delivery.tag for o in back)
         return [o for o in outcomes if o.verdict != "requeued"]
 
-    def _retry_delay(self, outcome: Outcome) -> int:
-        """The kind's own ladder step for this failure (its `RETRY_DELAYS_MS`, checked against
-        the lab's ladder when it loaded), else the lab's."""
-        assert outcome.job is not None
-        budget = outcome.budget or self.run_budget
-        try:
-            ladder = handler_for(outcome.job.kind).ladder(self.topology.ladder)
-        except UnknownKind:
-            ladder = self.topology.ladder
-        return budget.delay_ms(ladder, outcome.job.attempt)
-
-    def _send_on(self, session: Session, outcome: Outcome) -> None:
-        """Publish a failed delivery to its ladder step's queue or to the dead letters."""
-        job = outcome.job
-        if outcome.verdict == "deferred" and job is not None:
-            # The same attempt again, once its owner's lease could have lapsed: by then it has
-            # finished (this copy is skipped) or its worker is gone (this copy takes over).
-            delay = self.topology.step_at_least(outcome.defer_ms)
-            queue = self.topology.retry(delay, self.topology.route(job.kind, True))
-            session.channel.basic_publish(
-                "",
-                queue,
-                outcome.delivery.body,
-                broker.properties(outcome.delivery.headers, outcome.delivery.priority),
-            )
-            return
-        if outcome.verdict == "retry" and job is not None:
-            delay = self._retry_delay(outcome)
-            queue = self.topology.retry(delay, self.topology.route(job.kind, job.runId is None))
-            log.warning(
-                "job %s attempt %d failed, retry in %d ms: %s",
-                job.jobId,
-                job.attempt,
-                delay,
-                outcome.error,
-            )
-            session.channel.basic_publish(
-                "",
-                queue,
-                job.next_attempt().to_json(),
-                broker.properties(
-                    retry.retry_headers(outcome.error, outcome.delivery.headers),
-                    outcome.delivery.priority,
-                ),
-            )
-            return
-        delivery = outcome.delivery
-        log.error("dead-lettering %s: %s", job.jobId if job else "a message", outcome.error)
-        headers = retry.dead_letter_headers(
-            outcome.reason,
-            outcome.error,
-            delivery.queue,
-            self.id,
-            job.attempt if job else None,
-            delivery.headers,
-        )
-        session.channel.basic_publish(
-            "", self.topology.dead, delivery.body, broker.properties(headers, delivery.priority)
-        )
-        self.dead_lettered += 1
-        try:
-            self.state.count_dead_letter(job.runId if job is not None else None)
-        except Exception as exc:  # noqa: BLE001 - the letter is safe in its queue either way
-            log.warning("could not count a dead letter: %r", exc)
-
-    # --- waiting out outages ------------------------------------------------------------------
-    def _patiently(self, action: Callable[[], Any], what: str) -> Any:
-        """Run `action` until the service answers; raises Stopping if asked to stop meanwhile."""
-        wait = Backoff(initial_s=0.5, cap_s=5.0)
-        while True:
-            try:
-                result = action()
-            except Exception as exc:
-                if not (state_module.unavailable(exc) or store_module.unavailable(exc)):
-                    raise
-                if self.stopping.is_set():
-                    log.warning("%s unreachable while stopping; leaving the batch unacked", what)
-                    raise Stopping from exc
-                self.waiting_for = what
-                delay = wait.next()
-                log.warning("%s unreachable (%s); retrying in %.1fs", what, brief(exc), delay)
-                self.stopping.wait(delay)
-                continue
-            if wait.failures:
-                log.info("%s is back", what)
-                self.waiting_for = ""
-            return result
-
     # --- heartbeat ----------------------------------------------------------------------------
+    def heartbeat(self) -> None:
+        """Announce this worker with what it and its middleware report (beats.WORKER names
+        every field); the key's TTL makes a killed worker vanish from /status."""
+        session = self.session
+        self.state.heartbeat(
+            self.id,
+            {
+                "id": self.id,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "inFlight": session.acks.in_work if session else 0,
+                "running": session.running_jobs if session else 0,
+                "startedMs": self.started_ms,
+                "waitingFor": self.patiently.waiting_for,
+                **self.middleware.heartbeat(self),
+            },
+        )
+
     def _heartbeat_loop(self) -> None:
-        """Announce this worker; the key's TTL makes a killed worker vanish from /status."""
-        host = socket.gethostname()
         while not self.stopping.is_set():
-            session = self.session
             try:
-                self.state.heartbeat(
-                    self.id,
-                    {
-                        "id": self.id,
-                        "pid": os.getpid(),
-                        "host": host,
-                        "processed": self.processed,
-                        "failed": self.failed,
-                        "deadLettered": self.dead_lettered,
-                        "inFlight": session.acks.in_work if session else 0,
-                        "running": session.running_jobs if session else 0,
-                        "jobs": ",".join(sorted(self.active_jobs.copy())),
-                        "startedMs": self.started_ms,
-                        "waitingFor": self.waiting_for,
-                        "paused": ",".join(sorted(self.paused & set(self.topology.consumed))),
-                    },
-                )
-                self.records.renew({i: t for i, t in self.active_jobs.copy().items() if t})
-                self._watch_pauses()
+                self.heartbeat()
             except Exception as exc:  # noqa: BLE001 - a missed heartbeat is only a stale row
                 log.warning("heartbeat failed: %r", exc)
             self.stopping.wait(self.settings.heartbeat_s)
 
-
-def brief(exc: BaseException) -> str:
-    """An exception in one short line (a client's connection errors nest several deep)."""
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 160 else text[:159] + "…"
-
-
-def _delivery(queue: str, method: Any, props: Any, body: bytes) -> Delivery:
-    headers = props.headers if props is not None and isinstance(props.headers, dict) else None
-    priority = getattr(props, "priority", None)
-    priority = priority if isinstance(priority, int) and 0 <= priority <= 255 else None
-    return Delivery(method.delivery_tag, body, method.redelivered, headers, queue, priority)
-
-
-def _describe_amqp(exc: BaseException) -> str:
-    """A lost connection's reason, with what to do when it is a topology mismatch."""
-    text = repr(exc)
-    if isinstance(exc, pika.exceptions.ChannelClosedByBroker) and exc.reply_code == 406:
-        text += (
-            " — a queue exists with other arguments (declared by an older lab or another "
-            "LAB_RETRY_LADDER_MS / LAB_DEAD_LETTER_MAX); `lab reset` removes this lab's queues"
-        )
-    return text

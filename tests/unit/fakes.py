@@ -5,12 +5,14 @@ Nothing here opens a connection, so `tests/unit/` runs with every service unreac
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 import pika
 
+from lab.runtime.keys import Keys
 from lab.runtime.state import Grant
 
 
@@ -89,6 +91,12 @@ class StubConnection:
             self.callbacks.pop(0)()
             ran += 1
         return ran
+
+    def process_data_events(self, time_limit: float = 0) -> None:
+        """What a worker's loop calls: run what the other threads handed back, else wait a
+        moment for them (as pika waits for the socket)."""
+        if not self.run_callbacks():
+            time.sleep(min(time_limit, 0.005))
 
 
 def ack_frame(tag: int, multiple: bool = True) -> Any:
@@ -188,6 +196,8 @@ class FakeState:
         self.dead_letters: list[str | None] = []
         self.heartbeats: list[dict[str, Any]] = []
         self.paused: set[str] = set()
+        self.hashes: dict[str, dict[str, int]] = {}  # what middleware counted (HINCRBY)
+        self.keys = Keys("unit")
 
     def queue_paused(self, queue: str) -> bool:
         return queue in self.paused
@@ -195,18 +205,33 @@ class FakeState:
     def paused_queues(self) -> set[str]:
         return set(self.paused)
 
-    def record(self, outcomes: dict[str, tuple[list[int], list[int]]]) -> tuple[int, int]:
+    def record(
+        self,
+        outcomes: dict[str, tuple[list[int], list[int]]],
+        counts: dict[str, dict[int, list[Any]]] | None = None,
+    ) -> tuple[int, int]:
+        """As record.lua: each seq counted once; its middleware counts only when it is new."""
         new_done = new_failed = 0
         for run_id, (done, failed) in outcomes.items():
+            extra = (counts or {}).get(run_id, {})
             for seq in done:
                 if seq not in self.done.setdefault(run_id, set()):
                     self.done[run_id].add(seq)
                     new_done += 1
+                    self._count(extra.get(seq, []))
             for seq in failed:
-                if seq not in self.failed.setdefault(run_id, set()):
+                if seq not in self.done.get(run_id, set()) and seq not in self.failed.setdefault(
+                    run_id, set()
+                ):
                     self.failed[run_id].add(seq)
                     new_failed += 1
+                    self._count(extra.get(seq, []))
         return new_done, new_failed
+
+    def _count(self, found: list[Any]) -> None:
+        for c in found:
+            fields = self.hashes.setdefault(c.key, {})
+            fields[c.field] = fields.get(c.field, 0) + c.n
 
     def count_dead_letter(self, run_id: str | None = None) -> None:
         self.dead_letters.append(run_id)

@@ -6,14 +6,14 @@ test_exactly_once.py."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 from elastic_transport import ConnectionError as EsConnectionError
 
 from lab.config import Settings
+from lab.runtime.batch import Delivery
 from lab.runtime.messages import Job, run_job
+from lab.runtime.middleware.counters import Counters
 from lab.runtime.worker import Session, Worker
-from lab.wait import wait_until
 from tests.unit.fakes import FakeState, FakeStore, StubChannel, StubConnection
 
 SETTINGS = Settings(queue="unit.jobs", max_attempts=3, retry_ladder_ms="200,400,800", batch=10)
@@ -29,18 +29,19 @@ def worker(store: FakeStore | None = None) -> tuple[Worker, Session, FakeState, 
 def deliver(
     w: Worker, session: Session, *bodies: bytes, headers: dict | None = None, priority: int = 0
 ) -> None:
-    collect = w._on_message(SETTINGS.queue)
     for body in bodies:
         session.connection.tags += 1  # delivery tags count up per channel, as the broker's do
-        method = SimpleNamespace(delivery_tag=session.connection.tags, redelivered=False)
-        collect(None, method, SimpleNamespace(headers=headers, priority=priority), body)
+        delivery = Delivery(session.connection.tags, body, False, headers, SETTINGS.queue, priority)
+        w.receive(session, SETTINGS.queue, delivery)
 
 
 def settle(w: Worker, session: Session) -> None:
-    """Hand the buffered batch to the processing thread and run what it hands back."""
-    w._dispatch(session)
-    wait_until(lambda: session.connection.callbacks, 10, "the batch to be handed back")
-    session.connection.run_callbacks()
+    """Run the worker until nothing is in hand: the batch processed, written, acted on."""
+    w.drain(session)
+
+
+def counters(w: Worker) -> Counters:
+    return w.middleware.of(Counters)
 
 
 def job(seq: int, attempt: int = 1, **payload: object) -> bytes:
@@ -53,7 +54,7 @@ def test_a_batch_is_written_counted_once_and_acked_with_one_multiple_ack() -> No
     deliver(w, session, *(job(seq) for seq in range(5)))
     settle(w, session)
     assert sorted(store.docs) == [f"run1-{seq}" for seq in range(5)] and store.calls == 1
-    assert state.done == {"run1": {0, 1, 2, 3, 4}} and w.processed == 5
+    assert state.done == {"run1": {0, 1, 2, 3, 4}} and counters(w).processed == 5
     assert session.channel.acks == [(5, True)] and session.channel.published == []
 
 
@@ -79,7 +80,9 @@ def test_the_second_failure_waits_longer_and_the_last_is_dead_lettered() -> None
     settle(w, session)
     (dead,) = session.channel.to("unit.jobs.dead")
     assert dead.headers["x-lab-reason"] == "exhausted" and json.loads(dead.body)["attempt"] == 3
-    assert state.failed == {"run1": {8}} and state.dead_letters == ["run1"] and w.failed == 1
+    assert (
+        state.failed == {"run1": {8}} and state.dead_letters == ["run1"] and counters(w).failed == 1
+    )
 
 
 def test_a_retry_and_a_dead_letter_keep_the_message_priority() -> None:
@@ -127,7 +130,7 @@ def test_a_redelivered_job_is_written_again_but_counted_once() -> None:
     settle(w, session)
     deliver(w, session, job(1))  # the broker hands it out again (a lost ack)
     settle(w, session)
-    assert state.done == {"run1": {0, 1}} and w.processed == 2
+    assert state.done == {"run1": {0, 1}} and counters(w).processed == 2
     assert sorted(store.docs) == ["run1-0", "run1-1"]
 
 
@@ -136,7 +139,7 @@ def test_a_batch_from_a_paused_queue_goes_back_unstarted_and_is_never_acked() ->
     state.paused.add(SETTINGS.queue)  # paused after these were delivered, before they start
     deliver(w, session, *(job(seq) for seq in range(3)))
     settle(w, session)
-    assert store.docs == {} and state.done == {} and w.processed == 0
+    assert store.docs == {} and state.done == {} and counters(w).processed == 0
     assert session.channel.acks == [] and session.channel.nacks == [(1, True), (2, True), (3, True)]
     # The consumer is cancelled before the first nack, so the broker cannot hand them back.
     log = session.channel.log

@@ -1,0 +1,87 @@
+"""Writing what a batch produced: one Elasticsearch bulk, then one Redis call that counts each
+run's jobs exactly once and adds what the middleware counts. A batch that fails as a whole (a
+document Elasticsearch cannot take in any form, a script error) is written again job by job, so
+only the job at fault fails."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from lab.runtime.batch import Outcome, apply_bulk, counts_by_run
+from lab.runtime.middleware import Count
+from lab.runtime.patience import Patience, Stopping
+from lab.runtime.retry import Budget
+from lab.runtime.state import State
+from lab.runtime.store import Store
+
+log = logging.getLogger("lab.runtime.worker")
+
+
+class Recorder:
+    def __init__(
+        self,
+        store: Store,
+        state: State,
+        patiently: Patience,
+        counts: Callable[[Outcome], list[Count]],
+    ):
+        self.store = store
+        self.state = state
+        self.patiently = patiently
+        self.counts = counts
+
+    def write(self, outcomes: list[Outcome], budget: Budget) -> tuple[int, int]:
+        """The bulk write and the exactly-once count of what it wrote."""
+        docs = [o.doc for o in outcomes if o.verdict == "pending" and o.doc is not None]
+        result = self.patiently(lambda: self.store.bulk_upsert(docs), "Elasticsearch")
+        apply_bulk(outcomes, result.failed, budget)
+        return self._count(outcomes)
+
+    def _count(self, outcomes: list[Outcome]) -> tuple[int, int]:
+        extra: dict[str, dict[int, list[Any]]] = {}
+        for o in outcomes:
+            job = o.job
+            if job is not None and job.runId is not None and job.seq is not None:
+                found = self.counts(o)
+                if found:
+                    extra.setdefault(job.runId, {})[job.seq] = found
+        return self.patiently(lambda: self.state.record(counts_by_run(outcomes), extra), "Redis")
+
+    def write_isolating(self, outcomes: list[Outcome], budget: Budget) -> tuple[int, int]:
+        """`write`, and when the batch fails as a whole, each job again on its own."""
+        try:
+            return self.write(outcomes, budget)
+        except Stopping:
+            raise
+        except Exception as exc:
+            if len(outcomes) > 1:
+                log.warning("a batch of %d failed (%r); writing its jobs one by one",
+                            len(outcomes), exc)  # fmt: skip
+        done = failed = 0
+        for outcome in outcomes:
+            try:
+                new_done, new_failed = self.write([outcome], budget)
+            except Stopping:
+                raise
+            except Exception as exc:
+                log.warning("job %s cannot be written: %r", outcome.job, exc)
+                if outcome.verdict in ("pending", "written") and outcome.job is not None:
+                    outcome.fail(f"internal error: {exc!r}", budget)
+                new_done, new_failed = self._count_dead_only(outcome)
+            done += new_done
+            failed += new_failed
+        return done, failed
+
+    def _count_dead_only(self, outcome: Outcome) -> tuple[int, int]:
+        """A run's job that died because it could not be written still counts as failed."""
+        if outcome.verdict != "dead":
+            return 0, 0
+        try:
+            return self._count([outcome])
+        except Stopping:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the dead letter itself still goes out
+            log.warning("could not count %s as failed: %r", outcome.job, exc)
+            return 0, 0

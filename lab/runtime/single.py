@@ -1,0 +1,136 @@
+"""One job on its own, under the worker's concurrency limit: single jobs (`POST /jobs`, with a
+record in Redis) and run jobs of kinds that declare `BATCHABLE = False`.
+
+A single job's record decides whether a delivery runs (`JobRecords.begin`: cancelled, deleted,
+superseded, paused, or owned by another worker's live lease), takes its progress steps, and
+takes its outcome, each through a script that writes nothing unless this worker still holds the
+attempt's lease. That is why the record is not a middleware: it decides whether a delivery runs
+at all and what becomes of its message, not only what is counted about it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+from lab.runtime.batch import Delivery, Outcome, budget_of, execute, prepare
+from lab.runtime.jobs import Begin
+from lab.runtime.patience import Stopping
+from lab.runtime.progress import NO_PROGRESS, JobContext
+
+if TYPE_CHECKING:
+    from lab.runtime.worker import Result, Worker
+
+log = logging.getLogger("lab.runtime.worker")
+
+
+class SingleRunner:
+    def __init__(self, worker: Worker):
+        self.worker = worker
+
+    def run(self, deliveries: list[Delivery]) -> Result | None:
+        """Ask the record whether to run, run with progress, write, finish the record; None
+        when stopping during an outage (the delivery stays unacked)."""
+        w = self.worker
+        (delivery,) = deliveries
+        outcome, handler = prepare(delivery)
+        budget = budget_of(handler, w.run_budget) if handler is not None else w.run_budget
+        job = outcome.job
+        try:
+            if handler is not None and job is not None:
+                ctx = NO_PROGRESS
+                if job.runId is None:
+                    begin = w.patiently(lambda: self._begin(outcome), "Redis")
+                    if not begin.run:
+                        return [self._not_now(outcome, begin)], (0, 0)
+                    if begin.tracked:
+                        outcome.tracked = True
+                        budget = begin.budget or budget
+                        ctx = JobContext(functools.partial(w.records.progress, job, outcome.lease))
+                elif w.middleware.before_process(w, [delivery]) == "requeue":
+                    outcome.verdict = "requeued"
+                    return [outcome], (0, 0)
+                w.active_jobs[job.jobId] = outcome.lease
+                try:
+                    execute(outcome, handler, w.id, budget, ctx)
+                finally:
+                    w.active_jobs.pop(job.jobId, None)
+                if outcome.tracked and not self._still_owned(outcome):
+                    return [outcome], (0, 0)
+            counted = w.recorder.write_isolating([outcome], budget)
+            if outcome.tracked and outcome.verdict != "retry":
+                # A retry is recorded after its message is published (Worker.done).
+                w.patiently(lambda: self.finish_record(outcome), "Redis")
+        except Stopping:
+            return None
+        except Exception as exc:  # its record's script failed: this job fails, the worker goes on
+            log.exception("job %s failed inside the worker", job.jobId if job else "?")
+            if outcome.verdict not in ("dead", "skipped"):
+                outcome.fail(f"internal error: {exc!r}", budget)
+            return [outcome], (0, 0)
+        return [outcome], counted
+
+    def _begin(self, outcome: Outcome) -> Begin:
+        """Ask the job's record whether this delivery runs; if it does, the attempt is owned by
+        a fresh lease token, kept on the outcome for its progress steps and its finish."""
+        w = self.worker
+        job = outcome.job
+        assert job is not None
+        lease = f"{w.id}/{uuid.uuid4().hex[:12]}"
+        delivery = outcome.delivery
+        begin = w.records.begin(job, w.id, delivery.redelivered, lease, delivery.queue)
+        if begin.run and begin.tracked:
+            outcome.lease = lease
+        return begin
+
+    @staticmethod
+    def _not_now(outcome: Outcome, begin: Begin) -> Outcome:
+        """A single job that does not run on this delivery, and what becomes of the message."""
+        job = outcome.job
+        assert job is not None
+        if begin.paused:
+            outcome.verdict = "requeued"
+        elif begin.busy_ms:
+            outcome.verdict, outcome.defer_ms = "deferred", begin.busy_ms
+            log.info("job %s attempt %d is %s; looking again later", job.jobId, job.attempt,
+                     begin.reason)  # fmt: skip
+        else:
+            outcome.verdict = "skipped"
+            log.info("skipping job %s: %s", job.jobId, begin.reason)
+        return outcome
+
+    def _still_owned(self, outcome: Outcome) -> bool:
+        """After the handler: is the attempt still this worker's? If another took it over (this
+        one was frozen or cut off past its lease), the attempt writes nothing at all."""
+        w = self.worker
+        job = outcome.job
+        assert job is not None
+        if w.patiently(lambda: w.records.renew({job.jobId: outcome.lease}), "Redis"):
+            return True
+        log.warning("job %s attempt %d was taken over by another worker; writing nothing",
+                    job.jobId, job.attempt)  # fmt: skip
+        outcome.verdict = "skipped"
+        return False
+
+    def finish_record(self, outcome: Outcome) -> None:
+        """End the attempt in its record; the script writes nothing if the lease is not ours."""
+        w = self.worker
+        job = outcome.job
+        assert job is not None
+        end = functools.partial(w.records.finish, job, lease=outcome.lease)
+        if outcome.verdict == "written":
+            assert outcome.doc is not None
+            result = outcome.doc["result"]
+            end("completed", result=result, message=f"attempt {job.attempt} completed")
+        elif outcome.verdict == "cancelled":
+            end("cancelled", message=f"attempt {job.attempt} cancelled")
+        elif outcome.verdict == "dead":
+            message = f"attempt {job.attempt} failed, no attempts left: {outcome.error}"
+            end("failed", error=outcome.error, message=message)
+        elif outcome.verdict == "retry":
+            delay = w.forwarder.retry_delay(outcome)
+            message = (f"attempt {job.attempt} failed: {outcome.error}; "
+                       f"attempt {job.attempt + 1} in {delay} ms")  # fmt: skip
+            end("retry", error=outcome.error, message=message)
