@@ -17,9 +17,7 @@ log = logging.getLogger("lab.runtime.worker")
 
 
 class Forwarder:
-    def __init__(
-        self, topology: broker.Topology, worker_id: str, run_budget: Budget, state: State
-    ):
+    def __init__(self, topology: broker.Topology, worker_id: str, run_budget: Budget, state: State):
         self.topology = topology
         self.worker_id = worker_id
         self.run_budget = run_budget

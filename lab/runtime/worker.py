@@ -392,4 +392,3 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - a missed heartbeat is only a stale row
                 log.warning("heartbeat failed: %r", exc)
             self.stopping.wait(self.settings.heartbeat_s)
-
