@@ -40,6 +40,7 @@ screenshots: setup
 lint: setup
 	$(BIN)/ruff check lab workers tests
 	$(BIN)/ruff format --check lab workers tests
+	$(BIN)/mypy
 
 up: setup
 	$(BIN)/lab stack up

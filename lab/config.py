@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -121,7 +122,7 @@ class Settings:
         """The environment a child process needs to see these same settings."""
         return {f"LAB_{name.upper()}": str(value) for name, value in asdict(self).items()}
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
 
@@ -169,20 +170,20 @@ def redacted(settings: Settings) -> dict[str, str]:
     return out
 
 
-def _convert(name: str, raw: str, kind: type) -> object:
+def _convert(name: str, raw: str, kind: type) -> Any:
     try:
-        value = kind(raw)
+        value: Any = kind(raw)
     except ValueError:
         raise ConfigError(f"LAB_{name.upper()}={raw!r} is not a valid {kind.__name__}") from None
     if name == "pipeline_nice":
-        if not 0 <= value <= 19:  # type: ignore[operator]
+        if not 0 <= value <= 19:
             raise ConfigError(f"LAB_PIPELINE_NICE={raw!r} must be from 0 to 19")
         return value
     if name == "es_replicas":
-        if value < 0:  # type: ignore[operator]
+        if value < 0:
             raise ConfigError(f"LAB_ES_REPLICAS={raw!r} must be 0 or more")
         return value
-    if kind in (int, float) and not 0 < value < float("inf"):  # type: ignore[operator]
+    if kind in (int, float) and not 0 < value < float("inf"):
         raise ConfigError(f"LAB_{name.upper()}={raw!r} must be a finite number greater than 0")
     return value
 

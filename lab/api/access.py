@@ -74,7 +74,8 @@ class Policy:
         if "*" in self.origins or origin in self.origins:
             return True
         parts = urlsplit(origin)
-        return parts.scheme in ("http", "https") and bool(host) and parts.netloc == host.lower()
+        same = host is not None and parts.netloc == host.lower()
+        return parts.scheme in ("http", "https") and same
 
     def token_ok(self, authorization: str | None, query_token: str | None) -> bool:
         if not self.token:

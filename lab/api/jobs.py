@@ -53,7 +53,7 @@ class JobRequest(BaseModel):
         min_length=1,
         max_length=64,
         description="a module of workers/, e.g. agent",
-        json_schema_extra={"enum": known_kinds()},
+        json_schema_extra={"enum": list[Any](known_kinds())},
     )
     payload: dict[str, Any] = Field(
         default_factory=dict,

@@ -277,7 +277,7 @@ class PipelineCollector:
         yield from (ready, consumers)
 
 
-def _per(name: str, doc: str, counter: bool = False) -> Metric:
+def _per(name: str, doc: str, counter: bool = False) -> GaugeMetricFamily | CounterMetricFamily:
     kind = CounterMetricFamily if counter else GaugeMetricFamily
     return kind(name, doc, labels=["worker"])
 

@@ -75,7 +75,7 @@ def add_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         page = get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="lab")
-        text = page.body.decode()
+        text = bytes(page.body).decode()
         hashes = " ".join(_sha256(s) for s in _INLINE_SCRIPT.findall(text))
         csp = (
             f"default-src 'self'; script-src 'self' {SWAGGER_CDN} {hashes}; "

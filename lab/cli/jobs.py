@@ -145,7 +145,7 @@ def bulk(client: LabClient, args: argparse.Namespace, out: Console) -> int:
             f"no filter: this would {args.bulk_action} every job; give --state, --kind, --id "
             "or --q, or add --yes to mean every job"
         )
-    changed, unchanged = 0, {}
+    changed, unchanged = 0, {}  # type: tuple[int, dict[str, int]]
     while True:
         answer = client.bulk(args.bulk_action, dry_run=args.dry_run, every=every, **filters)
         if args.dry_run:

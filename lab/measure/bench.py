@@ -178,7 +178,7 @@ class Bench:
         """The scheduler alone: publish every job with confirms; also preloads the drain."""
         run_id = client.run(self.jobs, UNTHROTTLED_PER_MINUTE)["runId"]
         started = time.perf_counter()
-        wait_until(lambda: state.run(run_id).enqueued >= self.jobs, 600, "the release")
+        wait_until(lambda: state.known_run(run_id).enqueued >= self.jobs, 600, "the release")
         return time.perf_counter() - started, run_id
 
     def _drain(
@@ -190,7 +190,7 @@ class Bench:
             supervisor.add_worker()
         pids = [supervisor.pid(n) for n in supervisor.workers()]
         wait_until(
-            lambda: state.run(run_id).processed >= 0.05 * self.jobs,
+            lambda: state.known_run(run_id).processed >= 0.05 * self.jobs,
             600,
             "5 % processed",
             poll_s=0.01,
@@ -198,13 +198,15 @@ class Bench:
         started = time.perf_counter()
         cpu_start = sum(cpu_seconds(p) for p in pids)
         wait_until(
-            lambda: state.run(run_id).processed >= 0.10 * self.jobs,
+            lambda: state.known_run(run_id).processed >= 0.10 * self.jobs,
             600,
             "10 % processed",
             poll_s=0.01,
         )
         rss_10 = max(rss_mb(p) for p in pids)
-        wait_until(lambda: state.run(run_id).processed >= self.jobs, 600, "the drain", poll_s=0.01)
+        wait_until(
+            lambda: state.known_run(run_id).processed >= self.jobs, 600, "the drain", poll_s=0.01
+        )
         elapsed = time.perf_counter() - started
         cpu = sum(cpu_seconds(p) for p in pids) - cpu_start
         rss_end = max(rss_mb(p) for p in pids)
@@ -233,7 +235,10 @@ class Bench:
         poller = threading.Thread(target=poll_status, daemon=True)
         poller.start()
         wait_until(
-            lambda: state.run(run_id).processed >= self.jobs, 600, "the end-to-end run", poll_s=0.01
+            lambda: state.known_run(run_id).processed >= self.jobs,
+            600,
+            "the end-to-end run",
+            poll_s=0.01,
         )
         elapsed = time.perf_counter() - started
         poller.join(timeout=120)
@@ -268,15 +273,17 @@ def rate_check(base: Settings, y: float, seconds: float, home: Path) -> dict[str
     try:
         supervisor.up(workers=0)
         run_id = client.run(x, y)["runId"]
-        wait_until(lambda: state.run(run_id).enqueued >= 1, 30, "the first release", poll_s=0.005)
+        wait_until(
+            lambda: state.known_run(run_id).enqueued >= 1, 30, "the first release", poll_s=0.005
+        )
         t0 = time.perf_counter()
         worst = 0.0
         for second in range(1, int(seconds) + 1):
             time.sleep(max(0.0, t0 + second - time.perf_counter()))
             expected = per_s * (time.perf_counter() - t0)
-            worst = max(worst, abs(state.run(run_id).enqueued - expected))
+            worst = max(worst, abs(state.known_run(run_id).enqueued - expected))
         elapsed = time.perf_counter() - t0
-        released = state.run(run_id).enqueued
+        released = state.known_run(run_id).enqueued
         expected = per_s * elapsed
         client.stop()
         return {
@@ -309,6 +316,10 @@ def ceiling_publish(settings: Settings, n: int) -> float:
             tracker.published(sent[0])
             sent[0] += 1
 
+    def start_pumping(channel: Any) -> None:
+        result["t0"] = time.perf_counter()
+        pump(channel)
+
     def on_confirm(frame: Any) -> None:
         tracker.acked(frame.method.delivery_tag, frame.method.multiple)
         if sent[0] >= n and tracker.outstanding == 0:
@@ -326,7 +337,7 @@ def ceiling_publish(settings: Settings, n: int) -> float:
             durable=True,
             callback=lambda _f: channel.confirm_delivery(
                 on_confirm,
-                callback=lambda _f2: (result.__setitem__("t0", time.perf_counter()), pump(channel)),
+                callback=lambda _f2: start_pumping(channel),
             ),
         )
 

@@ -118,7 +118,9 @@ def status_check(
     try:
         supervisor.up(workers=1, api_args=api_args)
         run_id = client.run(x, rate_per_minute)["runId"]
-        wait_until(lambda: state.run(run_id).processed > per_second, 60, "the run to get going")
+        wait_until(
+            lambda: state.known_run(run_id).processed > per_second, 60, "the run to get going"
+        )
         time.sleep(2)  # past the start-up burst
         named = named_pids(supervisor)
         idle_cpu = CpuShare(named).start()

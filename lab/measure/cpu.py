@@ -92,6 +92,8 @@ class CpuShare:
     # ran to completion), under this name: a process that is gone leaves no trace in /proc.
     children: str | None = None
 
+    _machine: list[int] | None = None
+
     def start(self) -> CpuShare:
         try:
             self._machine, self._seen = _machine(), _processes()
@@ -102,11 +104,12 @@ class CpuShare:
         return self
 
     def result(self) -> dict[str, object]:
-        if getattr(self, "_machine", None) is None:
+        started = self._machine
+        if started is None:
             return {"error": "no /proc here: CPU shares not measured"}
         machine, seen = _machine(), _processes()
         wall = max(time.monotonic() - self._started, 1e-6)
-        delta = [b - a for a, b in zip(self._machine, machine, strict=True)]
+        delta = [b - a for a, b in zip(started, machine, strict=True)]
         total = max(sum(delta), 1)
         cores = os.cpu_count() or 1
         by: dict[str, float] = defaultdict(float)

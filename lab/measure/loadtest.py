@@ -151,7 +151,7 @@ def run_locust(
         return result
     with stats.open() as f:
         for row in csv.DictReader(f):
-            entry = {
+            entry: dict[str, Any] = {
                 "name": row["Name"],
                 "method": row["Type"],
                 "requests": int(row["Request Count"]),

@@ -30,7 +30,7 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     fields = _stat(pid)
-    return bool(fields) and fields[0] != "Z"
+    return fields is not None and bool(fields) and fields[0] != "Z"
 
 
 def group_alive(pgid: int) -> bool:

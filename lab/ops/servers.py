@@ -9,6 +9,7 @@ What each service's quirks are on this kind of machine is in docs/SERVICES.md.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -237,7 +238,7 @@ class Local:
                 timeout=timeout_s,
             )
             # The node stops by itself once asked; SIGKILL only if it does not.
-            if pid and not poll(lambda: not processes.alive(pid), timeout_s):
+            if pid is not None and not poll(functools.partial(_gone, pid), timeout_s):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             return
@@ -260,11 +261,17 @@ class Local:
             self._signal(signal.SIGKILL)
 
     def _signal(self, sig: int) -> None:
+        if self.pid is None:
+            return
         with contextlib.suppress(ProcessLookupError):
             if self.group:
                 os.killpg(self.pid, sig)
             else:
                 os.kill(self.pid, sig)
+
+
+def _gone(pid: int) -> bool:
+    return not processes.alive(pid)
 
 
 def _rabbit_pid(node: str) -> int | None:
@@ -378,6 +385,7 @@ class Cluster:
     def leader_of(self, queue: str) -> str | None:
         """The node leading a quorum queue (None for a classic queue or when nobody answers)."""
         for local in self.nodes:
+            assert local.node is not None  # a cluster is made of RabbitMQ nodes
             done = _ctl(local.node, "list_queues", "name", "leader", "--no-table-headers", ok=True)
             for line in done.stdout.splitlines():
                 parts = line.split()
@@ -414,11 +422,12 @@ def start_rabbitmq_cluster(count: int, home: Path, ports: list[int] | None = Non
                 zip(ports, dist, strict=True),
             )
         )
-    first = nodes[0].node
-    for local in nodes[1:]:
-        _ctl(local.node, "stop_app")
-        _ctl(local.node, "join_cluster", first)
-        _ctl(local.node, "start_app")
+    names = [n.node for n in nodes if n.node is not None]
+    first = names[0]
+    for node in names[1:]:
+        _ctl(node, "stop_app")
+        _ctl(node, "join_cluster", first)
+        _ctl(node, "start_app")
     cluster = Cluster(nodes)
 
     def formed() -> bool:

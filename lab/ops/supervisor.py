@@ -42,7 +42,7 @@ from lab.config import Settings
 from lab.ops import processes
 from lab.runtime.backoff import Backoff
 from lab.runtime.keys import Keys
-from lab.runtime.state import redis_client
+from lab.runtime.state import TextRedis, redis_client
 from lab.wait import poll, wait_until
 
 ROLES = ("api", "scheduler", "worker")
@@ -153,7 +153,7 @@ class Supervisor:
         # `watch` may run on a thread of its own (a drill) while other calls stop and start.
         self._lock = threading.RLock()
         self._registry_key = Keys(settings.prefix).processes
-        self._redis = redis_client(settings)
+        self._redis: TextRedis = redis_client(settings)
         self.adopt()
 
     # --- the registry: one lab, however many supervisors ---------------------------------------

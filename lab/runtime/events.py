@@ -110,9 +110,9 @@ class EventLog:
             socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.redis_timeout_s,
         )
-        self.redis = aioredis.Redis(connection_pool=pool)
+        self.redis: Any = aioredis.Redis(connection_pool=pool)  # replies are str (see TextRedis)
         # A blocking read waits up to one SSE heartbeat by design, then the usual deadline.
-        self.blocking = aioredis.Redis.from_url(
+        self.blocking: Any = aioredis.Redis.from_url(
             settings.redis_url,
             decode_responses=True,
             client_name=name,

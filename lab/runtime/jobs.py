@@ -13,6 +13,7 @@ job is skipped, a message nobody recorded (published outside the API) runs as a 
 
 from __future__ import annotations
 
+import builtins
 import json
 import secrets
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from typing import Any, Literal, get_args
 
 from lab.runtime.messages import MAX_ATTEMPT, Job
 from lab.runtime.retry import Budget
-from lab.runtime.state import State, iso
+from lab.runtime.state import State, TextRedis, iso
 
 JobState = Literal["queued", "active", "completed", "failed", "cancelled"]
 STATES: tuple[str, ...] = get_args(JobState)  # the one list: API models, CLI, metrics, admin
@@ -134,7 +135,7 @@ class JobRecords:
 
     def __init__(self, state: State):
         self.state = state
-        self.redis = state.redis
+        self.redis: TextRedis = state.redis
         self.keys = state.keys
         self.maxlen = state.settings.event_stream_len
 
@@ -264,7 +265,7 @@ class JobRecords:
                 pipe.hget(self.keys.job(job_id), "kind")
             yield from (i for i, k in zip(ids, pipe.execute(), strict=True) if k == kind)
 
-    def states(self, job_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    def states(self, job_ids: builtins.list[str]) -> dict[str, tuple[str | None, str | None]]:
         """Each job's (state, kind); (None, None) for one with no record."""
         pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
@@ -329,9 +330,9 @@ class JobRecords:
             raise JobConflict(f"job {job_id} is {answer[1]} and did not end before the cutoff",
                               answer[1])  # fmt: skip
 
-    def ended_before(self, cutoff_ms: int, limit: int = SCAN_LIMIT) -> list[str]:
+    def ended_before(self, cutoff_ms: int, limit: int = SCAN_LIMIT) -> builtins.list[str]:
         """Up to `limit` jobs that ended (completed, failed, cancelled) before `cutoff_ms`."""
-        found: list[str] = []
+        found: builtins.list[str] = []
         for state in TERMINAL:
             ids = self.redis.zrangebylex(self.keys.jobs_in(state), "-", "+", start=0, num=limit)
             pipe = self.redis.pipeline(transaction=False)

@@ -89,9 +89,10 @@ class Field:
             raise PayloadError(self.name, f"must be {_a(self.type)}, got {shown(value)}")
         # Compared before any conversion: a 400-digit integer overflows a float.
         numeric = self.type in ("number", "integer")
-        if numeric and not self.within(value):
+        if numeric and isinstance(value, int | float) and not self.within(value):
             raise PayloadError(self.name, f"must be {self.bounds()}, got {shown(value)}")
-        if self.max_length is not None and len(value) > self.max_length:
+        too_long = isinstance(value, str) and len(value) > (self.max_length or len(value))
+        if too_long:
             raise PayloadError(self.name, f"must be at most {self.max_length} characters")
 
 

@@ -285,6 +285,8 @@ class Scheduler:
 
     def _publish_refused(self) -> None:
         refused, self.republish = self.republish, []
+        if self.run_id is None:
+            return
         for seq in refused:
             self._publish(self.run_id, seq)
 
@@ -309,6 +311,7 @@ class Scheduler:
         if self._finish_deadline is None:
             self._finish_deadline = time.monotonic() + 5.0
         deadline = self._finish_deadline
+        assert self.connection is not None  # it finishes on its own connection's loop
         if self.tracker.outstanding and time.monotonic() < deadline:
             self.connection.ioloop.call_later(0.02, self._tick)
             return

@@ -30,7 +30,7 @@ from lab.runtime.background import BackgroundLoop
 from lab.runtime.jobs import JobRecords
 from lab.runtime.keys import Keys
 from lab.runtime.messages import is_id
-from lab.runtime.state import State, redis_client
+from lab.runtime.state import State, TextRedis, redis_client
 from lab.runtime.state import unavailable as redis_unavailable
 from lab.runtime.store import Store
 from lab.runtime.store import unavailable as es_unavailable
@@ -187,7 +187,7 @@ class RecordIndexer(BackgroundLoop):
         self.state = State(settings)
         self.records = JobRecords(self.state)
         self.search = RecordSearch(settings)
-        self.redis: redis.Redis = redis_client(settings, waits_s=BLOCK_S)
+        self.redis: TextRedis = redis_client(settings, waits_s=BLOCK_S)
         self.consumer = consumer
         self.indexed = 0  # documents written or deleted (tests, metrics)
 

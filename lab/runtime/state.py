@@ -29,7 +29,12 @@ MAX_JOBS = 10_000_000
 RATE_WINDOW_S = 10
 
 
-def redis_client(settings: Settings, waits_s: float = 0.0) -> redis.Redis:
+# redis-py's types cannot say that `decode_responses=True` makes every reply a `str` (they read
+# `bytes | str` everywhere), so lab's clients are typed by this alias.
+TextRedis = Any
+
+
+def redis_client(settings: Settings, waits_s: float = 0.0) -> TextRedis:
     """A Redis client with the lab's deadlines: a server that accepts and never answers costs
     `LAB_REDIS_TIMEOUT_S` (plus `waits_s` for a client whose commands block on purpose), a
     `redis.TimeoutError`, never a hang."""
@@ -74,7 +79,7 @@ def new_run_id() -> str:
 
 def iso(ms: str | int | None) -> str | None:
     """Epoch milliseconds as stored in Redis to ISO 8601 (UTC), None when unset."""
-    if ms in (None, ""):
+    if ms is None or ms == "":
         return None
     return datetime.fromtimestamp(int(ms) / 1000, UTC).isoformat(timespec="milliseconds")
 
@@ -182,7 +187,7 @@ class State:
     def __init__(self, settings: Settings, client: redis.Redis | None = None):
         self.settings = settings
         self.keys = Keys(settings.prefix)
-        self.redis = client or redis_client(settings)
+        self.redis: TextRedis = client or redis_client(settings)
         self._scripts: dict[str, Any] = {}
 
     def script(self, name: str) -> Any:
@@ -239,6 +244,13 @@ class State:
     def run(self, run_id: str) -> RunView | None:
         h = self.redis.hgetall(self.keys.run(run_id))
         return RunView.from_hash(h, int(time.time() * 1000)) if h else None
+
+    def known_run(self, run_id: str) -> RunView:
+        """`run`, for a caller that started the run itself: its record must be there."""
+        found = self.run(run_id)
+        if found is None:
+            raise LookupError(f"run {run_id} has no record (expired, or another lab's)")
+        return found
 
     def runs(self, limit: int = 50) -> list[RunView]:
         ids = self.redis.zrevrange(self.keys.runs, 0, limit - 1)

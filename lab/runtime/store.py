@@ -159,7 +159,7 @@ class Store:
                 sort=[{"processedAt": "asc"}, {"seq": "asc"}],
                 size=size,
                 search_after=after,
-                source=fields,
+                source=fields,  # type: ignore[arg-type]  # a list of fields is valid _source
             )
             hits = response["hits"]["hits"]
             out.extend(h["_source"] for h in hits)

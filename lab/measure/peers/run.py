@@ -81,7 +81,7 @@ def drain(base: Settings, name: str, jobs: int, home: Path) -> float:
             )
 
         def processed() -> int:
-            return state.run(run_id).processed
+            return state.known_run(run_id).processed
 
         wait_until(lambda: processed() >= 0.05 * jobs, 300, f"{name}: 5 % processed", poll_s=0.01)
         started = time.perf_counter()
