@@ -11,13 +11,15 @@ from lab.runtime import broker, retry
 from lab.runtime.batch import Outcome
 from lab.runtime.handlers import UnknownKind, handler_for
 from lab.runtime.retry import Budget
-from lab.runtime.state import State
+from lab.runtime.seams import WorkerState
 
 log = logging.getLogger("lab.runtime.worker")
 
 
 class Forwarder:
-    def __init__(self, topology: broker.Topology, worker_id: str, run_budget: Budget, state: State):
+    def __init__(
+        self, topology: broker.Topology, worker_id: str, run_budget: Budget, state: WorkerState
+    ):
         self.topology = topology
         self.worker_id = worker_id
         self.run_budget = run_budget

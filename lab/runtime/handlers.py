@@ -105,7 +105,7 @@ def use_ladder(ladder: tuple[int, ...]) -> None:
     for kind, handler in list(_cache.items()):
         missing = sorted(set(handler.retry_delays_ms or ()) - set(_ladder))
         if missing:
-            _cache[kind] = _broken(
+            _cache[kind] = broken(
                 kind, ValueError(_steps_missing(handler.retry_delays_ms, missing))
             )
 
@@ -113,6 +113,11 @@ def use_ladder(ladder: tuple[int, ...]) -> None:
 def _steps_missing(delays: Any, missing: list[int]) -> str:
     return (f"RETRY_DELAYS_MS {list(delays)} names delays LAB_RETRY_LADDER_MS "
             f"{list(_ladder or ())} does not have: {missing}")  # fmt: skip
+
+
+def forget(kind: str) -> None:
+    """Drop what this process knows of `kind` (a test's own kind), so it is looked up again."""
+    _cache.pop(kind, None)
 
 
 def register(handler: Handler) -> Handler:
@@ -131,14 +136,14 @@ def handler_for(kind: str) -> Handler:
         module = importlib.import_module(f"workers.{kind}")
     except ModuleNotFoundError as exc:
         if exc.name != f"workers.{kind}":
-            return _broken(kind, exc)
+            return broken(kind, exc)
         raise UnknownKind(f"no handler for job kind {kind!r} (add workers/{kind}.py)") from None
     except Exception as exc:  # a syntax or import error in the module must not stop a worker
-        return _broken(kind, exc)
+        return broken(kind, exc)
     try:
         return register(from_module(kind, module))
     except (TypeError, ValueError) as exc:
-        return _broken(kind, exc)
+        return broken(kind, exc)
 
 
 def from_module(kind: str, module: ModuleType) -> Handler:
@@ -172,7 +177,7 @@ def from_module(kind: str, module: ModuleType) -> Handler:
     )
 
 
-def _broken(kind: str, exc: Exception) -> Handler:
+def broken(kind: str, exc: Exception) -> Handler:
     """A handler that fails every job of `kind` with the load error (not cached)."""
     log.error("workers/%s.py cannot be loaded: %s", kind, exc)
 

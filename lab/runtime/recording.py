@@ -13,8 +13,7 @@ from lab.runtime.batch import Outcome, apply_bulk, counts_by_run
 from lab.runtime.middleware import Count
 from lab.runtime.patience import Patience, Stopping
 from lab.runtime.retry import Budget
-from lab.runtime.state import State
-from lab.runtime.store import Store
+from lab.runtime.seams import DocumentStore, WorkerState
 
 log = logging.getLogger("lab.runtime.worker")
 
@@ -22,8 +21,8 @@ log = logging.getLogger("lab.runtime.worker")
 class Recorder:
     def __init__(
         self,
-        store: Store,
-        state: State,
+        store: DocumentStore,
+        state: WorkerState,
         patiently: Patience,
         counts: Callable[[Outcome], list[Count]],
     ):

@@ -31,6 +31,7 @@ from lab.runtime import broker
 from lab.runtime.backoff import Backoff
 from lab.runtime.broker import ConfirmTracker
 from lab.runtime.messages import run_job
+from lab.runtime.seams import SchedulerState
 from lab.runtime.state import State
 
 log = logging.getLogger("lab.runtime.scheduler")
@@ -53,18 +54,18 @@ def next_tick(wait_us: int, confirms_outstanding: bool) -> float:
 
 class Scheduler:
     """One scheduler process. `state` and `clock` are seams: the unit tests give it a limiter
-    and a clock of their own and a stub channel, and drive `_step` without any service."""
+    and a clock of their own and a stub channel, and drive `step` without any service."""
 
     def __init__(
         self,
         settings: Settings,
         scheduler_id: str | None = None,
-        state: State | None = None,
+        state: SchedulerState | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.settings = settings
         self.id = scheduler_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
-        self.state = state or State(settings)
+        self.state: SchedulerState = state or State(settings)
         self.clock = clock
         self.topology = broker.Topology.of(settings)
         self.tracker = ConfirmTracker()
@@ -165,7 +166,7 @@ class Scheduler:
     def _declare(self, queues: list[tuple[str, dict[str, object]]]) -> None:
         """The topology's queues one after another (the async channel takes one at a time)."""
         if not queues:
-            self.channel.confirm_delivery(self._on_confirm, callback=lambda _f: self._schedule(0))
+            self.channel.confirm_delivery(self.on_confirm, callback=lambda _f: self._schedule(0))
             log.info("scheduler %s connected; queue %s", self.id, self.settings.queue)
             self.waiting_for = ""
             self._reconnect.reset()
@@ -185,7 +186,7 @@ class Scheduler:
             self.connection.ioloop.call_later(delay, self._tick)
 
     # --- confirms -----------------------------------------------------------------------------
-    def _on_confirm(self, frame: Any) -> None:
+    def on_confirm(self, frame: Any) -> None:
         method = frame.method
         if isinstance(method, pika.spec.Basic.Ack):
             self.tracker.acked(method.delivery_tag, method.multiple)
@@ -194,7 +195,7 @@ class Scheduler:
             log.warning("broker refused %d jobs; publishing them again", len(refused))
             self.republish.extend(refused)
         try:
-            self._advance()  # released counts follow confirms closely (throttled to 20/s)
+            self.advance_frontier()  # released counts follow confirms closely (throttled to 20/s)
         except redis.RedisError as exc:
             log.warning("Redis unreachable (%s); will record confirms later", exc)
 
@@ -206,7 +207,7 @@ class Scheduler:
             self._finish()
             return
         try:
-            delay = self._step()
+            delay = self.step()
             if self.waiting_for == "Redis":
                 log.info("Redis is back")
                 self.waiting_for = ""
@@ -216,7 +217,7 @@ class Scheduler:
             delay = 1.0
         self._schedule(delay)
 
-    def _step(self) -> float:
+    def step(self) -> float:
         """One decision: publish what the limiter grants; returns seconds until the next tick."""
         if self.run_id is None or not self.leader:
             # Idle or standing by: (re)take the lease; while releasing, release.lua renews it.
@@ -227,8 +228,8 @@ class Scheduler:
             if not was_leader:
                 log.info("scheduler %s holds the lease", self.id)
                 self.run_id = None
-            return self._follow(self.state.active_run_id())
-        self._advance()
+            return self.follow(self.state.active_run_id())
+        self.advance_frontier()
         self._publish_refused()
         want = min(CHUNK, self.settings.publish_window - self.tracker.outstanding)
         if want <= 0:
@@ -241,23 +242,23 @@ class Scheduler:
             return STANDBY_POLL_S
         if grant.status == "idle":
             # Stopped or finished: record the confirms still on their way, then let go.
-            self._advance(force=True)
+            self.advance_frontier(force=True)
             if self.tracker.outstanding:
                 return 0.02
             self.run_id = None
             return MAX_TICK_S
         if grant.status == "paused":
             # Keep following the run; confirms still on their way are recorded meanwhile.
-            self._advance(force=True)
+            self.advance_frontier(force=True)
             return MAX_TICK_S
         if grant.status == "switch":
-            return self._follow(grant.run_id)
+            return self.follow(grant.run_id)
         for seq in range(self.next_seq, self.next_seq + grant.granted):
             self._publish(self.run_id, seq)
         self.next_seq += grant.granted
         return next_tick(grant.wait_us, self.tracker.outstanding > 0)
 
-    def _follow(self, run_id: str | None) -> float:
+    def follow(self, run_id: str | None) -> float:
         """Start releasing `run_id` from its first unconfirmed job."""
         if run_id is None:
             self.run_id = None
@@ -290,7 +291,7 @@ class Scheduler:
         for seq in refused:
             self._publish(self.run_id, seq)
 
-    def _advance(self, force: bool = False) -> None:
+    def advance_frontier(self, force: bool = False) -> None:
         """Tell Redis how far the confirmed frontier has moved (at most every 50 ms)."""
         if self.run_id is None:
             return
@@ -316,7 +317,7 @@ class Scheduler:
             self.connection.ioloop.call_later(0.02, self._tick)
             return
         try:
-            self._advance(force=True)
+            self.advance_frontier(force=True)
         except redis.RedisError as exc:
             log.warning("could not record the last confirms: %s", exc)
         self.connection.close()

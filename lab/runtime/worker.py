@@ -55,6 +55,7 @@ from lab.runtime.middleware import Stack, default_stack
 from lab.runtime.patience import Patience, Stopping, describe_amqp
 from lab.runtime.recording import Recorder
 from lab.runtime.retry import Budget
+from lab.runtime.seams import Connection, DocumentStore, SingleJobRecords, WorkerState
 from lab.runtime.single import SingleRunner
 from lab.runtime.state import State
 from lab.runtime.store import Store
@@ -73,7 +74,7 @@ class Session:
     session is dropped whole; work still running for it finishes but is never acked (the broker
     delivers those messages again, and redelivery is harmless)."""
 
-    connection: pika.BlockingConnection
+    connection: Connection  # a pika.BlockingConnection, or lab.testing's stub
     channel: Any
     buffer: list[Delivery] = field(default_factory=list)
     acks: broker.AckTracker = field(default_factory=broker.AckTracker)
@@ -91,9 +92,9 @@ class Worker:
         self,
         settings: Settings,
         worker_id: str | None = None,
-        state: State | None = None,
-        store: Store | None = None,
-        records: JobRecords | None = None,
+        state: WorkerState | None = None,
+        store: DocumentStore | None = None,
+        records: SingleJobRecords | None = None,
         middleware: Stack | None = None,
     ):
         self.settings = settings
@@ -101,9 +102,12 @@ class Worker:
         self.topology = broker.Topology.of(settings)
         self.run_budget = Budget.of_run_job(settings.max_attempts)
         handlers.use_ladder(self.topology.ladder)  # kinds' own retry steps must be its steps
-        self.state = state or State(settings)
-        self.records = records or JobRecords(self.state)
-        self.store = store or Store(settings)
+        if state is None or records is None:
+            real = State(settings)
+            state, records = state or real, records or JobRecords(real)
+        self.state: WorkerState = state
+        self.records: SingleJobRecords = records
+        self.store: DocumentStore = store or Store(settings)
         self.middleware = middleware or default_stack()
         self.stopping = threading.Event()
         self.patiently = Patience(self.stopping)

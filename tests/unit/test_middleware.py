@@ -10,7 +10,7 @@ from lab.runtime.middleware import Count, Middleware, Stack, default_stack
 from lab.runtime.middleware.counters import Counters
 from lab.runtime.middleware.kinds import KindCounts
 from lab.runtime.worker import Session, Worker
-from tests.unit.fakes import FakeState, FakeStore, StubChannel, StubConnection
+from lab.testing import FakeRecords, FakeState, FakeStore, StubChannel, StubConnection
 from tests.unit.test_worker_decisions import SETTINGS, deliver, job, settle
 
 
@@ -53,8 +53,8 @@ class Holding(Middleware):
 def with_stack(*middleware: Middleware) -> tuple[Worker, Session, FakeState, FakeStore]:
     state, store = FakeState(), FakeStore()
     stack = Stack([*default_stack().middleware, *middleware])
-    w = Worker(SETTINGS, "w1", state=state, store=store, records=object(), middleware=stack)  # type: ignore[arg-type]
-    session = w.session = Session(StubConnection(), StubChannel())  # type: ignore[arg-type]
+    w = Worker(SETTINGS, "w1", state=state, store=store, records=FakeRecords(), middleware=stack)
+    session = w.session = Session(StubConnection(), StubChannel())
     return w, session, state, store
 
 

@@ -10,13 +10,13 @@ from collections import Counter
 
 from lab.config import Settings
 from lab.runtime.scheduler import ADVANCE_EVERY_S, MAX_TICK_S, MIN_TICK_S, Scheduler, next_tick
-from tests.unit.fakes import FakeClock, FakeLimiter, StubChannel, ack_frame, nack_frame
+from lab.testing import FakeClock, FakeLimiter, StubChannel, ack_frame, nack_frame
 
 SETTINGS = Settings(queue="unit.jobs", publish_window=50)
 
 
 def scheduler(limiter: FakeLimiter, clock: FakeClock) -> tuple[Scheduler, StubChannel]:
-    s = Scheduler(SETTINGS, scheduler_id="s1", state=limiter, clock=clock)  # type: ignore[arg-type]
+    s = Scheduler(SETTINGS, scheduler_id="s1", state=limiter, clock=clock)
     s.channel = StubChannel()
     return s, s.channel
 
@@ -28,17 +28,17 @@ def seqs(channel: StubChannel) -> list[int]:
 def steps(s: Scheduler, clock: FakeClock, n: int) -> None:
     """`n` ticks 10 ms apart: with a fresh limiter, the lease, then one token, then the rest."""
     for _ in range(n):
-        s._step()
+        s.step()
         clock.advance(0.01)
 
 
 def run_for(s: Scheduler, clock: FakeClock, seconds: float, confirm: bool = True) -> None:
-    """Tick as the event loop would: each `_step` says when the next one is due."""
+    """Tick as the event loop would: each `step` says when the next one is due."""
     end = clock() + seconds
     while clock() < end:
-        delay = s._step()
+        delay = s.step()
         if confirm and s.tracker.outstanding:
-            s._on_confirm(ack_frame(len(s.channel.published)))  # the channel's own last tag
+            s.on_confirm(ack_frame(len(s.channel.published)))  # the channel's own last tag
         clock.advance(max(delay, 0.001))
 
 
@@ -67,25 +67,25 @@ def test_no_more_than_the_publish_window_is_ever_unconfirmed() -> None:
     s, channel = scheduler(limiter, clock)
     run_for(s, clock, 1, confirm=False)
     assert s.tracker.outstanding == SETTINGS.publish_window == len(channel.published)
-    assert s._step() == MIN_TICK_S and len(channel.published) == SETTINGS.publish_window
+    assert s.step() == MIN_TICK_S and len(channel.published) == SETTINGS.publish_window
 
 
 def test_enqueued_is_the_confirmed_frontier_recorded_at_most_every_50ms() -> None:
     clock = FakeClock()
     limiter = FakeLimiter(clock, x=1000, y=6_000_000, burst=1000)
     s, _ = scheduler(limiter, clock)
-    s._step()  # takes the lease and follows the run
+    s.step()  # takes the lease and follows the run
     clock.advance(0.01)
-    s._step()  # a fresh limiter grants one token first (release.lua: tat starts at now − period)
+    s.step()  # a fresh limiter grants one token first (release.lua: tat starts at now − period)
     clock.advance(0.01)  # then tokens for far more than the window
-    s._step()  # publishes the rest of the window of 50
+    s.step()  # publishes the rest of the window of 50
     assert s.tracker.outstanding == 50
     clock.advance(ADVANCE_EVERY_S)
-    s._on_confirm(ack_frame(10))  # jobs 0-9 confirmed
-    s._on_confirm(ack_frame(20))  # within 50 ms of the last record: not written yet
+    s.on_confirm(ack_frame(10))  # jobs 0-9 confirmed
+    s.on_confirm(ack_frame(20))  # within 50 ms of the last record: not written yet
     assert [up for _, up in limiter.advances] == [10]
     clock.advance(ADVANCE_EVERY_S + 0.001)
-    s._on_confirm(ack_frame(30))
+    s.on_confirm(ack_frame(30))
     assert [up for _, up in limiter.advances] == [10, 30]
     assert limiter.enqueued == 30
 
@@ -96,15 +96,15 @@ def test_a_refused_job_is_published_again_and_holds_the_frontier_back() -> None:
     s, channel = scheduler(limiter, clock)
     steps(s, clock, 3)
     assert seqs(channel) == [0, 1, 2, 3, 4]
-    s._on_confirm(nack_frame(3))  # seq 2 refused
-    s._on_confirm(ack_frame(5))
+    s.on_confirm(nack_frame(3))  # seq 2 refused
+    s.on_confirm(ack_frame(5))
     assert s.tracker.frontier(s.next_seq, s.republish) == 2
     clock.advance(1)
-    s._step()
+    s.step()
     assert seqs(channel) == [0, 1, 2, 3, 4, 2]
-    s._on_confirm(ack_frame(6))
+    s.on_confirm(ack_frame(6))
     clock.advance(1)
-    s._advance()
+    s.advance_frontier()
     assert limiter.enqueued == 5
 
 
@@ -112,11 +112,11 @@ def test_a_lost_lease_means_standing_by_and_publishing_nothing() -> None:
     clock = FakeClock()
     limiter = FakeLimiter(clock, x=100, y=6000)
     s, channel = scheduler(limiter, clock)
-    s._step()
+    s.step()
     limiter.lease_holder = "s2"  # another scheduler took over
     clock.advance(1)
     before = len(channel.published)
-    assert s._step() > 0 and not s.leader
+    assert s.step() > 0 and not s.leader
     assert len(channel.published) == before
 
 
@@ -143,20 +143,20 @@ def test_confirms_of_a_later_run_on_the_same_channel_are_paired_with_its_own_job
     limiter = FakeLimiter(clock, x=5, y=6_000_000, burst=100)
     s, channel = scheduler(limiter, clock)
     steps(s, clock, 3)
-    s._on_confirm(ack_frame(5))  # the broker's tags 1-5: the first run's jobs 0-4
+    s.on_confirm(ack_frame(5))  # the broker's tags 1-5: the first run's jobs 0-4
     clock.advance(1)
-    s._advance()
+    s.advance_frontier()
     assert limiter.enqueued == 5
     limiter.enqueued, limiter.tat = 0, None  # the next run: nothing of it released yet
-    s._follow("run2")
+    s.follow("run2")
     steps(s, clock, 2)  # one token, then the rest
     assert seqs(channel) == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
-    s._on_confirm(ack_frame(7))  # tags 6 and 7: this run's jobs 0 and 1, no more
+    s.on_confirm(ack_frame(7))  # tags 6 and 7: this run's jobs 0 and 1, no more
     clock.advance(1)
-    s._advance()
+    s.advance_frontier()
     assert limiter.enqueued == 2
     for tag in (8, 9, 10):  # one by one, as RabbitMQ may confirm
-        s._on_confirm(ack_frame(tag, multiple=False))
+        s.on_confirm(ack_frame(tag, multiple=False))
     clock.advance(1)
-    s._advance()
+    s.advance_frontier()
     assert limiter.enqueued == 5 and s.tracker.outstanding == 0

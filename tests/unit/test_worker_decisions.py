@@ -14,15 +14,15 @@ from lab.runtime.batch import Delivery
 from lab.runtime.messages import Job, run_job
 from lab.runtime.middleware.counters import Counters
 from lab.runtime.worker import Session, Worker
-from tests.unit.fakes import FakeState, FakeStore, StubChannel, StubConnection
+from lab.testing import FakeRecords, FakeState, FakeStore, StubChannel, StubConnection
 
 SETTINGS = Settings(queue="unit.jobs", max_attempts=3, retry_ladder_ms="200,400,800", batch=10)
 
 
 def worker(store: FakeStore | None = None) -> tuple[Worker, Session, FakeState, FakeStore]:
     state, store = FakeState(), store or FakeStore()
-    w = Worker(SETTINGS, "w1", state=state, store=store, records=object())  # type: ignore[arg-type]
-    session = w.session = Session(StubConnection(), StubChannel())  # type: ignore[arg-type]
+    w = Worker(SETTINGS, "w1", state=state, store=store, records=FakeRecords())
+    session = w.session = Session(StubConnection(), StubChannel())
     return w, session, state, store
 
 

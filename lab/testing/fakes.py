@@ -1,6 +1,8 @@
-"""Test doubles for the unit seams: a clock the test moves, a channel that records what would
-have gone to RabbitMQ, and stand-ins for the State and Store the worker and scheduler talk to.
-Nothing here opens a connection, so `tests/unit/` runs with every service unreachable."""
+"""Test doubles for the seams (`lab.runtime.seams`): a clock the test moves, a channel that
+records what would have gone to RabbitMQ, a connection that runs what threads hand back, and
+in-memory stand-ins for the State, Store and job records the worker and scheduler talk to. Each
+stand-in satisfies the Protocol its real class satisfies (mypy checks both, `make lint`).
+Nothing here opens a connection, so tests using it run with every service unreachable."""
 
 from __future__ import annotations
 
@@ -8,12 +10,28 @@ import math
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pika
 
+from lab.runtime.jobs import Begin
 from lab.runtime.keys import Keys
-from lab.runtime.state import Grant
+from lab.runtime.messages import Job
+from lab.runtime.retry import Budget
+from lab.runtime.state import Grant, RunView
+from lab.runtime.store import BulkResult
+
+if TYPE_CHECKING:
+    from lab.runtime.jobs import JobRecords
+    from lab.runtime.seams import (
+        Connection,
+        DocumentStore,
+        SchedulerState,
+        SingleJobRecords,
+        WorkerState,
+    )
+    from lab.runtime.state import State
+    from lab.runtime.store import Store
 
 
 class FakeClock:
@@ -92,6 +110,9 @@ class StubConnection:
             ran += 1
         return ran
 
+    def close(self) -> None:
+        self.callbacks.clear()
+
     def process_data_events(self, time_limit: float = 0) -> None:
         """What a worker's loop calls: run what the other threads handed back, else wait a
         moment for them (as pika waits for the socket)."""
@@ -120,6 +141,7 @@ class FakeLimiter:
         self.paused = False
         self.advances: list[tuple[float, int]] = []
         self.grants: list[tuple[float, int]] = []
+        self.heartbeats: list[dict[str, Any]] = []
 
     def acquire_lease(self, scheduler_id: str) -> bool:
         if self.lease_holder in (None, scheduler_id):
@@ -127,11 +149,24 @@ class FakeLimiter:
             return True
         return False
 
-    def active_run_id(self) -> str:
+    def release_lease(self, scheduler_id: str) -> None:
+        if self.lease_holder == scheduler_id:
+            self.lease_holder = None
+
+    def active_run_id(self) -> str | None:
         return "run1"
 
-    def run(self, run_id: str) -> Any:
-        return SimpleNamespace(enqueued=self.enqueued, xTotal=self.x, yMinutes=self.y)
+    def run(self, run_id: str) -> RunView | None:
+        h = {"runId": run_id, "state": "running", "xTotal": str(self.x), "yMinutes": str(self.y),
+             "enqueued": str(self.enqueued), "processed": "0", "failed": "0", "running": "1",
+             "startedAt": "1"}  # fmt: skip
+        return RunView.from_hash(h, 1000)
+
+    def scheduler_heartbeat(self, scheduler_id: str, fields: dict[str, Any]) -> None:
+        self.heartbeats.append(fields)
+
+    def forget_scheduler(self, scheduler_id: str) -> None:
+        pass
 
     def release(self, scheduler_id: str, run_id: str, next_seq: int, want: int) -> Grant:
         if self.lease_holder != scheduler_id:
@@ -170,9 +205,7 @@ class FakeStore:
     def ensure_index(self) -> None:
         pass
 
-    def bulk_upsert(self, docs: list[dict[str, Any]]) -> Any:
-        from lab.runtime.store import BulkResult
-
+    def bulk_upsert(self, docs: list[dict[str, Any]]) -> BulkResult:
         self.calls += 1
         if self.down:
             raise self.down.pop(0)
@@ -241,3 +274,88 @@ class FakeState:
 
     def forget_worker(self, worker_id: str) -> None:
         pass
+
+
+class FakeRecords:
+    """Single jobs' records in memory, as the job scripts keep them: `add` a job, then a worker
+    begins, steps, renews and finishes its attempts under a lease on the test's clock."""
+
+    def __init__(self, clock: FakeClock | None = None, lease_s: float = 10.0):
+        self.clock = clock or FakeClock()
+        self.lease_s = lease_s
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.paused: set[str] = set()
+
+    def add(self, job_id: str, attempts: int = 3) -> None:
+        self.jobs[job_id] = {"state": "queued", "attempt": 1, "attempts": attempts,
+                             "lease": "", "until": 0.0, "steps": [], "outcome": None}  # fmt: skip
+
+    def begin(self, job: Job, worker_id: str, redelivered: bool, lease: str, queue: str) -> Begin:
+        if queue in self.paused:
+            return Begin(run=False, tracked=True, reason="its queue is paused", paused=True)
+        j = self.jobs.get(job.jobId)
+        if j is None:
+            return Begin(run=True, tracked=False)
+        if j["state"] not in ("queued", "active") or job.attempt < j["attempt"]:
+            return Begin(run=False, tracked=True, reason=j["state"])
+        left = j["until"] - self.clock()
+        if j["state"] == "active" and j["lease"] not in ("", lease) and left > 0:
+            return Begin(run=False, tracked=True, reason="running", busy_ms=int(left * 1000) + 1)
+        j.update(
+            state="active", attempt=job.attempt, lease=lease, until=self.clock() + self.lease_s
+        )
+        return Begin(run=True, tracked=True, budget=Budget.of_record(j["attempts"], j["attempts"]))
+
+    def progress(self, job: Job, lease: str, percent: int, step: str, message: str) -> str:
+        j = self.jobs.get(job.jobId)
+        if j is None or j["state"] != "active" or j["lease"] != lease:
+            return "gone"
+        j["steps"].append(step)
+        j["until"] = self.clock() + self.lease_s
+        return "ok"
+
+    def renew(self, leases: dict[str, str]) -> int:
+        kept = 0
+        for job_id, lease in leases.items():
+            j = self.jobs.get(job_id)
+            if j is not None and j["state"] == "active" and j["lease"] == lease:
+                j["until"] = self.clock() + self.lease_s
+                kept += 1
+        return kept
+
+    def finish(
+        self,
+        job: Job,
+        outcome: str,
+        error: str | None = None,
+        result: dict[str, Any] | None = None,
+        message: str = "",
+        lease: str = "",
+    ) -> bool:
+        j = self.jobs.get(job.jobId)
+        if j is None or j["state"] != "active" or j["lease"] != lease:
+            return False
+        if outcome == "retry":
+            j.update(state="queued", attempt=job.attempt + 1, lease="")
+        else:
+            j.update(state=outcome, lease="", outcome=result if outcome == "completed" else error)
+        return True
+
+
+if TYPE_CHECKING:
+
+    def _every_stand_in_fits_its_seam(
+        state: State, store: Store, records: JobRecords, connection: pika.BlockingConnection
+    ) -> None:
+        """Never called: mypy checks that the real classes and the stand-ins both satisfy the
+        same Protocols, so a change to one that the other lacks fails `make lint`."""
+        for worker_state in (state, FakeState()):
+            _w: WorkerState = worker_state
+        for scheduler_state in (state, FakeLimiter(FakeClock(), 1, 60)):
+            _s: SchedulerState = scheduler_state
+        for document_store in (store, FakeStore()):
+            _d: DocumentStore = document_store
+        for job_records in (records, FakeRecords()):
+            _r: SingleJobRecords = job_records
+        for conn in (connection, StubConnection()):
+            _c: Connection = conn
