@@ -37,6 +37,7 @@ from lab.ops import stack
 from lab.ops.reset import isolated, reset
 from lab.ops.supervisor import Supervisor
 from lab.runtime import broker
+from lab.runtime.acks import ConfirmTracker
 from lab.runtime.messages import run_job
 from lab.runtime.state import State
 from lab.runtime.store import Store
@@ -305,7 +306,7 @@ def ceiling_publish(settings: Settings, n: int) -> float:
     """Raw pika: persistent publishes with confirms outstanding in a window (jobs/s)."""
     queue = f"labbench.raw.{uuid.uuid4().hex[:8]}"
     result: dict[str, float] = {}
-    tracker = broker.ConfirmTracker()
+    tracker = ConfirmTracker()
     props = broker.properties()
     body = run_job("raw", 0).to_json()
     sent = [0]

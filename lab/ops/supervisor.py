@@ -41,8 +41,8 @@ import redis
 from lab.config import Settings
 from lab.ops import processes
 from lab.runtime.backoff import Backoff
+from lab.runtime.connections import TextRedis, redis_client
 from lab.runtime.keys import Keys
-from lab.runtime.state import TextRedis, redis_client
 from lab.wait import poll, wait_until
 
 ROLES = ("api", "scheduler", "worker")

@@ -22,7 +22,7 @@ from lab.config import Settings
 from lab.runtime import state as state_module
 from lab.runtime.backoff import Backoff
 from lab.runtime.keys import Keys
-from lab.runtime.state import AsyncStatus, RunView
+from lab.runtime.status import AsyncStatus, RunView
 
 log = logging.getLogger("lab.runtime.events")
 STREAM_ID = re.compile(r"(\d{1,20})-(\d{1,20})", re.ASCII)

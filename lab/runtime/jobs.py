@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
+from lab.runtime.connections import TextRedis
 from lab.runtime.messages import MAX_ATTEMPT, Job
 from lab.runtime.retry import Budget
-from lab.runtime.state import State, TextRedis, iso
+from lab.runtime.state import State
+from lab.runtime.status import iso
 
 JobState = Literal["queued", "active", "completed", "failed", "cancelled"]
 STATES: tuple[str, ...] = get_args(JobState)  # the one list: API models, CLI, metrics, admin

@@ -28,8 +28,8 @@ from pika.adapters.select_connection import SelectConnection
 
 from lab.config import Settings
 from lab.runtime import broker
+from lab.runtime.acks import ConfirmTracker
 from lab.runtime.backoff import Backoff
-from lab.runtime.broker import ConfirmTracker
 from lab.runtime.messages import run_job
 from lab.runtime.seams import SchedulerState
 from lab.runtime.state import State

@@ -27,11 +27,12 @@ import redis
 
 from lab.config import Settings
 from lab.runtime.background import BackgroundLoop
+from lab.runtime.connections import TextRedis, redis_client
+from lab.runtime.connections import unavailable as redis_unavailable
 from lab.runtime.jobs import JobRecords
 from lab.runtime.keys import Keys
 from lab.runtime.messages import is_id
-from lab.runtime.state import State, TextRedis, redis_client
-from lab.runtime.state import unavailable as redis_unavailable
+from lab.runtime.state import State
 from lab.runtime.store import Store
 from lab.runtime.store import unavailable as es_unavailable
 

@@ -8,47 +8,33 @@ trip: starting a run cannot race a second start, a redelivered job can never be 
 from __future__ import annotations
 
 import json
-import os
-import resource
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import redis
 
 from lab.config import Settings
 from lab.runtime import beats, history
+from lab.runtime.connections import (  # noqa: F401 - read from here too
+    TextRedis,
+    redis_client,
+    unavailable,
+)
 from lab.runtime.keys import Keys
+from lab.runtime.scripts import script_source
+from lab.runtime.status import (  # noqa: F401 - RunView, iso and is_settled are read from here too
+    RunView,
+    is_settled,
+    iso,
+    shape_status,
+    status_call,
+)
+from lab.runtime.usage import process_usage
 
 MAX_JOBS = 10_000_000
-RATE_WINDOW_S = 10
-
-
-# redis-py's types cannot say that `decode_responses=True` makes every reply a `str` (they read
-# `bytes | str` everywhere), so lab's clients are typed by this alias.
-TextRedis = Any
-
-
-def redis_client(settings: Settings, waits_s: float = 0.0) -> TextRedis:
-    """A Redis client with the lab's deadlines: a server that accepts and never answers costs
-    `LAB_REDIS_TIMEOUT_S` (plus `waits_s` for a client whose commands block on purpose), a
-    `redis.TimeoutError`, never a hang."""
-    return redis.Redis.from_url(
-        settings.redis_url,
-        decode_responses=True,
-        socket_timeout=settings.redis_timeout_s + waits_s,
-        socket_connect_timeout=settings.redis_timeout_s,
-    )
-
-
-def unavailable(exc: BaseException) -> bool:
-    """Redis is unreachable, loading or read-only after a failover: wait and retry."""
-    return isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.ReadOnlyError)
 
 
 class RunConflict(RuntimeError):
@@ -66,80 +52,9 @@ class NoActiveRun(RuntimeError):
         super().__init__("no run is active")
 
 
-@cache
-def _script_source(name: str) -> str:
-    lua = resources.files("lab.runtime") / "lua"
-    return (lua / "common.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
-
-
 def new_run_id() -> str:
     """Sortable, readable and unique enough: `20261122T235900-3f9a`."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
-
-
-def iso(ms: str | int | None) -> str | None:
-    """Epoch milliseconds as stored in Redis to ISO 8601 (UTC), None when unset."""
-    if ms is None or ms == "":
-        return None
-    return datetime.fromtimestamp(int(ms) / 1000, UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass
-class RunView:
-    """A run record as the API, the CLI and notebooks show it."""
-
-    runId: str
-    state: str
-    xTotal: int
-    yMinutes: float
-    enqueued: int
-    processed: int
-    failed: int
-    running: bool
-    paused: bool  # releasing is paused (`POST /run/pause`); queued jobs still run
-    startedAt: str | None
-    releasedAt: str | None
-    stoppedAt: str | None
-    finishedAt: str | None
-    durationSeconds: float | None
-
-    @classmethod
-    def from_hash(cls, h: dict[str, str], now_ms: int) -> RunView:
-        started = int(h["startedAt"])
-        end = h.get("finishedAt") or ""
-        end_ms = int(end) if end else now_ms
-        return cls(
-            runId=h["runId"],
-            state=h["state"],
-            xTotal=int(h["xTotal"]),
-            yMinutes=float(h["yMinutes"]),
-            # A worker may count a job a moment before the scheduler records its confirm;
-            # a processed job was released, so never show fewer released than settled.
-            enqueued=max(int(h["enqueued"]), int(h["processed"]) + int(h["failed"])),
-            processed=int(h["processed"]),
-            failed=int(h["failed"]),
-            running=h["running"] == "1",
-            paused=h.get("paused") == "1" and h["state"] == "running",
-            startedAt=iso(h.get("startedAt")),
-            releasedAt=iso(h.get("releasedAt")),
-            stoppedAt=iso(h.get("stoppedAt")),
-            finishedAt=iso(h.get("finishedAt")),
-            durationSeconds=round((end_ms - started) / 1000, 3),
-        )
-
-    @property
-    def settled(self) -> bool:
-        return is_settled(self.state, self.processed, self.failed, self.enqueued)
-
-
-def is_settled(state: str, processed: int, failed: int, enqueued: int) -> bool:
-    """Every job that will ever be released has been processed or has failed: the run is
-    completed, or stopped with nothing of what it released still in flight. The one rule for
-    every reader of a run (`RunView`, the CLI's progress bar, the notebook panel); `common.lua`
-    applies it when it marks a run finished."""
-    if state == "completed":
-        return True
-    return state == "stopped" and processed + failed >= enqueued
 
 
 @dataclass(frozen=True)
@@ -193,7 +108,7 @@ class State:
     def script(self, name: str) -> Any:
         """The Lua script `lab/runtime/lua/<name>.lua`, registered once per client."""
         if name not in self._scripts:
-            self._scripts[name] = self.redis.register_script(_script_source(name))
+            self._scripts[name] = self.redis.register_script(script_source(name))
         return self._scripts[name]
 
     # --- runs ---------------------------------------------------------------------------------
@@ -473,39 +388,6 @@ class State:
         return deleted
 
 
-def status_call(k: Keys) -> tuple[list[str], list[Any]]:
-    """The KEYS and ARGV of the status script."""
-    keys = [k.active_run, k.runs, k.workers, k.schedulers, k.paused_queues]
-    args = [k.run_template, k.run_processed_in("%s"), k.worker_template, RATE_WINDOW_S,
-            k.scheduler_template, k.run_released_in("%s")]  # fmt: skip
-    return keys, args
-
-
-class AsyncStatus:
-    """`State.status()` for the API's event loop: the same script, keys and shape, one round
-    trip on an asyncio Redis client."""
-
-    def __init__(self, settings: Settings, client: Any):
-        self.keys = Keys(settings.prefix)
-        self._script = client.register_script(_script_source("status"))
-
-    async def read(self) -> dict[str, Any]:
-        keys, args = status_call(self.keys)
-        return shape_status(json.loads(await self._script(keys=keys, args=args)))
-
-
-def process_usage() -> dict[str, float | int]:
-    """This process's CPU seconds and resident memory, carried by its heartbeat so `/metrics`
-    reports every worker and scheduler without scraping each of them."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        rss = pages * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        rss = usage.ru_maxrss * 1024  # the peak, where /proc is missing
-    return {"cpuSeconds": round(usage.ru_utime + usage.ru_stime, 3), "rssBytes": rss}
-
-
 def _chunks(items: Any, size: int) -> Any:
     batch: list[str] = []
     for item in items:
@@ -515,62 +397,3 @@ def _chunks(items: Any, size: int) -> Any:
             batch = []
     if batch:
         yield batch
-
-
-def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
-    """The `/status` document from the status script's raw answer (pure, unit-tested)."""
-    now_ms = int(raw["nowMs"])
-    run = raw.get("run") or None
-    workers = raw.get("workers") or []
-    if isinstance(workers, dict):  # Lua's cjson encodes an empty table as {}
-        workers = []
-    out: dict[str, Any] = {
-        "runId": None,
-        "state": "idle",
-        "xTotal": 0,
-        "yMinutes": 0,
-        "enqueued": 0,
-        "processed": 0,
-        "failed": 0,
-        "running": False,
-        "paused": False,
-        "startedAt": None,
-        "releasedAt": None,
-        "stoppedAt": None,
-        "finishedAt": None,
-        "durationSeconds": None,
-    }
-    if run:
-        out.update(RunView.from_hash(run, now_ms).__dict__)
-        window = int(raw.get("windowSeconds") or RATE_WINDOW_S)
-        per_min = 60 / window
-        out["rates"] = {
-            "processedPerMinute": round(raw.get("processedInWindow", 0) * per_min, 1),
-            "enqueuedPerMinute": round(raw.get("enqueuedInWindow", 0) * per_min, 1),
-            "windowSeconds": window,
-        }
-        duration = out["durationSeconds"] or 0
-        out["rates"]["averageProcessedPerMinute"] = (
-            round(out["processed"] / duration * 60, 1) if duration > 0 else 0.0
-        )
-    else:
-        out["rates"] = {
-            "processedPerMinute": 0.0,
-            "enqueuedPerMinute": 0.0,
-            "windowSeconds": RATE_WINDOW_S,
-            "averageProcessedPerMinute": 0.0,
-        }
-    out["workers"] = sorted(
-        (beats.decode(beats.WORKER, w, now_ms) for w in workers), key=lambda w: w["id"] or ""
-    )
-    schedulers = raw.get("schedulers") or []
-    if isinstance(schedulers, dict):
-        schedulers = []
-    out["schedulers"] = sorted(
-        (beats.decode(beats.SCHEDULER, s, now_ms) for s in schedulers),
-        key=lambda s: s["id"] or "",
-    )
-    paused = raw.get("pausedQueues") or []
-    out["pausedQueues"] = sorted(paused) if isinstance(paused, list) else []
-    out["serverTime"] = iso(now_ms)
-    return out

@@ -47,6 +47,7 @@ import pika.exceptions
 
 from lab.config import Settings
 from lab.runtime import broker, handlers
+from lab.runtime.acks import AckTracker
 from lab.runtime.backoff import Backoff
 from lab.runtime.batch import Delivery, Outcome, run_handlers
 from lab.runtime.forward import Forwarder
@@ -77,7 +78,7 @@ class Session:
     connection: Connection  # a pika.BlockingConnection, or lab.testing's stub
     channel: Any
     buffer: list[Delivery] = field(default_factory=list)
-    acks: broker.AckTracker = field(default_factory=broker.AckTracker)
+    acks: AckTracker = field(default_factory=AckTracker)
     in_flight: int = 0
     running_jobs: int = 0
     consumers: dict[str, str] = field(default_factory=dict)  # queue → consumer tag

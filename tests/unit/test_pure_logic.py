@@ -9,11 +9,11 @@ import pytest
 
 from lab import config
 from lab.runtime import broker
+from lab.runtime.acks import ConfirmTracker
 from lab.runtime.batch import Delivery, apply_bulk, counts_by_run, run_handlers
-from lab.runtime.broker import ConfirmTracker
 from lab.runtime.messages import Job, MalformedMessage, parse, run_job
 from lab.runtime.retry import Budget
-from lab.runtime.state import shape_status
+from lab.runtime.status import shape_status
 
 
 def body(**fields: object) -> bytes:
@@ -208,7 +208,7 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
 
 
 def test_ack_tracker_never_acks_past_work_in_progress() -> None:
-    from lab.runtime.broker import AckTracker
+    from lab.runtime.acks import AckTracker
 
     t = AckTracker()
     for tag in range(1, 9):

@@ -1,0 +1,162 @@
+"""What a run and the lab look like from outside: `RunView` (a run record as the API, the CLI
+and notebooks show it) and the `/status` document, read in one script call by `State.status`
+and by the API's event loop (`AsyncStatus`), and shaped here (pure, unit-tested)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lab.config import Settings
+from lab.runtime import beats
+from lab.runtime.keys import Keys
+from lab.runtime.scripts import script_source
+
+RATE_WINDOW_S = 10
+
+
+def iso(ms: str | int | None) -> str | None:
+    """Epoch milliseconds as stored in Redis to ISO 8601 (UTC), None when unset."""
+    if ms is None or ms == "":
+        return None
+    return datetime.fromtimestamp(int(ms) / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class RunView:
+    """A run record as the API, the CLI and notebooks show it."""
+
+    runId: str
+    state: str
+    xTotal: int
+    yMinutes: float
+    enqueued: int
+    processed: int
+    failed: int
+    running: bool
+    paused: bool  # releasing is paused (`POST /run/pause`); queued jobs still run
+    startedAt: str | None
+    releasedAt: str | None
+    stoppedAt: str | None
+    finishedAt: str | None
+    durationSeconds: float | None
+
+    @classmethod
+    def from_hash(cls, h: dict[str, str], now_ms: int) -> RunView:
+        started = int(h["startedAt"])
+        end = h.get("finishedAt") or ""
+        end_ms = int(end) if end else now_ms
+        return cls(
+            runId=h["runId"],
+            state=h["state"],
+            xTotal=int(h["xTotal"]),
+            yMinutes=float(h["yMinutes"]),
+            # A worker may count a job a moment before the scheduler records its confirm;
+            # a processed job was released, so never show fewer released than settled.
+            enqueued=max(int(h["enqueued"]), int(h["processed"]) + int(h["failed"])),
+            processed=int(h["processed"]),
+            failed=int(h["failed"]),
+            running=h["running"] == "1",
+            paused=h.get("paused") == "1" and h["state"] == "running",
+            startedAt=iso(h.get("startedAt")),
+            releasedAt=iso(h.get("releasedAt")),
+            stoppedAt=iso(h.get("stoppedAt")),
+            finishedAt=iso(h.get("finishedAt")),
+            durationSeconds=round((end_ms - started) / 1000, 3),
+        )
+
+    @property
+    def settled(self) -> bool:
+        return is_settled(self.state, self.processed, self.failed, self.enqueued)
+
+
+def is_settled(state: str, processed: int, failed: int, enqueued: int) -> bool:
+    """Every job that will ever be released has been processed or has failed: the run is
+    completed, or stopped with nothing of what it released still in flight. The one rule for
+    every reader of a run (`RunView`, the CLI's progress bar, the notebook panel); `common.lua`
+    applies it when it marks a run finished."""
+    if state == "completed":
+        return True
+    return state == "stopped" and processed + failed >= enqueued
+
+
+def status_call(k: Keys) -> tuple[list[str], list[Any]]:
+    """The KEYS and ARGV of the status script."""
+    keys = [k.active_run, k.runs, k.workers, k.schedulers, k.paused_queues]
+    args = [k.run_template, k.run_processed_in("%s"), k.worker_template, RATE_WINDOW_S,
+            k.scheduler_template, k.run_released_in("%s")]  # fmt: skip
+    return keys, args
+
+
+class AsyncStatus:
+    """`State.status()` for the API's event loop: the same script, keys and shape, one round
+    trip on an asyncio Redis client."""
+
+    def __init__(self, settings: Settings, client: Any):
+        self.keys = Keys(settings.prefix)
+        self._script = client.register_script(script_source("status"))
+
+    async def read(self) -> dict[str, Any]:
+        keys, args = status_call(self.keys)
+        return shape_status(json.loads(await self._script(keys=keys, args=args)))
+
+
+def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
+    """The `/status` document from the status script's raw answer (pure, unit-tested)."""
+    now_ms = int(raw["nowMs"])
+    run = raw.get("run") or None
+    workers = raw.get("workers") or []
+    if isinstance(workers, dict):  # Lua's cjson encodes an empty table as {}
+        workers = []
+    out: dict[str, Any] = {
+        "runId": None,
+        "state": "idle",
+        "xTotal": 0,
+        "yMinutes": 0,
+        "enqueued": 0,
+        "processed": 0,
+        "failed": 0,
+        "running": False,
+        "paused": False,
+        "startedAt": None,
+        "releasedAt": None,
+        "stoppedAt": None,
+        "finishedAt": None,
+        "durationSeconds": None,
+    }
+    if run:
+        out.update(RunView.from_hash(run, now_ms).__dict__)
+        window = int(raw.get("windowSeconds") or RATE_WINDOW_S)
+        per_min = 60 / window
+        out["rates"] = {
+            "processedPerMinute": round(raw.get("processedInWindow", 0) * per_min, 1),
+            "enqueuedPerMinute": round(raw.get("enqueuedInWindow", 0) * per_min, 1),
+            "windowSeconds": window,
+        }
+        duration = out["durationSeconds"] or 0
+        out["rates"]["averageProcessedPerMinute"] = (
+            round(out["processed"] / duration * 60, 1) if duration > 0 else 0.0
+        )
+    else:
+        out["rates"] = {
+            "processedPerMinute": 0.0,
+            "enqueuedPerMinute": 0.0,
+            "windowSeconds": RATE_WINDOW_S,
+            "averageProcessedPerMinute": 0.0,
+        }
+    out["workers"] = sorted(
+        (beats.decode(beats.WORKER, w, now_ms) for w in workers), key=lambda w: w["id"] or ""
+    )
+    schedulers = raw.get("schedulers") or []
+    if isinstance(schedulers, dict):
+        schedulers = []
+    out["schedulers"] = sorted(
+        (beats.decode(beats.SCHEDULER, s, now_ms) for s in schedulers),
+        key=lambda s: s["id"] or "",
+    )
+    paused = raw.get("pausedQueues") or []
+    out["pausedQueues"] = sorted(paused) if isinstance(paused, list) else []
+    out["serverTime"] = iso(now_ms)
+    return out
