@@ -36,7 +36,7 @@ from lab.api.pages import PageHeaders, add_docs
 from lab.api.responses import error, sse, sse_response
 from lab.api.snapshot import StatusFastPath, StatusSnapshot
 from lab.config import Settings
-from lab.runtime import broker
+from lab.runtime import broker, single_jobs
 from lab.runtime import state as state_module
 from lab.runtime import store as store_module
 from lab.runtime.deadletters import DeadLetters
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         while True:
             try:
                 done = await run_in_threadpool(
-                    jobs_api.prune, records, store, settings.job_retention_s
+                    single_jobs.prune, records, store, settings.job_retention_s
                 )
                 if done["pruned"]:
                     log.info("pruned %d jobs older than the retention", done["pruned"])
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pruner = asyncio.create_task(prune_now_and_then())
         indexer = RecordIndexer(settings, f"api-{os.getpid()}").start()
         delayed = DelayedReleaser(
-            records, lambda job_id: jobs_api.publish_current(records, publisher, job_id)
+            records, lambda job_id: single_jobs.publish_current(records, publisher, job_id)
         ).start()
         yield
         delayed.stop()

@@ -31,12 +31,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from lab.api.jobs import requeue
 from lab.api.responses import error, invalid
 from lab.runtime.broker import Publisher, PublishError
 from lab.runtime.jobs import JobConflict, JobNotFound, JobRecords, JobState
 from lab.runtime.messages import ID_PATTERN, KIND_PATTERN
 from lab.runtime.search import RecordSearch
+from lab.runtime.single_jobs import requeue
 from lab.runtime.store import Store
 
 MAX_IDS = 10_000

@@ -18,7 +18,6 @@ from fastapi import APIRouter, Query
 from pika.adapters.blocking_connection import BlockingChannel
 from pydantic import BaseModel, ConfigDict, Field
 
-from lab.api.jobs import requeue
 from lab.api.responses import error, invalid
 from lab.runtime import broker
 from lab.runtime.broker import Publisher, PublishError
@@ -32,6 +31,7 @@ from lab.runtime.deadletters import (
     replay_headers,
 )
 from lab.runtime.jobs import JobConflict, JobNotFound, JobRecords
+from lab.runtime.single_jobs import requeue
 
 LETTER_ID = re.compile(rf"[0-9a-f]{{{ID_LENGTH}}}")
 MAX_IDS = 1000

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from lab.api.limits import StreamsFull, StreamSlots, client_of
 from lab.api.responses import error, invalid, sse, sse_response
 from lab.config import Settings
-from lab.runtime.broker import PRIORITIES, Publisher, PublishError
+from lab.runtime import single_jobs
+from lab.runtime.broker import Publisher, PublishError
 from lab.runtime.events import BadEventId, check_event_id
 from lab.runtime.handlers import UnknownKind, handler_for, known_kinds
 from lab.runtime.jobs import (
@@ -31,8 +32,8 @@ from lab.runtime.jobs import (
     JobNotFound,
     JobRecords,
     JobState,
-    run_job_view,
 )
+from lab.runtime.jobviews import run_job_view
 from lab.runtime.messages import ID_PATTERN, KIND_PATTERN, MAX_DEPTH, depth, is_id, is_kind
 from lab.runtime.payload import PayloadError
 from lab.runtime.search import BadQuery, RecordSearch, epoch_ms
@@ -101,49 +102,6 @@ class PruneRequest(BaseModel):
     )
 
 
-def prune(records: JobRecords, store: Store, older_than_s: float) -> dict[str, Any]:
-    """Delete single jobs that ended more than `older_than_s` ago, records and documents.
-
-    Each call removes at most a few thousand; the API calls it every minute, so a backlog
-    drains without one call holding Redis for long."""
-    cutoff = int((time.time() - older_than_s) * 1000)
-    pruned = []
-    for job_id in records.ended_before(cutoff):
-        try:
-            records.delete(job_id, ended_before_ms=cutoff)
-            pruned.append(job_id)
-        except (JobNotFound, JobConflict):
-            continue  # deleted or retried meanwhile
-    try:
-        documents: int | str = store.delete_many(pruned)
-    except Exception as exc:
-        if not unavailable(exc):
-            raise
-        documents = f"not deleted, Elasticsearch: {exc}"
-    return {"pruned": len(pruned), "documents": documents, "olderThanSeconds": older_than_s}
-
-
-def publish_current(records: JobRecords, publisher: Publisher, job_id: str) -> None:
-    """Publish the record's current attempt; a failure leaves the job failed, not queued."""
-    out = records.message(job_id)
-    try:
-        publisher.publish(
-            publisher.topology.single,
-            out.job.to_json(),
-            PRIORITIES.get(out.priority, PRIORITIES["normal"]),
-        )
-    except PublishError as exc:
-        records.unqueue(job_id, out.job.attempt, f"could not be queued: {exc}")
-        raise
-
-
-def requeue(records: JobRecords, publisher: Publisher, job_id: str) -> None:
-    """A failed or cancelled job back to `queued` with attempt + 1 and a fresh budget, then its
-    message (`POST /jobs/{id}/retry`, a replayed dead letter, a bulk retry)."""
-    records.retry(job_id)
-    publish_current(records, publisher, job_id)
-
-
 def not_found(job_id: str) -> JSONResponse:
     return error(404, f"no job {job_id[:200]!r}")
 
@@ -161,7 +119,7 @@ def create_router(
     router = APIRouter(tags=["jobs"])
 
     def publish(job_id: str) -> None:
-        publish_current(records, publisher, job_id)
+        single_jobs.publish_current(records, publisher, job_id)
 
     def run_job(job_id: str) -> dict[str, Any] | None:
         """A run's job: its document (a deleted single job's document is gone with it)."""
@@ -208,15 +166,11 @@ def create_router(
             if run_at > (time.time() + MAX_DELAY_S) * 1000:
                 return invalid("runAt", "is more than 30 days away")
         attempts = body.attempts or handler.attempts or settings.max_attempts
-        job_id, delayed = records.create(body.kind, body.payload, attempts, run_at, body.priority)
-        if delayed:
-            return records.get(job_id)
         try:
-            publish(job_id)
+            job_id = single_jobs.submit(
+                records, publisher, body.kind, body.payload, attempts, run_at, body.priority
+            )
         except PublishError as exc:
-            # One outcome: a job with its message, or no job at all (its tombstone makes a
-            # message that did reach the broker after all a no-op).
-            records.delete(job_id)
             return error(503, f"{exc}; the job was not created", service="rabbitmq")
         return records.get(job_id)
 
@@ -299,7 +253,9 @@ def create_router(
         """Delete jobs that ended longer ago than `olderThanSeconds` (default: the retention),
         with their documents. The API also does this by itself every minute."""
         older = body.olderThanSeconds if body and body.olderThanSeconds is not None else None
-        return prune(records, store, settings.job_retention_s if older is None else older)
+        return single_jobs.prune(
+            records, store, settings.job_retention_s if older is None else older
+        )
 
     @router.get("/jobs/{job_id}", operation_id="getJob")
     def get_job(job_id: str) -> Any:
@@ -348,10 +304,8 @@ def create_router(
         try:
             publish(job_id)
         except PublishError as exc:
-            # One outcome: a job with its message, or no job at all (its tombstone makes a
-            # message that did reach the broker after all a no-op).
-            records.delete(job_id)
-            return error(503, f"{exc}; the job was not created", service="rabbitmq")
+            # The job stays, failed with the reason (`publish_current`): retry it again later.
+            return error(503, str(exc), service="rabbitmq", job=records.get(job_id))
         return records.get(job_id)
 
     @router.delete("/jobs/{job_id}", operation_id="deleteJob")

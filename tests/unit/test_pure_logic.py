@@ -225,7 +225,7 @@ def test_ack_tracker_never_acks_past_work_in_progress() -> None:
 
 # --- single jobs --------------------------------------------------------------------------------
 def test_job_view_shapes_a_record() -> None:
-    from lab.runtime.jobs import view
+    from lab.runtime.jobviews import view
 
     record = {
         "id": "job-1",
