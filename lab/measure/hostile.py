@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pika.exceptions
 
 from lab.runtime import broker
+from lab.runtime.messages import MAX_BODY_BYTES
 
 # --- poison messages, published straight to a queue ------------------------------------------
 MALFORMED: list[bytes] = [
@@ -48,11 +50,32 @@ REFUSED: list[bytes] = [
 EXPECTED_REASONS = {"malformed": len(MALFORMED), "unknown-kind": len(UNKNOWN_KIND), "exhausted": 1}
 
 
-def publish_poison(channel: Any, queue: str) -> int:
-    """Publish every poison message to `queue`; returns how many should be dead-lettered."""
+def publish_poison(channel: Any, queue: str) -> dict[str, int]:
+    """Publish every poison message to `queue`; returns the dead letters to expect, by reason.
+
+    A body over 1 MiB is refused by a broker configured as `lab` configures its nodes
+    (`max_message_size`): it never reaches a worker, and is not expected among the dead letters.
+    A broker without that setting takes it, and the worker dead-letters it as malformed."""
+    expected = dict(EXPECTED_REASONS)
     for body in MALFORMED + UNKNOWN_KIND + REFUSED:
+        if len(body) > MAX_BODY_BYTES:
+            if refused_by_broker(channel.connection, queue, body):
+                expected["malformed"] -= 1
+            continue
         channel.basic_publish("", queue, body, broker.properties())
-    return sum(EXPECTED_REASONS.values())
+    return expected
+
+
+def refused_by_broker(connection: Any, queue: str, body: bytes) -> bool:
+    """Publish `body` on a channel of its own: True when the broker refuses it (406)."""
+    own = connection.channel()
+    own.basic_publish("", queue, body, broker.properties())
+    try:
+        own.queue_declare(queue, passive=True)  # the refusal closes the channel by then
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        return exc.reply_code == 406
+    own.close()
+    return False
 
 
 def dead_letters(channel: Any, queue: str) -> Iterator[tuple[bytes, dict[str, Any]]]:
