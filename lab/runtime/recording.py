@@ -24,7 +24,7 @@ class Recorder:
         store: DocumentStore,
         state: WorkerState,
         patiently: Patience,
-        counts: Callable[[Outcome], list[Count]],
+        counts: Callable[[Outcome], list[Count]] | None,
     ):
         self.store = store
         self.state = state
@@ -40,10 +40,11 @@ class Recorder:
 
     def _count(self, outcomes: list[Outcome]) -> tuple[int, int]:
         extra: dict[str, dict[int, list[Any]]] = {}
-        for o in outcomes:
+        counts = self.counts  # None when no middleware counts: nothing to ask, job by job
+        for o in outcomes if counts is not None else ():
             job = o.job
-            if job is not None and job.runId is not None and job.seq is not None:
-                found = self.counts(o)
+            if counts is not None and job is not None and job.runId and job.seq is not None:
+                found = counts(o)
                 if found:
                     extra.setdefault(job.runId, {})[job.seq] = found
         return self.patiently(lambda: self.state.record(counts_by_run(outcomes), extra), "Redis")

@@ -112,8 +112,12 @@ class Worker:
         self.middleware = middleware or default_stack()
         self.stopping = threading.Event()
         self.patiently = Patience(self.stopping)
+        counting = self.middleware.counting
         self.recorder = Recorder(
-            self.store, self.state, self.patiently, lambda o: self.middleware.counts(self, o)
+            self.store,
+            self.state,
+            self.patiently,
+            (lambda o: self.middleware.counts(self, o)) if counting else None,
         )
         self.forwarder = Forwarder(self.topology, self.id, self.run_budget, self.state)
         self.single = SingleRunner(self)

@@ -85,11 +85,26 @@ class Middleware:
         return None
 
 
+HOOKS = ("on_start", "before_process", "counts", "after_process", "on_success", "on_retry",
+         "on_dead_letter", "on_heartbeat", "on_stop")  # fmt: skip
+
+
 class Stack:
-    """The worker's middleware, called in order; a hook that raises is logged, not fatal."""
+    """The worker's middleware, called in order; a hook that raises is logged, not fatal.
+
+    Each hook calls only the middleware that override it (found once, here): the per-job hooks
+    sit on the hot path, and a hook nobody implements must cost nothing there."""
 
     def __init__(self, middleware: list[Middleware]):
         self.middleware = list(middleware)
+        self._with = {
+            hook: [
+                m
+                for m in self.middleware
+                if getattr(type(m), hook) is not getattr(Middleware, hook)
+            ]  # fmt: skip
+            for hook in HOOKS
+        }
 
     def of(self, kind: type[Middleware]) -> Any:
         """The installed middleware of this class (tests and the worker's own views use it)."""
@@ -97,7 +112,7 @@ class Stack:
 
     def _each(self, hook: str, *args: Any) -> list[Any]:
         results = []
-        for m in self.middleware:
+        for m in self._with[hook]:
             try:
                 results.append(getattr(m, hook)(*args))
             except Stopping:
@@ -107,7 +122,7 @@ class Stack:
         return results
 
     def before_process(self, worker: Worker, batch: list[Delivery]) -> Decision:
-        for m in self.middleware:
+        for m in self._with["before_process"]:
             try:
                 decision = m.before_process(worker, batch)
             except Stopping:
@@ -119,6 +134,11 @@ class Stack:
                 return decision
         return None
 
+    @property
+    def counting(self) -> bool:
+        """Whether any middleware counts (else the recorder skips asking, job by job)."""
+        return bool(self._with["counts"])
+
     def counts(self, worker: Worker, outcome: Outcome) -> list[Count]:
         return [c for found in self._each("counts", worker, outcome) for c in found or []]
 
@@ -129,10 +149,8 @@ class Stack:
 
     def acted_on(self, worker: Worker, outcome: Outcome) -> None:
         """`on_success`, `on_retry` or `on_dead_letter`, by what became of the outcome."""
-        hook = {"written": "on_success", "retry": "on_retry", "dead": "on_dead_letter"}.get(
-            outcome.verdict
-        )
-        if hook:
+        hook = ACTED.get(outcome.verdict)
+        if hook and self._with[hook]:
             self._each(hook, worker, outcome)
 
     def heartbeat(self, worker: Worker) -> dict[str, Any]:
@@ -146,6 +164,9 @@ class Stack:
 
     def stop(self, worker: Worker) -> None:
         self._each("on_stop", worker)
+
+
+ACTED = {"written": "on_success", "retry": "on_retry", "dead": "on_dead_letter"}
 
 
 def default_stack() -> Stack:
