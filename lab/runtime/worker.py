@@ -112,13 +112,8 @@ class Worker:
         self.middleware = middleware or default_stack()
         self.stopping = threading.Event()
         self.patiently = Patience(self.stopping)
-        counting = self.middleware.counting
-        self.recorder = Recorder(
-            self.store,
-            self.state,
-            self.patiently,
-            (lambda o: self.middleware.counts(self, o)) if counting else None,
-        )
+        counts = self.middleware.counts_for(self)
+        self.recorder = Recorder(self.store, self.state, self.patiently, counts)
         self.forwarder = Forwarder(self.topology, self.id, self.run_budget, self.state)
         self.single = SingleRunner(self)
         self.session: Session | None = None

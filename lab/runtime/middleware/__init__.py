@@ -28,6 +28,7 @@ middleware's bug never costs a delivery.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -134,10 +135,10 @@ class Stack:
                 return decision
         return None
 
-    @property
-    def counting(self) -> bool:
-        """Whether any middleware counts (else the recorder skips asking, job by job)."""
-        return bool(self._with["counts"])
+    def counts_for(self, worker: Worker) -> Callable[[Outcome], list[Count]] | None:
+        """What the recorder asks for each run job, or None when no middleware counts (then it
+        asks nothing, job by job)."""
+        return (lambda o: self.counts(worker, o)) if self._with["counts"] else None
 
     def counts(self, worker: Worker, outcome: Outcome) -> list[Count]:
         return [c for found in self._each("counts", worker, outcome) for c in found or []]
