@@ -39,11 +39,29 @@ class RotatingProcessLog(logging.handlers.RotatingFileHandler):
             os.dup2(self.stream.fileno(), fd)
 
 
+class OneLine(logging.Formatter):
+    """Each record is one line: a message that carries text from outside (a job's error, a
+    payload's key, a message body) has its line breaks and control characters escaped, so it
+    cannot forge a line of the log. A traceback still follows on its own lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
+
+
+def one_line(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def configure(verbose: bool = False, log_file: Path | None = None, max_bytes: int = 0) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     handlers: list[logging.Handler] = []
     if log_file is not None and max_bytes > 0:
         handlers.append(RotatingProcessLog(log_file, max_bytes))
     logging.basicConfig(level=level, format=FORMAT, handlers=handlers or None, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(OneLine(FORMAT))
     for name in NOISY:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.CRITICAL)

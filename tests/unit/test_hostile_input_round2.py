@@ -257,3 +257,14 @@ def test_every_request_model_validates_or_names_the_field(model: str, body: dict
         found[model].model_validate(body)
     except ValidationError as exc:
         assert exc.errors()
+
+
+def test_a_log_line_cannot_be_forged_by_what_a_job_holds() -> None:
+    import logging
+
+    from lab.ops.logs import FORMAT, OneLine
+
+    forged = ("job-1", "payload.a\nFAKE ERROR x")
+    record = logging.LogRecord("lab", logging.ERROR, __file__, 1, "dead: %s: %s", forged, None)
+    line = OneLine(FORMAT).format(record)
+    assert "\n" not in line and "payload.a\\nFAKE ERROR x" in line
