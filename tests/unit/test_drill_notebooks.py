@@ -1,25 +1,34 @@
-"""The drill notebooks in the tree are exactly what `scripts/make_drill_notebooks.py` makes."""
+"""Each drill notebook is kept as code: `notebooks/<drill>.py`, a jupytext percent file paired
+with `notebooks/<drill>.ipynb` (what papermill runs and JupyterLab opens). The two hold the
+same cells, so neither can drift: edit either in JupyterLab with jupytext, or edit the `.py`
+and run `jupytext --sync notebooks/<drill>.py`."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+import jupytext
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+DRILLS = sorted(p.stem for p in NOTEBOOKS.glob("*.py"))
 
 
-def test_regenerating_the_drill_notebooks_changes_nothing(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "make", ROOT / "scripts" / "make_drill_notebooks.py"
+def cells(path: Path) -> list[tuple[str, str, list[str]]]:
+    notebook = jupytext.read(path)
+    return [
+        (c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in notebook.cells
+    ]
+
+
+def test_every_drill_is_kept_as_code() -> None:
+    assert DRILLS == ["cluster", "hostile", "latency", "resilience", "scaleout"]
+
+
+@pytest.mark.parametrize("drill", DRILLS)
+def test_the_notebook_holds_the_cells_of_its_code(drill: str) -> None:
+    code, notebook = NOTEBOOKS / f"{drill}.py", NOTEBOOKS / f"{drill}.ipynb"
+    assert cells(code) == cells(notebook), (
+        f"notebooks/{drill}.ipynb and .py differ: run jupytext --sync notebooks/{drill}.py"
     )
-    assert spec and spec.loader
-    make = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make)
-    make.main(tmp_path)
-    assert set(make.DRILLS)
-    for name in make.DRILLS:
-        fresh = (tmp_path / f"{name}.ipynb").read_text()
-        committed = (ROOT / "notebooks" / f"{name}.ipynb").read_text()
-        assert fresh == committed, (
-            f"notebooks/{name}.ipynb is stale: run scripts/make_drill_notebooks.py"
-        )
+    assert any("parameters" in tags for _, _, tags in cells(code)), "papermill needs them"

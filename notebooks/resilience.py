@@ -1,0 +1,214 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Drill: resilience
+#
+# One run, and during it, one fault after another — each through the supervisor or the private
+# services this drill starts, never a shortcut:
+#
+# 1. `kill -9` a worker; the supervisor starts a new one, as `lab up` does;
+# 2. restart the API while an event-stream client is connected;
+# 3. restart the scheduler;
+# 4. restart the RabbitMQ broker (a private node of this drill);
+# 5. make Elasticsearch unreachable for a while (stop this drill's ES-API server's Elasticsearch
+#    service, `noida-db stop elasticsearch`), then bring it back.
+#
+# Then: Elasticsearch holds exactly X documents with X distinct jobIds, `processed` == X, the event
+# client caught up, how long each fault took to recover from, and `GET /status` p95 during the drill.
+# Run it with `lab report resilience`.
+
+# %% tags=["parameters"]
+X = 60_000                # jobs in the run
+Y = 60_000                # jobs per minute (the run lasts X / Y minutes)
+WORKERS = 2
+SETTLE_SECONDS = 4        # quiet time between faults
+ES_DOWN_SECONDS = 5       # how long Elasticsearch stays away
+KEEP_DATA = False         # True: leave the drill's keys, queues and index for a closer look
+SUMMARY_PATH = None       # lab report sets this
+
+# %% [markdown]
+# ## Setup
+#
+# A private RabbitMQ node and a private Elasticsearch-API server on free ports (so restarting them
+# disturbs nothing else), the machine's Redis, and the lab's processes under a supervisor that
+# restarts any that exit — as `lab up` does.
+
+# %%
+import atexit
+import json
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from lab.ops import servers
+from lab.client import LabClient
+from lab.config import redacted
+from lab.measure.drill import EventFollower, StatusSampler, Verdicts, drill_settings, save_summary, teardown
+from lab.runtime.state import State
+from lab.runtime.store import Store
+from lab.ops.supervisor import Supervisor
+from lab.wait import wait_until
+
+home = Path(tempfile.mkdtemp(prefix="lab-resilience-"))
+home.chmod(0o755)  # the private RabbitMQ node runs as the rabbitmq user
+rabbit_port, es_port = servers.free_port(), servers.free_port()
+rabbit = servers.start_rabbitmq(rabbit_port, home)
+es = servers.start_elasticsearch(es_port, home)
+if not KEEP_DATA:  # stopped by the teardown cell, or when the kernel exits after a failure
+    atexit.register(es.stop)  # one handler each: one that fails does not keep the other from running
+    atexit.register(lambda: rabbit.stop())
+settings = drill_settings("resilience", keep=KEEP_DATA, amqp_url=rabbit.url, es_url=es.url, home=str(home),
+                          heartbeat_s=0.5, heartbeat_ttl_s=3.0, lease_ms=2000)
+supervisor = Supervisor(settings)
+supervisor.up(workers=WORKERS)
+client = LabClient.of(settings)
+keeper_done = threading.Event()
+keeper = threading.Thread(target=supervisor.watch, kwargs={"until": keeper_done.is_set, "poll_s": 0.5},
+                          daemon=True)
+keeper.start()
+print("RabbitMQ", redacted(settings)["LAB_AMQP_URL"], "| Elasticsearch", es.url, "| API", settings.api_url)
+
+# %% [markdown]
+# An event-stream client follows `/events` for the whole drill, reconnecting with
+# `Last-Event-ID` whenever the stream breaks, as a dashboard would.
+
+# %%
+stream = EventFollower(settings).start()
+
+# %% [markdown]
+# ## The run and the faults
+
+# %%
+faults = []   # {fault, at, backAt, recoverySeconds, ...}: seconds of drill time
+
+def fault(name, action):
+    """Inject a fault; `at` is when it began, `backAt` when the broken part was back."""
+    at = time.time() - sampler.started
+    action()
+    back = time.time() - sampler.started
+    left = X - State(settings).run(run_id).processed
+    faults.append({"fault": name, "at": round(at, 2), "backAt": round(back, 2), "jobsLeft": left})
+    print(f"t={at:6.1f}s  {name} (back after {back - at:.1f} s; {left:,} jobs still to process)")
+    time.sleep(SETTLE_SECONDS)
+
+def restart_rabbitmq():
+    global rabbit
+    rabbit.stop()
+    rabbit = servers.start_rabbitmq(rabbit_port, home)  # same node, same data: durable messages stay
+
+def es_outage():
+    es.pause_service()     # the ES-API server stops serving Elasticsearch: connections refused
+    time.sleep(ES_DOWN_SECONDS)
+    es.resume_service()    # same port, same data
+
+with StatusSampler(settings.api_url, interval_s=0.1, token=settings.api_token) as sampler:
+    run_id = client.run(X, Y)["runId"]
+    wait_until(lambda: State(settings).run(run_id).processed > 0, 60, "the first jobs")
+    time.sleep(SETTLE_SECONDS)
+    fault("kill -9 worker-1 (the supervisor starts a new one)", lambda: supervisor.kill("worker-1"))
+    fault("restart the API", lambda: supervisor.restart("api"))
+    fault("restart the scheduler", lambda: supervisor.restart("scheduler"))
+    fault("restart RabbitMQ", restart_rabbitmq)
+    fault(f"Elasticsearch away for {ES_DOWN_SECONDS} s", es_outage)
+    run = wait_until(lambda: (r := State(settings).run(run_id)) and r.settled and r, 900, "the run to settle", poll_s=0.5)
+    time.sleep(1.0)
+
+# Recovered: the first moment after the part was back at which `processed` grew again (jobs a
+# worker held when the fault hit may still be counted during the fault; they do not count).
+for f in faults:
+    resumed = sampler.first_progress_after(f["backAt"]) if f["jobsLeft"] > 0 else None
+    f["recoverySeconds"] = round(resumed - f["at"], 2) if resumed is not None else None
+    f["resumedAfterBackSeconds"] = round(resumed - f["backAt"], 2) if resumed is not None else None
+for f in faults:
+    print(f"{f['fault']:<52} recovered after {f['recoverySeconds']} s "
+          f"({f['resumedAfterBackSeconds']} s after it was back)")
+
+# %% [markdown]
+# ## What the pipeline did
+
+# %%
+fig, ax = plt.subplots(figsize=(11, 4))
+ts = [s["t"] for s in sampler.samples]
+ax.plot(ts, [s["enqueued"] for s in sampler.samples], label="enqueued")
+ax.plot(ts, [s["processed"] for s in sampler.samples], label="processed")
+for i, f in enumerate(faults, start=1):
+    ax.axvline(f["at"], color="#b42318", linestyle=":")
+    ax.text(f["at"], X * (1.02 - 0.07 * i), f" {i}. {f['fault']}", color="#b42318", fontsize=8)
+ax.set_xlabel("seconds"); ax.set_ylabel("jobs"); ax.set_title(f"run {run_id}: X={X:,}, Y={Y:,}/min")
+ax.legend(loc="lower right"); ax.grid(alpha=0.3)
+plt.show()
+chart = fig  # the report's main chart
+
+# %% [markdown]
+# The run's own timeline (`GET /runs/{id}/timeline`): jobs per second as the counting scripts
+# recorded them in Redis, so the API restart above lost none of it.
+
+# %%
+timeline = client.timeline(run_id)["points"]
+t0 = timeline[0]["t"]
+fig, ax = plt.subplots(figsize=(11, 2.6))
+ax.bar([p["t"] - t0 for p in timeline], [p["processed"] for p in timeline], width=1.0, color="#1a7f37")
+ax.set_xlabel("seconds since the run started"); ax.set_ylabel("processed / s"); ax.grid(alpha=0.3)
+plt.show()
+
+# %%
+wait_until(lambda: stream.last and stream.last.get("processed") == X, 30, "the event client to catch up")
+stream.stop()
+store = Store(settings)
+store.refresh()
+documents, distinct = store.count(run_id), store.distinct_job_ids(run_id)
+latency = sampler.latency()
+recoveries = [f["recoverySeconds"] for f in faults]
+verdicts = Verdicts()
+verdicts.check("Elasticsearch count", documents == X, X, documents)
+verdicts.check("duplicate jobIds", documents == distinct, 0, documents - distinct)
+verdicts.check("processed", run.processed == X and run.failed == 0, f"{X}, 0 failed", f"{run.processed}, {run.failed} failed")
+verdicts.check("event client caught up", stream.last["processed"] == X, X,
+               f"{stream.last['processed']} after {stream.reconnects} reconnects")
+verdicts.check("every fault hit a run with work left", all(f["jobsLeft"] > 0 for f in faults),
+               "jobs left at each (else raise X)", [f["jobsLeft"] for f in faults])
+verdicts.check("every fault recovered", all(r is not None for r in recoveries), "progress after each", recoveries)
+verdicts.check("GET /status p95 during the drill", latency["p95Ms"] < 200, "< 200 ms", f"{latency['p95Ms']} ms")
+in_timeline = sum(p["processed"] for p in timeline)
+verdicts.check("the timeline kept every job through the restarts", in_timeline == X, X, in_timeline)
+figures = {"runId": run_id, "x": X, "y": Y, "documents": documents, "distinct": distinct,
+           "lost": X - distinct, "duplicates": documents - distinct,
+           "processed": run.processed, "faults": faults, "status": latency,
+           "stream": {"events": stream.events, "reconnects": stream.reconnects}, "seconds": run.durationSeconds}
+headline = {"lost": f"{X - distinct:,} of {X:,}", "duplicates": f"{documents - distinct:,}"}
+for f in faults:
+    headline[f"recovery: {f['fault']}"] = f"{f['recoverySeconds']} s"
+headline["GET /status during the drill"] = f"p95 {latency['p95Ms']} ms"
+save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=chart)
+verdicts
+
+# %% [markdown]
+# ## Teardown
+
+# %%
+keeper_done.set()
+supervisor.down()
+if KEEP_DATA:
+    print("kept:", redacted(settings))
+else:
+    teardown(settings)
+    rabbit.stop()
+    es.stop()
+    shutil.rmtree(home, ignore_errors=True)
