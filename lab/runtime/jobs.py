@@ -25,6 +25,19 @@ from lab.runtime.connections import TextRedis
 from lab.runtime.jobviews import view
 from lab.runtime.messages import MAX_ATTEMPT, Job
 from lab.runtime.retry import Budget
+from lab.runtime.scripts import (
+    JOB_BEGIN,
+    JOB_CANCEL,
+    JOB_CREATE,
+    JOB_DELETE,
+    JOB_DUE,
+    JOB_FINISH,
+    JOB_KEYS,
+    JOB_PROGRESS,
+    JOB_RENEW,
+    JOB_RETRY,
+    Script,
+)
 from lab.runtime.state import State
 
 JobState = Literal["queued", "active", "completed", "failed", "cancelled"]
@@ -89,11 +102,14 @@ class JobRecords:
         self.keys = state.keys
         self.maxlen = state.settings.event_stream_len
 
-    def _call(self, script: str, job_id: str, *args: Any, extra_keys: tuple[str, ...] = ()) -> Any:
-        return self.state.script(script)(
-            keys=[*self.keys.job_keys(job_id), *extra_keys],
-            args=[job_id, self.maxlen, self.keys.jobs_in_template, *args],
-        )
+    def _call(
+        self, script: Script, job_id: str, keys: dict[str, str] | None = None, **args: Any
+    ) -> Any:
+        """A job script: the keys and arguments every one takes (JOB_KEYS, JOB_ARGS), then the
+        script's own, by name."""
+        job_keys = dict(zip(JOB_KEYS, self.keys.job_keys(job_id), strict=True))
+        common = {"id": job_id, "maxlen": self.maxlen, "states": self.keys.jobs_in_template}
+        return script.call(self.state.script, {**job_keys, **(keys or {})}, {**common, **args})
 
     # --- the API's side -----------------------------------------------------------------------
     def create(
@@ -108,23 +124,24 @@ class JobRecords:
         published at `run_at_ms` by `lab.runtime.delayed`, not by the caller)."""
         job_id = new_job_id()
         answer = self._call(
-            "job_create",
+            JOB_CREATE,
             job_id,
-            kind,
-            json.dumps(payload, separators=(",", ":")),
-            attempts,
-            run_at_ms,
-            priority,
-            extra_keys=(self.keys.jobs, self.keys.delayed_jobs),
+            {"jobs": self.keys.jobs, "delayed": self.keys.delayed_jobs},
+            kind=kind,
+            payload=json.dumps(payload, separators=(",", ":")),
+            attempts=attempts,
+            run_at=run_at_ms,
+            priority=priority,
         )
         return job_id, answer == "delayed"
 
     def due(self, now_ms: int, limit: int = 100, stale_ms: int = 10_000) -> list[str]:
         """Take the delayed jobs whose time has come (see job_due.lua); `published` after."""
         return list(
-            self.state.script("job_due")(
-                keys=[self.keys.delayed_jobs, self.keys.promoting_jobs],
-                args=[now_ms, limit, stale_ms],
+            JOB_DUE.call(
+                self.state.script,
+                keys={"delayed": self.keys.delayed_jobs, "promoting": self.keys.promoting_jobs},
+                args={"now": now_ms, "limit": limit, "stale": stale_ms},
             )
         )
 
@@ -229,12 +246,12 @@ class JobRecords:
         return dict(zip(STATES, pipe.execute(), strict=True))
 
     @property
-    def _delayed_keys(self) -> tuple[str, str]:
-        return (self.keys.delayed_jobs, self.keys.promoting_jobs)
+    def _delayed_keys(self) -> dict[str, str]:
+        return {"delayed": self.keys.delayed_jobs, "promoting": self.keys.promoting_jobs}
 
     def cancel(self, job_id: str) -> str:
         """'cancelled' (it was queued) or 'requested' (it stops at its next step)."""
-        answer = self._call("job_cancel", job_id, extra_keys=self._delayed_keys)
+        answer = self._call(JOB_CANCEL, job_id, self._delayed_keys)
         if answer[0] == "missing":
             raise JobNotFound(job_id)
         if answer[0] == "conflict":
@@ -246,7 +263,7 @@ class JobRecords:
 
     def retry(self, job_id: str) -> int:
         """Back to queued with attempt + 1 and a fresh budget; returns the new attempt."""
-        answer = self._call("job_retry", job_id, MAX_ATTEMPT, extra_keys=self._delayed_keys)
+        answer = self._call(JOB_RETRY, job_id, self._delayed_keys, max_attempt=MAX_ATTEMPT)
         if answer[0] == "missing":
             raise JobNotFound(job_id)
         if answer[0] == "limit":
@@ -266,11 +283,15 @@ class JobRecords:
         """Delete a job that is not running; with `ended_before_ms` (pruning), only one that
         still ended before then when the script runs."""
         answer = self._call(
-            "job_delete",
+            JOB_DELETE,
             job_id,
-            TOMBSTONE_TTL_S,
-            ended_before_ms,
-            extra_keys=(self.keys.job_deleted(job_id), self.keys.jobs, *self._delayed_keys),
+            {
+                "tombstone": self.keys.job_deleted(job_id),
+                "jobs": self.keys.jobs,
+                **self._delayed_keys,
+            },  # fmt: skip
+            tombstone_ttl=TOMBSTONE_TTL_S,
+            ended_before=ended_before_ms,
         )
         if answer[0] == "missing":
             raise JobNotFound(job_id)
@@ -307,15 +328,15 @@ class JobRecords:
     def begin(self, job: Job, worker_id: str, redelivered: bool, lease: str, queue: str) -> Begin:
         """May this message run? `lease` is the token this attempt will be owned by."""
         answer = self._call(
-            "job_begin",
+            JOB_BEGIN,
             job.jobId,
-            job.attempt,
-            worker_id,
-            int(redelivered),
-            lease,
-            self.lease_ms,
-            queue,
-            extra_keys=(self.keys.job_deleted(job.jobId), self.keys.paused_queues),
+            {"tombstone": self.keys.job_deleted(job.jobId), "paused": self.keys.paused_queues},
+            attempt=job.attempt,
+            worker=worker_id,
+            redelivered=int(redelivered),
+            lease=lease,
+            lease_ms=self.lease_ms,
+            queue=queue,
         )
         if answer[0] == "untracked":
             return Begin(run=True, tracked=False)
@@ -332,8 +353,9 @@ class JobRecords:
 
     def progress(self, job: Job, lease: str, percent: int, step: str, message: str) -> str:
         return self._call(
-            "job_progress", job.jobId, job.attempt, percent, step, message, lease, self.lease_ms
-        )
+            JOB_PROGRESS, job.jobId, attempt=job.attempt, percent=percent, step=step,
+            message=message, lease=lease, lease_ms=self.lease_ms,
+        )  # fmt: skip
 
     def renew(self, leases: dict[str, str]) -> int:
         """Keep the leases of the attempts this worker runs ({job id: token}); returns how many
@@ -342,9 +364,12 @@ class JobRecords:
             return 0
         ids = sorted(leases)
         return int(
-            self.state.script("job_renew")(
-                keys=[self.keys.job(i) for i in ids],
-                args=[self.lease_ms, *(leases[i] for i in ids)],
+            JOB_RENEW.call(
+                self.state.script,
+                keys={},
+                args={"lease_ms": self.lease_ms},
+                more_keys=[self.keys.job(i) for i in ids],
+                more_args=[leases[i] for i in ids],
             )
         )
 
@@ -372,14 +397,14 @@ class JobRecords:
         lease: str = "",
     ) -> bool:
         applied = self._call(
-            "job_finish",
+            JOB_FINISH,
             job_id,
-            attempt,
-            outcome,
-            error or "",
-            json.dumps(result, separators=(",", ":")) if result is not None else "",
-            message,
-            expected,
-            lease,
+            attempt=attempt,
+            outcome=outcome,
+            error=error or "",
+            result=json.dumps(result, separators=(",", ":")) if result is not None else "",
+            message=message,
+            expected=expected,
+            lease=lease,
         )
         return bool(applied)

@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from lab.config import Settings
-from lab.runtime import beats, history
+from lab.runtime import beats, history, scripts
 from lab.runtime.connections import (  # noqa: F401 - read from here too
     TextRedis,
     redis_client,
@@ -115,9 +115,15 @@ class State:
     def start_run(self, x: int, y: float) -> str:
         run_id = new_run_id()
         k = self.keys
-        status, value = self.script("start_run")(
-            keys=[k.active_run, k.runs, k.run(run_id), k.events],
-            args=[run_id, x, repr(float(y)), self.settings.event_stream_len],
+        status, value = scripts.START_RUN.call(
+            self.script,
+            keys={"active": k.active_run, "runs": k.runs, "run": k.run(run_id), "events": k.events},
+            args={
+                "run_id": run_id,
+                "x": x,
+                "y": repr(float(y)),
+                "maxlen": self.settings.event_stream_len,
+            },  # fmt: skip
         )
         if status == "conflict":
             raise RunConflict(value)
@@ -126,9 +132,14 @@ class State:
     def pause_run(self, paused: bool = True) -> tuple[str, bool]:
         """Pause (or resume) releasing the active run; returns its id and whether it changed."""
         k = self.keys
-        result = self.script("pause_run")(
-            keys=[k.active_run, k.events],
-            args=[k.run_template, self.settings.event_stream_len, "1" if paused else "0"],
+        result = scripts.PAUSE_RUN.call(
+            self.script,
+            keys={"active": k.active_run, "events": k.events},
+            args={
+                "runs": k.run_template,
+                "maxlen": self.settings.event_stream_len,
+                "paused": "1" if paused else "0",
+            },  # fmt: skip
         )
         if result[0] != "ok":
             raise NoActiveRun()
@@ -149,8 +160,10 @@ class State:
 
     def stop_run(self) -> str:
         k = self.keys
-        result = self.script("stop_run")(
-            keys=[k.active_run, k.events], args=[k.run_template, self.settings.event_stream_len]
+        result = scripts.STOP_RUN.call(
+            self.script,
+            keys={"active": k.active_run, "events": k.events},
+            args={"runs": k.run_template, "maxlen": self.settings.event_stream_len},
         )
         if result[0] != "ok":
             raise NoActiveRun()
@@ -219,7 +232,7 @@ class State:
     def status(self) -> dict[str, Any]:
         """The active run (or the latest), its rates and the live workers: one round trip."""
         keys, args = status_call(self.keys)
-        return shape_status(json.loads(self.script("status")(keys=keys, args=args)))
+        return shape_status(json.loads(scripts.STATUS.call(self.script, keys, args)))
 
     # --- heartbeats ---------------------------------------------------------------------------
     def heartbeat(self, worker_id: str, fields: dict[str, Any]) -> None:
@@ -265,11 +278,11 @@ class State:
         if not outcomes:
             return 0, 0
         k = self.keys
-        keys = [k.active_run, k.events, k.totals, k.history()]
+        run_keys: list[str] = []
         extra_keys: dict[str, int] = {}  # a middleware key → its 1-based index after the runs'
         entries = []
         for run_id, (done, failed) in outcomes.items():
-            keys += k.run_keys(run_id)
+            run_keys += k.run_keys(run_id)
             ops = [
                 [
                     seq,
@@ -282,10 +295,20 @@ class State:
                 if found
             ]
             entries.append([run_id, done, failed, ops] if ops else [run_id, done, failed])
-        keys += list(extra_keys)
-        new_done, new_failed = self.script("record")(
-            keys=keys,
-            args=[self.settings.event_stream_len, json.dumps(entries), self.settings.history_s],
+        new_done, new_failed = scripts.RECORD.call(
+            self.script,
+            keys={
+                "active": k.active_run,
+                "events": k.events,
+                "totals": k.totals,
+                "history": k.history(),
+            },  # fmt: skip
+            args={
+                "maxlen": self.settings.event_stream_len,
+                "entries": json.dumps(entries),
+                "history_s": self.settings.history_s,
+            },  # fmt: skip
+            more_keys=[*run_keys, *extra_keys],
         )
         return int(new_done), int(new_failed)
 
@@ -295,17 +318,23 @@ class State:
     def release(self, scheduler_id: str, run_id: str, next_seq: int, want: int) -> Grant:
         """Ask for up to `want` jobs of `run_id` from `next_seq` on (lease, GCRA, backlog)."""
         k = self.keys
-        answer = self.script("release")(
-            keys=[k.scheduler_lease, k.active_run, k.run(run_id), k.run_tat(run_id)],
-            args=[
-                scheduler_id,
-                self.settings.lease_ms,
-                run_id,
-                next_seq,
-                want,
-                self.settings.burst_s,
-                self.settings.backlog_limit,
-            ],
+        answer = scripts.RELEASE.call(
+            self.script,
+            keys={
+                "lease": k.scheduler_lease,
+                "active": k.active_run,
+                "run": k.run(run_id),
+                "tat": k.run_tat(run_id),
+            },  # fmt: skip
+            args={
+                "scheduler": scheduler_id,
+                "lease_ms": self.settings.lease_ms,
+                "run_id": run_id,
+                "next_seq": next_seq,
+                "want": want,
+                "burst_s": self.settings.burst_s,
+                "backlog": self.settings.backlog_limit,
+            },  # fmt: skip
         )
         return Grant.of(answer)
 
@@ -313,24 +342,25 @@ class State:
         """Record that every job of `run_id` below `up_to` is confirmed: `ok`, `lease` (another
         scheduler leads now) or `gone` (the run no longer exists)."""
         k = self.keys
-        answer = self.script("advance")(
-            keys=[
-                k.scheduler_lease,
-                k.active_run,
-                k.run(run_id),
-                k.run_released_in(run_id),
-                k.events,
-                k.totals,
-                k.history(),
-                k.run_timeline(run_id),
-            ],
-            args=[
-                scheduler_id,
-                run_id,
-                up_to,
-                self.settings.event_stream_len,
-                self.settings.history_s,
-            ],
+        answer = scripts.ADVANCE.call(
+            self.script,
+            keys={
+                "lease": k.scheduler_lease,
+                "active": k.active_run,
+                "run": k.run(run_id),
+                "released_in": k.run_released_in(run_id),
+                "events": k.events,
+                "totals": k.totals,
+                "history": k.history(),
+                "timeline": k.run_timeline(run_id),
+            },  # fmt: skip
+            args={
+                "scheduler": scheduler_id,
+                "run_id": run_id,
+                "up_to": up_to,
+                "maxlen": self.settings.event_stream_len,
+                "history_s": self.settings.history_s,
+            },  # fmt: skip
         )
         return str(answer[0])
 

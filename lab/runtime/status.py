@@ -12,7 +12,7 @@ from typing import Any
 from lab.config import Settings
 from lab.runtime import beats
 from lab.runtime.keys import Keys
-from lab.runtime.scripts import script_source
+from lab.runtime.scripts import STATUS, script_source
 
 RATE_WINDOW_S = 10
 
@@ -82,11 +82,13 @@ def is_settled(state: str, processed: int, failed: int, enqueued: int) -> bool:
     return state == "stopped" and processed + failed >= enqueued
 
 
-def status_call(k: Keys) -> tuple[list[str], list[Any]]:
-    """The KEYS and ARGV of the status script."""
-    keys = [k.active_run, k.runs, k.workers, k.schedulers, k.paused_queues]
-    args = [k.run_template, k.run_processed_in("%s"), k.worker_template, RATE_WINDOW_S,
-            k.scheduler_template, k.run_released_in("%s")]  # fmt: skip
+def status_call(k: Keys) -> tuple[dict[str, str], dict[str, Any]]:
+    """The KEYS and ARGV of the status script, by name (`scripts.STATUS`)."""
+    keys = {"active": k.active_run, "runs": k.runs, "workers": k.workers,
+            "schedulers": k.schedulers, "paused": k.paused_queues}  # fmt: skip
+    args = {"runs": k.run_template, "processed_in": k.run_processed_in("%s"),
+            "workers": k.worker_template, "window": RATE_WINDOW_S,
+            "schedulers": k.scheduler_template, "released_in": k.run_released_in("%s")}  # fmt: skip
     return keys, args
 
 
@@ -100,7 +102,7 @@ class AsyncStatus:
 
     async def read(self) -> dict[str, Any]:
         keys, args = status_call(self.keys)
-        return shape_status(json.loads(await self._script(keys=keys, args=args)))
+        return shape_status(json.loads(await STATUS.call(lambda _name: self._script, keys, args)))
 
 
 def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
