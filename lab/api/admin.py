@@ -16,11 +16,10 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from lab.api.responses import error
-from lab.config import Settings
-from lab.runtime.broker import Publisher, PublishError
+from lab.api.services import Lab
+from lab.runtime.broker import PublishError
 from lab.runtime.handlers import known_kinds
-from lab.runtime.jobs import STATES, JobRecords
-from lab.runtime.state import State
+from lab.runtime.jobs import STATES
 
 ASSETS = {"admin.js": "text/javascript", "admin.css": "text/css"}
 
@@ -35,56 +34,55 @@ def _static(name: str) -> str:
     return (resources.files("lab.api") / "static" / name).read_text()
 
 
-def create_router(
-    settings: Settings, state: State, records: JobRecords, publisher: Publisher
-) -> APIRouter:
-    router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"])
+
+
+@router.get("/admin", response_class=HTMLResponse, include_in_schema=False)
+def page(lab: Lab) -> HTMLResponse:
+    kinds = "".join(f"<option>{html.escape(k)}</option>" for k in known_kinds())
+    states = "".join(f"<option>{s}</option>" for s in STATES)
+    body = (
+        _page()
+        .replace("{{queue}}", html.escape(lab.settings.queue))
+        .replace("{{kinds}}", kinds)
+        .replace("{{states}}", states)
+    )
+    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/admin/static/{name}", include_in_schema=False)
+def asset(name: str) -> Response:
+    """The page's script and styles: files, so its CSP can refuse every inline one. They
+    hold no data, so they need no token (see `lab.api.access.OPEN_PREFIXES`)."""
+    if name not in ASSETS:
+        return error(404, f"no admin file {name[:60]!r}")
+    return Response(_static(name), media_type=ASSETS[name],
+                    headers={"Cache-Control": "no-cache"})  # fmt: skip
+
+
+@router.get("/admin/overview")
+def overview(lab: Lab) -> dict[str, Any]:
+    """Counts per job state, queue depths and live workers, for the admin page."""
+    state, records, publisher = lab.state, lab.records, lab.publisher
     topology = publisher.topology
-
-    @router.get("/admin", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> HTMLResponse:
-        kinds = "".join(f"<option>{html.escape(k)}</option>" for k in known_kinds())
-        states = "".join(f"<option>{s}</option>" for s in STATES)
-        body = (
-            _page()
-            .replace("{{queue}}", html.escape(settings.queue))
-            .replace("{{kinds}}", kinds)
-            .replace("{{states}}", states)
-        )
-        return HTMLResponse(body, headers={"Cache-Control": "no-store"})
-
-    @router.get("/admin/static/{name}", include_in_schema=False)
-    def asset(name: str) -> Response:
-        """The page's script and styles: files, so its CSP can refuse every inline one. They
-        hold no data, so they need no token (see `lab.api.access.OPEN_PREFIXES`)."""
-        if name not in ASSETS:
-            return error(404, f"no admin file {name[:60]!r}")
-        return Response(_static(name), media_type=ASSETS[name],
-                        headers={"Cache-Control": "no-cache"})  # fmt: skip
-
-    @router.get("/admin/overview")
-    def overview() -> dict[str, Any]:
-        """Counts per job state, queue depths and live workers, for the admin page."""
-        counts: dict[str, Any] = records.counts()
-        counts["deadLettered"] = state.dead_lettered()
-        queues: list[dict[str, Any]] = []
-        queues_error = None
-        try:
-            queues = publisher.depths([*topology.consumed, topology.dead, *topology.retries])
-        except PublishError as exc:
-            queues_error = str(exc)
-        paused = state.paused_queues()
-        status = state.status()
-        return {
-            "counts": counts,
-            "queues": [
-                {**q, "paused": q["name"] in paused, "pausable": q["name"] in topology.consumed}
-                for q in queues
-            ],
-            "run": {k: status[k] for k in ("runId", "state", "running", "paused")},
-            "queuesError": queues_error,
-            "workers": status["workers"],
-            "kinds": known_kinds(),
-        }
-
-    return router
+    counts: dict[str, Any] = records.counts()
+    counts["deadLettered"] = state.dead_lettered()
+    queues: list[dict[str, Any]] = []
+    queues_error = None
+    try:
+        queues = publisher.depths([*topology.consumed, topology.dead, *topology.retries])
+    except PublishError as exc:
+        queues_error = str(exc)
+    paused = state.paused_queues()
+    status = state.status()
+    return {
+        "counts": counts,
+        "queues": [
+            {**q, "paused": q["name"] in paused, "pausable": q["name"] in topology.consumed}
+            for q in queues
+        ],
+        "run": {k: status[k] for k in ("runId", "state", "running", "paused")},
+        "queuesError": queues_error,
+        "workers": status["workers"],
+        "kinds": known_kinds(),
+    }

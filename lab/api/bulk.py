@@ -22,7 +22,6 @@ something with one must say `"all": true` (a dry run never needs it).
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Iterator
 from itertools import islice
@@ -32,12 +31,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from lab.api.responses import error, invalid
-from lab.runtime.broker import Publisher, PublishError
-from lab.runtime.jobs import JobConflict, JobNotFound, JobRecords, JobState
+from lab.api.services import Lab, Services
+from lab.runtime.broker import PublishError
+from lab.runtime.jobs import JobConflict, JobNotFound, JobState
 from lab.runtime.messages import ID_PATTERN, KIND_PATTERN
-from lab.runtime.search import RecordSearch
 from lab.runtime.single_jobs import requeue
-from lab.runtime.store import Store
 
 MAX_IDS = 10_000
 MAX_PER_CALL = 5_000
@@ -88,99 +86,103 @@ def paced(items: Iterator[str], per_second: float) -> Iterator[str]:
         yield item
 
 
-def create_router(
-    records: JobRecords, publisher: Publisher, store: Store, search: RecordSearch, bulk_rate: float
-) -> APIRouter:
-    router = APIRouter(tags=["jobs"])
-    running = threading.Lock()  # one bulk action at a time in this process
+router = APIRouter(tags=["jobs"])
 
-    def matching(f: BulkFilter) -> Iterator[tuple[str, str | None]]:
-        """(id, state) of every single job the filter matches."""
-        if f.ids is not None:
-            found: Iterator[str] = iter(dict.fromkeys(f.ids))
-        elif f.q is not None:
-            found = iter(search.all_ids(f.q, f.state, f.kind, MAX_SEARCHED))
+
+def matching(lab: Services, f: BulkFilter) -> Iterator[tuple[str, str | None]]:
+    """(id, state) of every single job the filter matches."""
+    records, search = lab.records, lab.search
+    if f.ids is not None:
+        found: Iterator[str] = iter(dict.fromkeys(f.ids))
+    elif f.q is not None:
+        found = iter(search.all_ids(f.q, f.state, f.kind, MAX_SEARCHED))
+    else:
+        found = records.ids(f.state, f.kind)
+    while chunk := list(islice(found, 500)):
+        for job_id, (state, kind) in records.states(chunk).items():
+            if state is None or (f.state and state != f.state) or (f.kind and kind != f.kind):
+                continue  # gone meanwhile, or not what the filter asks for
+            yield job_id, state
+
+
+def apply(lab: Services, action: str, job_id: str) -> str:
+    records, publisher, store = lab.records, lab.publisher, lab.store
+    try:
+        if action == "retry":
+            requeue(records, publisher, job_id)
+        elif action == "cancel":
+            records.cancel(job_id)
         else:
-            found = records.ids(f.state, f.kind)
-        while chunk := list(islice(found, 500)):
-            for job_id, (state, kind) in records.states(chunk).items():
-                if state is None or (f.state and state != f.state) or (f.kind and kind != f.kind):
-                    continue  # gone meanwhile, or not what the filter asks for
-                yield job_id, state
+            records.delete(job_id)
+            store.delete_many([job_id])
+    except JobConflict as exc:
+        return f"now {exc.state}"
+    except JobNotFound:
+        return "gone"
+    except PublishError:
+        return "not queued: RabbitMQ refused it"
+    return "changed"
 
-    def apply(action: str, job_id: str) -> str:
-        try:
-            if action == "retry":
-                requeue(records, publisher, job_id)
-            elif action == "cancel":
-                records.cancel(job_id)
-            else:
-                records.delete(job_id)
-                store.delete_many([job_id])
-        except JobConflict as exc:
-            return f"now {exc.state}"
-        except JobNotFound:
-            return "gone"
-        except PublishError:
-            return "not queued: RabbitMQ refused it"
-        return "changed"
 
-    @router.post("/jobs/bulk", operation_id="bulkJobs")
-    def bulk(body: BulkRequest) -> Any:
-        """Retry, cancel or delete every single job a filter matches (see the module's doc);
-        `dryRun` counts without changing anything."""
-        if body.unfiltered() and not body.dryRun and not body.all:
-            return invalid(
-                "filter",
-                "is empty, which matches every job; give a state, kind, ids or q, "
-                'or say "all": true to act on every job',
-            )
-        if body.dryRun:
-            return count(body)
-        if not running.acquire(blocking=False):
-            wait_s = math.ceil(body.limit / bulk_rate)
-            return error(
-                429,
-                "another bulk action is running in this API process; try again shortly",
-                headers={"Retry-After": str(max(1, min(wait_s, 60)))},
-            )
-        try:
-            return act(body)
-        finally:
-            running.release()
+@router.post("/jobs/bulk", operation_id="bulkJobs")
+def bulk(lab: Lab, body: BulkRequest) -> Any:
+    """Retry, cancel or delete every single job a filter matches (see the module's doc);
+    `dryRun` counts without changing anything."""
+    bulk_rate, running = lab.settings.bulk_rate, lab.bulk_running
+    if body.unfiltered() and not body.dryRun and not body.all:
+        return invalid(
+            "filter",
+            "is empty, which matches every job; give a state, kind, ids or q, "
+            'or say "all": true to act on every job',
+        )
+    if body.dryRun:
+        return count(lab, body)
+    if not running.acquire(blocking=False):
+        wait_s = math.ceil(body.limit / bulk_rate)
+        return error(
+            429,
+            "another bulk action is running in this API process; try again shortly",
+            headers={"Retry-After": str(max(1, min(wait_s, 60)))},
+        )
+    try:
+        return act(lab, body)
+    finally:
+        running.release()
 
-    def survey(body: BulkRequest) -> tuple[dict[str, Any], list[str]]:
-        """The answer's counts so far, and the ids the action applies to."""
-        matched = 0
-        eligible: list[str] = []
-        for job_id, state in matching(body.filter):
-            matched += 1
-            if state in ELIGIBLE[body.action]:
-                eligible.append(job_id)
-        answer: dict[str, Any] = {
-            "action": body.action,
-            "dryRun": body.dryRun,
-            "matched": matched,
-            "eligible": len(eligible),
-            "changed": 0,
-            "unchanged": {},
-            "remaining": len(eligible),
-        }
-        return answer, eligible
 
-    def count(body: BulkRequest) -> dict[str, Any]:
-        return survey(body)[0]
+def survey(lab: Services, body: BulkRequest) -> tuple[dict[str, Any], list[str]]:
+    """The answer's counts so far, and the ids the action applies to."""
+    matched = 0
+    eligible: list[str] = []
+    for job_id, state in matching(lab, body.filter):
+        matched += 1
+        if state in ELIGIBLE[body.action]:
+            eligible.append(job_id)
+    answer: dict[str, Any] = {
+        "action": body.action,
+        "dryRun": body.dryRun,
+        "matched": matched,
+        "eligible": len(eligible),
+        "changed": 0,
+        "unchanged": {},
+        "remaining": len(eligible),
+    }
+    return answer, eligible
 
-    def act(body: BulkRequest) -> dict[str, Any]:
-        answer, eligible = survey(body)
-        batch = eligible[: body.limit]
-        for job_id in paced(iter(batch), bulk_rate):
-            outcome = apply(body.action, job_id)
-            if outcome == "changed":
-                answer["changed"] += 1
-            else:
-                answer["unchanged"][outcome] = answer["unchanged"].get(outcome, 0) + 1
-        answer["remaining"] = len(eligible) - len(batch)
-        return answer
 
-    return router
+def count(lab: Services, body: BulkRequest) -> dict[str, Any]:
+    return survey(lab, body)[0]
+
+
+def act(lab: Services, body: BulkRequest) -> dict[str, Any]:
+    bulk_rate = lab.settings.bulk_rate
+    answer, eligible = survey(lab, body)
+    batch = eligible[: body.limit]
+    for job_id in paced(iter(batch), bulk_rate):
+        outcome = apply(lab, body.action, job_id)
+        if outcome == "changed":
+            answer["changed"] += 1
+        else:
+            answer["unchanged"][outcome] = answer["unchanged"].get(outcome, 0) + 1
+    answer["remaining"] = len(eligible) - len(batch)
+    return answer

@@ -18,11 +18,11 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from lab.api.limits import StreamsFull, StreamSlots, client_of
+from lab.api.limits import StreamsFull, client_of
 from lab.api.responses import error, invalid, sse, sse_response
-from lab.config import Settings
+from lab.api.services import Lab, Services
 from lab.runtime import single_jobs
-from lab.runtime.broker import Publisher, PublishError
+from lab.runtime.broker import PublishError
 from lab.runtime.events import BadEventId, check_event_id
 from lab.runtime.handlers import UnknownKind, handler_for, known_kinds
 from lab.runtime.jobs import (
@@ -30,14 +30,13 @@ from lab.runtime.jobs import (
     TERMINAL,
     JobConflict,
     JobNotFound,
-    JobRecords,
     JobState,
 )
 from lab.runtime.jobviews import run_job_view
 from lab.runtime.messages import ID_PATTERN, KIND_PATTERN, MAX_DEPTH, depth, is_id, is_kind
 from lab.runtime.payload import PayloadError
-from lab.runtime.search import BadQuery, RecordSearch, epoch_ms
-from lab.runtime.store import Store, unavailable
+from lab.runtime.search import BadQuery, epoch_ms
+from lab.runtime.store import unavailable
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_DELAY_S = 30 * 86400
@@ -106,280 +105,296 @@ def not_found(job_id: str) -> JSONResponse:
     return error(404, f"no job {job_id[:200]!r}")
 
 
-def create_router(
-    settings: Settings,
-    records: JobRecords,
-    publisher: Publisher,
-    store: Store,
-    slots: StreamSlots,
-    search: RecordSearch,
-) -> APIRouter:
-    """Routes that take a job id answer 404 for anything that is not an id: it never reaches a
-    Redis key or an Elasticsearch request."""
-    router = APIRouter(tags=["jobs"])
+# Routes that take a job id answer 404 for anything that is not an id: it never reaches a Redis
+# key or an Elasticsearch request.
+router = APIRouter(tags=["jobs"])
 
-    def publish(job_id: str) -> None:
-        single_jobs.publish_current(records, publisher, job_id)
 
-    def run_job(job_id: str) -> dict[str, Any] | None:
-        """A run's job: its document (a deleted single job's document is gone with it)."""
-        doc = store.get(job_id)
-        return doc if doc is not None and doc.get("runId") else None
+def publish(lab: Services, job_id: str) -> None:
+    records, publisher = lab.records, lab.publisher
+    single_jobs.publish_current(records, publisher, job_id)
 
-    def run_job_or_404(job_id: str, action: str) -> JSONResponse:
-        if run_job(job_id) is not None:
-            return error(409, f"job {job_id} belongs to a run; a run's jobs cannot be {action}")
-        return not_found(job_id)
 
-    @router.post(
-        "/jobs",
-        status_code=201,
-        operation_id="createJob",
-        responses={201: {"description": "the job, queued", "links": JOB_LINKS}},
-    )
-    def create_job(body: JobRequest) -> Any:
-        """Queue one job of `kind` with its `payload`; it is retried up to `attempts` times."""
-        if not is_kind(body.kind):
-            return invalid("kind", f"{body.kind!r} is not a valid kind name")
-        if depth(body.payload) > MAX_DEPTH:
-            return invalid("payload", f"nests deeper than {MAX_DEPTH} levels")
-        if len(json.dumps(body.payload)) > MAX_PAYLOAD_BYTES:
-            return invalid("payload", f"is larger than {MAX_PAYLOAD_BYTES} bytes")
+def run_job(lab: Services, job_id: str) -> dict[str, Any] | None:
+    """A run's job: its document (a deleted single job's document is gone with it)."""
+    store = lab.store
+    doc = store.get(job_id)
+    return doc if doc is not None and doc.get("runId") else None
+
+
+def run_job_or_404(lab: Services, job_id: str, action: str) -> JSONResponse:
+    if run_job(lab, job_id) is not None:
+        return error(409, f"job {job_id} belongs to a run; a run's jobs cannot be {action}")
+    return not_found(job_id)
+
+
+@router.post(
+    "/jobs",
+    status_code=201,
+    operation_id="createJob",
+    responses={201: {"description": "the job, queued", "links": JOB_LINKS}},
+)
+def create_job(lab: Lab, body: JobRequest) -> Any:
+    """Queue one job of `kind` with its `payload`; it is retried up to `attempts` times."""
+    settings, records, publisher = lab.settings, lab.records, lab.publisher
+    if not is_kind(body.kind):
+        return invalid("kind", f"{body.kind!r} is not a valid kind name")
+    if depth(body.payload) > MAX_DEPTH:
+        return invalid("payload", f"nests deeper than {MAX_DEPTH} levels")
+    if len(json.dumps(body.payload)) > MAX_PAYLOAD_BYTES:
+        return invalid("payload", f"is larger than {MAX_PAYLOAD_BYTES} bytes")
+    try:
+        handler = handler_for(body.kind)
+        handler.check(body.payload)
+    except UnknownKind:
+        return invalid("kind", f"unknown kind {body.kind!r}; choose from {known_kinds()}")
+    except PayloadError as exc:
+        where = f"payload.{exc.field}" if exc.field else "payload"
+        return invalid(where, str(exc).split(": ", 1)[1])
+    run_at = 0
+    if body.delaySeconds is not None and body.runAt is not None:
+        return invalid("runAt", "give delaySeconds or runAt, not both")
+    if body.delaySeconds is not None:
+        run_at = int((time.time() + body.delaySeconds) * 1000)
+    elif body.runAt is not None:
         try:
-            handler = handler_for(body.kind)
-            handler.check(body.payload)
-        except UnknownKind:
-            return invalid("kind", f"unknown kind {body.kind!r}; choose from {known_kinds()}")
-        except PayloadError as exc:
-            where = f"payload.{exc.field}" if exc.field else "payload"
-            return invalid(where, str(exc).split(": ", 1)[1])
-        run_at = 0
-        if body.delaySeconds is not None and body.runAt is not None:
-            return invalid("runAt", "give delaySeconds or runAt, not both")
-        if body.delaySeconds is not None:
-            run_at = int((time.time() + body.delaySeconds) * 1000)
-        elif body.runAt is not None:
-            try:
-                run_at = epoch_ms(body.runAt, "runAt")
-            except BadQuery as exc:
-                return invalid(exc.field, exc.reason)
-            if run_at > (time.time() + MAX_DELAY_S) * 1000:
-                return invalid("runAt", "is more than 30 days away")
-        attempts = body.attempts or handler.attempts or settings.max_attempts
-        try:
-            job_id = single_jobs.submit(
-                records, publisher, body.kind, body.payload, attempts, run_at, body.priority
-            )
-        except PublishError as exc:
-            return error(503, f"{exc}; the job was not created", service="rabbitmq")
-        return records.get(job_id)
-
-    @router.get("/jobs", operation_id="listJobs")
-    def list_jobs(
-        state: JobState | None = None,
-        kind: Annotated[str | None, Query(pattern=KIND_PATTERN)] = None,
-        run_id: Annotated[str | None, Query(alias="runId", pattern=ID_PATTERN)] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
-        q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
-        since: Annotated[str | None, Query(alias="from", max_length=40)] = None,
-        until: Annotated[str | None, Query(alias="to", max_length=40)] = None,
-    ) -> Any:
-        """Jobs newest first, filtered; pass `nextCursor` back as `cursor` for the next page.
-
-        `q` finds jobs by id, kind, payload text, error or log text, and `from`/`to` (epoch ms
-        or ISO 8601) bound their creation time: both are answered from the records index
-        (`lab.runtime.search`), the records themselves from Redis."""
-        if q is not None or since is not None or until is not None:
-            if run_id is not None:
-                return invalid("q", "a run's jobs are listed by runId alone, not searched")
-            return found_jobs(q, state, kind, since, until, limit, cursor)
-        if run_id is None:
-            jobs, next_cursor = records.list(state, kind, limit, cursor)
-            return {"jobs": jobs, "nextCursor": next_cursor}
-        if state not in (None, "completed"):
-            return {"jobs": [], "nextCursor": None}  # a run's other jobs have no record
-        after = None
-        if cursor:
-            found = RUN_CURSOR.fullmatch(cursor)
-            if not found:
-                return invalid("cursor", "is not a cursor this listing handed out")
-            after = [int(found[1]), int(found[2])]
-        docs, last = store.run_jobs(run_id, limit, after, kind)
-        return {
-            "jobs": [run_job_view(d) for d in docs],
-            "nextCursor": f"{last[0]}:{last[1]}" if last else None,
-        }
-
-    def found_jobs(
-        q: str | None, state: str | None, kind: str | None, since: str | None,
-        until: str | None, limit: int, cursor: str | None,
-    ) -> Any:  # fmt: skip
-        try:
-            bounds = [epoch_ms(v, n) if v else None for v, n in ((since, "from"), (until, "to"))]
+            run_at = epoch_ms(body.runAt, "runAt")
         except BadQuery as exc:
             return invalid(exc.field, exc.reason)
-        after = None
-        if cursor:
-            found = SEARCH_CURSOR.fullmatch(cursor)
-            if not found:
-                return invalid("cursor", "is not a cursor this listing handed out")
-            after = [int(found[1]), found[2]]
-        ids, last = search.find(q, state, kind, bounds[0], bounds[1], limit, after)
-        # One round trip for the page; a job deleted a moment ago (its document on its way out)
-        # is left out.
-        jobs = records.views(ids)
-        return {"jobs": jobs, "nextCursor": f"{last[0]}:{last[1]}" if last else None}
-
-    @router.post(
-        "/jobs/{job_id}/run-now",
-        operation_id="runJobNow",
-        responses={200: {"description": "the job, due now", "links": JOB_LINKS}},
-    )
-    def run_now(job_id: str) -> Any:
-        """A delayed job runs now instead of at its `runAt` (409 when it is not waiting)."""
-        if not is_id(job_id):
-            return not_found(job_id)
-        try:
-            job = records.get(job_id, with_log=False)
-        except JobNotFound:
-            return not_found(job_id)
-        if job["state"] != "queued" or not records.run_now(job_id):
-            return error(409, f"job {job_id} is not waiting for its time", state=job["state"])
-        return records.get(job_id, with_log=False)
-
-    @router.post("/jobs/prune", operation_id="pruneJobs")
-    def prune_jobs(body: PruneRequest | None = None) -> dict[str, Any]:
-        """Delete jobs that ended longer ago than `olderThanSeconds` (default: the retention),
-        with their documents. The API also does this by itself every minute."""
-        older = body.olderThanSeconds if body and body.olderThanSeconds is not None else None
-        return single_jobs.prune(
-            records, store, settings.job_retention_s if older is None else older
+        if run_at > (time.time() + MAX_DELAY_S) * 1000:
+            return invalid("runAt", "is more than 30 days away")
+    attempts = body.attempts or handler.attempts or settings.max_attempts
+    try:
+        job_id = single_jobs.submit(
+            records, publisher, body.kind, body.payload, attempts, run_at, body.priority
         )
+    except PublishError as exc:
+        return error(503, f"{exc}; the job was not created", service="rabbitmq")
+    return records.get(job_id)
 
-    @router.get("/jobs/{job_id}", operation_id="getJob")
-    def get_job(job_id: str) -> Any:
-        """A job with its steps and log lines (a run's job: its document)."""
-        if not is_id(job_id):
-            return not_found(job_id)
-        try:
-            return records.get(job_id)
-        except JobNotFound:
-            doc = run_job(job_id)
-            return run_job_view(doc) if doc else not_found(job_id)
 
-    @router.post(
-        "/jobs/{job_id}/cancel",
-        operation_id="cancelJob",
-        responses={200: {"description": "the job", "links": JOB_LINKS}},
-    )
-    def cancel_job(job_id: str) -> Any:
-        """A queued job never runs; a running one stops at its next progress step (202)."""
-        if not is_id(job_id):
-            return not_found(job_id)
-        try:
-            outcome = records.cancel(job_id)
-        except JobNotFound:
-            return run_job_or_404(job_id, "cancelled")
-        except JobConflict as exc:
-            return error(409, str(exc), state=exc.state)
-        return JSONResponse(records.get(job_id), status_code=200 if outcome == "cancelled" else 202)
+@router.get("/jobs", operation_id="listJobs")
+def list_jobs(
+    lab: Lab,
+    state: JobState | None = None,
+    kind: Annotated[str | None, Query(pattern=KIND_PATTERN)] = None,
+    run_id: Annotated[str | None, Query(alias="runId", pattern=ID_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
+    since: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    until: Annotated[str | None, Query(alias="to", max_length=40)] = None,
+) -> Any:
+    """Jobs newest first, filtered; pass `nextCursor` back as `cursor` for the next page.
 
-    @router.post(
-        "/jobs/{job_id}/retry",
-        operation_id="retryJob",
-        responses={200: {"description": "the job, queued again", "links": JOB_LINKS}},
-    )
-    def retry_job(job_id: str) -> Any:
-        """A failed or cancelled job goes back to the queue with attempt + 1 and a fresh budget
-        of automatic retries, starting again at the bottom of the retry ladder."""
-        if not is_id(job_id):
-            return not_found(job_id)
-        try:
-            records.retry(job_id)
-        except JobNotFound:
-            return run_job_or_404(job_id, "retried")
-        except JobConflict as exc:
-            return error(409, str(exc), state=exc.state)
-        try:
-            publish(job_id)
-        except PublishError as exc:
-            # The job stays, failed with the reason (`publish_current`): retry it again later.
-            return error(503, str(exc), service="rabbitmq", job=records.get(job_id))
+    `q` finds jobs by id, kind, payload text, error or log text, and `from`/`to` (epoch ms
+    or ISO 8601) bound their creation time: both are answered from the records index
+    (`lab.runtime.search`), the records themselves from Redis."""
+    records, store = lab.records, lab.store
+    if q is not None or since is not None or until is not None:
+        if run_id is not None:
+            return invalid("q", "a run's jobs are listed by runId alone, not searched")
+        return found_jobs(lab, q, state, kind, since, until, limit, cursor)
+    if run_id is None:
+        jobs, next_cursor = records.list(state, kind, limit, cursor)
+        return {"jobs": jobs, "nextCursor": next_cursor}
+    if state not in (None, "completed"):
+        return {"jobs": [], "nextCursor": None}  # a run's other jobs have no record
+    after = None
+    if cursor:
+        found = RUN_CURSOR.fullmatch(cursor)
+        if not found:
+            return invalid("cursor", "is not a cursor this listing handed out")
+        after = [int(found[1]), int(found[2])]
+    docs, last = store.run_jobs(run_id, limit, after, kind)
+    return {
+        "jobs": [run_job_view(d) for d in docs],
+        "nextCursor": f"{last[0]}:{last[1]}" if last else None,
+    }
+
+
+def found_jobs(
+    lab: Services,
+    q: str | None, state: str | None, kind: str | None, since: str | None,
+    until: str | None, limit: int, cursor: str | None,
+) -> Any:  # fmt: skip
+    records, search = lab.records, lab.search
+    try:
+        bounds = [epoch_ms(v, n) if v else None for v, n in ((since, "from"), (until, "to"))]
+    except BadQuery as exc:
+        return invalid(exc.field, exc.reason)
+    after = None
+    if cursor:
+        found = SEARCH_CURSOR.fullmatch(cursor)
+        if not found:
+            return invalid("cursor", "is not a cursor this listing handed out")
+        after = [int(found[1]), found[2]]
+    ids, last = search.find(q, state, kind, bounds[0], bounds[1], limit, after)
+    # One round trip for the page; a job deleted a moment ago (its document on its way out)
+    # is left out.
+    jobs = records.views(ids)
+    return {"jobs": jobs, "nextCursor": f"{last[0]}:{last[1]}" if last else None}
+
+
+@router.post(
+    "/jobs/{job_id}/run-now",
+    operation_id="runJobNow",
+    responses={200: {"description": "the job, due now", "links": JOB_LINKS}},
+)
+def run_now(lab: Lab, job_id: str) -> Any:
+    """A delayed job runs now instead of at its `runAt` (409 when it is not waiting)."""
+    records = lab.records
+    if not is_id(job_id):
+        return not_found(job_id)
+    try:
+        job = records.get(job_id, with_log=False)
+    except JobNotFound:
+        return not_found(job_id)
+    if job["state"] != "queued" or not records.run_now(job_id):
+        return error(409, f"job {job_id} is not waiting for its time", state=job["state"])
+    return records.get(job_id, with_log=False)
+
+
+@router.post("/jobs/prune", operation_id="pruneJobs")
+def prune_jobs(lab: Lab, body: PruneRequest | None = None) -> dict[str, Any]:
+    """Delete jobs that ended longer ago than `olderThanSeconds` (default: the retention),
+    with their documents. The API also does this by itself every minute."""
+    settings, records, store = lab.settings, lab.records, lab.store
+    older = body.olderThanSeconds if body and body.olderThanSeconds is not None else None
+    return single_jobs.prune(records, store, settings.job_retention_s if older is None else older)
+
+
+@router.get("/jobs/{job_id}", operation_id="getJob")
+def get_job(lab: Lab, job_id: str) -> Any:
+    """A job with its steps and log lines (a run's job: its document)."""
+    records = lab.records
+    if not is_id(job_id):
+        return not_found(job_id)
+    try:
         return records.get(job_id)
+    except JobNotFound:
+        doc = run_job(lab, job_id)
+        return run_job_view(doc) if doc else not_found(job_id)
 
-    @router.delete("/jobs/{job_id}", operation_id="deleteJob")
-    def delete_job(job_id: str) -> Any:
-        """Remove the job's record and its result document; a queued job is skipped when
-        delivered. Jobs that ended are also pruned after `LAB_JOB_RETENTION_S`."""
-        if not is_id(job_id):
-            return not_found(job_id)
+
+@router.post(
+    "/jobs/{job_id}/cancel",
+    operation_id="cancelJob",
+    responses={200: {"description": "the job", "links": JOB_LINKS}},
+)
+def cancel_job(lab: Lab, job_id: str) -> Any:
+    """A queued job never runs; a running one stops at its next progress step (202)."""
+    records = lab.records
+    if not is_id(job_id):
+        return not_found(job_id)
+    try:
+        outcome = records.cancel(job_id)
+    except JobNotFound:
+        return run_job_or_404(lab, job_id, "cancelled")
+    except JobConflict as exc:
+        return error(409, str(exc), state=exc.state)
+    return JSONResponse(records.get(job_id), status_code=200 if outcome == "cancelled" else 202)
+
+
+@router.post(
+    "/jobs/{job_id}/retry",
+    operation_id="retryJob",
+    responses={200: {"description": "the job, queued again", "links": JOB_LINKS}},
+)
+def retry_job(lab: Lab, job_id: str) -> Any:
+    """A failed or cancelled job goes back to the queue with attempt + 1 and a fresh budget
+    of automatic retries, starting again at the bottom of the retry ladder."""
+    records = lab.records
+    if not is_id(job_id):
+        return not_found(job_id)
+    try:
+        records.retry(job_id)
+    except JobNotFound:
+        return run_job_or_404(lab, job_id, "retried")
+    except JobConflict as exc:
+        return error(409, str(exc), state=exc.state)
+    try:
+        publish(lab, job_id)
+    except PublishError as exc:
+        # The job stays, failed with the reason (`publish_current`): retry it again later.
+        return error(503, str(exc), service="rabbitmq", job=records.get(job_id))
+    return records.get(job_id)
+
+
+@router.delete("/jobs/{job_id}", operation_id="deleteJob")
+def delete_job(lab: Lab, job_id: str) -> Any:
+    """Remove the job's record and its result document; a queued job is skipped when
+    delivered. Jobs that ended are also pruned after `LAB_JOB_RETENTION_S`."""
+    records, store = lab.records, lab.store
+    if not is_id(job_id):
+        return not_found(job_id)
+    try:
+        records.delete(job_id)
+    except JobNotFound:
+        return run_job_or_404(lab, job_id, "deleted")
+    except JobConflict as exc:
+        return error(409, str(exc), state=exc.state)
+    try:
+        document = store.delete(job_id)
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        return {"deleted": job_id, "document": f"not deleted, Elasticsearch: {exc}"}
+    return {"deleted": job_id, "document": "deleted" if document else "none"}
+
+
+@router.get("/jobs/{job_id}/stream", operation_id="streamJob")
+async def stream_job(
+    lab: Lab,
+    request: Request,
+    job_id: str,
+    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id_query: Annotated[str | None, Query(alias="lastEventId")] = None,
+) -> Any:
+    """SSE: the job's events from the start (or after `Last-Event-ID`); ends when it ends."""
+    settings, slots = lab.settings, lab.slots
+    if not is_id(job_id):
+        return not_found(job_id)
+    try:
+        resume = check_event_id(last_event_id or last_event_id_query)
+    except BadEventId as exc:
+        return error(422, f"Last-Event-ID: {exc}", fields=["Last-Event-ID"])
+    events = request.app.state.events
+    if await events.job_state(job_id) is None:
+        return not_found(job_id)
+    try:
+        give_back = slots.take(client_of(request))
+    except StreamsFull as exc:
+        return error(503, str(exc))
+    stream_key = events.job_stream(job_id)
+
+    async def finished(cursor: str) -> bool:
+        """The job is over (or gone) and nothing newer than `cursor` is left to send."""
         try:
-            records.delete(job_id)
-        except JobNotFound:
-            return run_job_or_404(job_id, "deleted")
-        except JobConflict as exc:
-            return error(409, str(exc), state=exc.state)
-        try:
-            document = store.delete(job_id)
+            state = await events.job_state(job_id)
+            newer = await events.any_after(cursor, stream_key)
         except Exception as exc:
-            if not unavailable(exc):
-                raise
-            return {"deleted": job_id, "document": f"not deleted, Elasticsearch: {exc}"}
-        return {"deleted": job_id, "document": "deleted" if document else "none"}
+            if unavailable(exc):
+                return False  # not known while Redis is away: keep the stream open
+            raise
+        if state is not None and state not in TERMINAL:
+            return False
+        return not newer
 
-    @router.get("/jobs/{job_id}/stream", operation_id="streamJob")
-    async def stream_job(
-        request: Request,
-        job_id: str,
-        last_event_id: Annotated[str | None, Header()] = None,
-        last_event_id_query: Annotated[str | None, Query(alias="lastEventId")] = None,
-    ) -> Any:
-        """SSE: the job's events from the start (or after `Last-Event-ID`); ends when it ends."""
-        if not is_id(job_id):
-            return not_found(job_id)
-        try:
-            resume = check_event_id(last_event_id or last_event_id_query)
-        except BadEventId as exc:
-            return error(422, f"Last-Event-ID: {exc}", fields=["Last-Event-ID"])
-        events = request.app.state.events
-        if await events.job_state(job_id) is None:
-            return not_found(job_id)
-        try:
-            give_back = slots.take(client_of(request))
-        except StreamsFull as exc:
-            return error(503, str(exc))
-        stream_key = events.job_stream(job_id)
-
-        async def finished(cursor: str) -> bool:
-            """The job is over (or gone) and nothing newer than `cursor` is left to send."""
-            try:
-                state = await events.job_state(job_id)
-                newer = await events.any_after(cursor, stream_key)
-            except Exception as exc:
-                if unavailable(exc):
-                    return False  # not known while Redis is away: keep the stream open
-                raise
-            if state is not None and state not in TERMINAL:
-                return False
-            return not newer
-
-        async def stream() -> AsyncIterator[str]:
-            cursor = resume or "0-0"
-            yield "retry: 1000\n\n"
-            if resume and await finished(cursor):
-                return
-            async for item in events.tail(cursor, settings.sse_heartbeat_s, key=stream_key):
-                if item is None:
-                    if await request.is_disconnected() or await finished(cursor):
-                        return
-                    yield ": heartbeat\n\n"
-                    continue
-                cursor, event = item
-                yield sse(cursor, "job", event)
-                if event.get("state") in TERMINAL and await finished(cursor):
+    async def stream() -> AsyncIterator[str]:
+        cursor = resume or "0-0"
+        yield "retry: 1000\n\n"
+        if resume and await finished(cursor):
+            return
+        async for item in events.tail(cursor, settings.sse_heartbeat_s, key=stream_key):
+            if item is None:
+                if await request.is_disconnected() or await finished(cursor):
                     return
+                yield ": heartbeat\n\n"
+                continue
+            cursor, event = item
+            yield sse(cursor, "job", event)
+            if event.get("state") in TERMINAL and await finished(cursor):
+                return
 
-        return sse_response(stream(), on_close=give_back)
-
-    return router
+    return sse_response(stream(), on_close=give_back)

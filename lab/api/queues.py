@@ -17,74 +17,79 @@ from typing import Any
 from fastapi import APIRouter
 
 from lab.api.responses import error
-from lab.runtime.broker import Publisher, PublishError
-from lab.runtime.state import NoActiveRun, State
+from lab.api.services import Lab, Services
+from lab.runtime.broker import PublishError
+from lab.runtime.state import NoActiveRun
+
+router = APIRouter(tags=["queues"])
 
 
-def create_router(state: State, publisher: Publisher, changed: Any) -> APIRouter:
-    """`changed` is called after every change, so this process's next `/status` shows it."""
-    router = APIRouter(tags=["queues"])
-    topology = publisher.topology
-    pausable = topology.consumed
+def unknown(lab: Services, name: str) -> Any:
+    pausable = lab.publisher.topology.consumed
+    return error(404, f"no queue {name[:200]!r} to act on; the lab's are {', '.join(pausable)}")
 
-    def unknown(name: str) -> Any:
-        return error(404, f"no queue {name[:200]!r} to act on; the lab's are {', '.join(pausable)}")
 
-    @router.get("/queues", operation_id="listQueues")
-    def queues() -> Any:
-        """Every queue of the lab, with what is ready, its consumers and whether it is paused."""
-        try:
-            depths = publisher.depths([*pausable, topology.dead, *topology.retries])
-        except PublishError as exc:
-            return error(503, str(exc))
-        paused = state.paused_queues()
-        return {"queues": [{**d, "paused": d["name"] in paused} for d in depths]}
+@router.get("/queues", operation_id="listQueues")
+def queues(lab: Lab) -> Any:
+    """Every queue of the lab, with what is ready, its consumers and whether it is paused."""
+    topology = lab.publisher.topology
+    try:
+        depths = lab.publisher.depths([*topology.consumed, topology.dead, *topology.retries])
+    except PublishError as exc:
+        return error(503, str(exc))
+    paused = lab.state.paused_queues()
+    return {"queues": [{**d, "paused": d["name"] in paused} for d in depths]}
 
-    def pause(name: str, paused: bool) -> Any:
-        if name not in pausable:
-            return unknown(name)
-        changed_now = state.pause_queue(name, paused)
-        changed()
-        return {"queue": name, "paused": paused, "changed": changed_now}
 
-    @router.post("/queues/{name}/pause", operation_id="pauseQueue")
-    def pause_queue(name: str) -> Any:
-        """Workers take no new message from this queue; what they hold finishes and is acked."""
-        return pause(name, True)
+def pause(lab: Services, name: str, paused: bool) -> Any:
+    if name not in lab.publisher.topology.consumed:
+        return unknown(lab, name)
+    changed_now = lab.state.pause_queue(name, paused)
+    lab.changed()
+    return {"queue": name, "paused": paused, "changed": changed_now}
 
-    @router.post("/queues/{name}/resume", operation_id="resumeQueue")
-    def resume_queue(name: str) -> Any:
-        return pause(name, False)
 
-    @router.post("/queues/{name}/purge", operation_id="purgeQueue")
-    def purge_queue(name: str) -> Any:
-        """Delete every message waiting in the queue (not those workers hold); answers the
-        count. Refused while a run is being released: its jobs would never be counted."""
-        if name not in pausable:
-            return unknown(name)
-        if name == topology.queue and state.active_run_id():
-            return error(409, "a run is active; stop it before purging its queue")
-        try:
-            return {"queue": name, "purged": publisher.purge(name)}
-        except PublishError as exc:
-            return error(503, str(exc))
+@router.post("/queues/{name}/pause", operation_id="pauseQueue")
+def pause_queue(name: str, lab: Lab) -> Any:
+    """Workers take no new message from this queue; what they hold finishes and is acked."""
+    return pause(lab, name, True)
 
-    def pause_run(paused: bool) -> Any:
-        try:
-            run_id, changed_now = state.pause_run(paused)
-        except NoActiveRun as exc:
-            return error(409, str(exc))
-        changed()
-        return {"runId": run_id, "paused": paused, "changed": changed_now}
 
-    @router.post("/run/pause", operation_id="pauseRun")
-    def pause_run_route() -> Any:
-        """The scheduler releases nothing more of the active run until it is resumed; jobs
-        already queued still run. The rate limiter keeps its state: no burst after a resume."""
-        return pause_run(True)
+@router.post("/queues/{name}/resume", operation_id="resumeQueue")
+def resume_queue(name: str, lab: Lab) -> Any:
+    return pause(lab, name, False)
 
-    @router.post("/run/resume", operation_id="resumeRun")
-    def resume_run_route() -> Any:
-        return pause_run(False)
 
-    return router
+@router.post("/queues/{name}/purge", operation_id="purgeQueue")
+def purge_queue(name: str, lab: Lab) -> Any:
+    """Delete every message waiting in the queue (not those workers hold); answers the
+    count. Refused while a run is being released: its jobs would never be counted."""
+    if name not in lab.publisher.topology.consumed:
+        return unknown(lab, name)
+    if name == lab.publisher.topology.queue and lab.state.active_run_id():
+        return error(409, "a run is active; stop it before purging its queue")
+    try:
+        return {"queue": name, "purged": lab.publisher.purge(name)}
+    except PublishError as exc:
+        return error(503, str(exc))
+
+
+def pause_run(lab: Services, paused: bool) -> Any:
+    try:
+        run_id, changed_now = lab.state.pause_run(paused)
+    except NoActiveRun as exc:
+        return error(409, str(exc))
+    lab.changed()
+    return {"runId": run_id, "paused": paused, "changed": changed_now}
+
+
+@router.post("/run/pause", operation_id="pauseRun")
+def pause_run_route(lab: Lab) -> Any:
+    """The scheduler releases nothing more of the active run until it is resumed; jobs
+    already queued still run. The rate limiter keeps its state: no burst after a resume."""
+    return pause_run(lab, True)
+
+
+@router.post("/run/resume", operation_id="resumeRun")
+def resume_run_route(lab: Lab) -> Any:
+    return pause_run(lab, False)
