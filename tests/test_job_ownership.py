@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from lab.runtime.jobs import JobConflict, JobRecords
+from lab.runtime.jobs import End, JobConflict, JobRecords
 from lab.runtime.messages import Job
 from lab.runtime.state import State
 
@@ -52,7 +52,7 @@ def test_a_second_copy_of_an_attempt_waits_for_its_owner(records: JobRecords) ->
     assert records.get(job_id)["worker"] == "w1"
     # The owner's steps and finish are accepted; the other copy, seen later, is skipped.
     assert records.progress(job, "w1/a", 50, "half", "half way") == "ok"
-    assert records.finish(job, "completed", result={}, lease="w1/a")
+    assert records.finish(job, End("completed", "w1/a", result={}))
     assert records.begin(job, "w2", True, "w2/b", QUEUE).reason == "completed"
 
 
@@ -66,11 +66,11 @@ def test_an_owner_whose_lease_was_taken_over_writes_nothing(records: JobRecords)
     # w1 wakes: its step, its renewal and its finish are all refused.
     assert records.progress(job, "w1/a", 60, "late", "late step") == "gone"
     assert records.renew({job_id: "w1/a"}) == 0
-    assert not records.finish(job, "completed", result={"by": "w1"}, lease="w1/a")
+    assert not records.finish(job, End("completed", "w1/a", result={"by": "w1"}))
     view = records.get(job_id)
     assert view["state"] == "active" and view["worker"] == "w2" and view["step"] != "late"
     assert records.renew({job_id: "w2/b"}) == 1
-    assert records.finish(job, "completed", result={"by": "w2"}, lease="w2/b")
+    assert records.finish(job, End("completed", "w2/b", result={"by": "w2"}))
     assert records.get(job_id)["result"] == {"by": "w2"}
 
 
@@ -78,7 +78,7 @@ def test_prune_deletes_only_what_is_still_ended_when_it_deletes(records: JobReco
     job_id, _ = records.create("agent", {}, 1)
     job = message(records, job_id)
     assert records.begin(job, "w1", False, "w1/a", QUEUE).run
-    assert records.finish(job, "failed", error="boom", lease="w1/a")
+    assert records.finish(job, End("failed", "w1/a", error="boom"))
     cutoff = int(time.time() * 1000) + 1000
     assert records.ended_before(cutoff) == [job_id]  # prune's listing
     records.retry(job_id)  # a retry lands between the listing and the delete

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from lab.cli.arguments import json_object, positive_float, positive_int
-from lab.cli.terminal import DataTable, bad_input, plain, shown
+from lab.cli.terminal import bad_input, listing, plain, shown
 from lab.client import LabClient
 from lab.config import Settings
 from lab.runtime.jobs import STATES
@@ -82,24 +82,13 @@ def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
             state=args.state, kind=args.kind, runId=args.run_id, limit=args.limit, q=args.q,
             since=args.since, until=args.until,
         )  # fmt: skip
-        if args.json:
-            print(json.dumps(page, indent=2))
-            return 0
-        table = DataTable(title="jobs")
-        for column in ("id", "kind", "state", "progress", "step", "attempt", "error"):
-            table.add_column(column)
-        for j in page["jobs"]:
-            table.add_row(
-                j["id"],
-                j["kind"],
-                j["state"],
-                f"{j['progress']}%",
-                j.get("step") or "",
-                str(j["attempt"]),
-                j.get("error") or "",
-            )
-        out.print(table)
-        return 0
+        rows = (
+            (j["id"], j["kind"], j["state"], f"{j['progress']}%", j.get("step") or "",
+             str(j["attempt"]), j.get("error") or "")
+            for j in page["jobs"]
+        )  # fmt: skip
+        columns = ("id", "kind", "state", "progress", "step", "attempt", "error")
+        return listing(args.json, page, "jobs", columns, rows)
     if args.action == "show":
         print(json.dumps(client.job(args.id), indent=2))  # JSON escapes every control character
         return 0

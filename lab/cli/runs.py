@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lab.cli.arguments import positive_float, positive_int
-from lab.cli.terminal import DataTable, console, plain
+from lab.cli.terminal import DataTable, console, listing, plain
 from lab.client import LabClient
 from lab.config import Settings
 from lab.runtime.state import is_settled
@@ -119,21 +119,10 @@ def cmd_stop(_args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     runs = LabClient.of(settings).runs(args.limit)
-    if args.json:
-        print(json.dumps(runs, indent=2))
-        return 0
-    table = DataTable(title="runs")
-    for column in ("runId", "state", "xTotal", "yMinutes", "processed", "failed", "seconds"):
-        table.add_column(column)
-    for r in runs:
-        table.add_row(
-            r["runId"],
-            r["state"],
-            str(r["xTotal"]),
-            f"{r['yMinutes']:g}",
-            str(r["processed"]),
-            str(r["failed"]),
-            f"{r['durationSeconds']:.1f}",
-        )
-    Console().print(table)
-    return 0
+    rows = (
+        (r["runId"], r["state"], str(r["xTotal"]), f"{r['yMinutes']:g}", str(r["processed"]),
+         str(r["failed"]), f"{r['durationSeconds']:.1f}")
+        for r in runs
+    )  # fmt: skip
+    columns = ("runId", "state", "xTotal", "yMinutes", "processed", "failed", "seconds")
+    return listing(args.json, runs, "runs", columns, rows)

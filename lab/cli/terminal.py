@@ -3,7 +3,9 @@ one line naming the problem (the traceback only with `lab -v`)."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -53,3 +55,19 @@ class DataTable(Table):
 
     def add_row(self, *cells: Any, **kwargs: Any) -> None:
         super().add_row(*(shown(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
+
+def listing(as_json: bool, data: Any, title: str, columns: Sequence[str],
+            rows: Iterable[Sequence[Any]]) -> int:  # fmt: skip
+    """A listing: the raw data as JSON with `--json`, else a table of `rows` (cells shown as
+    data) on stdout. Exit code 0."""
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return 0
+    table = DataTable(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+    return 0

@@ -50,6 +50,14 @@ from lab.wait import poll
 log = logging.getLogger("lab.ops.servers")
 
 
+def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """A server of lab's own, writing to `log`; it outlives `lab stack up` (a session of its
+    own), and `lab stack down` ends it."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+
+
 def start_redis(port: int, home: Path) -> Local:
     binary = ensure_binary("redis-server")
     data = home / "redis"
@@ -226,23 +234,19 @@ def start_elasticsearch(port: int, home: Path) -> Local:
     data = home / f"es-{port}"
     data.mkdir(parents=True, exist_ok=True)
     log = data / "server.log"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [
-                noida_binary(),
-                "start",
-                "--only",
-                "elasticsearch",
-                "--elasticsearch-port",
-                str(port),
-                "--data-dir",
-                str(data),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # outlives `lab stack up`; `lab stack down` ends it
-        )
+    process = _spawn(
+        [
+            noida_binary(),
+            "start",
+            "--only",
+            "elasticsearch",
+            "--elasticsearch-port",
+            str(port),
+            "--data-dir",
+            str(data),
+        ],
+        log,
+    )
     url = f"http://127.0.0.1:{port}"
     wait_healthy(es_ok, url, 30, "Elasticsearch API (noida-db)", log)
     save_when_idle(process.pid)
@@ -283,20 +287,16 @@ def start_prometheus(
         prometheus_config(targets, scrape_interval_s, token).replace("PORT", str(port))
     )
     log = data / "prometheus.log"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={data / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--storage.tsdb.retention.time=2d",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # outlives `lab stack up`; `lab stack down` ends it
-        )
+    process = _spawn(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={data / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=2d",
+        ],
+        log,
+    )
     url = f"http://127.0.0.1:{port}"
     wait_healthy(prometheus_ok, url, 60, "Prometheus", log)
     return Local("prometheus", url, pid=process.pid, data_dir=data)

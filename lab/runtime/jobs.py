@@ -78,6 +78,18 @@ class Outgoing:
 
 
 @dataclass(frozen=True)
+class End:
+    """How an attempt ends (`job_finish.lua`): `completed`, `failed`, `cancelled` or `retry`,
+    written only for the owner of `lease`."""
+
+    outcome: str
+    lease: str = ""
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Begin:
     """The answer to "may this message run?".
 
@@ -373,17 +385,12 @@ class JobRecords:
             )
         )
 
-    def finish(
-        self,
-        job: Job,
-        outcome: str,
-        error: str | None = None,
-        result: dict[str, Any] | None = None,
-        message: str = "",
-        lease: str = "",
-    ) -> bool:
-        """The end of the attempt `lease` owns; False (nothing written) when it is not its own."""
-        return self._finish(job.jobId, job.attempt, outcome, error, result, message, lease=lease)
+    def finish(self, job: Job, end: End) -> bool:
+        """The end of the attempt `end.lease` owns; False (nothing written) when it is not its
+        own."""
+        return self._finish(
+            job.jobId, job.attempt, end.outcome, end.error, end.result, end.message, lease=end.lease
+        )
 
     def _finish(
         self,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from lab.runtime.jobs import Begin
+    from lab.runtime.jobs import Begin, End
     from lab.runtime.keys import Keys
     from lab.runtime.messages import Job
     from lab.runtime.state import Grant, RunView
@@ -79,15 +79,7 @@ class SingleJobRecords(Protocol):
 
     def renew(self, leases: dict[str, str]) -> int: ...
 
-    def finish(
-        self,
-        job: Job,
-        outcome: str,
-        error: str | None = None,
-        result: dict[str, Any] | None = None,
-        message: str = "",
-        lease: str = "",
-    ) -> bool: ...
+    def finish(self, job: Job, end: End) -> bool: ...
 
 
 class Connection(Protocol):

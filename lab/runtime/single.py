@@ -13,10 +13,10 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lab.runtime.batch import Delivery, Outcome, budget_of, execute, prepare
-from lab.runtime.jobs import Begin
+from lab.runtime.jobs import Begin, End
 from lab.runtime.patience import Stopping
 from lab.runtime.progress import NO_PROGRESS, JobContext
 
@@ -119,7 +119,11 @@ class SingleRunner:
         w = self.worker
         job = outcome.job
         assert job is not None
-        end = functools.partial(w.records.finish, job, lease=outcome.lease)
+        lease = outcome.lease
+
+        def end(kind: str, error: str | None = None, **fields: Any) -> None:
+            w.records.finish(job, End(kind, lease, error, **fields))
+
         if outcome.verdict == "written":
             assert outcome.doc is not None
             result = outcome.doc["result"]

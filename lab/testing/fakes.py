@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pika
 
-from lab.runtime.jobs import Begin
+from lab.runtime.jobs import Begin, End
 from lab.runtime.keys import Keys
 from lab.runtime.messages import Job
 from lab.runtime.retry import Budget
@@ -323,22 +323,15 @@ class FakeRecords:
                 kept += 1
         return kept
 
-    def finish(
-        self,
-        job: Job,
-        outcome: str,
-        error: str | None = None,
-        result: dict[str, Any] | None = None,
-        message: str = "",
-        lease: str = "",
-    ) -> bool:
+    def finish(self, job: Job, end: End) -> bool:
         j = self.jobs.get(job.jobId)
-        if j is None or j["state"] != "active" or j["lease"] != lease:
+        if j is None or j["state"] != "active" or j["lease"] != end.lease:
             return False
-        if outcome == "retry":
+        if end.outcome == "retry":
             j.update(state="queued", attempt=job.attempt + 1, lease="")
         else:
-            j.update(state=outcome, lease="", outcome=result if outcome == "completed" else error)
+            done = end.result if end.outcome == "completed" else end.error
+            j.update(state=end.outcome, lease="", outcome=done)
         return True
 
 
