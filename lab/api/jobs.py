@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
@@ -76,6 +76,11 @@ class JobRequest(BaseModel):
     )
 
 
+def linked(description: str, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """An answer that is a job, with the links a client may follow from it (OpenAPI)."""
+    return {status: {"description": description, "links": JOB_LINKS}}
+
+
 def _link(operation: str) -> dict[str, Any]:
     return {"operationId": operation, "parameters": {"job_id": "$response.body#/id"}}
 
@@ -132,7 +137,7 @@ def run_job_or_404(lab: Services, job_id: str, action: str) -> JSONResponse:
     "/jobs",
     status_code=201,
     operation_id="createJob",
-    responses={201: {"description": "the job, queued", "links": JOB_LINKS}},
+    responses=linked("the job, queued", 201),
 )
 def create_job(lab: Lab, body: JobRequest) -> Any:
     """Queue one job of `kind` with its `payload`; it is retried up to `attempts` times."""
@@ -237,9 +242,7 @@ def found_jobs(
 
 
 @router.post(
-    "/jobs/{job_id}/run-now",
-    operation_id="runJobNow",
-    responses={200: {"description": "the job, due now", "links": JOB_LINKS}},
+    "/jobs/{job_id}/run-now", operation_id="runJobNow", responses=linked("the job, due now")
 )
 def run_now(lab: Lab, job_id: str) -> Any:
     """A delayed job runs now instead of at its `runAt` (409 when it is not waiting)."""
@@ -277,42 +280,41 @@ def get_job(lab: Lab, job_id: str) -> Any:
         return run_job_view(doc) if doc else not_found(job_id)
 
 
-@router.post(
-    "/jobs/{job_id}/cancel",
-    operation_id="cancelJob",
-    responses={200: {"description": "the job", "links": JOB_LINKS}},
-)
+def change(
+    lab: Services, job_id: str, act: Callable[[str], Any], done: str
+) -> tuple[Any, JSONResponse | None]:
+    """Apply `act` to a single job: (its answer, None), or (None, the error answer) when there
+    is no such job (a run's job: 409, naming what cannot be `done` to it) or its state forbids."""
+    if not is_id(job_id):
+        return None, not_found(job_id)
+    try:
+        return act(job_id), None
+    except JobNotFound:
+        return None, run_job_or_404(lab, job_id, done)
+    except JobConflict as exc:
+        return None, error(409, str(exc), state=exc.state)
+
+
+@router.post("/jobs/{job_id}/cancel", operation_id="cancelJob", responses=linked("the job"))
 def cancel_job(lab: Lab, job_id: str) -> Any:
     """A queued job never runs; a running one stops at its next progress step (202)."""
-    records = lab.records
-    if not is_id(job_id):
-        return not_found(job_id)
-    try:
-        outcome = records.cancel(job_id)
-    except JobNotFound:
-        return run_job_or_404(lab, job_id, "cancelled")
-    except JobConflict as exc:
-        return error(409, str(exc), state=exc.state)
-    return JSONResponse(records.get(job_id), status_code=200 if outcome == "cancelled" else 202)
+    outcome, refused = change(lab, job_id, lab.records.cancel, "cancelled")
+    if refused is not None:
+        return refused
+    code = 200 if outcome == "cancelled" else 202
+    return JSONResponse(lab.records.get(job_id), status_code=code)
 
 
 @router.post(
-    "/jobs/{job_id}/retry",
-    operation_id="retryJob",
-    responses={200: {"description": "the job, queued again", "links": JOB_LINKS}},
+    "/jobs/{job_id}/retry", operation_id="retryJob", responses=linked("the job, queued again")
 )
 def retry_job(lab: Lab, job_id: str) -> Any:
     """A failed or cancelled job goes back to the queue with attempt + 1 and a fresh budget
     of automatic retries, starting again at the bottom of the retry ladder."""
     records = lab.records
-    if not is_id(job_id):
-        return not_found(job_id)
-    try:
-        records.retry(job_id)
-    except JobNotFound:
-        return run_job_or_404(lab, job_id, "retried")
-    except JobConflict as exc:
-        return error(409, str(exc), state=exc.state)
+    _, refused = change(lab, job_id, records.retry, "retried")
+    if refused is not None:
+        return refused
     try:
         publish(lab, job_id)
     except PublishError as exc:
@@ -325,17 +327,11 @@ def retry_job(lab: Lab, job_id: str) -> Any:
 def delete_job(lab: Lab, job_id: str) -> Any:
     """Remove the job's record and its result document; a queued job is skipped when
     delivered. Jobs that ended are also pruned after `LAB_JOB_RETENTION_S`."""
-    records, store = lab.records, lab.store
-    if not is_id(job_id):
-        return not_found(job_id)
+    _, refused = change(lab, job_id, lab.records.delete, "deleted")
+    if refused is not None:
+        return refused
     try:
-        records.delete(job_id)
-    except JobNotFound:
-        return run_job_or_404(lab, job_id, "deleted")
-    except JobConflict as exc:
-        return error(409, str(exc), state=exc.state)
-    try:
-        document = store.delete(job_id)
+        document = lab.store.delete(job_id)
     except Exception as exc:
         if not unavailable(exc):
             raise

@@ -318,50 +318,25 @@ class State:
     def release(self, scheduler_id: str, run_id: str, next_seq: int, want: int) -> Grant:
         """Ask for up to `want` jobs of `run_id` from `next_seq` on (lease, GCRA, backlog)."""
         k = self.keys
-        answer = scripts.RELEASE.call(
-            self.script,
-            keys={
-                "lease": k.scheduler_lease,
-                "active": k.active_run,
-                "run": k.run(run_id),
-                "tat": k.run_tat(run_id),
-            },  # fmt: skip
-            args={
-                "scheduler": scheduler_id,
-                "lease_ms": self.settings.lease_ms,
-                "run_id": run_id,
-                "next_seq": next_seq,
-                "want": want,
-                "burst_s": self.settings.burst_s,
-                "backlog": self.settings.backlog_limit,
-            },  # fmt: skip
-        )
+        keys = {"lease": k.scheduler_lease, "active": k.active_run, "run": k.run(run_id),
+                "tat": k.run_tat(run_id)}  # fmt: skip
+        args = {"scheduler": scheduler_id, "lease_ms": self.settings.lease_ms, "run_id": run_id,
+                "next_seq": next_seq, "want": want, "burst_s": self.settings.burst_s,
+                "backlog": self.settings.backlog_limit}  # fmt: skip
+        answer = scripts.RELEASE.call(self.script, keys, args)
         return Grant.of(answer)
 
     def advance(self, scheduler_id: str, run_id: str, up_to: int) -> str:
         """Record that every job of `run_id` below `up_to` is confirmed: `ok`, `lease` (another
         scheduler leads now) or `gone` (the run no longer exists)."""
         k = self.keys
-        answer = scripts.ADVANCE.call(
-            self.script,
-            keys={
-                "lease": k.scheduler_lease,
-                "active": k.active_run,
-                "run": k.run(run_id),
-                "released_in": k.run_released_in(run_id),
-                "events": k.events,
-                "totals": k.totals,
-                "history": k.history(),
-                "timeline": k.run_timeline(run_id),
-            },  # fmt: skip
-            args={
-                "scheduler": scheduler_id,
-                "run_id": run_id,
-                "up_to": up_to,
+        keys = {"lease": k.scheduler_lease, "active": k.active_run, "run": k.run(run_id),
+                "released_in": k.run_released_in(run_id), "events": k.events, "totals": k.totals,
+                "history": k.history(), "timeline": k.run_timeline(run_id)}  # fmt: skip
+        args = {"scheduler": scheduler_id, "run_id": run_id, "up_to": up_to,
                 "maxlen": self.settings.event_stream_len,
-                "history_s": self.settings.history_s,
-            },  # fmt: skip
-        )
+                "history_s": self.settings.history_s}  # fmt: skip
+        answer = scripts.ADVANCE.call(self.script, keys, args)
         return str(answer[0])
 
     def acquire_lease(self, scheduler_id: str) -> bool:
