@@ -32,6 +32,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from lab.config import Settings
 from lab.runtime.handlers import UnknownKind, handler_for
+from lab.runtime.patience import brief
 from lab.runtime.retry import DEFAULT_LADDER_MS, retry_queue
 
 PERSISTENT = 2
@@ -340,8 +341,7 @@ def brief_error(exc: BaseException) -> str:
     """A pika error in one line that says what happened (a blocked publish names the alarm)."""
     if isinstance(exc, pika.exceptions.ConnectionBlockedTimeout):
         return "a resource alarm (memory or disk) blocks publishing"
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300] if text != type(exc).__name__ else text
+    return brief(exc)
 
 
 def server_version(amqp_url: str) -> str:
