@@ -13,4 +13,4 @@ Five names to learn it by: a *run* (X jobs at Y per minute, `lab.runtime.state`)
     lab/cli/       the command line, one module per command
 """
 
-__version__ = "0.1.0"
+__version__ = "0.6.0.dev0"

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pika.exceptions
+
 from lab.config import Settings
 from lab.ops.supervisor import Supervisor
 
@@ -144,3 +146,54 @@ def test_no_secret_is_printed(lab: Supervisor, settings: Settings) -> None:
     for args in (("stack", "status"), ("status",), ("job", "list")):
         done = lab_cli(secret, *args, timeout=60)
         assert sentinel not in done.stdout + done.stderr, (args, done.stdout, done.stderr)
+
+
+def test_noun_verb_forms_and_reset(lab: Supervisor, settings: Settings) -> None:
+    """`lab run start|show|list`, `lab queue list --json`, `lab stack status --json` on stdout,
+    then `lab reset`: refused while the lab's processes live, and once they are stopped it
+    leaves no key, queue or index of the lab behind."""
+    from lab.runtime import broker
+    from lab.runtime.state import State
+    from lab.runtime.store import Store
+
+    lab.up(workers=1)
+    started = lab_cli(settings, "run", "start", "--x", "50", "--y", "60000", "--wait")
+    assert started.returncode == 0, started.stderr
+    run_id = json.loads(started.stdout)["runId"]
+    shown = json.loads(lab_cli(settings, "run", "show", run_id).stdout)
+    assert shown["processed"] == 50
+    listed = json.loads(lab_cli(settings, "run", "list", "--json").stdout)
+    assert listed[0]["runId"] == run_id
+    queues = json.loads(lab_cli(settings, "queue", "list", "--json").stdout)
+    assert settings.queue in [q["name"] for q in queues["queues"]]
+    stack = lab_cli(settings, "stack", "status", "--json")
+    assert json.loads(stack.stdout)["redis"]["healthy"] is True, stack.stderr
+
+    refused = lab_cli(settings, "reset")
+    assert refused.returncode == 2 and "add --yes" in refused.stderr
+    alive = lab_cli(settings, "reset", "--yes")
+    assert alive.returncode == 2 and "alive" in alive.stderr, alive.stderr
+    assert State(settings).run(run_id) is not None
+
+    lab.down()  # a process that stops takes its heartbeat with it
+    state = State(settings)
+    assert state.live_processes() == []
+    done = lab_cli(settings, "reset", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert not list(state.redis.scan_iter(state.keys.pattern))
+    store = Store(settings)
+    try:
+        assert not store.es.indices.exists(index=settings.es_index)
+    finally:
+        store.close()
+    connection = broker.connect(settings.amqp_url, "test", broker.Deadlines.of(settings))
+    try:
+        channel = connection.channel()
+        try:
+            channel.queue_declare(settings.queue, passive=True)
+            raise AssertionError(f"{settings.queue} is still declared")
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            assert exc.reply_code == 404
+    finally:
+        if connection.is_open:
+            connection.close()

@@ -45,7 +45,7 @@ def lab_report(settings: Settings, out: Path, name: str, **parameters: object) -
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
                           text=True, check=True).stdout.strip()  # fmt: skip
     assert summary["git"]["commit"] == head and isinstance(summary["git"]["dirty"], bool)
-    assert summary["rerun"].startswith(f"lab report {name} ") and "--out" in summary["rerun"]
+    assert summary["rerun"].startswith(f"lab report run {name} ") and "--out" in summary["rerun"]
     assert summary["headline"] and Path(summary["chart"]).is_file()
     assert str(summaries[-1].name) in (out / "index.html").read_text()
     return summary
@@ -151,7 +151,7 @@ def test_two_runs_compare_with_the_right_exit_code(
     worse = run_lab(
         "report", "compare", str(a_path), str(pushed_path), "--out", str(tmp_path / "w")
     )
-    assert worse.returncode == 1 and "regressed beyond tolerance: kneePerSecond" in worse.stdout
+    assert worse.returncode == 1 and "regressed beyond tolerance: kneePerSecond" in worse.stderr
 
     # The two newest of the folder, by name.
     last = run_lab("report", "compare", "--last", "2", "latency", "--out", str(folder))
@@ -166,7 +166,7 @@ def test_the_index_and_list_show_every_report(latency_runs: tuple[Path, list]) -
     assert index.count("class='badge pass'") == 2
     done = run_lab("report", "list", "--out", str(folder))
     assert done.returncode == 0 and done.stdout.count("latency") >= 2, done.stdout
-    assert "2 report(s)" in done.stdout
+    assert "2 report(s)" in done.stderr
 
 
 def test_scaleout_report(settings: Settings, tmp_path: Path) -> None:
@@ -226,6 +226,8 @@ def test_bad_report_input_is_named(settings: Settings, tmp_path: Path) -> None:
     for args, message in [
         (["report", "nosuch"], "invalid choice: 'nosuch'"),
         (["report", "latency", "-p", "not-a-name", "1"], "not a Python name"),
+        (["report", "latency", "-p", "STEP_SECOND", "1"], "did you mean STEP_SECONDS?"),
+        (["report", "run", "latency", "-p", "TYPO", "1"], "latency has no parameter 'TYPO'"),
         (["report", "compare", "only-one.json"], "compare needs two summaries"),
         (["report", "compare", "a.json", "b.json"], "no report summary at a.json"),
         (["report", "compare", "--last", "2", "nosuch"], "no report 'nosuch'"),

@@ -1,34 +1,41 @@
-"""`lab` on the command line: every process and every action, one subcommand each.
+"""`lab` on the command line: `lab NOUN VERB [options]`, every process and every action.
 
 Each command is declared beside its handler, in one module of this package: `register(sub)` adds
 its parser and sets `handler`. Adding a command means adding a module and naming it in
-`COMMANDS`; `main` only parses, loads the settings and turns every error into one line.
+`COMMANDS`; `main` only parses (`grammar.py`: short forms, descriptions, global flags), loads the
+settings and turns every error into one line. docs/reference/cli.md is generated from this parser.
 
-    processes.py  api, scheduler, worker, up        runs.py      run, status, stop, runs
-    stack.py      stack up|down|status              jobs.py      job add|list|show|watch|…
-    dead.py       dead list|replay|purge          queues.py    queue …, pause, resume
-    loadtest.py   loadtest (Locust)                 reports.py   report NAME|list|compare
+    processes.py  api, scheduler, worker, up        runs.py      run start|stop|status|list|…
+    stack.py      stack up|down|status|env          jobs.py      job add|list|show|watch|…
+    dead.py       dead list|replay|purge            queues.py    queue list|pause|resume|purge
+    kinds.py      kind list|show                    reports.py   report run|list|compare
     bench.py      bench throughput|rate|agents|panel|status
-    notebook.py   notebook (JupyterLab)             demo.py      demo
+    loadtest.py   loadtest (Locust)                 notebook.py  notebook (JupyterLab)
+    reset.py      reset                             completion.py completion bash|zsh
+    demo.py       demo
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+import lab
 from lab import config
 from lab.cli import (
     bench,
+    completion,
     dead,
     demo,
+    grammar,
     jobs,
+    kinds,
     loadtest,
     notebook,
     processes,
     queues,
     reports,
+    reset,
     runs,
     stack,
 )
@@ -41,22 +48,71 @@ from lab.ops import logs
 from lab.ops.servers import StackError
 from lab.ops.supervisor import SupervisorError
 
-COMMANDS = (processes, stack, runs, queues, jobs, dead, loadtest, reports, notebook, bench, demo)
+try:  # what a service that does not answer raises, from the clients lab uses
+    import elastic_transport
+    import pika.exceptions
+    import redis.exceptions
+
+    UNREACHABLE: tuple[type[Exception], ...] = (
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        pika.exceptions.AMQPConnectionError,
+        elastic_transport.ConnectionError,
+        elastic_transport.ConnectionTimeout,
+    )
+except ImportError:  # pragma: no cover - the runtime image has them all
+    UNREACHABLE = ()
+
+COMMANDS = (
+    processes, stack, runs, jobs, kinds, queues, dead, reset, loadtest, reports, bench, notebook,
+    demo, completion,
+)  # fmt: skip
 EXPECTED = (ConfigError, ApiError, SupervisorError, StackError, TimeoutError, MissingExtra)
+
+EXIT_CODES = {
+    0: "done: what was asked worked (a run completed, a drill passed, every service healthy)",
+    1: "failed: a run failed or breached, a drill's verdict failed, a service or the API "
+    "refused or did not answer, a service is down",
+    2: "bad input: a usage error or a value checked locally (the message names it); nothing "
+    "was changed",
+    130: "interrupted (Ctrl-C)",
+}
+"""What `lab` exits with; docs/reference/cli.md lists them."""
+
+EPILOG = (
+    "Short forms: lab status | stop | runs | pause | resume = lab run status | stop | list | "
+    "pause | resume; lab run --x N --y M = lab run start …; lab report NAME = lab report run NAME."
+    " Exit codes: " + "; ".join(f"{code} {text.split(':')[0]}" for code, text in EXIT_CODES.items())
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="lab", description="Experiment harness and load lab for a queue pipeline."
+        prog="lab",
+        description="Experiment harness and load lab for a queue pipeline.",
+        epilog=EPILOG,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument(
-        "--log-file", type=Path, help="log to this file, rotated past LAB_LOG_MAX_BYTES"
-    )
+    parser.add_argument("--version", action="version", version=f"lab {lab.__version__}")
+    grammar.global_flags(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub)
-    return parser
+    return grammar.finish(parser)
+
+
+def unreachable(exc: Exception, args: argparse.Namespace) -> str:
+    """A service that did not answer, named with its URL and the fix."""
+    settings = config.load()
+    module = type(exc).__module__
+    name, url = (
+        ("Redis", settings.redis_url) if module.startswith("redis") else
+        ("RabbitMQ", settings.amqp_url) if module.startswith("pika") else
+        ("Elasticsearch", settings.es_url)
+    )  # fmt: skip
+    return (
+        f"{name} at {config.safe_url(url)} did not answer ({type(exc).__name__}); "
+        "is it running? lab stack up starts it, lab stack status checks"
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -67,13 +123,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(grammar.normalise(argv, reports.REPORTS))
     try:
         settings = settings_from(args)
         logs.configure(args.verbose, args.log_file, settings.log_max_bytes)
         return args.handler(args, settings) or 0
     except EXPECTED as exc:
         return say_error(str(exc), args.verbose)
+    except UNREACHABLE as exc:
+        return say_error(unreachable(exc, args), args.verbose)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - a bug still gets one line; -v shows where

@@ -29,6 +29,41 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def moment(text: str) -> str:
+    """A time the API takes (epoch ms or ISO 8601), checked here so a typo is named even when
+    the API is down; passed on as written."""
+    from lab.runtime.search import BadQuery, epoch_ms
+
+    try:
+        epoch_ms(text, "time")
+    except BadQuery:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is not a time: give epoch milliseconds or ISO 8601 "
+            "(2026-12-04T09:30:00Z)"
+        ) from None
+    return text
+
+
+def kind_name(text: str) -> str:
+    """A job kind of this lab's `workers/`, checked locally (`lab kind list` shows them)."""
+    from lab.cli.kinds import check_kind
+
+    problem = check_kind(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)

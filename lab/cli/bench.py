@@ -25,11 +25,11 @@ def register(sub: Any) -> None:
         "throughput", help="release, drain and end to end through the real processes, beside "
         "the path's ceilings (and Celery and Dramatiq with --peers)",
     )  # fmt: skip
-    t.add_argument("--jobs", type=positive_int, default=20_000)
-    t.add_argument("--workers", type=positive_int, default=1)
+    t.add_argument("--jobs", type=positive_int, default=20_000, help="jobs per repetition")
+    t.add_argument("--workers", type=positive_int, default=1, help="lab workers draining")
     t.add_argument("--prefetch", type=positive_int, help="LAB_PREFETCH for the workers")
     t.add_argument("--batch", type=positive_int, help="LAB_BATCH for the workers")
-    t.add_argument("--reps", type=positive_int, default=3)
+    t.add_argument("--reps", type=positive_int, default=3, help="repetitions of each tool")
     t.add_argument("--out", default="loadtests/results", help="where the JSON and table go")
     t.add_argument(
         "--peers", action="store_true",
@@ -42,7 +42,7 @@ def register(sub: Any) -> None:
 
     r = kinds.add_parser("rate", help="release accuracy: the scheduler alone at Y jobs/min")
     r.add_argument("--y", type=positive_float, default=120_000.0, help="jobs per minute")
-    r.add_argument("--seconds", type=positive_float, default=60.0)
+    r.add_argument("--seconds", type=positive_float, default=60.0, help="how long to release")
     r.set_defaults(handler=cmd_rate)
 
     a = kinds.add_parser(
@@ -54,7 +54,7 @@ def register(sub: Any) -> None:
     a.set_defaults(handler=cmd_agents)
 
     p = kinds.add_parser("panel", help="how far the notebook panel lags the pipeline, job by job")
-    p.add_argument("--jobs", type=positive_int, default=20_000)
+    p.add_argument("--jobs", type=positive_int, default=20_000, help="jobs in the run")
     p.add_argument("--y", type=positive_float, default=120_000.0, help="jobs per minute")
     p.set_defaults(handler=cmd_panel)
 
@@ -67,8 +67,12 @@ def register(sub: Any) -> None:
     )
     s.add_argument("--seconds", type=positive_float, default=20.0, help="per step")
     s.add_argument("--y", type=positive_float, default=120_000.0, help="the run's jobs per minute")
-    s.add_argument("--api-processes", type=positive_int, default=1)
-    s.add_argument("--locust-processes", type=positive_int, default=2)
+    s.add_argument(
+        "--api-processes", type=positive_int, default=1, help="API processes sharing the port"
+    )
+    s.add_argument(
+        "--locust-processes", type=positive_int, default=2, help="Locust processes offering load"
+    )
     s.add_argument(
         "--in-step", action="store_true", help="every Locust user on one beat: a burst a period"
     )

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from lab.cli.arguments import positive_int
+from lab.cli.arguments import non_negative_int, positive_int
 from lab.cli.terminal import DataTable, bad_input, out, shown
 from lab.client import LabClient
 from lab.config import Settings
@@ -16,9 +16,9 @@ def register(sub: Any) -> None:
     dead = sub.add_parser("dead", help="dead letters: list, replay, purge")
     actions = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
     ls = actions.add_parser("list", help="dead-lettered messages, oldest first (none taken)")
-    ls.add_argument("--limit", type=positive_int, default=20)
-    ls.add_argument("--offset", type=int, default=0)
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--limit", type=positive_int, default=20, help="at most this many letters")
+    ls.add_argument("--offset", type=non_negative_int, default=0, help="skip this many first")
+    ls.add_argument("--json", action="store_true", help="the API's answer as JSON")
     replay = actions.add_parser("replay", help="put letters back with a fresh attempt budget")
     replay.add_argument("ids", nargs="*", metavar="ID", help="letter ids (from lab dead list)")
     replay.add_argument("--all", action="store_true", help="every letter")

@@ -21,9 +21,9 @@ console = Console(stderr=True)
 
 def register(sub: Any) -> None:
     demo = sub.add_parser("demo", help="stack up, processes up, one run, verified end to end")
-    demo.add_argument("--x", type=positive_int, default=300)
-    demo.add_argument("--y", type=positive_float, default=6000)
-    demo.add_argument("--workers", type=positive_int, default=2)
+    demo.add_argument("--x", type=positive_int, default=300, help="number of jobs")
+    demo.add_argument("--y", type=positive_float, default=6000, help="jobs per minute")
+    demo.add_argument("--workers", type=positive_int, default=2, help="workers to start")
     demo.set_defaults(handler=cmd_demo)
 
 

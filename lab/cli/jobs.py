@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from lab.cli.arguments import json_object, positive_float, positive_int
+from lab.cli.arguments import json_object, kind_name, moment, positive_float, positive_int
 from lab.cli.terminal import bad_input, listing, plain, shown
 from lab.client import LabClient
 from lab.config import Settings
@@ -19,26 +19,36 @@ def register(sub: Any) -> None:
     job = sub.add_parser("job", help="single jobs: add, list, show, watch, cancel, retry, delete")
     actions = job.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="queue one job")
-    add.add_argument("kind", help="a module of workers/, e.g. agent")
-    add.add_argument("--payload", type=json_object, default={}, help="JSON object")
-    add.add_argument("--attempts", type=positive_int, help="tries before it fails for good")
+    add.add_argument("kind", type=kind_name, help="a kind of workers/, e.g. agent (lab kind list)")
+    add.add_argument(
+        "--payload",
+        type=json_object,
+        default={},
+        help="JSON object (lab kind show KIND: its fields)",
+    )
+    add.add_argument(
+        "--attempts", type=positive_int, help="tries before it fails for good (default: the kind's)"
+    )
     add.add_argument(
         "--priority", choices=["low", "normal", "high"], default="normal",
         help="waiting single jobs start highest first",
     )  # fmt: skip
     when = add.add_mutually_exclusive_group()
     when.add_argument("--delay", type=positive_float, metavar="SECONDS", help="run it then")
-    when.add_argument("--at", metavar="TIME", help="run it at (epoch ms or ISO 8601)")
+    when.add_argument("--at", type=moment, metavar="TIME", help="run it at (epoch ms or ISO 8601)")
     add.add_argument("--watch", action="store_true", help="follow it until it ends")
     ls = actions.add_parser("list", help="jobs, newest first")
-    ls.add_argument("--state", choices=STATES)
-    ls.add_argument("--kind")
+    ls.add_argument("--state", choices=STATES, help="only jobs in this state")
+    ls.add_argument("--kind", type=kind_name, help="only jobs of this kind")
     ls.add_argument("--run-id", help="the jobs of one run (from Elasticsearch)")
     ls.add_argument("--q", help="find by id, kind, payload, error or log text")
-    ls.add_argument("--from", dest="since", help="created at or after (epoch ms or ISO 8601)")
-    ls.add_argument("--to", dest="until", help="created at or before")
-    ls.add_argument("--limit", type=positive_int, default=20)
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument(
+        "--from", dest="since", type=moment, metavar="TIME",
+        help="created at or after (epoch ms or ISO 8601)",
+    )  # fmt: skip
+    ls.add_argument("--to", dest="until", type=moment, metavar="TIME", help="created at or before")
+    ls.add_argument("--limit", type=positive_int, default=20, help="at most this many jobs")
+    ls.add_argument("--json", action="store_true", help="the API's answer as JSON")
     for name, text in [
         ("show", "one job with its log"),
         ("watch", "follow a job's steps until it ends"),
@@ -46,13 +56,16 @@ def register(sub: Any) -> None:
         ("retry", "queue a failed or cancelled job again"),
         ("delete", "remove a job's record"),
     ]:
-        actions.add_parser(name, help=text).add_argument("id")
+        actions.add_parser(name, help=text).add_argument("id", help="a job id (from lab job list)")
     bulk = actions.add_parser(
         "bulk", help="retry, cancel or delete every job a filter matches (paced, in calls)"
     )
-    bulk.add_argument("bulk_action", choices=["retry", "cancel", "delete"], metavar="ACTION")
-    bulk.add_argument("--state", choices=STATES)
-    bulk.add_argument("--kind")
+    bulk.add_argument(
+        "bulk_action", choices=["retry", "cancel", "delete"], metavar="{retry,cancel,delete}",
+        help="what to do to every job the filter matches",
+    )  # fmt: skip
+    bulk.add_argument("--state", choices=STATES, help="jobs in this state")
+    bulk.add_argument("--kind", type=kind_name, help="jobs of this kind")
     bulk.add_argument("--id", dest="ids", action="append", metavar="ID", help="repeatable")
     bulk.add_argument("--q", help="every job this search finds")
     bulk.add_argument("--dry-run", action="store_true", help="count, change nothing")

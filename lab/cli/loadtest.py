@@ -16,8 +16,10 @@ from lab.config import Settings
 
 def register(sub: Any) -> None:
     lt = sub.add_parser("loadtest", help="Locust headless against the API, with thresholds")
-    lt.add_argument("--users", type=positive_int, default=20)
-    lt.add_argument("--spawn-rate", type=positive_float, default=10.0)
+    lt.add_argument("--users", type=positive_int, default=20, help="simulated clients")
+    lt.add_argument(
+        "--spawn-rate", type=positive_float, default=10.0, help="clients started per second"
+    )
     lt.add_argument("--duration", type=positive_float, default=30.0, help="seconds")
     lt.add_argument(
         "--scenario",
@@ -45,7 +47,9 @@ def register(sub: Any) -> None:
     lt.add_argument("--worker", metavar="MASTER_HOST", help="be a worker of the master there")
     lt.add_argument("--p95-ms", type=positive_float, default=200.0, help="fail above this p95")
     lt.add_argument("--p99-ms", type=positive_float, default=None, help="fail above this p99")
-    lt.add_argument("--max-fail-ratio", type=float, default=0.0)
+    lt.add_argument(
+        "--max-fail-ratio", type=float, default=0.0, help="fail above this share of failed requests"
+    )
     lt.add_argument("--out", default="loadtests/results", help="where Locust's CSV stats go")
     lt.set_defaults(handler=cmd_loadtest)
 

@@ -17,7 +17,7 @@ from lab.extras import require
 def register(sub: Any) -> None:
     nb = sub.add_parser("notebook", help="open JupyterLab on the notebooks folder")
     nb.add_argument("--ip", default="127.0.0.1", help="address to listen on (loopback by default)")
-    nb.add_argument("--port", type=positive_int, default=8888)
+    nb.add_argument("--port", type=positive_int, default=8888, help="port to listen on")
     nb.add_argument("--no-browser", action="store_true", help="do not open a browser")
     nb.set_defaults(handler=cmd_notebook)
 

@@ -7,12 +7,13 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 from typing import Any
 from urllib.parse import urlparse
 
 from lab.cli.arguments import positive_int, worker_args, worker_flags
 from lab.cli.terminal import console
-from lab.config import Settings
+from lab.config import ConfigError, Settings
 from lab.ops.supervisor import Supervisor
 
 
@@ -32,7 +33,7 @@ def register(sub: Any) -> None:
     worker.set_defaults(handler=cmd_worker)
 
     up = sub.add_parser("up", help="supervise api + scheduler + N workers in the foreground")
-    up.add_argument("--workers", type=positive_int, default=1)
+    up.add_argument("--workers", type=positive_int, default=1, help="workers to start")
     up.add_argument("--api-processes", type=positive_int, metavar="N", help="LAB_API_PROCESSES")
     up.add_argument("--no-restart", action="store_true", help="do not restart children that exit")
     worker_flags(up)
@@ -47,9 +48,11 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     from lab.api.app import served
 
     parsed = urlparse(settings.api_url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 8000
+    check_port_free(host, port)
     options: dict[str, Any] = {
-        "host": parsed.hostname or "127.0.0.1",
-        "port": parsed.port or 8000,
+        "host": host,
+        "port": port,
         "log_level": "warning",
         "access_log": False,
         "loop": "uvloop",
@@ -68,6 +71,21 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     else:
         uvicorn.run(served(settings), **options)
     return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, in one line naming the fix, to serve on a port something already holds (uvicorn
+    would print its own multi-line error and exit)."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve the API on {host}:{port} ({exc.strerror}): another lab api or program "
+            "holds it; stop it, or set LAB_API_URL to a free port"
+        ) from None
 
 
 def cmd_scheduler(_args: argparse.Namespace, settings: Settings) -> int:

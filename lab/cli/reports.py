@@ -1,7 +1,7 @@
 """`lab report …`: run a drill as a report, list the reports, compare two runs of a drill.
 
-lab report resilience [-p KEY VALUE …] [--show-code]
-lab report list
+lab report run resilience [-p KEY VALUE …] [--show-code]   (or: lab report resilience …)
+lab report list [--json]
 lab report compare BEFORE.json [MORE.json …] AFTER.json
 lab report compare --last 2 resilience
 """
@@ -13,31 +13,23 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lab.cli.terminal import bad_input
+from lab.cli.terminal import bad_input, console, out
 from lab.config import Settings
 from lab.measure.reports import REPORTS
-
-console = Console(stderr=False, highlight=False)
-ABOUT = {
-    "resilience": "kill -9 a worker, restart the API, the scheduler and RabbitMQ, stop ES",
-    "scaleout": "1, 2 and 4 workers: speed-up and fairness",
-    "latency": "GET /status latency while a run is active, stepped up to the knee",
-    "hostile": "poison messages, hostile requests, outages of each service",
-    "cluster": "three private RabbitMQ nodes: the leader killed, a follower stopped",
-}
 
 
 def register(sub: Any) -> None:
     report = sub.add_parser(
-        "report", help="run a drill notebook as a report; list reports; compare two runs"
+        "report", help="drills as reports: run one, list them, compare runs of a drill"
     )
-    actions = report.add_subparsers(dest="report", required=True, metavar="NAME|list|compare")
-    for name in REPORTS:
-        drill = actions.add_parser(name, help=ABOUT[name])
+    actions = report.add_subparsers(dest="report", required=True, metavar="ACTION")
+    run = actions.add_parser("run", help="run a drill notebook with papermill; HTML and JSON out")
+    drills = run.add_subparsers(dest="drill", required=True, metavar="DRILL")
+    for name, about in REPORTS.items():
+        drill = drills.add_parser(name, help=about)
         drill.add_argument(
             "-p",
             "--parameter",
@@ -53,6 +45,7 @@ def register(sub: Any) -> None:
         )
     listing = actions.add_parser("list", help="every report in the folder, newest first")
     listing.add_argument("--out", default="reports", help="the reports folder")
+    listing.add_argument("--json", action="store_true", help="as JSON")
     comparing = actions.add_parser(
         "compare", help="every figure of two runs of a drill, with change and verdict"
     )
@@ -78,7 +71,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from lab.measure.reports.run import run_report
+    from lab.measure.reports.run import ReportError, check_parameters, run_report
 
     parameters: dict[str, Any] = {}
     for key, raw in args.parameter:
@@ -88,8 +81,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             parameters[key] = json.loads(raw)
         except json.JSONDecodeError:
             parameters[key] = raw
-    console.print(f"lab: running notebooks/{args.report}.ipynb …")
-    report = run_report(args.report, parameters, settings, Path(args.out), args.show_code)
+    try:
+        check_parameters(args.drill, parameters)
+    except ReportError as exc:
+        return bad_input(str(exc))
+    console.print(f"lab: running notebooks/{args.drill}.ipynb …")
+    report = run_report(args.drill, parameters, settings, Path(args.out), args.show_code)
     for row in report.summary.get("verdicts", []):
         mark = "[green]PASS[/green]" if row["passed"] else "[red]FAIL[/red]"
         console.print(
@@ -112,6 +109,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         return bad_input(f"no reports folder {folder} (lab report NAME makes one)")
     found = rows(folder)
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
     table = Table("date (UTC)", "report", "verdict", "commit", "took", "headline", "summary")
     for row in found:
         verdict = "[green]passed[/green]" if row["verdict"] == "passed" else "[red]FAILED[/red]"
@@ -119,7 +119,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             row["date"], row["report"], verdict, row["commit"], f"{row['seconds']} s",
             escape(row["headline"]), row["summary"],
         )  # fmt: skip
-    console.print(table)
+    out.print(table)
     console.print(f"lab: {len(found)} report(s); index {write_index(folder).resolve()}")
     return 0
 
@@ -149,7 +149,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     md_path, html_path = compare.write(result, folder)
     write_index(folder)
     runs = compare.runs_table(result)
-    console.print(runs.to_string(index=False))
+    print(runs.to_string(index=False))
     table = Table(*result.table.columns)
     colour = {"regressed": "red", "improved": "green"}
     for row in result.table.itertuples(index=False):
@@ -157,7 +157,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if row.verdict in colour:
             cells[-1] = f"[{colour[row.verdict]}]{row.verdict}[/{colour[row.verdict]}]"
         table.add_row(*(cells[:-1] + [cells[-1]]))
-    console.print(table)
+    out.print(table)
     console.print(f"lab: table {md_path.resolve()} and {html_path.resolve()}")
     if result.regressed:
         names = ", ".join(result.regressions["figure"])

@@ -1,5 +1,6 @@
-"""`lab run`, `lab status`, `lab stop`, `lab runs`: run control through the API, as any client
-would do it."""
+"""`lab run start|stop|status|list|show|pause|resume`: run control through the API, as any
+client would do it (`lab status`, `lab stop`, `lab runs`, `lab pause`, `lab resume` are kept
+as aliases)."""
 
 from __future__ import annotations
 
@@ -19,22 +20,36 @@ from lab.runtime.state import is_settled
 
 
 def register(sub: Any) -> None:
-    run = sub.add_parser("run", help="start a run through the API")
-    run.add_argument("--x", type=positive_int, required=True, help="number of jobs")
-    run.add_argument("--y", type=positive_float, required=True, help="jobs per minute")
-    run.add_argument("--wait", action="store_true", help="show progress until the run is done")
-    run.set_defaults(handler=cmd_run)
+    run = sub.add_parser(
+        "run", help="runs: start, stop, status, list, show, pause, resume (through the API)"
+    )
+    actions = run.add_subparsers(dest="action", required=True, metavar="ACTION")
+    start = actions.add_parser("start", help="start a run: X jobs released at Y per minute")
+    start.add_argument("--x", type=positive_int, required=True, help="number of jobs")
+    start.add_argument("--y", type=positive_float, required=True, help="jobs per minute")
+    start.add_argument("--wait", action="store_true", help="show progress until the run is done")
+    start.set_defaults(handler=cmd_run)
 
-    status = sub.add_parser("status", help="the active (or latest) run")
-    status.add_argument("--json", action="store_true")
+    status = actions.add_parser("status", help="the active (or latest) run")
+    status.add_argument("--json", action="store_true", help="the API's answer as JSON")
     status.set_defaults(handler=cmd_status)
 
-    sub.add_parser("stop", help="stop releasing the active run").set_defaults(handler=cmd_stop)
+    actions.add_parser("stop", help="stop releasing the active run (queued jobs still finish)")
+    actions.choices["stop"].set_defaults(handler=cmd_stop)
 
-    runs = sub.add_parser("runs", help="run history")
-    runs.add_argument("--limit", type=positive_int, default=20)
-    runs.add_argument("--json", action="store_true")
-    runs.set_defaults(handler=cmd_runs)
+    listed = actions.add_parser("list", help="run history, newest first")
+    listed.add_argument("--limit", type=positive_int, default=20, help="at most this many runs")
+    listed.add_argument("--json", action="store_true", help="the API's answer as JSON")
+    listed.set_defaults(handler=cmd_runs)
+
+    show = actions.add_parser("show", help="one run's record")
+    show.add_argument("run_id", metavar="RUN_ID", help="a run id (from lab run list)")
+    show.set_defaults(handler=cmd_show)
+
+    for name, verb in (("pause", "pause"), ("resume", "resume")):
+        actions.add_parser(name, help=f"{verb} releasing the active run").set_defaults(
+            handler=cmd_pause if name == "pause" else cmd_resume
+        )
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -126,3 +141,20 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     )  # fmt: skip
     columns = ("runId", "state", "xTotal", "yMinutes", "processed", "failed", "seconds")
     return listing(args.json, runs, "runs", columns, rows)
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(LabClient.of(settings).get_run(args.run_id), indent=2))
+    return 0
+
+
+def cmd_pause(_args: argparse.Namespace, settings: Settings) -> int:
+    answer = LabClient.of(settings).pause_run(True)
+    console.print(f"lab: run {answer['runId']} release paused")
+    return 0
+
+
+def cmd_resume(_args: argparse.Namespace, settings: Settings) -> int:
+    answer = LabClient.of(settings).pause_run(False)
+    console.print(f"lab: run {answer['runId']} release resumed")
+    return 0

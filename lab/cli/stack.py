@@ -1,66 +1,105 @@
-"""`lab stack up|down|status`: make Redis, RabbitMQ and an Elasticsearch API reachable."""
+"""`lab stack up|down|status|env`: make Redis, RabbitMQ and an Elasticsearch API reachable, and
+say where they are."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from lab import config
 from lab.cli.arguments import positive_int, service_names
-from lab.cli.terminal import console
+from lab.cli.terminal import DataTable, console, out
 from lab.config import Settings
 from lab.ops import stack
 
+SERVICE_URLS = ("redis_url", "amqp_url", "es_url", "api_url")
+
 
 def register(sub: Any) -> None:
-    st = sub.add_parser("stack", help="make Redis, RabbitMQ and Elasticsearch reachable")
-    st.add_argument("action", choices=["up", "down", "status"])
-    st.add_argument(
+    st = sub.add_parser(
+        "stack", help="the services a lab needs: start, stop, check, and where they are"
+    )
+    actions = st.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = actions.add_parser(
+        "up", help="reuse what answers at the LAB_*_URLs, start local instances for the rest"
+    )
+    up.add_argument(
         "--only",
         type=service_names(stack.SERVICES),
         default=stack.SERVICES,
+        metavar="SERVICES",
         help="comma-separated subset of: " + ", ".join(stack.SERVICES),
     )
-    st.add_argument(
+    up.add_argument(
         "--rabbitmq-nodes",
         type=positive_int,
         default=1,
         metavar="N",
         help="start RabbitMQ as a local cluster of N nodes (prints the LAB_AMQP_URL to use)",
     )
-    st.add_argument(
+    up.add_argument(
         "--with",
         dest="extra",
         type=service_names(stack.OPTIONAL),
         default=(),
+        metavar="EXTRAS",
         help="also start: " + ", ".join(stack.OPTIONAL) + " (scrapes the lab API's /metrics)",
     )
-    st.set_defaults(handler=cmd_stack)
+    up.set_defaults(handler=cmd_up)
+    actions.add_parser("down", help="stop what lab stack up started (reused services stay)")
+    actions.choices["down"].set_defaults(handler=cmd_down)
+    status = actions.add_parser("status", help="each service: healthy or down, and who runs it")
+    status.add_argument("--json", action="store_true", help="as JSON")
+    status.set_defaults(handler=cmd_status)
+    actions.add_parser(
+        "env", help="the LAB_*_URL lines this lab uses (for eval, .env or a notebook)"
+    ).set_defaults(handler=cmd_env)
 
 
-def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
-    if args.action == "up":
-        return up(args, settings)
-    if args.action == "down":
-        for service, how in stack.down(settings).items():
-            console.print(f"{service:14} {how}")
-        return 0
-    healthy = True
-    for service, info in stack.status(settings).items():
-        healthy &= bool(info["healthy"])
-        mark = "healthy" if info["healthy"] else "DOWN"
-        owner = " (started by lab)" if info["managedByLab"] else ""
-        console.print(f"{service:14} {mark:8} {config.safe_url(str(info['url']))}{owner}")
+def cmd_down(_args: argparse.Namespace, settings: Settings) -> int:
+    for service, how in stack.down(settings).items():
+        console.print(f"{service:14} {how}", highlight=False)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    found = stack.status(settings)
+    healthy = all(info["healthy"] for info in found.values())
+    if args.json:
+        shown = {
+            name: {**info, "url": config.safe_url(str(info["url"]))} for name, info in found.items()
+        }
+        print(json.dumps(shown, indent=2))
+        return 0 if healthy else 1
+    table = DataTable(title="stack")
+    for column in ("service", "state", "url", "started by lab"):
+        table.add_column(column)
+    for service, info in found.items():
+        table.add_row(
+            service,
+            "healthy" if info["healthy"] else "DOWN",
+            config.safe_url(str(info["url"])),
+            "yes" if info["managedByLab"] else "no",
+        )
+    out.print(table)
     return 0 if healthy else 1
 
 
-def up(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_env(_args: argparse.Namespace, settings: Settings) -> int:
+    """Shell lines, one per service URL: `eval "$(lab stack env)"` points a shell at this lab."""
+    for name in SERVICE_URLS:
+        print(f"LAB_{name.upper()}={getattr(settings, name)}")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     only = (*args.only, *args.extra)
     say = lambda line: console.print(line, highlight=False)  # noqa: E731
     if args.rabbitmq_nodes > 1 and "rabbitmq" in only:
         cluster = stack.up_cluster(settings, args.rabbitmq_nodes, say)
         settings = settings.with_overrides(amqp_url=cluster.url)
-        console.print(f"LAB_AMQP_URL={cluster.url}", highlight=False, soft_wrap=True)
+        print(f"LAB_AMQP_URL={cluster.url}")
     stack.up(settings, only, say=say)
     if "prometheus" in args.extra:
         console.print(

@@ -39,7 +39,8 @@ def say_error(message: str, verbose: bool = False, bug: bool = False) -> int:
         console.print_exception()
     hint = " (lab -v … shows where)" if bug and not verbose else ""
     first = message.strip().splitlines()[0] if message.strip() else "failed"
-    console.print(f"[red]lab: {shown(first)}{hint}[/red]", highlight=False)
+    # soft_wrap: the terminal may fold it, but lab inserts no line break at any width
+    console.print(f"[red]lab: {shown(first)}{hint}[/red]", highlight=False, soft_wrap=True)
     return 1
 
 

@@ -385,6 +385,15 @@ class State:
             self.redis.hincrby(self.keys.run(run_id), "deadLettered", 1)
 
     # --- cleanup ------------------------------------------------------------------------------
+    def live_processes(self) -> list[str]:
+        """Workers and schedulers whose heartbeat has not expired (`lab reset` refuses while any
+        runs: they would declare the queues again at once)."""
+        live = []
+        for members, key in ((self.keys.workers, self.keys.worker),
+                             (self.keys.schedulers, self.keys.scheduler)):  # fmt: skip
+            live += [m for m in sorted(self.redis.smembers(members)) if self.redis.exists(key(m))]
+        return live
+
     def purge(self) -> int:
         """Delete every key of this lab's prefix (tests and `lab reset`)."""
         deleted = 0

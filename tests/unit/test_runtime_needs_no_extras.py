@@ -37,10 +37,9 @@ for module in sys.argv[2].split(","):
     importlib.import_module(module)
 import lab.cli
 parser = lab.cli.build_parser()
-for command in ("worker", "scheduler", "api", "up", "stack", "run", "status", "job"):
-    parser.parse_args([command] + (["up"] if command == "stack" else [])
-                      + (["list"] if command == "job" else [])
-                      + (["--x", "1", "--y", "1"] if command == "run" else []))
+for argv in (["worker"], ["scheduler"], ["api"], ["up"], ["stack", "up"], ["status"],
+             ["run", "--x", "1", "--y", "1"], ["job", "list"], ["kind", "list"], ["reset"]):
+    parser.parse_args(lab.cli.grammar.normalise(argv, lab.cli.reports.REPORTS))
 print("ok")
 """
 

@@ -53,7 +53,7 @@ def rerun_command(
     name: str, parameters: dict[str, Any], show_code: bool = False, out: str = "reports"
 ) -> str:
     """The command line that runs the same report again, quoted for a POSIX shell."""
-    words = ["lab", "report", name]
+    words = ["lab", "report", "run", name]
     for key, value in parameters.items():
         words += ["-p", key, json.dumps(value)]
     if out != "reports":

@@ -14,6 +14,8 @@ and compare the report, and exits non-zero when the notebook failed or a verdict
 
 from __future__ import annotations
 
+import ast
+import difflib
 import json
 import subprocess
 import sys
@@ -52,6 +54,38 @@ def notebook_path(name: str) -> Path:
     return path
 
 
+def parameters_of(name: str) -> dict[str, Any]:
+    """The drill's parameters and their defaults, read from its notebook's `parameters` cell
+    (the cell papermill injects into), so a misspelt `-p` is refused before minutes are spent
+    on the defaults. Values that are not literals are shown as their source."""
+    cells = json.loads(notebook_path(name).read_text())["cells"]
+    for cell in cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse("".join(cell["source"]))
+            found: dict[str, Any] = {}
+            for node in tree.body:
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                    try:
+                        found[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        found[node.targets[0].id] = ast.unparse(node.value)
+            return found
+    return {}
+
+
+def check_parameters(name: str, given: dict[str, Any]) -> None:
+    """Every name in `given` is a parameter of the drill; else a `ReportError` naming the valid
+    ones (and the nearest)."""
+    known = [k for k in parameters_of(name) if k != "SUMMARY_PATH"]
+    for key in given:
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise ReportError(
+                f"{name} has no parameter {key!r}{hint}; its parameters: {', '.join(known)}"
+            )
+
+
 def run_report(
     name: str,
     parameters: dict[str, Any],
@@ -62,6 +96,7 @@ def run_report(
     require("papermill", "notebook", "lab report")
     require("nbconvert", "notebook", "lab report")
     source = notebook_path(name)
+    check_parameters(name, parameters)
     out_given, out_dir = str(out_dir), out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
