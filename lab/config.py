@@ -7,10 +7,11 @@ exactly what its parent configured. `.env.example` lists the same variables with
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -208,15 +209,63 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+EXTRA_VARIABLES = (
+    "LAB_ENV_FILE",  # where `.env` is, when not at the project root
+    "LAB_NOTEBOOK_TOKEN",  # JupyterLab's token under compose
+    "LAB_LOADTEST_TOKEN_HOSTS",  # hosts the load test may send the API token to
+    "LAB_SCREENSHOTS",  # `make screenshots`
+    "LAB_SERVICES",  # the Docker image's entry point
+    "LAB_PEER_PREFETCH_MULTIPLIER",  # the Celery peer of `lab bench --peers`
+)
+"""`LAB_*` names that are read, but are not settings of a lab process."""
+
+_warned: set[str] = set()
+
+
+def known_names() -> list[str]:
+    return [f"LAB_{f.name.upper()}" for f in fields(Settings)] + list(EXTRA_VARIABLES)
+
+
+def unknown_names(names: Iterable[str]) -> dict[str, str | None]:
+    """`LAB_*` names that no setting has, each with the nearest known name (None if none is
+    near): a misspelt setting would otherwise be ignored without a word."""
+    known = known_names()
+    return {
+        name: next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.7)), None)
+        for name in names
+        if name.startswith("LAB_") and name not in known
+    }
+
+
+def _warn_unknown(path: Path, names: Iterable[str]) -> None:
+    for name, near in unknown_names(names).items():
+        if name in _warned:
+            continue
+        _warned.add(name)
+        hint = f"; did you mean {near}?" if near else " (docs/reference/settings.md lists them)"
+        print(f"lab: warning: {path}: {name} is not a lab setting{hint}", file=sys.stderr)
+
+
+def env_file_path() -> Path:
+    """`.env` at the project root, or where `LAB_ENV_FILE` says."""
+    named = os.environ.get("LAB_ENV_FILE")
+    return Path(named) if named else project_root() / ".env"
+
+
 def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
-    """Settings from `LAB_*` variables, then `.env` in the working directory, then defaults.
+    """Settings from `LAB_*` variables, then the project's `.env` (see `env_file_path`), then
+    defaults; a relative `LAB_HOME` is taken from the project root, so the CLI, the notebooks
+    and the tests find the same `.lab/` wherever they run.
 
     With an explicit `environ` (tests, child processes), no `.env` file is read.
     """
+    relative_to: Path | None = None
     if environ is None:
-        path = env_file or Path(".env")
+        path = env_file or env_file_path()
         from_file = read_env_file(path) if path.is_file() else {}
+        _warn_unknown(path, from_file)
         environ = {**from_file, **os.environ}
+        relative_to = project_root()
     values: dict[str, object] = {}
     for field in fields(Settings):
         raw = environ.get(f"LAB_{field.name.upper()}")
@@ -243,6 +292,11 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
         raise ConfigError(
             f"LAB_STREAM_SHARE={values['stream_share']} must be above 0 and at most 1"
         )
+    for name, schemes in URL_SCHEMES.items():
+        if name in values:
+            check_url(name, str(values[name]), schemes)
+    if relative_to is not None and not Path(str(values.get("home", ".lab"))).is_absolute():
+        values["home"] = str(relative_to / str(values.get("home", ".lab")))
     settings = Settings(**values)  # type: ignore[arg-type]
     try:
         settings.retry_ladder  # noqa: B018 - validated once here, so no process starts with it bad
@@ -251,11 +305,46 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
     return settings
 
 
+URL_SCHEMES = {
+    "redis_url": ("redis", "rediss", "unix"),
+    "amqp_url": ("amqp", "amqps"),
+    "es_url": ("http", "https"),
+    "api_url": ("http", "https"),
+}
+EXAMPLE_URLS = {
+    "redis_url": "redis://127.0.0.1:6379/0",
+    "amqp_url": "amqp://guest:guest@127.0.0.1:5672/%2F",
+    "es_url": "http://127.0.0.1:9200",
+    "api_url": "http://127.0.0.1:8000",
+}
+
+
+def check_url(name: str, value: str, schemes: tuple[str, ...]) -> None:
+    """A service URL lab can use (each of a comma-separated list): its scheme and a host, else
+    a `ConfigError` with an example, so a typo is not mistaken for a service that is down."""
+    for part in value.split(","):
+        part = part.strip()
+        try:
+            parsed = urlsplit(part)
+            parsed.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError as exc:
+            raise ConfigError(f"LAB_{name.upper()}={safe_url(value)!r}: {exc}") from None
+        if parsed.scheme not in schemes or (parsed.scheme != "unix" and not parsed.hostname):
+            kinds = "/".join(schemes)
+            raise ConfigError(
+                f"LAB_{name.upper()}={safe_url(value)!r} is not a URL lab can use ({kinds} with "
+                f"a host), e.g. {EXAMPLE_URLS[name]}"
+            )
+
+
 def project_root(start: Path | None = None) -> Path:
-    """The nearest folder upwards holding `pyproject.toml` (else the working directory)."""
+    """The clone of lab this is run in: the nearest folder upwards from `start` (the working
+    directory) holding `pyproject.toml` and `lab/`; else the clone `lab` is installed from
+    (an editable install); else the working directory (lab installed outside a clone)."""
     here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file():
+    installed = Path(__file__).resolve().parent.parent
+    for folder in (*(here, *here.parents), installed):
+        if (folder / "pyproject.toml").is_file() and (folder / "lab" / "__init__.py").is_file():
             return folder
     return here
 

@@ -3,6 +3,7 @@ that every lab service runs a real `lab` command."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,25 +70,28 @@ def test_lab_services_run_real_lab_commands_with_lab_settings() -> None:
             assert key in env, (name, key)
 
 
-def test_docker_compose_validates_the_file() -> None:
+def compose_config(folder: Path, env: str, *args: str) -> subprocess.CompletedProcess:
+    """`docker-compose config` on a copy of the file in `folder`, with `env` as its `.env` (the
+    README's first step copies `.env.example` there)."""
+    shutil.copy(ROOT / "docker-compose.yml", folder)
+    shutil.copytree(ROOT / "deploy", folder / "deploy")
+    (folder / ".env").write_text(env)
+    return subprocess.run(
+        ["docker-compose", "-f", str(folder / "docker-compose.yml"), *args, "config"],
+        capture_output=True, text=True, timeout=60, cwd=folder,
+    )  # fmt: skip
+
+
+def test_docker_compose_validates_the_file(tmp_path: Path) -> None:
     """Debian's docker-compose checks the file against the Compose schema, with every profile."""
+    example = (ROOT / ".env.example").read_text()
+    done = compose_config(tmp_path, example, "--profile", "kibana", "--profile", "es-cluster")
+    assert done.returncode == 0, done.stderr
     done = subprocess.run(
-        [
-            "docker-compose",
-            "-f",
-            str(ROOT / "docker-compose.yml"),
-            "--profile",
-            "kibana",
-            "--profile",
-            "es-cluster",
-            "config",
-            "--services",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+        ["docker-compose", "-f", str(tmp_path / "docker-compose.yml"), "--profile", "kibana",
+         "--profile", "es-cluster", "config", "--services"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert set(done.stdout.split()) == set(compose()["services"])
 
@@ -134,3 +138,30 @@ def test_prometheus_and_grafana_are_provisioned_from_the_tree(tmp_path: Path) ->
     for panel in dashboard["panels"]:
         assert panel["datasource"]["uid"] == datasource["uid"], panel["title"]
         assert panel["targets"] and all(t["expr"] for t in panel["targets"]), panel["title"]
+
+
+def test_every_setting_in_env_reaches_the_lab_containers(tmp_path: Path) -> None:
+    """`.env` is the one place to configure the lab under compose: every `LAB_*` setting in it
+    reaches the api, scheduler, worker and jupyter containers, but for the service URLs (and the
+    API's host names), which compose pins."""
+    from dataclasses import fields
+
+    from lab.config import Settings
+
+    pinned = {"LAB_REDIS_URL", "LAB_AMQP_URL", "LAB_ES_URL", "LAB_API_URL", "LAB_PROMETHEUS_URL"}
+    values = {}
+    for field in fields(Settings):
+        name = f"LAB_{field.name.upper()}"
+        if name not in pinned:
+            # A value no default has, of the setting's own type.
+            default = field.default
+            values[name] = (
+                str(default + 7) if isinstance(default, (int, float)) else f"{field.name}-from-env"
+            )
+    done = compose_config(tmp_path, "".join(f"{k}={v}\n" for k, v in values.items()))
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    for name in LAB_SERVICES:
+        env = services[name]["environment"]
+        wrong = {k: env.get(k) for k, v in values.items() if str(env.get(k)) != v}
+        assert not wrong, (name, wrong)

@@ -26,11 +26,12 @@ import pika
 import redis
 from pika.adapters.select_connection import SelectConnection
 
-from lab.config import Settings
+from lab.config import Settings, safe_url
 from lab.runtime import broker
 from lab.runtime.acks import ConfirmTracker
 from lab.runtime.backoff import Backoff
 from lab.runtime.messages import run_job
+from lab.runtime.patience import brief
 from lab.runtime.seams import SchedulerState
 from lab.runtime.state import State
 
@@ -134,7 +135,12 @@ class Scheduler:
                     },
                 )
             except Exception as exc:  # noqa: BLE001 - a missed heartbeat is only a stale row
-                log.warning("heartbeat failed: %r", exc)
+                log.warning(
+                    "heartbeat not written to Redis at %s (%s); it is retried every %gs",
+                    safe_url(self.settings.redis_url),
+                    brief(exc),
+                    self.settings.heartbeat_s,
+                )
             time.sleep(self.settings.heartbeat_s)
 
     def _request_stop(self, *_: Any) -> None:

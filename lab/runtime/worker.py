@@ -45,7 +45,7 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from lab.config import Settings
+from lab.config import Settings, safe_url
 from lab.runtime import broker, handlers
 from lab.runtime.acks import AckTracker
 from lab.runtime.backoff import Backoff
@@ -53,7 +53,7 @@ from lab.runtime.batch import Delivery, Outcome, run_handlers
 from lab.runtime.forward import Forwarder
 from lab.runtime.jobs import JobRecords
 from lab.runtime.middleware import Stack, default_stack
-from lab.runtime.patience import Patience, Stopping, describe_amqp
+from lab.runtime.patience import Patience, Stopping, brief, describe_amqp
 from lab.runtime.recording import Recorder
 from lab.runtime.retry import Budget
 from lab.runtime.seams import Connection, DocumentStore, SingleJobRecords, WorkerState
@@ -394,5 +394,10 @@ class Worker:
             try:
                 self.heartbeat()
             except Exception as exc:  # noqa: BLE001 - a missed heartbeat is only a stale row
-                log.warning("heartbeat failed: %r", exc)
+                log.warning(
+                    "heartbeat not written to Redis at %s (%s); it is retried every %gs",
+                    safe_url(self.settings.redis_url),
+                    brief(exc),
+                    self.settings.heartbeat_s,
+                )
             self.stopping.wait(self.settings.heartbeat_s)

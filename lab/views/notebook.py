@@ -10,20 +10,18 @@ project root, so `lab_settings` finds the root and reads them there; `LAB_*` var
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from lab import config
-from lab.config import Settings, project_root
+from lab.config import Settings
 from lab.ops import stack
 from lab.ops.supervisor import Supervisor, api_healthy
 
 
 def lab_settings(**overrides: Any) -> Settings:
-    root = project_root()
-    settings = config.load(env_file=root / ".env")
-    if not Path(settings.home).is_absolute():
-        settings = settings.with_overrides(home=str(root / settings.home))
+    """The project's settings, as the CLI reads them (`config.load`: `.env` and `.lab/` at the
+    project root), with `overrides` on top."""
+    settings = config.load()
     return settings.with_overrides(**overrides) if overrides else settings
 
 
