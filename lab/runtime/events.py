@@ -56,6 +56,25 @@ def check_event_id(value: str | None) -> str | None:
 JOB_NUMBERS = ("progress", "attempt", "at", "version")
 EVENT_TYPES = ("run", "job")
 
+EVENTS = {
+    "status": "first message of a stream that does not resume: the whole `GET /status` answer "
+    "in `data`",
+    "run": "a run changed (started, released more, counted, paused, stopped, finished): the "
+    "run's record in `data` (runId, state, xTotal, yMinutes, enqueued, processed, failed, "
+    "running, paused, startedAt, releasedAt, stoppedAt, finishedAt, durationSeconds)",
+    "job": "a single job changed (queued, step, progress, retried, completed, failed, "
+    "cancelled, deleted): jobId, kind, state, progress, step, attempt, error, worker, message, "
+    "at (epoch ms), version (higher is newer)",
+    "invalid": "an entry of the stream lab could not read (a hand-typed XADD): `error` says why; "
+    "the stream goes on",
+    "heartbeat": "nothing happened for LAB_SSE_HEARTBEAT_S: the connection is alive (SSE sends "
+    "it as a comment line)",
+    "error": "WebSocket only: the request could not be served (a bad `lastEventId`); the socket "
+    "then closes",
+}
+"""Every message type `GET /events` (SSE `event:` name) and `/ws` (`type` field) can carry;
+docs/reference/events.md is generated from it."""
+
 
 def decode(fields: dict[str, str]) -> dict[str, Any]:
     """A stream entry as the JSON an SSE or WebSocket client receives.

@@ -2,7 +2,7 @@
 
 A handler module defines `handle(job)` or `handle(job, ctx)` returning the fields to store in the
 job's document; with `ctx` (a `lab.runtime.progress.JobContext`) it reports progress steps and stops
-when its job is cancelled. What else it may declare (docs/KINDS.md has a worked example):
+when its job is cancelled. What else it may declare (docs/guides/job-kind.md has a worked example):
 
     FIELDS            its payload, field by field (`lab.runtime.payload.Field`): checked at the
                       door (`POST /jobs`, run requests), before each run, and listed by the CLI
