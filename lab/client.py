@@ -51,8 +51,34 @@ class LabClient:
             )
         return body
 
-    def run(self, x: int, y: float) -> dict[str, Any]:
-        return self._call("POST", "/run", json={"x": x, "y": y})
+    def run(
+        self,
+        x: int,
+        y: float | None = None,
+        *,
+        shape: dict[str, Any] | None = None,
+        kind: str | None = None,
+        payload: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """Start a run of `x` jobs at `y` a minute or following `shape` (lab.runtime.shapes),
+        of `kind` (default `index`) with `payload`; `seed` repeats a run's randomness."""
+        body: dict[str, Any] = {"x": x}
+        for name, value in (("y", y), ("shape", shape), ("kind", kind), ("payload", payload),
+                            ("seed", seed)):  # fmt: skip
+            if value is not None:
+                body[name] = value
+        return self._call("POST", "/run", json=body)
+
+    def change_run(
+        self, y: float | None = None, shape: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The active run follows a new rate or shape from now on (`PATCH /run`)."""
+        body = {"y": y} if y is not None else {"shape": shape}
+        return self._call("PATCH", "/run", json=body)
+
+    def kinds(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/kinds")
 
     def stop(self) -> dict[str, Any]:
         return self._call("POST", "/stop")

@@ -33,6 +33,9 @@
 # %% tags=["parameters"]
 X = 60_000                # jobs in the run
 Y = 60_000                # jobs per minute (the run lasts X / Y minutes)
+SHAPE = None              # or a load shape instead of Y, e.g. {"type": "ramp", "from": 6000, "to": 60000, "seconds": 60}
+KIND = "index"            # the job kind (a kind that fails on purpose fails the exactly-once checks)
+PAYLOAD = {}              # every job's payload (lab kind show KIND)
 WORKERS = 2
 SETTLE_SECONDS = 4        # quiet time between faults
 ES_DOWN_SECONDS = 5       # how long Elasticsearch stays away
@@ -119,7 +122,7 @@ def es_outage():
     es.resume_service()    # same port, same data
 
 with StatusSampler(settings.api_url, interval_s=0.1, token=settings.api_token) as sampler:
-    run_id = client.run(X, Y)["runId"]
+    run_id = client.run(X, None if SHAPE else Y, shape=SHAPE, kind=KIND, payload=PAYLOAD)["runId"]
     wait_until(lambda: State(settings).run(run_id).processed > 0, 60, "the first jobs")
     time.sleep(SETTLE_SECONDS)
     fault("kill -9 worker-1 (the supervisor starts a new one)", lambda: supervisor.kill("worker-1"))
@@ -151,7 +154,7 @@ ax.plot(ts, [s["processed"] for s in sampler.samples], label="processed")
 for i, f in enumerate(faults, start=1):
     ax.axvline(f["at"], color="#b42318", linestyle=":")
     ax.text(f["at"], X * (1.02 - 0.07 * i), f" {i}. {f['fault']}", color="#b42318", fontsize=8)
-ax.set_xlabel("seconds"); ax.set_ylabel("jobs"); ax.set_title(f"run {run_id}: X={X:,}, Y={Y:,}/min")
+ax.set_xlabel("seconds"); ax.set_ylabel("jobs"); ax.set_title(f"run {run_id}: X={X:,}, {State(settings).run(run_id).shapeText}")
 ax.legend(loc="lower right"); ax.grid(alpha=0.3)
 plt.show()
 chart = fig  # the report's main chart
@@ -188,7 +191,7 @@ verdicts.check("every fault recovered", all(r is not None for r in recoveries), 
 verdicts.check("GET /status p95 during the drill", latency["p95Ms"] < 200, "< 200 ms", f"{latency['p95Ms']} ms")
 in_timeline = sum(p["processed"] for p in timeline)
 verdicts.check("the timeline kept every job through the restarts", in_timeline == X, X, in_timeline)
-figures = {"runId": run_id, "x": X, "y": Y, "documents": documents, "distinct": distinct,
+figures = {"runId": run_id, "x": X, "y": Y, "shape": SHAPE, "kind": KIND, "documents": documents, "distinct": distinct,
            "lost": X - distinct, "duplicates": documents - distinct,
            "processed": run.processed, "faults": faults, "status": latency,
            "stream": {"events": stream.events, "reconnects": stream.reconnects}, "seconds": run.durationSeconds}

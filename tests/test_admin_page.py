@@ -73,6 +73,13 @@ def test_admin_chart_shows_the_last_hour_again_after_the_api_restarts(
         points = line.get_attribute("points").split()
         assert len(points) == 360
         assert min(float(p.split(",")[1]) for p in points) < 130
+        # Its axes: jobs per second from 0 to the peak, and five times of day over the hour.
+        assert page.locator("#history-y span").all_inner_texts()[-1] == "0/s"
+        assert page.locator("#history-y span").first.inner_text().endswith("/s")
+        ticks = page.locator("#history-x span")
+        expect(ticks).to_have_count(5)
+        seconds = [int(t) for t in (ticks.nth(i).get_attribute("data-t") for i in range(5))]
+        assert seconds[-1] - seconds[0] == 3590 and ":" in ticks.first.inner_text()
 
     with browser_page() as page:
         page.goto(f"{client.api_url}/admin")

@@ -61,8 +61,15 @@ def test_the_docs_show_many_commands() -> None:
 
 
 @pytest.mark.parametrize(("where", "line"), LINES, ids=[f"{w}: {c}" for w, c in LINES])
-def test_every_command_line_in_the_docs_parses(where: str, line: str, guide_kinds: Path) -> None:
+def test_every_command_line_in_the_docs_parses(
+    where: str, line: str, guide_kinds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     argv = shlex.split(line)[1:]
+    # Files the line names (`--payload @workload.json`, `--shape @traffic.csv`), as a user has them.
+    monkeypatch.chdir(tmp_path)
+    for word in argv:
+        if word.startswith("@") and "/" not in word:
+            (tmp_path / word[1:]).write_text("3\n5\n" if word.endswith(".csv") else "{}")
     try:
         build_parser().parse_args(grammar.normalise(argv, reports.REPORTS))
     except SystemExit as exc:

@@ -116,6 +116,12 @@ def test_control_notebook_in_jupyterlab(
         expect(panel).to_contain_text(run_id, timeout=30_000)
         expect(panel).to_contain_text(f"{X:,} / {X:,}", timeout=120_000)
         expect(panel).to_contain_text("completed", timeout=60_000)
+        # The chart ends where the counters end: its caption carries the values it drew last.
+        last = panel.locator(f'.lab-chart-last[data-processed="{X}"]')
+        expect(last).to_be_visible(timeout=30_000)
+        status = httpx.get(f"{settings.api_url}/status", timeout=10).json()
+        assert int(last.get_attribute("data-released")) == status["enqueued"] == X
+        assert int(last.get_attribute("data-processed")) == status["processed"]
         panel.scroll_into_view_if_needed()
         panel.screenshot(path=str(screenshot_path(tmp_path, "panel.png")))
     run = state.run(run_id)

@@ -50,6 +50,12 @@ def test_start_runs_to_x_and_the_widgets_follow(
     assert settle(state, panel.status["runId"], 30).processed == 400
     assert "completed" in panel.status_html.value
     wait_until(lambda: panel.chart.value, 10, "the chart to be drawn")
+    # The chart draws the whole run from 0 and ends where the counters end.
+    data = panel.chart_data()
+    assert (data.t[0], data.released[0], data.processed[0]) == (0.0, 0, 0)
+    assert data.last["released"] == data.last["processed"] == 400
+    assert all(b >= a for a, b in zip(data.processed, data.processed[1:], strict=False))
+    wait_until(lambda: 'data-processed="400"' in panel.chart_caption.value, 10, "the caption")
     assert panel.lag()["events"] > 0 and panel.connected
     assert "<code>" in panel.workers_html.value and panel.error is None
 
@@ -114,3 +120,30 @@ def test_errors_show_in_the_panel(lab: Supervisor, settings: Settings, panel_for
     )
     panel.stop_button.click()  # no run: a 409, shown as a message
     assert "no run is active" in panel.error
+
+
+def test_a_shaped_run_from_the_panel_and_y_applied_live(
+    lab: Supervisor, settings: Settings, state: State, panel_for
+) -> None:
+    """The shape box starts a shaped run (its planned release drawn beside what happened); the Y
+    box, changed while a constant run runs, applies to it at once."""
+    lab.up(workers=1)
+    panel = panel_for(settings, lab, x=300, y=6000)
+    wait_until(lambda: not panel.start_button.disabled, 15, "the panel to see the API")
+    panel.shape.value = "ramp:600..12000:3s"
+    wait_until(lambda: "planned: ramp" in panel.chart_caption.value, 10, "the planned Y(t)")
+    run_id = panel.start_run()
+    assert run_id and panel.error is None
+    run = settle(state, run_id, 60)
+    assert run.processed == 300 and run.shape == {"type": "ramp", "from": 600, "to": 12000,
+                                                 "seconds": 3}  # fmt: skip
+    wait_until(lambda: panel.chart_data().planned, 10, "the planned release in the chart")
+    panel.shape.value = ""
+    run_id = panel.start_run(x=100_000, y=600)
+    wait_until(lambda: panel.status.get("running"), 15, "the constant run to run")
+    panel.y.value = 3000
+    wait_until(lambda: (r := state.run(run_id)) and r.yMinutes == 3000, 10, "Y to apply live")
+    panel.stop_run()
+    assert [c["shape"]["y"] for c in state.run(run_id).changes] == [600, 3000]
+    panel.shape.value = "ramp:600"
+    assert panel.start_run() is None and "is not a shape" in (panel.error or "")

@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lab import __version__, config
-from lab.api import admin, bulk, deadletters, jobs, live, queues, runs
+from lab.api import admin, bulk, deadletters, jobs, kinds, live, queues, runs
 from lab.api.access import AccessGuard, Policy
 from lab.api.health import Health
 from lab.api.limits import BodyLimits, StreamSlots
@@ -53,8 +53,8 @@ from lab.runtime.store import Store
 log = logging.getLogger("lab.api.app")
 
 PRUNE_EVERY_S = 60.0
-ROUTERS = (runs.router, live.router, jobs.router, bulk.router, admin.router, deadletters.router,
-           queues.router)  # fmt: skip
+ROUTERS = (runs.router, live.router, jobs.router, kinds.router, bulk.router, admin.router,
+           deadletters.router, queues.router)  # fmt: skip
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -8,7 +8,6 @@ their Elasticsearch document is their record, shown read-only by `GET /jobs/{id}
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,13 +17,14 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from lab.api.kinds import checked
 from lab.api.limits import StreamsFull, client_of
 from lab.api.responses import error, invalid, sse, sse_response
 from lab.api.services import Lab, Services
 from lab.runtime import single_jobs
 from lab.runtime.broker import PublishError
 from lab.runtime.events import BadEventId, check_event_id
-from lab.runtime.handlers import UnknownKind, handler_for, known_kinds
+from lab.runtime.handlers import known_kinds
 from lab.runtime.jobs import (
     MAX_ATTEMPTS,
     TERMINAL,
@@ -33,12 +33,10 @@ from lab.runtime.jobs import (
     JobState,
 )
 from lab.runtime.jobviews import run_job_view
-from lab.runtime.messages import ID_PATTERN, KIND_PATTERN, MAX_DEPTH, depth, is_id, is_kind
-from lab.runtime.payload import PayloadError
+from lab.runtime.messages import ID_PATTERN, KIND_PATTERN, is_id
 from lab.runtime.search import BadQuery, epoch_ms
 from lab.runtime.store import unavailable
 
-MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_DELAY_S = 30 * 86400
 RUN_CURSOR = re.compile(r"(\d{1,15}):(\d{1,8})", re.ASCII)
 SEARCH_CURSOR = re.compile(r"(\d{1,16}):([A-Za-z0-9][A-Za-z0-9_.-]{0,127})", re.ASCII)
@@ -142,20 +140,9 @@ def run_job_or_404(lab: Services, job_id: str, action: str) -> JSONResponse:
 def create_job(lab: Lab, body: JobRequest) -> Any:
     """Queue one job of `kind` with its `payload`; it is retried up to `attempts` times."""
     settings, records, publisher = lab.settings, lab.records, lab.publisher
-    if not is_kind(body.kind):
-        return invalid("kind", f"{body.kind!r} is not a valid kind name")
-    if depth(body.payload) > MAX_DEPTH:
-        return invalid("payload", f"nests deeper than {MAX_DEPTH} levels")
-    if len(json.dumps(body.payload)) > MAX_PAYLOAD_BYTES:
-        return invalid("payload", f"is larger than {MAX_PAYLOAD_BYTES} bytes")
-    try:
-        handler = handler_for(body.kind)
-        handler.check(body.payload)
-    except UnknownKind:
-        return invalid("kind", f"unknown kind {body.kind!r}; choose from {known_kinds()}")
-    except PayloadError as exc:
-        where = f"payload.{exc.field}" if exc.field else "payload"
-        return invalid(where, str(exc).split(": ", 1)[1])
+    handler = checked(body.kind, body.payload)
+    if isinstance(handler, JSONResponse):
+        return handler
     run_at = 0
     if body.delaySeconds is not None and body.runAt is not None:
         return invalid("runAt", "give delaySeconds or runAt, not both")

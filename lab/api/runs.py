@@ -1,6 +1,9 @@
-"""Runs over HTTP: start and stop one, the shared `/status`, run history and timelines.
+"""Runs over HTTP: start, change and stop one, the shared `/status`, run history and timelines.
 
-POST /run {x, y}        start a run of x jobs at y per minute (409 while one runs)
+POST /run {x, y | shape, kind, payload, seed}
+                        start a run of x jobs of a kind, at y per minute or following a shape
+                        (409 while one runs)
+PATCH /run {y | shape}  the active run follows a new rate or shape from now on
 POST /stop              stop releasing the active run; queued jobs still finish
 GET  /status            the active (or latest) run, rates and live workers (one read)
 GET  /runs[/{id}[/timeline]], GET /history
@@ -8,35 +11,80 @@ GET  /runs[/{id}[/timeline]], GET /history
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from lab.api.responses import error
+from lab.api.kinds import checked
+from lab.api.responses import error, invalid
 from lab.api.services import Lab, Services
+from lab.runtime import shapes
 from lab.runtime.messages import is_id
-from lab.runtime.state import MAX_JOBS, NoActiveRun, RunConflict
+from lab.runtime.state import MAX_JOBS, NoActiveRun, RunConflict, ShapeRace
 
 # One job per 10 minutes at the slowest (slower runs never look alive), a million a second at
-# the fastest (far past what one queue takes).
-MIN_RATE_PER_MINUTE = 0.1
-MAX_RATE_PER_MINUTE = 60_000_000
+# the fastest (far past what one queue takes); every rate of a shape has the same bounds.
+MIN_RATE_PER_MINUTE = shapes.MIN_RATE
+MAX_RATE_PER_MINUTE = shapes.MAX_RATE
+MAX_SEED = 2**63 - 1
 
 router = APIRouter(tags=["runs"])
+
+
+RATE = Field(
+    default=None,
+    ge=MIN_RATE_PER_MINUTE,
+    le=MAX_RATE_PER_MINUTE,
+    allow_inf_nan=False,
+    description=f"jobs per minute, from {MIN_RATE_PER_MINUTE} to {MAX_RATE_PER_MINUTE:,}; the "
+    'same as shape {"type": "constant", "y": y}',
+)
+SHAPE = Field(
+    default=None,
+    description="Y over time (lab/runtime/shapes.py): constant, ramp, steps, spike, sine, "
+    "poisson or trace; give y or shape",
+    json_schema_extra={"examples": [{"type": "ramp", "from": 600, "to": 12000, "seconds": 120}]},
+)
 
 
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     x: int = Field(gt=0, le=MAX_JOBS, description="how many jobs the run releases")
-    y: float = Field(
-        ge=MIN_RATE_PER_MINUTE,
-        le=MAX_RATE_PER_MINUTE,
-        allow_inf_nan=False,
-        description=f"jobs per minute, from {MIN_RATE_PER_MINUTE} to {MAX_RATE_PER_MINUTE}",
+    y: float | None = RATE
+    shape: dict[str, Any] | None = SHAPE
+    kind: str = Field(
+        default="index", max_length=64, description="the job kind (GET /kinds lists them)"
     )
+    payload: dict[str, Any] = Field(
+        default_factory=dict, description="every job's payload, checked by the kind's fields"
+    )
+    seed: int | None = Field(
+        default=None, ge=0, le=MAX_SEED,
+        description="seeds the run's randomness (Poisson arrivals, the synthetic kind); "
+        "the same seed repeats the run exactly. Default: a new one, recorded in the run",
+    )  # fmt: skip
+
+
+class RunChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    y: float | None = RATE
+    shape: dict[str, Any] | None = SHAPE
+
+
+def shape_of(y: float | None, shape: dict[str, Any] | None, seed: int) -> Any:
+    """The run's shape as JSON (`y` means a constant one), or the 422 naming what is wrong."""
+    if (y is None) == (shape is None):
+        return invalid("y", "give y or shape (not both)")
+    spec = shape if shape is not None else {"type": "constant", "y": y}
+    try:
+        return shapes.parse(spec, seed).as_json()
+    except shapes.ShapeError as exc:
+        return invalid(exc.field, str(exc).split(": ", 1)[1])
 
 
 def changed(lab: Services, answer: dict[str, Any]) -> dict[str, Any]:
@@ -61,12 +109,46 @@ def changed(lab: Services, answer: dict[str, Any]) -> dict[str, Any]:
     },
 )
 def start_run(body: RunRequest, lab: Lab) -> Any:
-    """Start a run of `x` jobs released at `y` per minute (409 while another is running)."""
+    """Start a run of `x` jobs of `kind` (default `index`), released at `y` per minute or
+    following `shape` (409 while another is running). The payload is checked by the kind at
+    the door (422 naming the field) and carried by every job's message."""
+    seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
+    shape = shape_of(body.y, body.shape, seed)
+    if isinstance(shape, JSONResponse):
+        return shape
+    handler = checked(body.kind, body.payload)
+    if isinstance(handler, JSONResponse):
+        return handler
+    payload = dict(body.payload)
+    if handler.fields and any(f.name == "seed" for f in handler.fields):
+        payload.setdefault("seed", seed)  # a kind that draws at random draws from the run's seed
     try:
-        run_id = lab.state.start_run(body.x, body.y)
+        run_id = lab.state.start_run(
+            body.x, shape=shape, kind=body.kind, payload=payload, seed=seed
+        )
     except RunConflict as exc:
         return error(409, str(exc), runId=exc.run_id)
     return changed(lab, {"runId": run_id, **lab.state.status()})
+
+
+@router.patch("/run")
+def change_run(body: RunChange, lab: Lab) -> Any:
+    """The active run follows a new rate (`y`) or `shape` from now on, going on from the jobs
+    its old shape had released; the change is kept in the run's record (`changes`)."""
+    run_id = lab.state.active_run_id()
+    if run_id is None:
+        return error(409, str(NoActiveRun()))
+    run = lab.state.run(run_id)
+    shape = shape_of(body.y, body.shape, run.seed or 0 if run else 0)
+    if isinstance(shape, JSONResponse):
+        return shape
+    try:
+        base = lab.state.reshape(run_id, shape)
+    except NoActiveRun as exc:
+        return error(409, str(exc))
+    except ShapeRace as exc:
+        return error(409, str(exc))
+    return changed(lab, {"runId": run_id, "shape": shape, "from": base, **lab.state.status()})
 
 
 @router.post("/stop")

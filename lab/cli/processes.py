@@ -111,7 +111,7 @@ def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
 def lower_priority(settings: Settings) -> None:
     """Workers yield the CPU to the API when the machine is busy (a niceness increase needs no
     privilege, so this works under compose and Kubernetes too). The scheduler keeps its
-    priority: it is the run's clock, and GCRA never lets a stalled scheduler catch up."""
+    priority: it is the run's clock, and the catch-up rule never lets a stalled scheduler burst."""
     if settings.pipeline_nice:
         os.nice(settings.pipeline_nice)
 

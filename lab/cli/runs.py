@@ -1,4 +1,4 @@
-"""`lab run start|stop|status|list|show|pause|resume`: run control through the API, as any
+"""`lab run start|set|stop|status|list|show|pause|resume`: run control through the API, as any
 client would do it (`lab status`, `lab stop`, `lab runs`, `lab pause`, `lab resume` are kept
 as aliases)."""
 
@@ -7,15 +7,24 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lab.cli.arguments import positive_float, positive_int
+from lab.cli.arguments import (
+    json_object,
+    kind_name,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from lab.cli.terminal import DataTable, console, listing, plain
 from lab.client import LabClient
 from lab.config import Settings
+from lab.runtime import shapes
+from lab.runtime.shapes import SHORT_HELP
 from lab.runtime.state import is_settled
 
 
@@ -24,11 +33,33 @@ def register(sub: Any) -> None:
         "run", help="runs: start, stop, status, list, show, pause, resume (through the API)"
     )
     actions = run.add_subparsers(dest="action", required=True, metavar="ACTION")
-    start = actions.add_parser("start", help="start a run: X jobs released at Y per minute")
+    start = actions.add_parser(
+        "start", help="start a run: X jobs of a kind, at Y per minute or following a shape"
+    )
     start.add_argument("--x", type=positive_int, required=True, help="number of jobs")
-    start.add_argument("--y", type=positive_float, required=True, help="jobs per minute")
+    rate = start.add_mutually_exclusive_group(required=True)
+    rate.add_argument("--y", type=positive_float, help="jobs per minute")
+    rate.add_argument("--shape", type=shape_arg, metavar="SHAPE", help=f"Y over time: {SHORT_HELP}")
+    start.add_argument(
+        "--kind", type=kind_name, default="index", help="the job kind (lab kind list)"
+    )
+    start.add_argument(
+        "--payload", type=payload_arg, default=None, metavar="JSON|@FILE",
+        help="every job's payload: a JSON object or @file.json (lab kind show KIND)",
+    )  # fmt: skip
+    start.add_argument(
+        "--seed", type=non_negative_int, help="repeat a run's randomness (default: a new seed)"
+    )
     start.add_argument("--wait", action="store_true", help="show progress until the run is done")
     start.set_defaults(handler=cmd_run)
+
+    change = actions.add_parser("set", help="change the active run's rate or shape from now on")
+    new_rate = change.add_mutually_exclusive_group(required=True)
+    new_rate.add_argument("--y", type=positive_float, help="jobs per minute")
+    new_rate.add_argument(
+        "--shape", type=shape_arg, metavar="SHAPE", help=f"Y over time: {SHORT_HELP}"
+    )
+    change.set_defaults(handler=cmd_set)
 
     status = actions.add_parser("status", help="the active (or latest) run")
     status.add_argument("--json", action="store_true", help="the API's answer as JSON")
@@ -52,11 +83,38 @@ def register(sub: Any) -> None:
         )
 
 
+def shape_arg(text: str) -> dict[str, Any]:
+    """`--shape`: a short form, JSON or @trace.csv, checked here (the API checks it again)."""
+    try:
+        shape = shapes.from_text(text, read=lambda path: Path(path).read_text())
+        shapes.parse(shape)
+    except shapes.ShapeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text[1:]!r}: {exc.strerror}") from None
+    return shape
+
+
+def payload_arg(text: str) -> dict[str, Any]:
+    """`--payload`: a JSON object, or `@file.json`."""
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text()
+        except OSError as exc:
+            raise argparse.ArgumentTypeError(f"cannot read {text[1:]!r}: {exc.strerror}") from None
+    return json_object(text)
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     client = LabClient.of(settings)
-    started = client.run(args.x, args.y)
+    shape = args.shape if args.shape is not None else {"type": "constant", "y": args.y}
+    started = client.run(args.x, shape=shape, kind=args.kind, payload=args.payload, seed=args.seed)
     run_id = started["runId"]
-    console.print(f"lab: run {run_id} started: {args.x} jobs at {args.y:g}/min")
+    console.print(
+        f"lab: run {run_id} started: {args.x} {args.kind} jobs, {shapes.describe(shape)}, "
+        f"seed {started.get('seed')}",
+        highlight=False,
+    )
     if not args.wait:
         print(run_id)
         return 0
@@ -135,12 +193,23 @@ def cmd_stop(_args: argparse.Namespace, settings: Settings) -> int:
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     runs = LabClient.of(settings).runs(args.limit)
     rows = (
-        (r["runId"], r["state"], str(r["xTotal"]), f"{r['yMinutes']:g}", str(r["processed"]),
-         str(r["failed"]), f"{r['durationSeconds']:.1f}")
+        (r["runId"], r["state"], r.get("kind", "index"), str(r["xTotal"]),
+         r.get("shapeText") or f"{r['yMinutes']:g}/min", str(r["processed"]), str(r["failed"]),
+         f"{r['durationSeconds']:.1f}")
         for r in runs
     )  # fmt: skip
-    columns = ("runId", "state", "xTotal", "yMinutes", "processed", "failed", "seconds")
+    columns = ("runId", "state", "kind", "xTotal", "shape", "processed", "failed", "seconds")
     return listing(args.json, runs, "runs", columns, rows)
+
+
+def cmd_set(args: argparse.Namespace, settings: Settings) -> int:
+    shape = args.shape if args.shape is not None else {"type": "constant", "y": args.y}
+    answer = LabClient.of(settings).change_run(shape=shape)
+    console.print(
+        f"lab: run {answer['runId']} follows {shapes.describe(shape)} from job {answer['from']}",
+        highlight=False,
+    )
+    return 0
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,9 +14,13 @@ Everything here is pure: `State.timeline` and `State.recent` read Redis and call
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 FIELDS = ("released", "processed", "failed")
+MARKS = ("forgiven", "backpressure", "paused")
+"""A run's seconds the release did not follow its shape, and why: jobs forgiven to a scheduler
+that fell behind (a restart, a new leader), the backlog at its bound, the run paused."""
 HISTORY_BUCKET_S = 10
 TIMELINE_BUCKET_S = 1
 MAX_FILLED = 20_000  # a longer span lists only the seconds that counted something
@@ -33,22 +37,34 @@ def _points(counts: dict[int, dict[str, int]], first: int, last: int, step: int)
 
 
 def timeline(
-    run_id: str, raw: dict[str, str], started_ms: str | None, ended_ms: str | None, now_s: int
+    run_id: str,
+    raw: dict[str, str],
+    started_ms: str | None,
+    ended_ms: str | None,
+    now_s: int,
+    planned: Callable[[float], int] | None = None,
 ) -> dict[str, Any]:
     """A run's jobs per second from its start to its end (or now), from its timeline hash
-    (`<second>:<field>` → count) and its times."""
+    (`<second>:<field>` → count) and its times: `released` counts a job in the second it was
+    first published, `processed` and `failed` in the second they were counted; a second where
+    the release did not follow the shape carries its marks (`MARKS`); with `planned` (epoch
+    seconds → jobs the shape had asked for by then), each point has the run's `planned` total
+    by the end of its second."""
     counts: dict[int, dict[str, int]] = {}
     for name, value in raw.items():
         second, _, field = name.partition(":")
-        if second.isascii() and second.isdigit() and field in FIELDS:
+        if second.isascii() and second.isdigit() and (field in FIELDS or field in MARKS):
             counts.setdefault(int(second), {})[field] = int(value)
     start_s = int(started_ms) // 1000 if started_ms else now_s
     end_s = int(ended_ms) // 1000 if ended_ms else now_s
-    return {
-        "runId": run_id,
-        "bucketSeconds": TIMELINE_BUCKET_S,
-        "points": _points(counts, start_s, end_s, TIMELINE_BUCKET_S),
-    }
+    points = _points(counts, start_s, end_s, TIMELINE_BUCKET_S)
+    for point in points:
+        for mark in MARKS:
+            if counts.get(point["t"], {}).get(mark):
+                point[mark] = counts[point["t"]][mark]
+        if planned is not None:
+            point["planned"] = planned(point["t"] + TIMELINE_BUCKET_S)
+    return {"runId": run_id, "bucketSeconds": TIMELINE_BUCKET_S, "points": points}
 
 
 def recent_buckets(seconds: int, kept_s: int, now_s: int) -> list[int]:

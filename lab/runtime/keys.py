@@ -48,10 +48,6 @@ class Keys:
         without `second`, as above)."""
         return f"{self.prefix}:run:{run_id}:rate:e:{second}"
 
-    def run_tat(self, run_id: str) -> str:
-        """String: the run's release limiter state (GCRA theoretical arrival time, in µs)."""
-        return f"{self.prefix}:run:{run_id}:tat"
-
     def run_timeline(self, run_id: str) -> str:
         """Hash: the run's jobs per second, fields `<unix second>:<released|processed|failed>`
         (`GET /runs/{id}/timeline`); it lives as long as the run's other keys."""

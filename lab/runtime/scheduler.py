@@ -1,18 +1,22 @@
-"""The scheduler: releases the active run's jobs at Y per minute into the durable queue.
+"""The scheduler: releases the active run's jobs into the durable queue as its shape says.
 
-Every tick it asks Redis (one script, `release.lua`) how many jobs it may publish now. That
-answer combines the lease (only one scheduler releases), the GCRA rate limit (state in Redis, so
-a restart neither bursts nor resets), and backpressure (published-but-unsettled jobs stay under
-`backlog_limit`). It then generates exactly those jobs and publishes them with publisher confirms
-outstanding in a window, never one round trip per message. A job counts as released (`enqueued`)
-only once it and every job before it are confirmed; after a crash, the next scheduler starts at
-`enqueued` and republishes what was unconfirmed, which is harmless because jobs are idempotent by
-jobId.
+Every tick it computes how many jobs the run's shape allows by now (`lab/runtime/shapes.py`: the
+first job at once, then the integral of Y over shape time, the run's time less its pauses) and
+asks Redis (one script, `release.lua`) how many it may publish. That answer combines the lease
+(only one scheduler releases), the target with the catch-up rule (the shape's clock and the
+jobs forgiven to a scheduler that fell behind live in Redis, so a restart neither bursts nor
+resets), and backpressure (published-but-unsettled jobs stay under `backlog_limit`). It then
+generates exactly those jobs, of the run's kind and payload, and publishes them with publisher
+confirms outstanding in a window, never one round trip per message. A job counts as released
+(`enqueued`) only once it and every job before it are confirmed; after a crash, the next
+scheduler starts at `enqueued` and republishes what was unconfirmed, which is harmless because
+jobs are idempotent by jobId.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
@@ -33,11 +37,13 @@ from lab.runtime.backoff import Backoff
 from lab.runtime.messages import run_job
 from lab.runtime.patience import brief
 from lab.runtime.seams import SchedulerState
-from lab.runtime.state import State
+from lab.runtime.shapes import Plan
+from lab.runtime.state import Ask, State
 
 log = logging.getLogger("lab.runtime.scheduler")
 
-# At high rates each tick publishes what accumulated since the last (GCRA keeps the rate exact);
+# At high rates each tick publishes what accumulated since the last (the shape's integral keeps
+# the rate exact);
 # ticking more often than this only spends CPU on Redis round trips.
 MIN_TICK_S = 0.02
 MAX_TICK_S = 0.2
@@ -46,11 +52,16 @@ STANDBY_POLL_S = 0.5
 CHUNK = 1000
 
 
-def next_tick(wait_us: int, confirms_outstanding: bool) -> float:
-    """Seconds until the next tick: when the limiter's next token is due, but soon while confirms
-    are still to be recorded, and never so often that ticks only spend Redis round trips."""
+ETA_EVERY_S = 1.0
+SECOND_EDGE_S = 0.003  # a tick this long before Redis' next whole second (see `_next_tick`)
+
+
+def next_tick(due_s: float | None, confirms_outstanding: bool) -> float:
+    """Seconds until the next tick: when the shape's next job is due (None: not known), but soon
+    while confirms are still to be recorded, and never so often that ticks only spend Redis
+    round trips."""
     cap = ADVANCE_EVERY_S if confirms_outstanding else MAX_TICK_S
-    return min(max(wait_us / 1e6, MIN_TICK_S), cap)
+    return min(max(due_s if due_s is not None else 0.0, MIN_TICK_S), cap)
 
 
 class Scheduler:
@@ -72,6 +83,12 @@ class Scheduler:
         self.tracker = ConfirmTracker()
         self.republish: list[int] = []
         self.run_id: str | None = None
+        self.plan: Plan | None = None  # the run's shape, as of its version
+        self.kind, self.queue = "index", settings.queue
+        self.payload: dict[str, Any] = {}
+        self.synced: tuple[float, float, int] | None = None  # (shape s, our clock, Redis ms)
+        self.lag = 0
+        self._eta: tuple[float, float | None] = (-ETA_EVERY_S, None)
         self.next_seq = 0
         self.advanced_to = 0
         self.leader = False
@@ -240,7 +257,9 @@ class Scheduler:
         want = min(CHUNK, self.settings.publish_window - self.tracker.outstanding)
         if want <= 0:
             return MIN_TICK_S
-        grant = self.state.release(self.id, self.run_id, self.next_seq, want)
+        grant = self.state.release(self.id, self.run_id, self.next_seq, want, self._ask())
+        if grant.status != "ok":
+            self.synced = None  # the run's clock is read again before the next target
         if grant.status == "lease":
             log.warning("lease lost to %s; standing by", grant.holder or "nobody")
             self.leader = False
@@ -259,10 +278,59 @@ class Scheduler:
             return MAX_TICK_S
         if grant.status == "switch":
             return self.follow(grant.run_id)
+        self.synced = (grant.elapsed_ms / 1000, self.clock(), grant.now_ms)
+        self.lag = grant.lag
+        if self.plan is None or grant.version != self.plan.version:
+            self.plan = self.state.plan(self.run_id)  # PATCH /run: a new shape from now on
+            return 0.0
         for seq in range(self.next_seq, self.next_seq + grant.granted):
             self._publish(self.run_id, seq)
         self.next_seq += grant.granted
-        return next_tick(grant.wait_us, self.tracker.outstanding > 0)
+        return self._next_tick()
+
+    # --- following the shape -----------------------------------------------------------------
+    def elapsed(self) -> float | None:
+        """The run's shape time now, from Redis' last answer and our own clock since."""
+        if self.synced is None:
+            return None
+        shape_s, at, _redis_ms = self.synced
+        return shape_s + (self.clock() - at)
+
+    def _ask(self) -> Ask | None:
+        """The shape's target and budget now; None (only read the clock) until it is known."""
+        t = self.elapsed()
+        if t is None or self.plan is None:
+            return None
+        plan = self.plan
+        now = self.clock()
+        if now - self._eta[0] >= ETA_EVERY_S:  # a search over the shape: once a second is enough
+            self._eta = (now, plan.eta_s(t, self.lag))
+        return Ask(
+            target=plan.target(t),
+            budget=plan.budget(t, self.settings.burst_s),
+            version=plan.version,
+            y=plan.shape.rate(t),
+            eta_s=self._eta[1],
+        )
+
+    def _next_tick(self) -> float:
+        """When the shape's next job is due, within `next_tick`'s bounds; and a tick just before
+        each whole second of Redis' clock, so the jobs due in a second are released in it (the
+        run's timeline counts whole seconds)."""
+        t, plan = self.elapsed(), self.plan
+        if t is None or plan is None or self.synced is None:
+            return 0.0
+        due = None
+        if self.next_seq < plan.x:
+            at = plan.shape.seconds_until(self.next_seq + 1 - plan.base + self.lag, t)
+            due = None if at is None else at - t
+        delay = next_tick(due, self.tracker.outstanding > 0)
+        _shape_s, synced_at, redis_ms = self.synced
+        redis_now_s = redis_ms / 1000 + (self.clock() - synced_at)
+        to_edge = math.ceil(redis_now_s) - redis_now_s - SECOND_EDGE_S
+        if SECOND_EDGE_S < to_edge < delay:
+            delay = to_edge
+        return delay
 
     def follow(self, run_id: str | None) -> float:
         """Start releasing `run_id` from its first unconfirmed job."""
@@ -270,24 +338,28 @@ class Scheduler:
             self.run_id = None
             return MAX_TICK_S
         run = self.state.run(run_id)
-        if run is None:
+        plan = self.state.plan(run_id)
+        if run is None or plan is None:
             return MAX_TICK_S
         self.tracker.forget()  # the same channel: its delivery tags go on
         self.republish = []
-        self.run_id = run_id
+        self.run_id, self.plan, self.synced = run_id, plan, None
+        self.kind, self.payload = run.kind, run.payload or {}
+        self.queue = self.topology.route(run.kind, single=False)
         self.next_seq = self.advanced_to = run.enqueued
         log.info(
-            "releasing run %s from seq %d (x=%d, y=%g/min)",
+            "releasing run %s from seq %d (x=%d, %s jobs, %s)",
             run_id,
             run.enqueued,
             run.xTotal,
-            run.yMinutes,
+            run.kind,
+            run.shapeText,
         )
         return 0.0
 
     def _publish(self, run_id: str, seq: int) -> None:
-        job = run_job(run_id, seq)
-        self.channel.basic_publish("", self.settings.queue, job.to_json(), broker.properties())
+        job = run_job(run_id, seq, self.kind, self.payload)
+        self.channel.basic_publish("", self.queue, job.to_json(), broker.properties())
         self.tracker.published(seq)
 
     def _publish_refused(self) -> None:

@@ -82,7 +82,11 @@ JOB_DELETE = Script(
 JOB_DUE = Script("job_due", ("delayed", "promoting"), ("now", "limit", "stale"))
 JOB_RENEW = Script("job_renew", (), ("lease_ms",))  # then a job key and a lease token each
 # Runs.
-START_RUN = Script("start_run", ("active", "runs", "run", "events"), ("run_id", "x", "y", "maxlen"))
+START_RUN = Script(
+    "start_run",
+    ("active", "runs", "run", "events"),
+    ("run_id", "x", "y", "maxlen", "kind", "payload", "shape", "seed", "shape_text"),
+)
 PAUSE_RUN = Script("pause_run", ("active", "events"), ("runs", "maxlen", "paused"))
 STOP_RUN = Script("stop_run", ("active", "events"), ("runs", "maxlen"))
 STATUS = Script(
@@ -95,11 +99,28 @@ RECORD = Script(
 )  # then each run's keys, then middleware's
 RELEASE = Script(
     "release",
-    ("lease", "active", "run", "tat"),
-    ("scheduler", "lease_ms", "run_id", "next_seq", "want", "burst_s", "backlog"),
+    ("lease", "active", "run", "timeline"),
+    (
+        "scheduler",
+        "lease_ms",
+        "run_id",
+        "next_seq",
+        "want",
+        "target",
+        "budget",
+        "backlog",
+        "version",
+        "y",
+        "eta",
+    ),
 )
 ADVANCE = Script(
     "advance",
-    ("lease", "active", "run", "released_in", "events", "totals", "history", "timeline"),
+    ("lease", "active", "run", "released_in", "events", "totals", "history"),
     ("scheduler", "run_id", "up_to", "maxlen", "history_s"),
+)
+RESHAPE_RUN = Script(
+    "reshape_run",
+    ("active", "run", "events"),
+    ("run_id", "shape", "base", "version", "maxlen", "y", "shape_text"),
 )

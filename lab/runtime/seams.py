@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from lab.runtime.jobs import Begin, End
     from lab.runtime.keys import Keys
     from lab.runtime.messages import Job
-    from lab.runtime.state import Grant, RunView
+    from lab.runtime.shapes import Plan
+    from lab.runtime.state import Ask, Grant, RunView
     from lab.runtime.store import BulkResult
 
 
@@ -51,7 +52,11 @@ class SchedulerState(Protocol):
 
     def run(self, run_id: str) -> RunView | None: ...
 
-    def release(self, scheduler_id: str, run_id: str, next_seq: int, want: int) -> Grant: ...
+    def plan(self, run_id: str) -> Plan | None: ...
+
+    def release(
+        self, scheduler_id: str, run_id: str, next_seq: int, want: int, ask: Ask | None = None
+    ) -> Grant: ...
 
     def advance(self, scheduler_id: str, run_id: str, up_to: int) -> str: ...
 

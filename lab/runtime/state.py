@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from lab.config import Settings
-from lab.runtime import beats, history, scripts
+from lab.runtime import beats, history, scripts, shapes
 from lab.runtime.connections import (  # noqa: F401 - read from here too
     TextRedis,
     redis_client,
@@ -45,6 +45,10 @@ class RunConflict(RuntimeError):
         self.run_id = run_id
 
 
+class ShapeRace(RuntimeError):
+    """The run's clock kept moving while a new shape was being applied."""
+
+
 class NoActiveRun(RuntimeError):
     """There is no active run to stop, pause or resume."""
 
@@ -67,21 +71,38 @@ class Grant:
     status: str
     run_id: str | None = None
     granted: int = 0
-    wait_us: int = 0
+    elapsed_ms: int = 0  # the run's shape time now (its time less its pauses)
     x_total: int = 0
+    version: str = "1"  # of the run's shape; another means it changed (PATCH /run)
+    now_ms: int = 0  # Redis' clock
+    lag: int = 0  # jobs forgiven to schedulers that fell behind
     holder: str = ""
 
     @classmethod
     def of(cls, answer: list[Any]) -> Grant:
         status = str(answer[0])
         if status == "ok":
-            _, run_id, granted, wait_us, x_total = answer
-            return cls(status, str(run_id), int(granted), int(wait_us), int(x_total))
+            _, run_id, granted, elapsed, x_total, version, now, lag = answer
+            return cls(status, str(run_id), int(granted), int(elapsed), int(x_total),
+                       str(version), int(now), int(lag))  # fmt: skip
         if status == "switch":
             return cls(status, run_id=str(answer[1]))
         if status == "lease":
             return cls(status, holder=str(answer[1] or ""))
         return cls(status)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What the scheduler asks `release.lua` for: the shape's target (-1: only read the clock),
+    the most it may release at once, the shape version it computed them from, and the rate and
+    ETA /status shows."""
+
+    target: int = -1
+    budget: int = 0
+    version: str = ""
+    y: float = 0.0
+    eta_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +133,23 @@ class State:
         return self._scripts[name]
 
     # --- runs ---------------------------------------------------------------------------------
-    def start_run(self, x: int, y: float) -> str:
+    def start_run(
+        self,
+        x: int,
+        y: float | None = None,
+        *,
+        shape: dict[str, Any] | None = None,
+        kind: str = "index",
+        payload: dict[str, Any] | None = None,
+        seed: int = 0,
+    ) -> str:
+        """A run of `x` jobs of `kind` released at `y` a minute or following `shape` (checked
+        by the caller: `shapes.parse`)."""
+        if shape is None:
+            if y is None:
+                raise ValueError("a run needs y or a shape")
+            shape = {"type": "constant", "y": y}
+        first = shapes.parse(shape, seed).rate(0)
         run_id = new_run_id()
         k = self.keys
         status, value = scripts.START_RUN.call(
@@ -121,8 +158,13 @@ class State:
             args={
                 "run_id": run_id,
                 "x": x,
-                "y": repr(float(y)),
+                "y": repr(float(first)),
                 "maxlen": self.settings.event_stream_len,
+                "kind": kind,
+                "payload": json.dumps(payload or {}, separators=(",", ":")),
+                "shape": json.dumps(shape, separators=(",", ":")),
+                "seed": seed,
+                "shape_text": shapes.describe(shape),
             },  # fmt: skip
         )
         if status == "conflict":
@@ -212,13 +254,15 @@ class State:
     def timeline(self, run_id: str) -> dict[str, Any] | None:
         """The run's jobs per second over its life; None for an unknown run."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self.keys.run(run_id), "startedAt", "finishedAt", "stoppedAt")
+        pipe.hgetall(self.keys.run(run_id))
         pipe.hgetall(self.keys.run_timeline(run_id))
         pipe.time()
-        (started, finished, stopped), raw, now = pipe.execute()
-        if started is None:
+        h, raw, now = pipe.execute()
+        if not h.get("startedAt"):
             return None
-        return history.timeline(run_id, raw, started, finished or stopped, int(now[0]))
+        ended = h.get("finishedAt") or h.get("stoppedAt")
+        planned = shapes.planner(h)
+        return history.timeline(run_id, raw, h["startedAt"], ended, int(now[0]), planned)
 
     def recent(self, seconds: int) -> dict[str, Any]:
         """The lab's jobs per 10-second bucket over the last `seconds`, whatever the runs."""
@@ -315,16 +359,53 @@ class State:
     def active_run_id(self) -> str | None:
         return self.redis.get(self.keys.active_run)
 
-    def release(self, scheduler_id: str, run_id: str, next_seq: int, want: int) -> Grant:
-        """Ask for up to `want` jobs of `run_id` from `next_seq` on (lease, GCRA, backlog)."""
+    def release(self, scheduler_id: str, run_id: str, next_seq: int, want: int,
+                ask: Ask | None = None) -> Grant:  # fmt: skip
+        """Ask for up to `want` jobs of `run_id` from `next_seq` on (the lease, the shape's
+        target, the backlog); without `ask`, only read the run's clock."""
         k = self.keys
+        ask = ask or Ask()
         keys = {"lease": k.scheduler_lease, "active": k.active_run, "run": k.run(run_id),
-                "tat": k.run_tat(run_id)}  # fmt: skip
+                "timeline": k.run_timeline(run_id)}  # fmt: skip
         args = {"scheduler": scheduler_id, "lease_ms": self.settings.lease_ms, "run_id": run_id,
-                "next_seq": next_seq, "want": want, "burst_s": self.settings.burst_s,
-                "backlog": self.settings.backlog_limit}  # fmt: skip
+                "next_seq": next_seq, "want": want, "target": ask.target, "budget": ask.budget,
+                "backlog": self.settings.backlog_limit, "version": ask.version,
+                "y": repr(float(ask.y)),
+                "eta": "" if ask.eta_s is None else f"{ask.eta_s:.1f}"}  # fmt: skip
         answer = scripts.RELEASE.call(self.script, keys, args)
         return Grant.of(answer)
+
+    def plan(self, run_id: str) -> shapes.Plan | None:
+        """The run's release plan (its shape, base and version), as the scheduler follows it."""
+        h = self.redis.hgetall(self.keys.run(run_id))
+        return shapes.Plan.of_run(h) if h else None
+
+    def reshape(self, run_id: str, shape: dict[str, Any]) -> int:
+        """The active run follows `shape` from now on, going on from the jobs its old shape had
+        allowed by now; returns the new shape's base. Raises `NoActiveRun`."""
+        k = self.keys
+        for _ in range(5):  # another change or a pause in between: read the clock again
+            h = self.redis.hgetall(k.run(run_id))
+            if not h or h.get("state") != "running":
+                raise NoActiveRun()
+            now_s, now_us = self.redis.time()
+            plan = shapes.Plan.of_run(h)
+            elapsed = shapes.elapsed_s(h, now_s * 1000 + now_us // 1000)
+            base = min(plan.x, plan.target(elapsed) - int(h.get("shapeLag") or 0))
+            first = shapes.parse(shape, plan.seed).rate(0)
+            answer = scripts.RESHAPE_RUN.call(
+                self.script,
+                keys={"active": k.active_run, "run": k.run(run_id), "events": k.events},
+                args={"run_id": run_id, "shape": json.dumps(shape, separators=(",", ":")),
+                      "base": base, "version": h.get("shapeVersion") or "1",
+                      "maxlen": self.settings.event_stream_len, "y": repr(float(first)),
+                      "shape_text": shapes.describe(shape)},
+            )  # fmt: skip
+            if answer[0] == "ok":
+                return base
+            if answer[0] == "idle":
+                raise NoActiveRun()
+        raise ShapeRace(f"run {run_id} kept changing (pauses, other changes); try again")
 
     def advance(self, scheduler_id: str, run_id: str, up_to: int) -> str:
         """Record that every job of `run_id` below `up_to` is confirmed: `ok`, `lease` (another
@@ -332,7 +413,7 @@ class State:
         k = self.keys
         keys = {"lease": k.scheduler_lease, "active": k.active_run, "run": k.run(run_id),
                 "released_in": k.run_released_in(run_id), "events": k.events, "totals": k.totals,
-                "history": k.history(), "timeline": k.run_timeline(run_id)}  # fmt: skip
+                "history": k.history()}  # fmt: skip
         args = {"scheduler": scheduler_id, "run_id": run_id, "up_to": up_to,
                 "maxlen": self.settings.event_stream_len,
                 "history_s": self.settings.history_s}  # fmt: skip

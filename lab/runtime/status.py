@@ -42,6 +42,18 @@ class RunView:
     stoppedAt: str | None
     finishedAt: str | None
     durationSeconds: float | None
+    # What the run is: its kind and payload, its shape (yMinutes is the shape's rate now), the
+    # seed of its randomness, and when its release ends as the shape says. The full record
+    # (`GET /runs/{id}`) also has the shape's changes and the pauses; /status and events carry
+    # only what fits every answer (the shape in words).
+    kind: str = "index"
+    shapeText: str = ""
+    seed: int | None = None
+    etaSeconds: float | None = None
+    payload: dict[str, Any] | None = None
+    shape: dict[str, Any] | None = None
+    changes: list[dict[str, Any]] | None = None
+    pauses: list[list[int]] | None = None
 
     @classmethod
     def from_hash(cls, h: dict[str, str], now_ms: int) -> RunView:
@@ -65,11 +77,32 @@ class RunView:
             stoppedAt=iso(h.get("stoppedAt")),
             finishedAt=iso(h.get("finishedAt")),
             durationSeconds=round((end_ms - started) / 1000, 3),
+            kind=h.get("kind") or "index",
+            shapeText=h.get("shapeText") or _shape_text(h),
+            seed=int(h["seed"]) if h.get("seed") else None,
+            etaSeconds=float(h["etaSeconds"])
+            if h.get("etaSeconds") and h["state"] == "running"
+            else None,
+            payload=_json(h.get("payload")),
+            shape=_json(h.get("shape")),
+            changes=_json(h.get("shapes")),
+            pauses=_json(h.get("pauses")),
         )
 
     @property
     def settled(self) -> bool:
         return is_settled(self.state, self.processed, self.failed, self.enqueued)
+
+
+def _json(raw: str | None) -> Any:
+    return json.loads(raw) if raw else None
+
+
+def _shape_text(h: dict[str, str]) -> str:
+    from lab.runtime.shapes import describe
+
+    raw = h.get("shape")
+    return describe(json.loads(raw)) if raw else f"{float(h.get('yMinutes') or 0):,g}/min"
 
 
 def is_settled(state: str, processed: int, failed: int, enqueued: int) -> bool:

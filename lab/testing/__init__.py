@@ -4,7 +4,7 @@
     StubChannel      records what would have been published, acked and nacked
     StubConnection   runs what worker threads hand back, on the test's thread
     FakeState        Redis as a worker uses it (the exactly-once count, pauses, heartbeats)
-    FakeLimiter      Redis as the scheduler uses it (lease, GCRA, confirmed frontier)
+    FakeLimiter      Redis as the scheduler uses it (lease, shape clock, catch-up, frontier)
     FakeStore        Elasticsearch as a worker uses it
     FakeRecords      single jobs' records, with leases on the fake clock
 

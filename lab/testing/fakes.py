@@ -6,7 +6,7 @@ Nothing here opens a connection, so tests using it run with every service unreac
 
 from __future__ import annotations
 
-import math
+import json
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import pika
 
+from lab.runtime import shapes
 from lab.runtime.jobs import Begin, End
 from lab.runtime.keys import Keys
 from lab.runtime.messages import Job
 from lab.runtime.retry import Budget
-from lab.runtime.state import Grant, RunView
+from lab.runtime.state import Ask, Grant, RunView
 from lab.runtime.store import BulkResult
 
 if TYPE_CHECKING:
@@ -130,18 +131,66 @@ def nack_frame(tag: int, multiple: bool = False) -> Any:
 
 class FakeLimiter:
     """The scheduler's side of `release.lua` and `advance.lua`, in memory and on the test's
-    clock: a lease, one run of `x` jobs at `y` a minute, GCRA with `burst` tokens, and the
-    confirmed frontier as `enqueued`."""
+    clock: a lease, one run of `x` jobs at `y` a minute (or following `shape`), the run's shape
+    clock with its pauses, the catch-up rule (a scheduler behind by more than its budget
+    releases the budget and the rest is forgiven), the timeline's releases per second, and the
+    confirmed frontier as `enqueued`. `backlog` bounds published-but-unsettled jobs, as
+    `LAB_BACKLOG_LIMIT` does (`settled` plays the workers)."""
 
-    def __init__(self, clock: FakeClock, x: int, y: float, burst: int = 2):
-        self.clock, self.x, self.y, self.burst = clock, x, y, burst
-        self.tat: float | None = None
-        self.enqueued = 0
+    def __init__(self, clock: FakeClock, x: int, y: float = 600.0,
+                 shape: dict[str, Any] | None = None, seed: int = 0,
+                 backlog: int | None = None):  # fmt: skip
+        self.clock, self.x, self.seed, self.backlog = clock, x, seed, backlog
+        self.shape = shape or {"type": "constant", "y": y}
+        self.start_ms = self.now_ms()
+        self.paused_ms = 0
+        self.paused_at: int | None = None
+        self.base, self.lag, self.version, self.granted_to = 1, 0, 1, 0
+        self.enqueued = self.settled = 0
         self.lease_holder: str | None = None
-        self.paused = False
         self.advances: list[tuple[float, int]] = []
         self.grants: list[tuple[float, int]] = []
+        self.released: dict[int, int] = {}  # Redis second → jobs first published in it
+        self.marks: dict[int, set[str]] = {}  # second → forgiven, backpressure, paused
         self.heartbeats: list[dict[str, Any]] = []
+
+    def now_ms(self) -> int:
+        return round(self.clock() * 1000)
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
+
+    @paused.setter
+    def paused(self, value: bool) -> None:
+        if value and self.paused_at is None:
+            self.paused_at = self.now_ms()
+        elif not value and self.paused_at is not None:
+            self.paused_ms += self.now_ms() - self.paused_at
+            self.paused_at = None
+
+    def run_hash(self) -> dict[str, str]:
+        h = {"runId": "run1", "state": "running", "xTotal": str(self.x),
+             "yMinutes": str(shapes.parse(self.shape, self.seed).rate(0)),
+             "enqueued": str(self.enqueued), "processed": str(self.settled), "failed": "0",
+             "running": "1", "startedAt": str(self.start_ms), "shape": json.dumps(self.shape),
+             "seed": str(self.seed), "shapeStartMs": str(self.start_ms),
+             "pausedMs": str(self.paused_ms), "shapeBase": str(self.base),
+             "shapeLag": str(self.lag), "shapeVersion": str(self.version)}  # fmt: skip
+        if self.paused_at is not None:
+            h.update(paused="1", pausedAt=str(self.paused_at))
+        return h
+
+    def reshape(self, shape: dict[str, Any]) -> None:
+        """`PATCH /run`: the new shape goes on from what the old one allowed by now."""
+        plan = self.plan("run1")
+        assert plan is not None
+        elapsed = shapes.elapsed_s(self.run_hash(), self.now_ms())
+        self.base = min(self.x, plan.target(elapsed) - self.lag)
+        self.shape, self.lag, self.version = shape, 0, self.version + 1
+        self.start_ms, self.paused_ms = self.now_ms(), 0
+        if self.paused_at is not None:
+            self.paused_at = self.start_ms
 
     def acquire_lease(self, scheduler_id: str) -> bool:
         if self.lease_holder in (None, scheduler_id):
@@ -157,10 +206,10 @@ class FakeLimiter:
         return "run1"
 
     def run(self, run_id: str) -> RunView | None:
-        h = {"runId": run_id, "state": "running", "xTotal": str(self.x), "yMinutes": str(self.y),
-             "enqueued": str(self.enqueued), "processed": "0", "failed": "0", "running": "1",
-             "startedAt": "1"}  # fmt: skip
-        return RunView.from_hash(h, 1000)
+        return RunView.from_hash(self.run_hash(), self.now_ms())
+
+    def plan(self, run_id: str) -> shapes.Plan | None:
+        return shapes.Plan.of_run(self.run_hash())
 
     def scheduler_heartbeat(self, scheduler_id: str, fields: dict[str, Any]) -> None:
         self.heartbeats.append(fields)
@@ -168,21 +217,39 @@ class FakeLimiter:
     def forget_scheduler(self, scheduler_id: str) -> None:
         pass
 
-    def release(self, scheduler_id: str, run_id: str, next_seq: int, want: int) -> Grant:
+    def release(self, scheduler_id: str, run_id: str, next_seq: int, want: int,
+                ask: Ask | None = None) -> Grant:  # fmt: skip
+        """`release.lua`, line by line."""
         if self.lease_holder != scheduler_id:
             return Grant("lease", holder=self.lease_holder or "")
+        now = self.now_ms()
+        sec = now // 1000
         if self.paused:
+            self.marks.setdefault(sec, set()).add("paused")
             return Grant("paused")
-        # In microseconds, as release.lua computes it.
-        period = 60_000_000 / self.y
-        now = round(self.clock() * 1_000_000)
-        tat = max(self.tat if self.tat is not None else now - period, now - self.burst * period)
-        tokens = math.floor((now - tat) / period)
-        granted = max(0, min(tokens, want, self.x - next_seq))
-        tat += granted * period
-        self.tat = tat
+        ask = ask or Ask()
+        elapsed = now - self.start_ms - self.paused_ms
+        answer = dict(status="ok", run_id=run_id, granted=0, elapsed_ms=elapsed, x_total=self.x,
+                      version=str(self.version), now_ms=now, lag=self.lag)  # fmt: skip
+        remaining = self.x - next_seq
+        if remaining <= 0 or ask.target < 0 or ask.version != str(self.version):
+            return Grant(**answer)  # type: ignore[arg-type]
+        room = (self.backlog - (next_seq - self.settled)) if self.backlog else 1 << 60
+        allowed = min(ask.target - self.lag, self.x)
+        if allowed - next_seq > ask.budget:
+            self.lag += allowed - next_seq - ask.budget
+            self.marks.setdefault(sec, set()).add("forgiven")
+            allowed = next_seq + ask.budget
+        if room <= 0 and allowed > next_seq:
+            self.marks.setdefault(sec, set()).add("backpressure")
+        granted = max(0, min(allowed - next_seq, want, remaining, room))
+        if granted > 0 and next_seq + granted > self.granted_to:
+            first = max(self.granted_to, next_seq)
+            self.released[sec] = self.released.get(sec, 0) + next_seq + granted - first
+            self.granted_to = next_seq + granted
         self.grants.append((self.clock(), granted))
-        return Grant("ok", run_id, granted, max(0, math.floor(tat + period - now)), self.x)
+        answer.update(granted=granted, lag=self.lag)
+        return Grant(**answer)  # type: ignore[arg-type]
 
     def advance(self, scheduler_id: str, run_id: str, up_to: int) -> str:
         if self.lease_holder != scheduler_id:

@@ -1,4 +1,5 @@
-"""The notebook control panel: X/Y, Start/Stop, live status, progress, a chart and the workers.
+"""The notebook control panel: X/Y or a shape, the job kind, Start/Stop, live status, progress,
+a chart of the run (planned, released, processed) and the workers.
 
     from lab.views.panel import ControlPanel
     panel = ControlPanel(settings, supervisor)   # an ipywidgets VBox: end a cell with it
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import threading
 import time
 from collections import deque
@@ -26,9 +28,10 @@ import ipywidgets as w
 from lab.client import ApiError, LabClient
 from lab.config import Settings
 from lab.ops.supervisor import Supervisor
-from lab.runtime.history import cumulative
+from lab.runtime import shapes
 from lab.runtime.state import is_settled
 from lab.stats import percentile
+from lab.views.charts import Progress, planned_rate, progress
 from lab.wait import wait_until
 
 DRAW_EVERY_S = 0.1
@@ -63,7 +66,17 @@ class ControlPanel(w.VBox):
         self._closed = threading.Event()
 
         self.x = w.BoundedIntText(value=x, min=1, max=10_000_000, description="X jobs")
-        self.y = w.BoundedFloatText(value=y, min=0.001, max=60_000_000, description="Y per min")
+        self.y = w.BoundedFloatText(value=y, min=0.1, max=60_000_000, description="Y per min")
+        self.shape = w.Text(
+            placeholder="constant Y; or ramp:600..12000:120s, steps:30s@600,30s@1200, poisson:600",
+            description="shape",
+            layout=w.Layout(width="420px"),
+        )
+        self.kind = w.Dropdown(options=_kinds(), value="index", description="kind")
+        self.payload = w.Text(
+            value="{}", description="payload", layout=w.Layout(width="420px"),
+            placeholder='{"serviceMs": {"dist": "lognormal", "median": 80, "p99": 1200}}',
+        )  # fmt: skip
         self.start_button = w.Button(description="Start", button_style="success", icon="play")
         self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop")
         self.add_worker_button = w.Button(description="+ worker", tooltip="start one more worker")
@@ -76,7 +89,10 @@ class ControlPanel(w.VBox):
         self.workers_html = w.HTML()
         self.message = w.HTML()
         self.chart = w.Image(format="png", layout=w.Layout(width="640px"))
+        self.chart_caption = w.HTML()
         self.start_button.on_click(lambda _b: self.start_run())
+        self.y.observe(lambda _c: self._in_background(self._y_changed), names="value")
+        self.shape.observe(lambda _c: self._in_background(self._preview), names="value")
         self.stop_button.on_click(lambda _b: self.stop_run())
         self.add_worker_button.on_click(lambda _b: self._in_background(self.add_worker))
         self.remove_worker_button.on_click(lambda _b: self._in_background(self.remove_worker))
@@ -86,10 +102,13 @@ class ControlPanel(w.VBox):
         super().__init__(
             [
                 w.HBox([self.x, self.y, self.start_button, self.stop_button]),
+                w.HBox([self.kind, self.shape]),
+                self.payload,
                 self.status_html,
                 w.HBox([self.enqueued_bar, self.enqueued_label]),
                 w.HBox([self.processed_bar, self.processed_label]),
                 self.chart,
+                self.chart_caption,
                 w.HBox(
                     [w.HTML("<b>Workers</b>"), self.add_worker_button, self.remove_worker_button]
                 ),
@@ -116,13 +135,38 @@ class ControlPanel(w.VBox):
                 return
 
     # --- actions (the buttons call these; notebooks and tests may too) -------------------------
-    def start_run(self, x: int | None = None, y: float | None = None) -> str | None:
-        """Start a run of X jobs at Y per minute; returns its runId, or None (see `error`)."""
+    def start_run(
+        self,
+        x: int | None = None,
+        y: float | None = None,
+        shape: str | dict[str, Any] | None = None,
+        kind: str | None = None,
+        payload: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> str | None:
+        """Start a run of X jobs at Y per minute (or following the shape box: a short form or
+        JSON), of the kind and payload shown; returns its runId, or None (see `error`)."""
         if x is not None:
             self.x.value = x
         if y is not None:
             self.y.value = y
-        answer = self._call(lambda: self.client.run(int(self.x.value), float(self.y.value)))
+        if shape is not None:
+            self.shape.value = shape if isinstance(shape, str) else json.dumps(shape)
+        if kind is not None:
+            self.kind.value = kind
+        if payload is not None:
+            self.payload.value = json.dumps(payload)
+        try:
+            spec = self._shape()
+            body = json.loads(self.payload.value or "{}")
+        except (shapes.ShapeError, ValueError) as exc:
+            self._set_error(str(exc))
+            return None
+        answer = self._call(
+            lambda: self.client.run(
+                int(self.x.value), shape=spec, kind=self.kind.value, payload=body, seed=seed
+            )
+        )
         if answer is None:
             return None
         with self._lock:
@@ -138,6 +182,50 @@ class ControlPanel(w.VBox):
         self._apply_status(answer)
         self._draw()
         return answer["stopped"]
+
+    def _shape(self) -> dict[str, Any]:
+        """The shape box (a short form or JSON), or a constant Y when it is empty."""
+        text = self.shape.value.strip()
+        if not text:
+            return {"type": "constant", "y": float(self.y.value)}
+        spec = shapes.from_text(text)
+        shapes.parse(spec)
+        return spec
+
+    def _y_changed(self) -> None:
+        """The Y box applies to the live run at once (`PATCH /run`)."""
+        with self._lock:
+            running = bool(self.status.get("running"))
+        if running and not self.shape.value.strip():
+            answer = self._call(lambda: self.client.change_run(y=float(self.y.value)))
+            if answer is not None:
+                self._apply_status(answer)
+
+    def _preview(self) -> None:
+        """Before a run: the shape box's planned Y(t), drawn as soon as it parses."""
+        with self._lock:
+            if self.status.get("running"):
+                return
+        try:
+            ts, ys = planned_rate(self._shape(), int(self.x.value))
+        except (shapes.ShapeError, ValueError) as exc:
+            self.chart_caption.value = f'<span style="color:#b42318">{html.escape(str(exc))}</span>'
+            return
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(6.4, 2.0), dpi=100)
+        ax = fig.add_subplot()
+        ax.plot(ts, ys, color="#667085", linestyle="--", label="planned Y")
+        ax.set_xlabel("seconds")
+        ax.set_ylabel("jobs / min")
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="upper left")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        self.chart.value = buffer.getvalue()
+        self.chart_caption.value = "planned: " + html.escape(shapes.describe(self._shape()))
 
     def add_worker(self) -> None:
         if self.supervisor is not None:
@@ -286,39 +374,58 @@ class ControlPanel(w.VBox):
         ]
         return " · ".join(parts)
 
-    def _chart_points(self) -> list[tuple[float, int, int]]:
-        """(time, released, processed) to draw: the run's timeline from the API (kept in Redis,
-        so a reopened notebook draws the whole run), else what this panel saw itself."""
+    def chart_data(self) -> Progress:
+        """What the chart draws: the shown run from its start to its counters now (planned,
+        released, processed), and its jobs per second."""
         with self._lock:
-            run_id = self.status.get("runId")
+            status = dict(self.status)
             seen = list(self.history)
-        if run_id:
+        points: list[dict[str, Any]] = []
+        if status.get("runId"):
             try:
-                timeline = self.client.timeline(run_id)
+                points = self.client.timeline(status["runId"])["points"]
             except ApiError:
-                return seen
-            return [(p["t"], p["released"], p["processed"]) for p in cumulative(timeline["points"])]
-        return seen
+                points = []
+        return progress(status, points, seen, time.time())
 
     def _draw_chart(self) -> None:
-        points = self._chart_points()
-        if len(points) < 2:
+        data = self.chart_data()
+        if len(data.t) < 2:
             return
         from matplotlib.figure import Figure
 
-        t0 = points[0][0]
-        fig = Figure(figsize=(6.4, 2.2), dpi=100)
-        ax = fig.add_subplot()
-        ax.plot([p[0] - t0 for p in points], [p[1] for p in points], label="enqueued")
-        ax.plot([p[0] - t0 for p in points], [p[2] for p in points], label="processed")
-        ax.set_xlabel("seconds")
-        ax.set_ylabel("jobs")
-        ax.legend(loc="upper left")
-        ax.grid(alpha=0.3)
+        fig = Figure(figsize=(6.4, 3.6), dpi=100)
+        total, rate = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+        if data.planned:
+            total.step(data.planned_t, data.planned, where="post", color="#98a2b3",
+                       linestyle="--", label="planned")  # fmt: skip
+        total.plot(data.t, data.released, label="released")
+        total.plot(data.t, data.processed, label="processed")
+        total.set_ylabel("jobs")
+        total.set_ylim(bottom=0)
+        total.set_xlim(left=0)
+        total.legend(loc="upper left", fontsize=8)
+        total.grid(alpha=0.3)
+        if data.rate_t:
+            rate.step(data.rate_t, data.planned_rate, where="pre", color="#98a2b3",
+                      linestyle="--", label="planned")  # fmt: skip
+            rate.step(data.rate_t, data.released_rate, where="pre", label="released")
+            rate.step(data.rate_t, data.processed_rate, where="pre", label="processed")
+        rate.set_ylabel("jobs / s")
+        rate.set_xlabel("seconds since the run started")
+        rate.set_ylim(bottom=0)
+        rate.grid(alpha=0.3)
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
         self.chart.value = buffer.getvalue()
+        last = data.last
+        self.chart_caption.value = (
+            f'<span class="lab-chart-last" data-released="{last["released"]}" '
+            f'data-processed="{last["processed"]}" data-seconds="{last["t"]:.3f}">'
+            f"chart ends at {last['t']:,.1f} s: released {last['released']:,}, "
+            f"processed {last['processed']:,}</span>"
+        )
 
     # --- helpers --------------------------------------------------------------------------------
     @staticmethod
@@ -371,3 +478,9 @@ def _workers_table(workers: list[dict[str, Any]]) -> str:
 
 
 NUM = "style='text-align:right; padding-left:18px'"
+
+
+def _kinds() -> list[str]:
+    from lab.runtime.handlers import known_kinds
+
+    return known_kinds()

@@ -6,7 +6,6 @@ standing by when the lease is gone, and pairing confirms with jobs across runs o
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 from lab.config import Settings
 from lab.runtime.scheduler import ADVANCE_EVERY_S, MAX_TICK_S, MIN_TICK_S, Scheduler, next_tick
@@ -44,26 +43,29 @@ def run_for(s: Scheduler, clock: FakeClock, seconds: float, confirm: bool = True
 
 def test_the_release_follows_y_on_a_fake_clock_and_never_bursts() -> None:
     clock = FakeClock()
-    limiter = FakeLimiter(clock, x=100_000, y=600, burst=2)  # 10 jobs a second
+    limiter = FakeLimiter(clock, x=100_000, y=600)  # 10 jobs a second
     s, channel = scheduler(limiter, clock)
     run_for(s, clock, 60)
     published = seqs(channel)
     assert published == list(range(len(published)))  # every seq once, in order
     assert abs(len(published) - 600) <= 3, len(published)
-    per_second = Counter(int(t - 1000) for t, n in limiter.grants for _ in range(n))
-    assert max(per_second.values()) <= 10 + 2, per_second  # at most Y/60 + the burst
+    # Ten in each whole second: the first at once, then one every 100 ms (the one due on a
+    # second's edge belongs to the next).
+    assert set(list(limiter.released.values())[:-1]) == {10}, limiter.released
+    assert not limiter.marks  # nothing forgiven, nothing held back
 
 
-def test_ticks_come_when_a_token_is_due_within_bounds() -> None:
+def test_ticks_come_when_the_next_job_is_due_within_bounds() -> None:
     assert next_tick(0, False) == MIN_TICK_S
-    assert next_tick(75_000, False) == 0.075
-    assert next_tick(10_000_000, False) == MAX_TICK_S
-    assert next_tick(10_000_000, True) == ADVANCE_EVERY_S  # confirms to record: come back soon
+    assert next_tick(None, False) == MIN_TICK_S
+    assert next_tick(0.075, False) == 0.075
+    assert next_tick(10, False) == MAX_TICK_S
+    assert next_tick(10, True) == ADVANCE_EVERY_S  # confirms to record: come back soon
 
 
 def test_no_more_than_the_publish_window_is_ever_unconfirmed() -> None:
     clock = FakeClock()
-    limiter = FakeLimiter(clock, x=10_000, y=6_000_000, burst=10_000)  # unthrottled
+    limiter = FakeLimiter(clock, x=10_000, y=6_000_000)  # 100,000 a second
     s, channel = scheduler(limiter, clock)
     run_for(s, clock, 1, confirm=False)
     assert s.tracker.outstanding == SETTINGS.publish_window == len(channel.published)
@@ -72,13 +74,13 @@ def test_no_more_than_the_publish_window_is_ever_unconfirmed() -> None:
 
 def test_enqueued_is_the_confirmed_frontier_recorded_at_most_every_50ms() -> None:
     clock = FakeClock()
-    limiter = FakeLimiter(clock, x=1000, y=6_000_000, burst=1000)
+    limiter = FakeLimiter(clock, x=1000, y=6_000_000)
     s, _ = scheduler(limiter, clock)
     s.step()  # takes the lease and follows the run
     clock.advance(0.01)
-    s.step()  # a fresh limiter grants one token first (release.lua: tat starts at now − period)
-    clock.advance(0.01)  # then tokens for far more than the window
-    s.step()  # publishes the rest of the window of 50
+    s.step()  # reads the run's clock
+    clock.advance(0.01)  # the shape allows far more than the window by now
+    s.step()  # publishes the window of 50
     assert s.tracker.outstanding == 50
     clock.advance(ADVANCE_EVERY_S)
     s.on_confirm(ack_frame(10))  # jobs 0-9 confirmed
@@ -92,9 +94,9 @@ def test_enqueued_is_the_confirmed_frontier_recorded_at_most_every_50ms() -> Non
 
 def test_a_refused_job_is_published_again_and_holds_the_frontier_back() -> None:
     clock = FakeClock()
-    limiter = FakeLimiter(clock, x=5, y=6_000_000, burst=100)
+    limiter = FakeLimiter(clock, x=5, y=6_000_000)
     s, channel = scheduler(limiter, clock)
-    steps(s, clock, 3)
+    steps(s, clock, 3)  # the lease, the clock, then every job
     assert seqs(channel) == [0, 1, 2, 3, 4]
     s.on_confirm(nack_frame(3))  # seq 2 refused
     s.on_confirm(ack_frame(5))
@@ -122,7 +124,7 @@ def test_a_lost_lease_means_standing_by_and_publishing_nothing() -> None:
 
 def test_a_paused_run_publishes_nothing_and_resumes_without_catching_up() -> None:
     clock = FakeClock()
-    limiter = FakeLimiter(clock, x=100_000, y=600, burst=2)
+    limiter = FakeLimiter(clock, x=100_000, y=600)
     s, channel = scheduler(limiter, clock)
     run_for(s, clock, 5)
     before = len(channel.published)
@@ -131,7 +133,8 @@ def test_a_paused_run_publishes_nothing_and_resumes_without_catching_up() -> Non
     assert len(channel.published) == before and s.run_id == "run1"  # still following it
     limiter.paused = False
     run_for(s, clock, 1)
-    assert len(channel.published) - before <= 10 + 2  # one second's worth and the burst
+    assert len(channel.published) - before <= 10 + 1  # one second's worth: shape time stood still
+    assert not any("forgiven" in m for m in limiter.marks.values())
 
 
 def test_confirms_of_a_later_run_on_the_same_channel_are_paired_with_its_own_jobs() -> None:
@@ -140,16 +143,16 @@ def test_confirms_of_a_later_run_on_the_same_channel_are_paired_with_its_own_job
     for jobs it never had (the run's last job stayed unconfirmed: the run never completed) and
     its multiple confirms for jobs not yet confirmed (counted as released too early)."""
     clock = FakeClock()
-    limiter = FakeLimiter(clock, x=5, y=6_000_000, burst=100)
+    limiter = FakeLimiter(clock, x=5, y=6_000_000)
     s, channel = scheduler(limiter, clock)
     steps(s, clock, 3)
     s.on_confirm(ack_frame(5))  # the broker's tags 1-5: the first run's jobs 0-4
     clock.advance(1)
     s.advance_frontier()
     assert limiter.enqueued == 5
-    limiter.enqueued, limiter.tat = 0, None  # the next run: nothing of it released yet
+    limiter.enqueued, limiter.granted_to = 0, 0  # the next run: nothing of it released yet
     s.follow("run2")
-    steps(s, clock, 2)  # one token, then the rest
+    steps(s, clock, 2)  # its clock, then every job
     assert seqs(channel) == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
     s.on_confirm(ack_frame(7))  # tags 6 and 7: this run's jobs 0 and 1, no more
     clock.advance(1)

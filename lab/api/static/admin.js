@@ -230,9 +230,17 @@ async function loadHistory() {
   const top = Math.max(1, ...points.flatMap((p) => fields.map((f) => p[f] / step)));
   const x = (i) => (points.length > 1 ? (i / (points.length - 1)) * 600 : 0);
   const y = (v) => 136 - (v / step / top) * 128;
-  $("#history-chart").innerHTML = fields.map((f) =>
+  const grid = [0, 0.5, 1].map((share) =>
+    `<line class="grid" x1="0" x2="600" y1="${y(share * top * step)}" y2="${y(share * top * step)}"/>`);
+  $("#history-chart").innerHTML = grid.join("") + fields.map((f) =>
     `<polyline class="${f}" data-field="${f}" stroke="currentColor" points="${
       points.map((p, i) => `${x(i).toFixed(1)},${y(p[f]).toFixed(1)}`).join(" ")}"/>`).join("");
+  // The axes: jobs per second (peak, half, 0) and the time of day of five buckets.
+  const rate = (v) => (v >= 100 ? Math.round(v).toLocaleString() : +v.toPrecision(2)) + "/s";
+  $("#history-y").innerHTML = [top, top / 2, 0].map((v) => `<span>${rate(v)}</span>`).join("");
+  const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const ticks = points.length ? [0, 0.25, 0.5, 0.75, 1].map((f) => points[Math.round(f * (points.length - 1))].t) : [];
+  $("#history-x").innerHTML = ticks.map((t) => `<span data-t="${t}">${clock(t)}</span>`).join("");
   const total = (f) => points.reduce((sum, p) => sum + p[f], 0);
   $("#history-summary").textContent =
     `${total("processed").toLocaleString()} processed, ${total("failed").toLocaleString()} failed` +

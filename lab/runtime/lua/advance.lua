@@ -1,6 +1,6 @@
 -- The scheduler records that every job below `upTo` is confirmed by the broker.
 -- KEYS: lease, active, run hash, released-per-second template, events, totals, history
--- template, run timeline (templates: keys.py's names, the second filled in here).
+-- template (templates: keys.py's names, the second filled in here).
 -- ARGV: schedulerId, runId, upTo, maxlen, history seconds.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {'lease', redis.call('GET', KEYS[1]) or ''}
@@ -14,7 +14,7 @@ if up_to > old then
   local rate_key = string.format(KEYS[4], sec)
   redis.call('INCRBY', rate_key, up_to - old)
   redis.call('EXPIRE', rate_key, 120)
-  count_history(KEYS[6], KEYS[7], KEYS[8], 'released', up_to - old, ARGV[5])
+  count_history(KEYS[6], KEYS[7], false, 'released', up_to - old, ARGV[5])
   if up_to >= tonumber(redis.call('HGET', KEYS[3], 'xTotal')) then
     redis.call('HSET', KEYS[3], 'releasedAt', now_ms())
   end

@@ -82,7 +82,8 @@ end
 
 -- History: `n` more jobs `field` (released | processed | failed) now, counted three ways at once:
 -- the lab's lifetime totals, the rolling history (10-second buckets that expire after `ttl_s`)
--- and the run's own per-second timeline. Only growth is history; a correction is not.
+-- and the run's own per-second timeline (unless `timeline_key` is false: a run's releases
+-- are in its timeline when published, release.lua). Only growth is history; a correction is not.
 local function count_history(totals_key, history_tpl, timeline_key, field, n, ttl_s)
   if n <= 0 then return end
   local sec = math.floor(now_us() / 1000000)
@@ -90,5 +91,5 @@ local function count_history(totals_key, history_tpl, timeline_key, field, n, tt
   local bucket_key = string.format(history_tpl, sec - sec % 10)
   redis.call('HINCRBY', bucket_key, field, n)
   redis.call('EXPIRE', bucket_key, ttl_s)
-  redis.call('HINCRBY', timeline_key, sec .. ':' .. field, n)
+  if timeline_key then redis.call('HINCRBY', timeline_key, sec .. ':' .. field, n) end
 end

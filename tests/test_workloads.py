@@ -1,0 +1,157 @@
+"""Runs of any kind, shaped, on real services: a ramp whose releases per second follow its
+integral, a synthetic workload whose failures are exactly the ones its seed draws (so the same
+seed twice fails the same jobs) with exact counts and one document per processed job, a live
+change of rate, and the run fields refused at the door with the field named."""
+
+from __future__ import annotations
+
+import math
+from statistics import quantiles
+
+import httpx
+import pytest
+
+from lab.client import LabClient
+from lab.config import Settings
+from lab.ops.supervisor import Supervisor
+from lab.runtime import shapes
+from lab.runtime.state import State
+from lab.runtime.store import Store
+from lab.wait import wait_until
+from tests.helpers import assert_exactly_once, settle
+from workers import synthetic
+
+
+def start(lab: Supervisor, workers: int = 1, concurrency: int = 5) -> LabClient:
+    lab.up(workers=workers, worker_args=["--concurrency", str(concurrency)])
+    lab.wait_api()
+    return LabClient.of(lab.settings)
+
+
+@pytest.mark.slow
+def test_a_ramp_run_releases_as_its_integral_says(lab: Supervisor, settings: Settings) -> None:
+    client = start(lab)
+    ramp = {"type": "ramp", "from": 600, "to": 6000, "seconds": 15}
+    x = 1 + math.floor(shapes.parse(ramp).count(15))  # the whole ramp, to its last job
+    run_id = client.run(x, shape=ramp)["runId"]
+    state = State(settings)
+    settle(state, run_id, 120)
+    assert_exactly_once(settings, state, run_id, x)
+    run = state.run(run_id)
+    assert run is not None and run.kind == "index" and run.shape == ramp
+    h = state.redis.hgetall(state.keys.run(run_id))
+    start_s = int(h["shapeStartMs"]) / 1000
+    points = client.timeline(run_id)["points"]
+    total, checked = 0, 0
+    shape = shapes.parse(ramp)
+    for point in points:
+        total += point["released"]
+        end = point["t"] + 1 - start_s  # shape time at the end of this second
+        if end <= 0 or total >= x or point.get("forgiven") or point.get("backpressure"):
+            continue
+        expected = 1 + math.floor(shape.count(end))
+        assert abs(total - expected) <= max(2, 0.01 * expected), (point, total, expected)
+        checked += 1
+    assert checked >= 10, points
+
+
+@pytest.mark.slow
+def test_a_synthetic_run_fails_exactly_the_jobs_its_seed_draws(
+    lab: Supervisor, settings: Settings
+) -> None:
+    client = start(lab, concurrency=20)
+    payload = {
+        "serviceMs": {"dist": "lognormal", "median": 20, "p99": 120},
+        "failRate": 0.2,
+        "permanentFailRate": 0.05,
+        "docBytes": {"dist": "uniform", "min": 10, "max": 200},
+    }
+    x, seed = 400, 1234
+    started = client.run(x, 600_000, kind="synthetic", payload=payload, seed=seed)
+    run_id = started["runId"]
+    state = State(settings)
+    run = settle(state, run_id, 180)
+    assert run.processed + run.failed == x
+    # What the seed draws: a job fails for good at once, or on every one of its attempts.
+    drawn = {**payload, "seed": seed}
+
+    def fails(seq: int) -> bool:
+        attempts = [synthetic.draw(drawn, seq, a) for a in range(1, settings.max_attempts + 1)]
+        return attempts[0]["permanent"] or all(a["fails"] for a in attempts)
+
+    expected = {seq for seq in range(x) if fails(seq)}
+    failed = {seq for seq in range(x) if state.redis.getbit(state.keys.run_failed(run_id), seq)}
+    assert failed == expected and run.failed == len(expected) > 0
+    store = Store(settings)
+    try:
+        store.refresh()
+        assert store.count(run_id) == store.distinct_job_ids(run_id) == run.processed
+        found = store.es.search(
+            index=settings.es_index, query={"term": {"runId": run_id}}, size=x,
+            source=["seq", "result.tookMs", "result.serviceMs"],
+        )  # fmt: skip
+        docs = found["hits"]["hits"]
+    finally:
+        store.close()
+    assert not {d["_source"]["seq"] for d in docs} & failed  # no document for a failed job
+    results = [d["_source"]["result"] for d in docs]
+    took = sorted(r["tookMs"] for r in results)
+    p50 = quantiles(took, n=100)[49]
+    # Generous one-sided bounds (the tight figures are a report's): a job takes at least what
+    # was drawn for it, and on a busy 2-core machine not wildly more.
+    assert all(r["tookMs"] >= r["serviceMs"] * 0.95 for r in results)
+    assert 20 * 0.9 <= p50 <= 20 * 5, p50
+    # The same seed again fails the same jobs.
+    again = client.run(200, 600_000, kind="synthetic", payload=payload, seed=seed)["runId"]
+    settle(state, again, 180)
+    failed_again = {s for s in range(200) if state.redis.getbit(state.keys.run_failed(again), s)}
+    assert failed_again == {s for s in expected if s < 200}
+
+
+@pytest.mark.slow
+def test_a_live_change_of_rate_applies_within_a_second(lab: Supervisor, settings: Settings) -> None:
+    client = start(lab)
+    run_id = client.run(100_000, 600)["runId"]
+    state = State(settings)
+    wait_until(lambda: (r := state.run(run_id)) and r.enqueued >= 20, 30, "the first jobs")
+    changed = client.change_run(y=6000)
+    assert changed["runId"] == run_id and changed["from"] >= 20
+    base = changed["from"]
+
+    def faster() -> bool:
+        r = state.run(run_id)
+        return bool(r and r.enqueued >= base + 400)
+
+    wait_until(faster, 10, "the new rate")
+    run = state.run(run_id)
+    assert run is not None and run.yMinutes == 6000
+    assert [c["shape"]["y"] for c in run.changes or []] == [600, 6000]
+    # The whole seconds after the change release at the new rate (100 a second), not the old.
+    released = [p["released"] for p in client.timeline(run_id)["points"]]
+    assert sorted(released)[-2] >= 98, released
+    client.stop()
+    assert_counts = settle(state, run_id, 60)
+    assert assert_counts.processed == assert_counts.enqueued
+
+
+def test_run_fields_are_checked_at_the_door(lab: Supervisor, settings: Settings) -> None:
+    lab.start("api")
+    lab.wait_api()
+    for body, field in [
+        ({"x": 10}, "y"),
+        ({"x": 10, "y": 60, "shape": {"type": "constant", "y": 60}}, "y"),
+        ({"x": 10, "shape": {"type": "ramp", "from": 600, "to": 0, "seconds": 5}}, "shape.to"),
+        ({"x": 10, "shape": {"type": "warp"}}, "shape.type"),
+        ({"x": 10, "y": 60, "kind": "nosuch"}, "kind"),
+        ({"x": 10, "y": 60, "kind": "synthetic",
+          "payload": {"serviceMs": {"dist": "lognormal", "median": 9, "p99": 1}}},
+         "payload.serviceMs.p99"),
+        ({"x": 10, "y": 60, "seed": -1}, "seed"),
+    ]:  # fmt: skip
+        answer = httpx.post(f"{settings.api_url}/run", json=body, timeout=10)
+        assert answer.status_code == 422, (body, answer.text)
+        assert field in answer.json()["error"], (body, answer.json())
+    assert httpx.patch(f"{settings.api_url}/run", json={"y": 60}, timeout=10).status_code == 409
+    assert State(settings).active_run_id() is None  # nothing was started
+    kinds = httpx.get(f"{settings.api_url}/kinds", timeout=10).json()
+    assert "synthetic" in [k["kind"] for k in kinds]
