@@ -53,7 +53,7 @@ CHUNK = 1000
 
 
 ETA_EVERY_S = 1.0
-SECOND_EDGE_S = 0.003  # a tick this long before Redis' next whole second (see `_next_tick`)
+SECOND_EDGE_S = 0.002  # a tick this long before Redis' next whole second (see `_next_tick`)
 
 
 def next_tick(due_s: float | None, confirms_outstanding: bool) -> float:
@@ -328,8 +328,8 @@ class Scheduler:
         _shape_s, synced_at, redis_ms = self.synced
         redis_now_s = redis_ms / 1000 + (self.clock() - synced_at)
         to_edge = math.ceil(redis_now_s) - redis_now_s - SECOND_EDGE_S
-        if SECOND_EDGE_S < to_edge < delay:
-            delay = to_edge
+        if 0 < to_edge < delay:
+            delay = max(to_edge, 0.0005)
         return delay
 
     def follow(self, run_id: str | None) -> float:
