@@ -92,6 +92,27 @@ class LabClient:
     def get_run(self, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/runs/{run_id}")
 
+    def latency(self, run_id: str, windows: bool = True) -> dict[str, Any]:
+        """The run's queue wait, service and end-to-end latency (`GET /runs/{id}/latency`)."""
+        return self._call(
+            "GET", f"/runs/{run_id}/latency", params={"windows": str(windows).lower()}
+        )
+
+    def latency_frame(self, run_id: str) -> Any:
+        """The run's latency as a pandas DataFrame: one row per metric and window (and one per
+        metric for the whole run, window `all`), with count, mean and quantiles in ms."""
+        import pandas as pd
+
+        answer = self.latency(run_id)
+        rows = []
+        for metric in ("queueWait", "service", "endToEnd"):
+            entry = answer[metric]
+            whole = {k: v for k, v in entry.items() if k not in ("byKind", "windows")}
+            rows.append({"metric": metric, "window": "all", "t": None, **whole})
+            for window in entry.get("windows", []):
+                rows.append({"metric": metric, "window": "10s", **window})
+        return pd.DataFrame(rows)
+
     def timeline(self, run_id: str) -> dict[str, Any]:
         """The run's jobs per second (`GET /runs/{id}/timeline`)."""
         return self._call("GET", f"/runs/{run_id}/timeline")

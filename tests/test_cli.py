@@ -164,6 +164,10 @@ def test_noun_verb_forms_and_reset(lab: Supervisor, settings: Settings) -> None:
     assert shown["processed"] == 50
     listed = json.loads(lab_cli(settings, "run", "list", "--json").stdout)
     assert listed[0]["runId"] == run_id
+    table = lab_cli(settings, "run", "list")
+    assert table.returncode == 0 and " ms" in table.stdout, table.stderr  # p99 end to end
+    latency = lab_cli(settings, "run", "latency", run_id)
+    assert latency.returncode == 0 and "endToEnd" in latency.stdout, latency.stderr
     queues = json.loads(lab_cli(settings, "queue", "list", "--json").stdout)
     assert settings.queue in [q["name"] for q in queues["queues"]]
     stack = lab_cli(settings, "stack", "status", "--json")

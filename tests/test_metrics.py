@@ -101,6 +101,14 @@ def test_metrics_count_a_run_like_status_does_and_pass_promtool(
     assert value(families, "lab_queue_ready_messages", queue=settings.queue) == 0
     assert value(families, "lab_service_up", service="redis") == 1
     assert value(families, "lab_service_up", service="rabbitmq") == 1
+    # Latency histograms: both workers' counts add up to the run, exactly.
+    for family in ("queue_wait", "service", "end_to_end"):
+        assert value(families, f"lab_job_{family}_seconds_count", kind="index") == x
+        assert value(families, f"lab_job_{family}_seconds_bucket", kind="index", le="+Inf") == x
+    measured = client.latency(run_id)
+    assert measured["endToEnd"]["count"] == measured["service"]["count"] == x
+    assert sum(w["count"] for w in measured["queueWait"]["windows"]) == x
+    assert measured["endToEnd"]["p50Ms"] >= measured["service"]["p50Ms"] > 0
     # Routes are labelled by template, whatever path a client sent.
     httpx.get(f"{settings.api_url}/runs/no-such-run", timeout=10)
     httpx.get(f"{settings.api_url}/a/path/nobody/routes", timeout=10)

@@ -155,3 +155,25 @@ def test_run_fields_are_checked_at_the_door(lab: Supervisor, settings: Settings)
     assert State(settings).active_run_id() is None  # nothing was started
     kinds = httpx.get(f"{settings.api_url}/kinds", timeout=10).json()
     assert "synthetic" in [k["kind"] for k in kinds]
+
+
+@pytest.mark.slow
+def test_latency_shows_service_time_and_queue_wait_growing_above_capacity(
+    lab: Supervisor, settings: Settings
+) -> None:
+    """Jobs of a fixed 200 ms, released far faster than two slots can take them: the service
+    p50 is near 200 ms, the queue wait grows window by window, and the histograms count every
+    job once (end to end = processed + failed)."""
+    client = start(lab, concurrency=2)
+    payload = {"serviceMs": {"dist": "fixed", "value": 200}}
+    run_id = client.run(160, 600_000, kind="synthetic", payload=payload)["runId"]
+    run = settle(State(settings), run_id, 120)
+    measured = client.latency(run_id)
+    assert measured["endToEnd"]["count"] == run.processed + run.failed == 160
+    assert 195 <= measured["service"]["p50Ms"] <= 400, measured["service"]
+    waits = [w["p50Ms"] for w in measured["queueWait"]["windows"]]
+    assert len(waits) >= 2 and waits[-1] > waits[0], waits  # 30 jobs a second for 2 slots
+    assert measured["queueWait"]["p99Ms"] > 10_000  # the last jobs waited for the first 158
+    frame = client.latency_frame(run_id)
+    assert set(frame["metric"]) == {"queueWait", "service", "endToEnd"}
+    assert int(frame[(frame.metric == "service") & (frame.window == "all")]["count"].iloc[0]) == 160

@@ -26,11 +26,17 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from lab.runtime import latency
 from lab.runtime import state as state_module
 from lab.runtime.broker import Publisher, PublishError
 from lab.runtime.jobs import STATES
@@ -105,6 +111,9 @@ def _route(scope: Any) -> str:
     return "unmatched"
 
 
+PROMETHEUS_NAMES = {"queueWait": "queue_wait", "service": "service", "endToEnd": "end_to_end"}
+
+
 class PipelineCollector:
     """Reads Redis (one status script, one pipeline) and RabbitMQ (queue depths) per scrape."""
 
@@ -157,6 +166,7 @@ class PipelineCollector:
         )
         yield from self._run(status, run_dead)
         yield from self._processes(status)
+        yield from self._latency(self.state.redis.hgetall(self.state.keys.latency))
 
         singles = GaugeMetricFamily("lab_single_jobs", "Single jobs by state", labels=["state"])
         for name, count in by_state.items():
@@ -173,6 +183,40 @@ class PipelineCollector:
             "How far this API process's event reader is behind the newest entry",
             value=max(0, lag) / 1000,
         )
+
+    def _latency(self, raw: dict[str, str]) -> Iterator[Metric]:
+        """Lifetime histograms of every run job (`lab.runtime.middleware.latency`), by kind:
+        a run is judged by their increase over it."""
+        per: dict[tuple[str, str], list[int]] = {}
+        sums: dict[tuple[str, str], int] = {}
+        edges = len(latency.PROMETHEUS_LE)
+        for name, value in raw.items():
+            short, _, rest = name.partition("|")
+            kind, _, slot = rest.rpartition("|")
+            if short not in latency.LONG or not kind:
+                continue
+            key = (latency.LONG[short], kind)
+            if slot == "sum":
+                sums[key] = int(value)
+            elif slot.isdigit() and int(slot) <= edges:
+                per.setdefault(key, [0] * (edges + 1))[int(slot)] += int(value)
+        for metric, doc in (
+            ("queueWait", "released (or due again after a retry's delay) to started"),
+            ("service", "started to written (or failed for good)"),
+            ("endToEnd", "first released to written or dead-lettered, retries included"),
+        ):
+            family = HistogramMetricFamily(
+                f"lab_job_{PROMETHEUS_NAMES[metric]}_seconds", f"Run jobs, {doc}", labels=["kind"]
+            )
+            for (found, kind), counts in sorted(per.items()):
+                if found != metric:
+                    continue
+                cumulative, buckets = 0, []
+                for le, n in zip([*latency.PROMETHEUS_LE, float("inf")], counts, strict=True):
+                    cumulative += n
+                    buckets.append(("+Inf" if le == float("inf") else f"{le:g}", cumulative))
+                family.add_metric([kind], buckets, sum_value=sums.get((metric, kind), 0) / 1e6)
+            yield family
 
     def _run(self, status: dict[str, Any], run_dead: int) -> Iterator[Metric]:
         info = GaugeMetricFamily(

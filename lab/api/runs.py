@@ -6,7 +6,7 @@ POST /run {x, y | shape, kind, payload, seed}
 PATCH /run {y | shape}  the active run follows a new rate or shape from now on
 POST /stop              stop releasing the active run; queued jobs still finish
 GET  /status            the active (or latest) run, rates and live workers (one read)
-GET  /runs[/{id}[/timeline]], GET /history
+GET  /runs[/{id}[/timeline|/latency]], GET /history
 """
 
 from __future__ import annotations
@@ -187,6 +187,16 @@ def timeline(run_id: str, lab: Lab) -> Any:
     """The run's released, processed and failed jobs per second, from its start to its end
     (or now); kept in Redis, so it is the same after any process restarts."""
     found = lab.state.timeline(run_id) if is_id(run_id) else None
+    return found if found else error(404, f"no run {run_id[:200]!r}")
+
+
+@router.get("/runs/{run_id}/latency")
+def run_latency(run_id: str, lab: Lab, windows: Annotated[bool, Query()] = True) -> Any:
+    """Where the run's time went, in ms: queue wait (released → started), service (started →
+    finished) and end to end (first released → finished or dead-lettered), each with count,
+    mean, p50, p90, p95, p99, p99.9 and max, overall, per kind and per 10-second window
+    (`windows=false` leaves those out); from histograms that merge every worker's exactly."""
+    found = lab.state.latency(run_id, windows) if is_id(run_id) else None
     return found if found else error(404, f"no run {run_id[:200]!r}")
 
 

@@ -20,7 +20,7 @@ from lab.cli.arguments import (
     positive_float,
     positive_int,
 )
-from lab.cli.terminal import DataTable, console, listing, plain
+from lab.cli.terminal import DataTable, console, listing, out, plain
 from lab.client import LabClient
 from lab.config import Settings
 from lab.runtime import shapes
@@ -72,6 +72,13 @@ def register(sub: Any) -> None:
     listed.add_argument("--limit", type=positive_int, default=20, help="at most this many runs")
     listed.add_argument("--json", action="store_true", help="the API's answer as JSON")
     listed.set_defaults(handler=cmd_runs)
+
+    latency = actions.add_parser(
+        "latency", help="where a run's time went: queue wait, service, end to end (ms)"
+    )
+    latency.add_argument("run_id", metavar="RUN_ID", help="a run id (from lab run list)")
+    latency.add_argument("--json", action="store_true", help="the API's answer, with windows")
+    latency.set_defaults(handler=cmd_latency)
 
     show = actions.add_parser("show", help="one run's record")
     show.add_argument("run_id", metavar="RUN_ID", help="a run id (from lab run list)")
@@ -191,14 +198,19 @@ def cmd_stop(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
-    runs = LabClient.of(settings).runs(args.limit)
+    client = LabClient.of(settings)
+    runs = client.runs(args.limit)
+    if not args.json:
+        for r in runs:  # p99 end to end: one small read per run listed
+            r["p99EndToEndMs"] = client.latency(r["runId"], windows=False)["endToEnd"].get("p99Ms")
     rows = (
         (r["runId"], r["state"], r.get("kind", "index"), str(r["xTotal"]),
          r.get("shapeText") or f"{r['yMinutes']:g}/min", str(r["processed"]), str(r["failed"]),
-         f"{r['durationSeconds']:.1f}")
+         f"{r['durationSeconds']:.1f}", _ms(r.get("p99EndToEndMs")))
         for r in runs
     )  # fmt: skip
-    columns = ("runId", "state", "kind", "xTotal", "shape", "processed", "failed", "seconds")
+    columns = ("runId", "state", "kind", "xTotal", "shape", "processed", "failed", "seconds",
+               "p99 end to end")  # fmt: skip
     return listing(args.json, runs, "runs", columns, rows)
 
 
@@ -209,6 +221,30 @@ def cmd_set(args: argparse.Namespace, settings: Settings) -> int:
         f"lab: run {answer['runId']} follows {shapes.describe(shape)} from job {answer['from']}",
         highlight=False,
     )
+    return 0
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.1f} ms"
+
+
+def cmd_latency(args: argparse.Namespace, settings: Settings) -> int:
+    answer = LabClient.of(settings).latency(args.run_id, windows=args.json)
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 0
+    table = DataTable(title=f"run {args.run_id}: latency in ms")
+    columns = ("count", "meanMs", "p50Ms", "p90Ms", "p95Ms", "p99Ms", "p99.9Ms", "maxMs")
+    table.add_column("metric")
+    for column in columns:
+        table.add_column(column.removesuffix("Ms"), justify="right")
+    for metric in ("queueWait", "service", "endToEnd"):
+        entry = answer[metric]
+        figures = (entry.get(c) for c in columns[1:])
+        table.add_row(
+            metric, str(entry["count"]), *("–" if v is None else f"{v:,.1f}" for v in figures)
+        )
+    out.print(table)
     return 0
 
 

@@ -60,6 +60,7 @@ class Outcome:
     budget: Budget | None = None  # the attempts it may use (set when it failed)
     lease: str = ""  # the token this worker owns a single job's attempt by
     defer_ms: int = 0  # `deferred`: how long the owner's lease runs on
+    started_ms: float = 0.0  # epoch ms the attempt's handler started (lab.runtime.latency)
 
     def permanent(self, error: str) -> None:
         """A failure no retry can mend: dead at once, whatever attempts are left."""
@@ -115,6 +116,7 @@ def execute(
     when the kind says so), or is cancelled."""
     assert outcome.job is not None
     outcome.budget = budget
+    outcome.started_ms = time.time() * 1000
     try:
         handler.check(outcome.job.payload)
         outcome.doc = document(outcome.job, handler(outcome.job, ctx), worker_id)

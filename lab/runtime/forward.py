@@ -5,6 +5,7 @@ owns the connection, before the delivery is acked, so a message is never lost in
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from lab.runtime import broker, retry
@@ -55,7 +56,8 @@ class Forwarder:
                         delay, outcome.error)  # fmt: skip
             headers = retry.retry_headers(outcome.error, delivery.headers)
             props = broker.properties(headers, delivery.priority)
-            channel.basic_publish("", queue, job.next_attempt().to_json(), props)
+            due = int(time.time() * 1000) + delay
+            channel.basic_publish("", queue, job.next_attempt(due).to_json(), props)
             return
         log.error("dead-lettering %s: %s", job.jobId if job else "a message", outcome.error)
         headers = retry.dead_letter_headers(

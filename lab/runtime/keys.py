@@ -53,6 +53,17 @@ class Keys:
         (`GET /runs/{id}/timeline`); it lives as long as the run's other keys."""
         return f"{self.prefix}:run:{run_id}:timeline"
 
+    def run_latency(self, run_id: str) -> str:
+        """Hash: the run's latency histograms, fields `<q|s|e>|<kind>|<10-s window>|<bucket>` →
+        jobs (`lab.runtime.latency`; `GET /runs/{id}/latency`)."""
+        return f"{self.prefix}:run:{run_id}:latency"
+
+    @property
+    def latency(self) -> str:
+        """Hash: lifetime latency histograms for /metrics, fields `<q|s|e>|<kind>|<le index>`
+        → jobs and `<q|s|e>|<kind>|sum` → µs (coarse buckets: `latency.PROMETHEUS_LE`)."""
+        return f"{self.prefix}:latency"
+
     def run_kinds(self, run_id: str) -> str:
         """Hash: the run's jobs processed per kind (`lab.runtime.middleware.kinds`, when a worker
         installs it); it lives as long as the run's other keys."""

@@ -52,8 +52,9 @@ class Job:
     seq: int | None
     kind: str
     attempt: int = 1
-    createdAt: int = 0  # epoch milliseconds
+    createdAt: int = 0  # epoch milliseconds: when the job was first released
     payload: dict[str, Any] = field(default_factory=dict)
+    dueAt: int = 0  # epoch ms a retry was due (published + its delay); 0: at createdAt
 
     def to_json(self) -> bytes:
         # Built by hand rather than with asdict(): the scheduler calls this for every job.
@@ -66,12 +67,20 @@ class Job:
                 "attempt": self.attempt,
                 "createdAt": self.createdAt,
                 "payload": self.payload,
+                **({"dueAt": self.dueAt} if self.dueAt else {}),
             },
             separators=(",", ":"),
         ).encode()
 
-    def next_attempt(self) -> Job:
-        return Job(**{**asdict(self), "attempt": self.attempt + 1})
+    def next_attempt(self, due_at: int = 0) -> Job:
+        """The retry of this job, due at `due_at` (epoch ms: when its delay ends)."""
+        return Job(**{**asdict(self), "attempt": self.attempt + 1, "dueAt": due_at})
+
+    @property
+    def released_at(self) -> int:
+        """When this attempt was released: first released, or due again after a retry's
+        delay (what its queue wait counts from)."""
+        return self.dueAt or self.createdAt
 
 
 def depth(value: Any, limit: int = MAX_DEPTH) -> int:
@@ -172,6 +181,7 @@ def _parse(body: bytes) -> Job:
     attempt = 1 if attempt is None else attempt
     created = _require(data, "createdAt", (int, float), optional=True) or 0
     payload = _require(data, "payload", dict, optional=True) or {}
+    due = _require(data, "dueAt", int, optional=True) or 0
     _id("jobId", job_id)
     _id("runId", run_id)
     if not is_kind(kind):
@@ -185,8 +195,9 @@ def _parse(body: bytes) -> Job:
         raise MalformedMessage(
             f"field 'createdAt' must be epoch milliseconds from 0 to {MAX_EPOCH_MS}"
         )
+    _whole("dueAt", due, 0, MAX_EPOCH_MS)
     if run_id is not None and job_id != f"{run_id}-{seq}":
         raise MalformedMessage(f"field 'jobId' must be '<runId>-<seq>', got {job_id!r}")
     if depth(payload) > MAX_DEPTH:
         raise MalformedMessage(f"field 'payload' nests deeper than {MAX_DEPTH} levels")
-    return Job(job_id, run_id, seq, kind, attempt, int(created), payload)
+    return Job(job_id, run_id, seq, kind, attempt, int(created), payload, due)

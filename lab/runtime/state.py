@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from lab.config import Settings
-from lab.runtime import beats, history, scripts, shapes
+from lab.runtime import beats, history, latency, scripts, shapes
 from lab.runtime.connections import (  # noqa: F401 - read from here too
     TextRedis,
     redis_client,
@@ -263,6 +263,15 @@ class State:
         ended = h.get("finishedAt") or h.get("stoppedAt")
         planned = shapes.planner(h)
         return history.timeline(run_id, raw, h["startedAt"], ended, int(now[0]), planned)
+
+    def latency(self, run_id: str, windows: bool = True) -> dict[str, Any] | None:
+        """The run's queue wait, service and end-to-end latency (`lab.runtime.latency`);
+        None for an unknown run."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.exists(self.keys.run(run_id))
+        pipe.hgetall(self.keys.run_latency(run_id))
+        known, raw = pipe.execute()
+        return latency.run_latency(run_id, raw, windows) if known else None
 
     def recent(self, seconds: int) -> dict[str, Any]:
         """The lab's jobs per 10-second bucket over the last `seconds`, whatever the runs."""

@@ -1,0 +1,167 @@
+"""Where a job's time goes: queue wait, service and end to end, as histograms that merge exactly.
+
+Each value (ms) falls in a log-linear bucket, HDR-style: exact to the microsecond below 128 µs,
+then 128 buckets per power of two, so a bucket's midpoint is within 0.4 % of any value in it
+(≤ 1 % as promised). Buckets are integers, counted in Redis by the same script that counts the
+job, and only when the job is counted for the first time; two workers' histograms add up
+exactly, and quantiles come from the merged counts. Pure: no I/O.
+
+    queueWait  released (or due again after a retry's delay) → started, of the attempt that ended
+    service    started → finished (written, or failed for good), of that attempt
+    endToEnd   first released → finished or dead-lettered, retries included
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+METRICS = ("queueWait", "service", "endToEnd")
+SHORT = {"queueWait": "q", "service": "s", "endToEnd": "e"}  # field prefixes in Redis
+LONG = {v: k for k, v in SHORT.items()}
+WINDOW_S = 10
+SUB_BITS = 7  # 128 buckets per power of two
+SUB = 1 << SUB_BITS
+QUANTILES = (0.5, 0.9, 0.95, 0.99, 0.999)
+# Prometheus' coarse buckets (seconds): lifetime histograms `lab_job_*_seconds`.
+PROMETHEUS_LE = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                 25.0, 50.0, 100.0, 250.0, 600.0, 1800.0, 3600.0)  # fmt: skip
+
+
+def bucket_of(ms: float) -> int:
+    """The bucket of a duration in milliseconds (negative values, clock skew, count as 0)."""
+    us = max(0, int(ms * 1000))
+    if us < SUB:
+        return us
+    shift = us.bit_length() - SUB_BITS - 1
+    return (shift + 1) * SUB + ((us >> shift) - SUB)
+
+
+def bounds_us(bucket: int) -> tuple[int, int]:
+    """The bucket's values in µs: [low, high)."""
+    if bucket < SUB:
+        return bucket, bucket + 1
+    shift = bucket // SUB - 1
+    mantissa = bucket % SUB + SUB
+    return mantissa << shift, (mantissa + 1) << shift
+
+
+def value_ms(bucket: int) -> float:
+    """The value a bucket stands for: its midpoint, in ms."""
+    low, high = bounds_us(bucket)
+    return (low + high) / 2 / 1000
+
+
+@dataclass
+class Histogram:
+    counts: dict[int, int] = field(default_factory=dict)
+
+    def add(self, bucket: int, n: int = 1) -> None:
+        self.counts[bucket] = self.counts.get(bucket, 0) + n
+
+    def merge(self, other: Histogram) -> Histogram:
+        out = Histogram(dict(self.counts))
+        for b, n in other.counts.items():
+            out.add(b, n)
+        return out
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts.values())
+
+    def quantile(self, q: float) -> float | None:
+        """The value (ms) at or below which a share `q` of the counted values fall."""
+        total = self.count
+        if not total:
+            return None
+        rank = max(1, math.ceil(q * total))
+        seen = 0
+        for b in sorted(self.counts):
+            seen += self.counts[b]
+            if seen >= rank:
+                return value_ms(b)
+        return value_ms(max(self.counts))
+
+    def mean(self) -> float | None:
+        total = self.count
+        return sum(value_ms(b) * n for b, n in self.counts.items()) / total if total else None
+
+    def summary(self) -> dict[str, Any]:
+        """count, mean, p50 … p99.9 and max, in ms (rounded to the µs)."""
+        out: dict[str, Any] = {"count": self.count}
+        if not self.count:
+            return out
+        out["meanMs"] = round(self.mean() or 0.0, 3)
+        for q in QUANTILES:
+            out[f"p{q * 100:g}Ms"] = round(self.quantile(q) or 0.0, 3)
+        out["maxMs"] = round(bounds_us(max(self.counts))[1] / 1000, 3)
+        return out
+
+    def cdf(self) -> list[tuple[float, float]]:
+        """(ms, share at or below) for each bucket that holds anything: a CDF to draw."""
+        total, seen, out = self.count, 0, []
+        for b in sorted(self.counts):
+            seen += self.counts[b]
+            out.append((value_ms(b), seen / total))
+        return out
+
+
+def field_name(metric: str, kind: str, window: int, bucket: int) -> str:
+    """A run's histogram field: `<q|s|e>|<kind>|<10-second window>|<bucket>`."""
+    return f"{SHORT[metric]}|{kind}|{window}|{bucket}"
+
+
+def parse_fields(raw: Mapping[str, str]) -> Iterable[tuple[str, str, int, int, int]]:
+    """(metric, kind, window, bucket, count) of a run's histogram hash (unknown fields skipped)."""
+    for name, value in raw.items():
+        parts = name.split("|")
+        if len(parts) != 4 or parts[0] not in LONG:
+            continue
+        try:
+            yield LONG[parts[0]], parts[1], int(parts[2]), int(parts[3]), int(value)
+        except ValueError:
+            continue
+
+
+def run_latency(run_id: str, raw: Mapping[str, str], windows: bool = True) -> dict[str, Any]:
+    """`GET /runs/{id}/latency`: each metric overall and per kind, and (with `windows`) per
+    10-second window, from the run's histogram hash."""
+    overall: dict[str, Histogram] = {m: Histogram() for m in METRICS}
+    by_kind: dict[str, dict[str, Histogram]] = {m: {} for m in METRICS}
+    by_window: dict[str, dict[int, Histogram]] = {m: {} for m in METRICS}
+    for metric, kind, window, bucket, n in parse_fields(raw):
+        overall[metric].add(bucket, n)
+        by_kind[metric].setdefault(kind, Histogram()).add(bucket, n)
+        by_window[metric].setdefault(window, Histogram()).add(bucket, n)
+    out: dict[str, Any] = {"runId": run_id, "unit": "ms", "windowSeconds": WINDOW_S}
+    for metric in METRICS:
+        entry: dict[str, Any] = {
+            **overall[metric].summary(),
+            "byKind": {k: h.summary() for k, h in sorted(by_kind[metric].items())},
+        }
+        if windows:
+            entry["windows"] = [
+                {"t": w * WINDOW_S, **h.summary()} for w, h in sorted(by_window[metric].items())
+            ]
+        out[metric] = entry
+    return out
+
+
+def histograms(raw: Mapping[str, str]) -> dict[str, Histogram]:
+    """Each metric's whole histogram (every kind, every window) of a run's hash."""
+    out = {m: Histogram() for m in METRICS}
+    for metric, _kind, _window, bucket, n in parse_fields(raw):
+        out[metric].add(bucket, n)
+    return out
+
+
+def prometheus_bucket(ms: float) -> int:
+    """The index of the first coarse bucket (`PROMETHEUS_LE`) a duration fits, or its length
+    (+Inf)."""
+    seconds = ms / 1000
+    for i, le in enumerate(PROMETHEUS_LE):
+        if seconds <= le:
+            return i
+    return len(PROMETHEUS_LE)

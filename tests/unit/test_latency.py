@@ -1,0 +1,87 @@
+"""Latency histograms without a service: buckets within 1 % of every value, exact merges (two
+workers' halves add up to the whole), quantiles, and what the worker's middleware counts for a
+job (only for a job that ended: written, or failed for good)."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+from lab.runtime import latency
+from lab.runtime.batch import Delivery, Outcome
+from lab.runtime.keys import Keys
+from lab.runtime.messages import Job
+from lab.runtime.middleware.latency import Latency
+
+
+@pytest.mark.parametrize("ms", [0.0, 0.05, 0.127, 0.2, 1.0, 7.5, 200.0, 1234.5, 59_000.0, 6e5])
+def test_every_value_is_within_one_percent_of_its_bucket(ms: float) -> None:
+    bucket = latency.bucket_of(ms)
+    low, high = latency.bounds_us(bucket)
+    assert low <= int(ms * 1000) < high
+    if ms >= 0.128:
+        assert abs(latency.value_ms(bucket) - ms) <= 0.01 * ms
+
+
+def test_buckets_are_ordered_and_contiguous() -> None:
+    previous_high = 0
+    for bucket in range(0, 40 * latency.SUB):
+        low, high = latency.bounds_us(bucket)
+        assert low == previous_high and high > low
+        previous_high = high
+
+
+def test_histograms_merge_exactly_and_give_quantiles() -> None:
+    rng = random.Random(2)
+    values = [rng.lognormvariate(4, 1) for _ in range(20_000)]
+    whole, first, second = latency.Histogram(), latency.Histogram(), latency.Histogram()
+    for i, v in enumerate(values):
+        whole.add(latency.bucket_of(v))
+        (first if i % 2 else second).add(latency.bucket_of(v))
+    merged = first.merge(second)
+    assert merged.counts == whole.counts and merged.count == 20_000
+    ordered = sorted(values)
+    for q in (0.5, 0.99):
+        exact = ordered[int(q * len(ordered)) - 1]
+        assert merged.quantile(q) == pytest.approx(exact, rel=0.01)
+    summary = merged.summary()
+    assert summary["count"] == 20_000 and summary["maxMs"] >= ordered[-1]
+    assert set(summary) >= {"p50Ms", "p90Ms", "p95Ms", "p99Ms", "p99.9Ms", "meanMs"}
+
+
+def test_a_run_hash_reads_back_per_metric_kind_and_window() -> None:
+    raw = {
+        latency.field_name("service", "index", 100, latency.bucket_of(5.0)): "3",
+        latency.field_name("service", "agent", 101, latency.bucket_of(50.0)): "1",
+        latency.field_name("endToEnd", "index", 100, latency.bucket_of(9.0)): "3",
+        "junk": "1",
+    }
+    out = latency.run_latency("r-1", raw)
+    assert out["service"]["count"] == 4 and out["endToEnd"]["count"] == 3
+    assert out["service"]["byKind"]["agent"]["count"] == 1
+    assert [w["t"] for w in out["service"]["windows"]] == [1000, 1010]
+    assert out["queueWait"] == {"count": 0, "byKind": {}, "windows": []}
+    assert latency.prometheus_bucket(0.5) == 0 and latency.prometheus_bucket(1e9) == 20
+
+
+class _Worker:
+    class state:  # noqa: N801 - the worker's `state.keys`, as the middleware reads it
+        keys = Keys("unit")
+
+
+def test_the_middleware_counts_a_job_that_ended_into_run_and_lifetime_histograms() -> None:
+    now = time.time() * 1000
+    job = Job("r-1-3", "r-1", 3, "index", attempt=2, createdAt=int(now - 900), dueAt=int(now - 300))
+    outcome = Outcome(Delivery(1, b"{}"), job, verdict="written", started_ms=now - 100)
+    counts = Latency().counts(_Worker(), outcome)  # type: ignore[arg-type]
+    run = [c for c in counts if c.key == "unit:run:r-1:latency"]
+    assert sorted(c.field.split("|")[0] for c in run) == ["e", "q", "s"]
+    measured = {c.field[0]: latency.value_ms(int(c.field.split("|")[3])) for c in run}
+    assert measured["q"] == pytest.approx(200, rel=0.02)  # due again → started
+    assert measured["s"] == pytest.approx(100, rel=0.1)
+    assert measured["e"] == pytest.approx(900, rel=0.1)  # first released → finished
+    assert {c.field for c in counts if c.key == "unit:latency"} >= {"q|index|sum", "s|index|sum"}
+    retried = Outcome(Delivery(2, b"{}"), job, verdict="retry", started_ms=now)
+    assert Latency().counts(_Worker(), retried) == []  # only the attempt that ends a job
