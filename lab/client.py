@@ -60,14 +60,17 @@ class LabClient:
         kind: str | None = None,
         payload: dict[str, Any] | None = None,
         seed: int | None = None,
+        slo: list[dict[str, Any]] | None = None,
+        abort_on_breach: bool | None = None,
     ) -> dict[str, Any]:
         """Start a run of `x` jobs at `y` a minute or following `shape` (lab.runtime.shapes),
-        of `kind` (default `index`) with `payload`; `seed` repeats a run's randomness."""
+        of `kind` (default `index`) with `payload`; `seed` repeats a run's randomness; `slo`
+        objectives judge it while it runs (lab.runtime.slo), stopping it on a breach with
+        `abort_on_breach`."""
         body: dict[str, Any] = {"x": x}
-        for name, value in (("y", y), ("shape", shape), ("kind", kind), ("payload", payload),
-                            ("seed", seed)):  # fmt: skip
-            if value is not None:
-                body[name] = value
+        given = {"y": y, "shape": shape, "kind": kind, "payload": payload, "seed": seed,
+                 "slo": slo, "abortOnBreach": abort_on_breach}  # fmt: skip
+        body.update({name: value for name, value in given.items() if value is not None})
         return self._call("POST", "/run", json=body)
 
     def change_run(

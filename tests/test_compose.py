@@ -119,6 +119,8 @@ def test_prometheus_and_grafana_are_provisioned_from_the_tree(tmp_path: Path) ->
     token.write_text("")
     local = tmp_path / "prometheus.yml"
     local.write_text(config.read_text().replace("/prometheus/lab-token", str(token)))
+    # The alert rules are mounted beside the config, where its `rule_files` finds them.
+    shutil.copy(ROOT / mounts["prometheus"]["/etc/prometheus/alerts.yml"], tmp_path / "alerts.yml")
     promtool = shutil.which("promtool")
     assert promtool, "promtool is installed by scripts/test-tools.sh"
     checked = subprocess.run(

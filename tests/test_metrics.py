@@ -203,3 +203,15 @@ def test_a_real_prometheus_scrapes_lab_and_promql_sees_the_run(
         assert run_id == query("lab_run_info")[0]["metric"]["run_id"]
     finally:
         prometheus.stop()
+
+
+def test_the_alert_rules_pass_their_promtool_tests() -> None:
+    """deploy/prometheus/alerts.yml: a stalled run, a high failure ratio, dead letters growing,
+    a slow end to end; each fires on the series its test feeds it, and only then."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is installed by scripts/test-tools.sh"
+    folder = ROOT / "deploy" / "prometheus"
+    for argv in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]):
+        done = subprocess.run([promtool, *argv], capture_output=True, text=True, timeout=60,
+                              cwd=folder)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr

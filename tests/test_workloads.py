@@ -5,7 +5,9 @@ change of rate, and the run fields refused at the door with the field named."""
 
 from __future__ import annotations
 
+import json
 import math
+from datetime import datetime
 from statistics import quantiles
 
 import httpx
@@ -177,3 +179,33 @@ def test_latency_shows_service_time_and_queue_wait_growing_above_capacity(
     frame = client.latency_frame(run_id)
     assert set(frame["metric"]) == {"queueWait", "service", "endToEnd"}
     assert int(frame[(frame.metric == "service") & (frame.window == "all")]["count"].iloc[0]) == 160
+
+
+@pytest.mark.slow
+def test_a_run_that_breaches_its_objective_stops_and_the_cli_exits_1(
+    lab: Supervisor, settings: Settings
+) -> None:
+    """300 ms jobs through one slot, released at 10 a second: end to end p99 < 500 ms cannot hold.
+    With abortOnBreach the run stops releasing within its window (plus a few seconds) and ends
+    `breached`; `lab run start … --wait` exits 1. A run that meets its objectives exits 0."""
+    from tests.test_cli import lab_cli
+
+    start(lab, concurrency=1)
+    payload = '{"serviceMs": {"dist": "fixed", "value": 300}}'
+    done = lab_cli(settings, "run", "start", "--x", "200", "--y", "600", "--kind", "synthetic",
+                   "--payload", payload, "--slo", "endToEnd.p99<500ms@3s", "--abort-on-breach",
+                   "--wait", timeout=120)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "objective breached: endToEnd.p99" in done.stderr
+    final = json.loads(done.stdout)
+    assert final["state"] == "breached" and final["enqueued"] < 200
+    assert final["processed"] + final["failed"] == final["enqueued"]  # what was queued finished
+    (objective,) = final["slo"]
+    assert objective["state"] == "breached" and objective["value"] > 500
+    started = datetime.fromisoformat(final["startedAt"]).timestamp() * 1000
+    assert objective["breachedAt"] - started <= (3 + 3 + 5) * 1000  # grace + window + a few s
+    meets = ("--slo", "failedRatio<0.5@1s", "--slo", "endToEnd.p99<60s@1s")
+    met = lab_cli(settings, "run", "start", "--x", "200", "--y", "12000", *meets, "--wait")
+    assert met.returncode == 0, met.stdout + met.stderr
+    states = [o["state"] for o in json.loads(met.stdout)["slo"]]
+    assert "breached" not in states and "ok" in states

@@ -81,7 +81,10 @@ def overview(lab: Lab) -> dict[str, Any]:
             {**q, "paused": q["name"] in paused, "pausable": q["name"] in topology.consumed}
             for q in queues
         ],
-        "run": {k: status[k] for k in ("runId", "state", "running", "paused")},
+        "run": {
+            k: status.get(k)
+            for k in ("runId", "state", "running", "paused", "shapeText", "yMinutes", "slo")
+        },  # fmt: skip
         "queuesError": queues_error,
         "workers": status["workers"],
         "kinds": known_kinds(),

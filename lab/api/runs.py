@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lab.api.kinds import checked
 from lab.api.responses import error, invalid
 from lab.api.services import Lab, Services
-from lab.runtime import shapes
+from lab.runtime import shapes, slo
 from lab.runtime.messages import is_id
 from lab.runtime.state import MAX_JOBS, NoActiveRun, RunConflict, ShapeRace
 
@@ -66,6 +66,18 @@ class RunRequest(BaseModel):
         default=None, ge=0, le=MAX_SEED,
         description="seeds the run's randomness (Poisson arrivals, the synthetic kind); "
         "the same seed repeats the run exactly. Default: a new one, recorded in the run",
+    )  # fmt: skip
+    slo: list[Any] | None = Field(
+        default=None,
+        description="objectives judged while the run runs (lab/runtime/slo.py), e.g. "
+        '[{"metric": "endToEnd.p99", "maxMs": 2000, "windowSeconds": 30}]',
+    )
+    abortOnBreach: bool = Field(  # noqa: N815 - the API's JSON names
+        default=False, description="a breached objective stops the run: it ends `breached`"
+    )
+    sloGraceSeconds: float | None = Field(  # noqa: N815
+        default=None, ge=0, le=86_400, allow_inf_nan=False,
+        description="warm-up before objectives are judged (default: each one's window)",
     )  # fmt: skip
 
 
@@ -119,13 +131,20 @@ def start_run(body: RunRequest, lab: Lab) -> Any:
     handler = checked(body.kind, body.payload)
     if isinstance(handler, JSONResponse):
         return handler
+    objectives = None
+    if body.slo is not None:
+        try:
+            objectives = [o.as_json() for o in slo.parse(body.slo)]
+        except slo.SloError as exc:
+            return invalid(exc.field, str(exc).split(": ", 1)[1])
     payload = dict(body.payload)
     if handler.fields and any(f.name == "seed" for f in handler.fields):
         payload.setdefault("seed", seed)  # a kind that draws at random draws from the run's seed
     try:
         run_id = lab.state.start_run(
-            body.x, shape=shape, kind=body.kind, payload=payload, seed=seed
-        )
+            body.x, shape=shape, kind=body.kind, payload=payload, seed=seed, slo=objectives,
+            abort_on_breach=body.abortOnBreach, slo_grace_s=body.sloGraceSeconds,
+        )  # fmt: skip
     except RunConflict as exc:
         return error(409, str(exc), runId=exc.run_id)
     return changed(lab, {"runId": run_id, **lab.state.status()})

@@ -23,7 +23,7 @@ from lab.cli.arguments import (
 from lab.cli.terminal import DataTable, console, listing, out, plain
 from lab.client import LabClient
 from lab.config import Settings
-from lab.runtime import shapes
+from lab.runtime import shapes, slo
 from lab.runtime.shapes import SHORT_HELP
 from lab.runtime.state import is_settled
 
@@ -50,7 +50,18 @@ def register(sub: Any) -> None:
     start.add_argument(
         "--seed", type=non_negative_int, help="repeat a run's randomness (default: a new seed)"
     )
-    start.add_argument("--wait", action="store_true", help="show progress until the run is done")
+    start.add_argument(
+        "--slo", type=slo_arg, action="append", metavar="OBJECTIVE",
+        help="an objective judged while the run runs (repeatable): endToEnd.p99<2s, "
+        "service.p50<200ms@10s, failedRatio<0.01, throughput>0.95",
+    )  # fmt: skip
+    start.add_argument(
+        "--abort-on-breach", action="store_true", help="a breached objective stops the run"
+    )
+    start.add_argument(
+        "--wait", action="store_true",
+        help="show progress until the run is done; exit 1 if it failed jobs or breached",
+    )  # fmt: skip
     start.set_defaults(handler=cmd_run)
 
     change = actions.add_parser("set", help="change the active run's rate or shape from now on")
@@ -102,6 +113,13 @@ def shape_arg(text: str) -> dict[str, Any]:
     return shape
 
 
+def slo_arg(text: str) -> dict[str, Any]:
+    try:
+        return slo.from_text(text)
+    except slo.SloError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def payload_arg(text: str) -> dict[str, Any]:
     """`--payload`: a JSON object, or `@file.json`."""
     if text.startswith("@"):
@@ -115,7 +133,10 @@ def payload_arg(text: str) -> dict[str, Any]:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     client = LabClient.of(settings)
     shape = args.shape if args.shape is not None else {"type": "constant", "y": args.y}
-    started = client.run(args.x, shape=shape, kind=args.kind, payload=args.payload, seed=args.seed)
+    started = client.run(
+        args.x, shape=shape, kind=args.kind, payload=args.payload, seed=args.seed,
+        slo=args.slo, abort_on_breach=args.abort_on_breach or None,
+    )  # fmt: skip
     run_id = started["runId"]
     console.print(
         f"lab: run {run_id} started: {args.x} {args.kind} jobs, {shapes.describe(shape)}, "
@@ -127,7 +148,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     final = watch_run(client, run_id)
     print(json.dumps(final, indent=2))
-    return 0 if final["state"] == "completed" and final["failed"] == 0 else 1
+    breached = [o for o in final.get("slo") or [] if o["state"] == "breached"]
+    for objective in breached:
+        console.print(
+            f"lab: objective breached: {objective['text']} (was {objective['value']})",
+            highlight=False,
+        )
+    ok = final["state"] == "completed" and final["failed"] == 0 and not breached
+    return 0 if ok else 1
 
 
 def watch_run(client: LabClient, run_id: str, timeout_s: float | None = None) -> dict[str, Any]:

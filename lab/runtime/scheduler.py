@@ -53,6 +53,7 @@ CHUNK = 1000
 
 
 ETA_EVERY_S = 1.0
+SLO_EVERY_S = 1.0  # how often the leader judges the run's objectives
 SECOND_EDGE_S = 0.002  # a tick this long before Redis' next whole second (see `_next_tick`)
 
 
@@ -89,6 +90,8 @@ class Scheduler:
         self.synced: tuple[float, float, int] | None = None  # (shape s, our clock, Redis ms)
         self.lag = 0
         self._eta: tuple[float, float | None] = (-ETA_EVERY_S, None)
+        self._judged_at = 0.0
+        self.judging = True  # False once the run has no objectives to judge
         self.next_seq = 0
         self.advanced_to = 0
         self.leader = False
@@ -286,7 +289,20 @@ class Scheduler:
         for seq in range(self.next_seq, self.next_seq + grant.granted):
             self._publish(self.run_id, seq)
         self.next_seq += grant.granted
+        self._judge(grant.now_ms)
         return self._next_tick()
+
+    def _judge(self, redis_ms: int) -> None:
+        """The run's objectives, judged by the leader once a second (`State.judge_slo`)."""
+        now = self.clock()
+        if not self.judging or self.run_id is None or now - self._judged_at < SLO_EVERY_S:
+            return
+        self._judged_at = now
+        verdict = self.state.judge_slo(self.run_id, redis_ms)
+        if verdict == "none":
+            self.judging = False
+        elif verdict == "breached":
+            log.warning("run %s breached an objective", self.run_id)
 
     # --- following the shape -----------------------------------------------------------------
     def elapsed(self) -> float | None:
@@ -344,6 +360,7 @@ class Scheduler:
         self.tracker.forget()  # the same channel: its delivery tags go on
         self.republish = []
         self.run_id, self.plan, self.synced = run_id, plan, None
+        self.judging = True
         self.kind, self.payload = run.kind, run.payload or {}
         self.queue = self.topology.route(run.kind, single=False)
         self.next_seq = self.advanced_to = run.enqueued

@@ -85,7 +85,20 @@ JOB_RENEW = Script("job_renew", (), ("lease_ms",))  # then a job key and a lease
 START_RUN = Script(
     "start_run",
     ("active", "runs", "run", "events"),
-    ("run_id", "x", "y", "maxlen", "kind", "payload", "shape", "seed", "shape_text"),
+    (
+        "run_id",
+        "x",
+        "y",
+        "maxlen",
+        "kind",
+        "payload",
+        "shape",
+        "seed",
+        "shape_text",
+        "slo",
+        "abort",
+        "grace",
+    ),
 )
 PAUSE_RUN = Script("pause_run", ("active", "events"), ("runs", "maxlen", "paused"))
 STOP_RUN = Script("stop_run", ("active", "events"), ("runs", "maxlen"))
@@ -118,6 +131,9 @@ ADVANCE = Script(
     "advance",
     ("lease", "active", "run", "released_in", "events", "totals", "history"),
     ("scheduler", "run_id", "up_to", "maxlen", "history_s"),
+)
+BREACH_RUN = Script(
+    "breach_run", ("active", "run", "events"), ("run_id", "maxlen", "states", "abort")
 )
 RESHAPE_RUN = Script(
     "reshape_run",

@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from lab.config import Settings
-from lab.runtime import beats, history, latency, scripts, shapes
+from lab.runtime import beats, history, latency, scripts, shapes, slo
 from lab.runtime.connections import (  # noqa: F401 - read from here too
     TextRedis,
     redis_client,
@@ -142,9 +142,12 @@ class State:
         kind: str = "index",
         payload: dict[str, Any] | None = None,
         seed: int = 0,
+        slo: list[dict[str, Any]] | None = None,
+        abort_on_breach: bool = False,
+        slo_grace_s: float | None = None,
     ) -> str:
         """A run of `x` jobs of `kind` released at `y` a minute or following `shape` (checked
-        by the caller: `shapes.parse`)."""
+        by the caller: `shapes.parse`), judged by its objectives `slo` (`slo.parse`)."""
         if shape is None:
             if y is None:
                 raise ValueError("a run needs y or a shape")
@@ -165,6 +168,9 @@ class State:
                 "shape": json.dumps(shape, separators=(",", ":")),
                 "seed": seed,
                 "shape_text": shapes.describe(shape),
+                "slo": json.dumps(slo, separators=(",", ":")) if slo else "",
+                "abort": "1" if abort_on_breach else "0",
+                "grace": "" if slo_grace_s is None else repr(float(slo_grace_s)),
             },  # fmt: skip
         )
         if status == "conflict":
@@ -383,6 +389,51 @@ class State:
                 "eta": "" if ask.eta_s is None else f"{ask.eta_s:.1f}"}  # fmt: skip
         answer = scripts.RELEASE.call(self.script, keys, args)
         return Grant.of(answer)
+
+    def judge_slo(self, run_id: str, now_ms: int) -> str:
+        """Judge the run's objectives on their windows (`lab.runtime.slo`) and record their
+        states; with `abortOnBreach` and a breach, the run stops releasing and ends `breached`.
+        Returns `none` (no objectives), `ok` or `breached`."""
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(k.run(run_id))
+        pipe.hgetall(k.run_latency(run_id))
+        pipe.hgetall(k.run_timeline(run_id))
+        h, raw_latency, raw_timeline = pipe.execute()
+        if not h.get("slo") or h.get("state") != "running":
+            return "none"
+        objectives = slo.parse(json.loads(h["slo"]))
+        planned = shapes.planner(h)
+        fields = list(latency.parse_fields(raw_latency))
+        windows = []
+        for objective in objectives:
+            since_ms = now_ms - objective.window_s * 1000
+            first_window = since_ms // 1000 // latency.WINDOW_S
+            histograms = {m: latency.Histogram() for m in latency.METRICS}
+            for metric, _kind, window, bucket, n in fields:
+                if window >= first_window:
+                    histograms[metric].add(bucket, n)
+            done = failed = 0
+            for name, value in raw_timeline.items():
+                second, _, field = name.partition(":")
+                if second.isdigit() and int(second) * 1000 >= since_ms:
+                    done += int(value) if field == "processed" else 0
+                    failed += int(value) if field == "failed" else 0
+            asked = planned(now_ms / 1000) - planned(since_ms / 1000)
+            windows.append(slo.Window(histograms, done, failed, asked))
+        elapsed = (now_ms - int(h["startedAt"])) / 1000
+        grace = float(h["sloGrace"]) if h.get("sloGrace") else None
+        before = json.loads(h["sloState"]) if h.get("sloState") else None
+        states = slo.judge(objectives, windows, elapsed, grace, before, now_ms)
+        breached = any(s["state"] == "breached" for s in states)
+        answer = scripts.BREACH_RUN.call(
+            self.script,
+            keys={"active": k.active_run, "run": k.run(run_id), "events": k.events},
+            args={"run_id": run_id, "maxlen": self.settings.event_stream_len,
+                  "states": json.dumps(states, separators=(",", ":")),
+                  "abort": "1" if breached and h.get("abortOnBreach") == "1" else "0"},
+        )  # fmt: skip
+        return "breached" if breached or answer[0] == "breached" else "ok"
 
     def plan(self, run_id: str) -> shapes.Plan | None:
         """The run's release plan (its shape, base and version), as the scheduler follows it."""

@@ -54,6 +54,8 @@ class RunView:
     shape: dict[str, Any] | None = None
     changes: list[dict[str, Any]] | None = None
     pauses: list[list[int]] | None = None
+    slo: list[dict[str, Any]] | None = None  # each objective: its state, value, breachedAt
+    abortOnBreach: bool = False
 
     @classmethod
     def from_hash(cls, h: dict[str, str], now_ms: int) -> RunView:
@@ -87,6 +89,8 @@ class RunView:
             shape=_json(h.get("shape")),
             changes=_json(h.get("shapes")),
             pauses=_json(h.get("pauses")),
+            slo=_json(h.get("sloState")) or _pending(h.get("slo")),
+            abortOnBreach=h.get("abortOnBreach") == "1",
         )
 
     @property
@@ -98,6 +102,13 @@ def _json(raw: str | None) -> Any:
     return json.loads(raw) if raw else None
 
 
+def _pending(raw: str | None) -> list[dict[str, Any]] | None:
+    """A run's objectives before the scheduler has judged them."""
+    if not raw:
+        return None
+    return [{"objective": o, "state": "pending", "value": None} for o in json.loads(raw)]
+
+
 def _shape_text(h: dict[str, str]) -> str:
     from lab.runtime.shapes import describe
 
@@ -105,14 +116,19 @@ def _shape_text(h: dict[str, str]) -> str:
     return describe(json.loads(raw)) if raw else f"{float(h.get('yMinutes') or 0):,g}/min"
 
 
+RUN_STATES = ("running", "completed", "stopped", "breached")
+"""Every state a run can be in: `stopped` by a person, `breached` by its objectives."""
+ENDED_EARLY = ("stopped", "breached")
+
+
 def is_settled(state: str, processed: int, failed: int, enqueued: int) -> bool:
     """Every job that will ever be released has been processed or has failed: the run is
-    completed, or stopped with nothing of what it released still in flight. The one rule for
-    every reader of a run (`RunView`, the CLI's progress bar, the notebook panel); `common.lua`
-    applies it when it marks a run finished."""
+    completed, or stopped (or breached) with nothing of what it released still in flight. The
+    one rule for every reader of a run (`RunView`, the CLI's progress bar, the notebook panel);
+    `common.lua` applies it when it marks a run finished."""
     if state == "completed":
         return True
-    return state == "stopped" and processed + failed >= enqueued
+    return state in ENDED_EARLY and processed + failed >= enqueued
 
 
 def status_call(k: Keys) -> tuple[dict[str, str], dict[str, Any]]:

@@ -153,6 +153,7 @@ class FakeLimiter:
         self.released: dict[int, int] = {}  # Redis second → jobs first published in it
         self.marks: dict[int, set[str]] = {}  # second → forgiven, backpressure, paused
         self.heartbeats: list[dict[str, Any]] = []
+        self.judged: list[int] = []  # when the scheduler judged the run's objectives
 
     def now_ms(self) -> int:
         return round(self.clock() * 1000)
@@ -210,6 +211,10 @@ class FakeLimiter:
 
     def plan(self, run_id: str) -> shapes.Plan | None:
         return shapes.Plan.of_run(self.run_hash())
+
+    def judge_slo(self, run_id: str, now_ms: int) -> str:
+        self.judged.append(now_ms)
+        return "none"
 
     def scheduler_heartbeat(self, scheduler_id: str, fields: dict[str, Any]) -> None:
         self.heartbeats.append(fields)

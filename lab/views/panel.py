@@ -362,8 +362,13 @@ class ControlPanel(w.VBox):
         left = max(0, int(s.get("xTotal") or 0) - int(s.get("processed") or 0))
         eta = f"{left / rate * 60:,.0f} s" if s.get("running") and rate > 0 else "–"
         live = "live" if self.connected else "polling"
+        objectives = [o for o in s.get("slo") or [] if o.get("state") == "breached"]
         parts = [
             f"<b>{html.escape(str(s.get('state', 'idle')))}</b>",
+            *(
+                f'<span style="color:#b42318">breached: {html.escape(str(o.get("text")))}</span>'
+                for o in objectives
+            ),  # fmt: skip
             f"run <code>{html.escape(str(s.get('runId') or '–'))}</code>",
             f"enqueued {int(s.get('enqueued') or 0):,}",
             f"processed {int(s.get('processed') or 0):,}",

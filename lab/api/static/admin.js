@@ -132,7 +132,12 @@ const loadOverview = coalesce(async () => {
   $("#queues-error").textContent = data.queuesError || "";
   const run = data.run;
   const active = run.runId && run.running;
-  $("#run-state").textContent = active ? `run ${run.runId}: ${run.paused ? "release paused" : "releasing"}` : "no run is active";
+  // Every run state: running (releasing or paused), completed, stopped, breached (an objective).
+  const objectives = (run.slo || []).map((o) => `${o.text || o.objective.metric}: ${o.state}`).join(" · ");
+  $("#run-state").textContent = (active
+    ? `run ${run.runId}: ${run.paused ? "release paused" : `releasing, ${run.shapeText || ""}`}`
+    : run.runId ? `last run ${run.runId}: ${run.state}` : "no run yet") + (objectives ? ` · ${objectives}` : "");
+  $("#run-state").dataset.state = run.state || "";
   $("#run-pause").hidden = !active || run.paused;
   $("#run-resume").hidden = !active || !run.paused;
   $("#workers").innerHTML = data.workers.map((w) =>

@@ -39,7 +39,8 @@ local function finish_if_done(run_key, active_key, run_id)
     if redis.call('GET', active_key) == run_id then redis.call('DEL', active_key) end
     return true
   end
-  if r[1] == 'stopped' and settled >= enq and redis.call('HGET', run_key, 'finishedAt') == '' then
+  if (r[1] == 'stopped' or r[1] == 'breached') and settled >= enq
+      and redis.call('HGET', run_key, 'finishedAt') == '' then
     redis.call('HSET', run_key, 'finishedAt', now_ms())
     return true
   end

@@ -14,6 +14,7 @@ if run_id then
   out.run = hgetall_table(string.format(ARGV[1], run_id))
   -- What only the run's own record needs (GET /runs/{id}); a trace's shape can be large.
   out.run.payload, out.run.shape, out.run.shapes, out.run.pauses = nil, nil, nil, nil
+  -- `slo` and `sloState` stay: /status shows each objective's state.
   local sec = math.floor(now / 1000000)
   local window = tonumber(ARGV[4])
   local pk, ek = {}, {}
