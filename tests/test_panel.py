@@ -56,6 +56,8 @@ def test_start_runs_to_x_and_the_widgets_follow(
     assert data.last["released"] == data.last["processed"] == 400
     assert all(b >= a for a, b in zip(data.processed, data.processed[1:], strict=False))
     wait_until(lambda: 'data-processed="400"' in panel.chart_caption.value, 10, "the caption")
+    assert data.latency_t and all(p99 >= p50 > 0 for p50, p99 in zip(data.p50_ms, data.p99_ms,
+                                                                        strict=True))  # fmt: skip
     assert panel.lag()["events"] > 0 and panel.connected
     assert "<code>" in panel.workers_html.value and panel.error is None
 

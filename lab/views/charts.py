@@ -29,6 +29,9 @@ class Progress:
     planned_rate: list[float] = field(default_factory=list)
     released_rate: list[float] = field(default_factory=list)
     processed_rate: list[float] = field(default_factory=list)
+    latency_t: list[float] = field(default_factory=list)  # the end of each 10-second window
+    p50_ms: list[float] = field(default_factory=list)  # end to end, per window
+    p99_ms: list[float] = field(default_factory=list)
 
     @property
     def last(self) -> dict[str, Any]:
@@ -47,9 +50,11 @@ def progress(
     points: list[dict[str, Any]],
     samples: list[tuple[float, int, int]],
     now: float,
+    latency: dict[str, Any] | None = None,
 ) -> Progress:
-    """The run of `status` (its counters now), its timeline `points` (`GET /runs/{id}/timeline`)
-    and the panel's own `samples` (time, released, processed)."""
+    """The run of `status` (its counters now), its timeline `points` (`GET /runs/{id}/timeline`),
+    the panel's own `samples` (time, released, processed) and the run's `latency`
+    (`GET /runs/{id}/latency`: end to end p50 and p99 per 10-second window)."""
     out = Progress()
     started = epoch_s(status.get("startedAt"))
     if started is None:
@@ -94,6 +99,11 @@ def progress(
     if out.planned_t:
         out.planned_t.insert(0, 0.0)
         out.planned.insert(0, 0)
+    for window in (latency or {}).get("endToEnd", {}).get("windows", []):
+        if window.get("count"):
+            out.latency_t.append(window["t"] + (latency or {}).get("windowSeconds", 10) - started)
+            out.p50_ms.append(window["p50Ms"])
+            out.p99_ms.append(window["p99Ms"])
     return out
 
 

@@ -386,12 +386,14 @@ class ControlPanel(w.VBox):
             status = dict(self.status)
             seen = list(self.history)
         points: list[dict[str, Any]] = []
+        measured: dict[str, Any] | None = None
         if status.get("runId"):
             try:
                 points = self.client.timeline(status["runId"])["points"]
+                measured = self.client.latency(status["runId"])
             except ApiError:
                 points = []
-        return progress(status, points, seen, time.time())
+        return progress(status, points, seen, time.time(), measured)
 
     def _draw_chart(self) -> None:
         data = self.chart_data()
@@ -399,8 +401,8 @@ class ControlPanel(w.VBox):
             return
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(6.4, 3.6), dpi=100)
-        total, rate = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+        fig = Figure(figsize=(6.4, 4.8), dpi=100)
+        total, rate, spent = fig.subplots(3, 1, sharex=True, height_ratios=(3, 2, 2))
         if data.planned:
             total.step(data.planned_t, data.planned, where="post", color="#98a2b3",
                        linestyle="--", label="planned")  # fmt: skip
@@ -417,9 +419,16 @@ class ControlPanel(w.VBox):
             rate.step(data.rate_t, data.released_rate, where="pre", label="released")
             rate.step(data.rate_t, data.processed_rate, where="pre", label="processed")
         rate.set_ylabel("jobs / s")
-        rate.set_xlabel("seconds since the run started")
         rate.set_ylim(bottom=0)
         rate.grid(alpha=0.3)
+        if data.latency_t:
+            spent.plot(data.latency_t, data.p50_ms, marker=".", label="end to end p50")
+            spent.plot(data.latency_t, data.p99_ms, marker=".", label="p99")
+            spent.legend(loc="upper left", fontsize=8)
+        spent.set_ylabel("ms")
+        spent.set_ylim(bottom=0)
+        spent.set_xlabel("seconds since the run started")
+        spent.grid(alpha=0.3)
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
