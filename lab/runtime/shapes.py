@@ -486,7 +486,9 @@ def describe(shape: dict[str, Any]) -> str:
 def elapsed_s(run: dict[str, str], now_ms: int) -> float:
     """A run's shape time at `now_ms` (Redis' clock) from its hash: its time since the shape
     started, less its pauses (and the pause it is in)."""
-    start = int(run.get("shapeStartMs") or run.get("startedAt") or now_ms)
+    if not run.get("shapeStartMs"):
+        return 0.0  # not released yet: the shape's clock starts with the first release
+    start = int(run["shapeStartMs"])
     paused = int(run.get("pausedMs") or 0)
     if run.get("paused") == "1" and run.get("pausedAt"):
         paused += now_ms - max(int(run["pausedAt"]), start)

@@ -142,7 +142,8 @@ class FakeLimiter:
                  backlog: int | None = None):  # fmt: skip
         self.clock, self.x, self.seed, self.backlog = clock, x, seed, backlog
         self.shape = shape or {"type": "constant", "y": y}
-        self.start_ms = self.now_ms()
+        self.start_ms: int | None = None  # the shape's clock starts with the first release
+        self.created_ms = self.now_ms()
         self.paused_ms = 0
         self.paused_at: int | None = None
         self.base, self.lag, self.version, self.granted_to = 1, 0, 1, 0
@@ -167,15 +168,17 @@ class FakeLimiter:
         if value and self.paused_at is None:
             self.paused_at = self.now_ms()
         elif not value and self.paused_at is not None:
-            self.paused_ms += self.now_ms() - self.paused_at
+            if self.start_ms is not None:
+                self.paused_ms += self.now_ms() - max(self.paused_at, self.start_ms)
             self.paused_at = None
 
     def run_hash(self) -> dict[str, str]:
         h = {"runId": "run1", "state": "running", "xTotal": str(self.x),
              "yMinutes": str(shapes.parse(self.shape, self.seed).rate(0)),
              "enqueued": str(self.enqueued), "processed": str(self.settled), "failed": "0",
-             "running": "1", "startedAt": str(self.start_ms), "shape": json.dumps(self.shape),
-             "seed": str(self.seed), "shapeStartMs": str(self.start_ms),
+             "running": "1", "startedAt": str(self.created_ms), "shape": json.dumps(self.shape),
+             "seed": str(self.seed),
+             "shapeStartMs": "" if self.start_ms is None else str(self.start_ms),
              "pausedMs": str(self.paused_ms), "shapeBase": str(self.base),
              "shapeLag": str(self.lag), "shapeVersion": str(self.version)}  # fmt: skip
         if self.paused_at is not None:
@@ -233,6 +236,8 @@ class FakeLimiter:
             self.marks.setdefault(sec, set()).add("paused")
             return Grant("paused")
         ask = ask or Ask()
+        if self.start_ms is None:
+            self.start_ms = now
         elapsed = now - self.start_ms - self.paused_ms
         answer = dict(status="ok", run_id=run_id, granted=0, elapsed_ms=elapsed, x_total=self.x,
                       version=str(self.version), now_ms=now, lag=self.lag)  # fmt: skip

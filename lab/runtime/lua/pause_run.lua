@@ -14,7 +14,10 @@ if ARGV[3] == '1' then
   redis.call('HSET', run_key, 'pausedAt', now)
 else
   local since = tonumber(redis.call('HGET', run_key, 'pausedAt') or now)
-  redis.call('HINCRBY', run_key, 'pausedMs', now - since)
+  local started = redis.call('HGET', run_key, 'shapeStartMs')
+  if started and started ~= '' then  -- a pause before the first release costs shape time nothing
+    redis.call('HINCRBY', run_key, 'pausedMs', now - math.max(since, tonumber(started)))
+  end
   local pauses = cjson.decode(redis.call('HGET', run_key, 'pauses') or '[]')
   table.insert(pauses, {since, now})
   if #pauses > 1000 then table.remove(pauses, 1) end

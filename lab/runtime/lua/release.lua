@@ -31,6 +31,15 @@ if r[5] == '1' then
   return {'paused'}
 end
 local x = tonumber(r[2])
+if r[6] == '' then
+  -- The shape's clock starts with the run's first release, so the time the scheduler took to
+  -- pick the run up is not owed as a burst; the run's first shape is recorded from then.
+  r[6] = tostring(now)
+  redis.call('HSET', KEYS[3], 'shapeStartMs', now)
+  local shapes = cjson.decode(redis.call('HGET', KEYS[3], 'shapes') or '[]')
+  if shapes[1] then shapes[1].atMs = now end
+  redis.call('HSET', KEYS[3], 'shapes', cjson.encode(shapes))
+end
 local elapsed = now - tonumber(r[6] or r[11]) - tonumber(r[7] or 0)
 local version = r[9] or '1'
 local lag = tonumber(r[8] or 0)
