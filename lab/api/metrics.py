@@ -185,7 +185,7 @@ class PipelineCollector:
         )
 
     def _latency(self, raw: dict[str, str]) -> Iterator[Metric]:
-        """Lifetime histograms of every run job (`lab.runtime.middleware.latency`), by kind:
+        """Lifetime histograms of every run job (counted by `record.lua` with each job), by kind:
         a run is judged by their increase over it."""
         per: dict[tuple[str, str], list[int]] = {}
         sums: dict[tuple[str, str], int] = {}

@@ -77,6 +77,7 @@ class Keys:
             self.run_failed(run_id),
             self.run_processed_in(run_id),
             self.run_timeline(run_id),
+            self.run_latency(run_id),
         ]
 
     @property

@@ -6,9 +6,11 @@ only the job at fault fails."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
+from lab.runtime import latency
 from lab.runtime.batch import Outcome, apply_bulk, counts_by_run
 from lab.runtime.middleware import Count
 from lab.runtime.patience import Patience, Stopping
@@ -47,7 +49,10 @@ class Recorder:
                 found = counts(o)
                 if found:
                     extra.setdefault(job.runId, {})[job.seq] = found
-        return self.patiently(lambda: self.state.record(counts_by_run(outcomes), extra), "Redis")
+        timings = timings_of(outcomes)
+        return self.patiently(
+            lambda: self.state.record(counts_by_run(outcomes), extra, timings), "Redis"
+        )
 
     def write_isolating(self, outcomes: list[Outcome], budget: Budget) -> tuple[int, int]:
         """`write`, and when the batch fails as a whole, each job again on its own."""
@@ -85,3 +90,21 @@ class Recorder:
         except Exception as exc:  # noqa: BLE001 - the dead letter itself still goes out
             log.warning("could not count %s as failed: %r", outcome.job, exc)
             return 0, 0
+
+
+def timings_of(outcomes: list[Outcome]) -> dict[str, list[list[Any]]]:
+    """Where each ended run job's time went (`latency.timing`): {runId: [[seq, kind, ...], ...]},
+    counted by the same script as the job, only when it is counted for the first time."""
+    finished = time.time() * 1000
+    out: dict[str, list[list[Any]]] = {}
+    for o in outcomes:
+        job = o.job
+        if job is None or job.runId is None or job.seq is None:
+            continue
+        if o.verdict not in ("written", "dead"):
+            continue  # a retry or a requeue: the job has not ended
+        started = o.started_ms or finished  # dead before it ran: no service time
+        out.setdefault(job.runId, []).append(
+            [job.seq, job.kind, *latency.timing(job.createdAt, job.released_at, started, finished)]
+        )
+    return out

@@ -108,7 +108,9 @@ STATUS = Script(
     ("runs", "processed_in", "workers", "window", "schedulers", "released_in"),
 )
 RECORD = Script(
-    "record", ("active", "events", "totals", "history"), ("maxlen", "entries", "history_s")
+    "record",
+    ("active", "events", "totals", "history", "latency"),
+    ("maxlen", "entries", "history_s"),
 )  # then each run's keys, then middleware's
 RELEASE = Script(
     "release",

@@ -329,11 +329,13 @@ class State:
         self,
         outcomes: dict[str, tuple[list[int], list[int]]],
         counts: dict[str, dict[int, list[Any]]] | None = None,
+        timings: dict[str, list[list[Any]]] | None = None,
     ) -> tuple[int, int]:
         """Count a batch: {runId: (done seqs, failed seqs)} → (newly processed, newly failed).
 
-        `counts` ({runId: {seq: [Count, ...]}}, from the worker's middleware) are added in the
-        same call, each only when its job is counted for the first time."""
+        `counts` ({runId: {seq: [Count, ...]}}, from the worker's middleware) and `timings`
+        ({runId: [[seq, kind, …], ...]}, `latency.timing`) are added in the same call, each
+        only when its job is counted for the first time."""
         if not outcomes:
             return 0, 0
         k = self.keys
@@ -353,7 +355,7 @@ class State:
                 for seq, found in (counts or {}).get(run_id, {}).items()
                 if found
             ]
-            entries.append([run_id, done, failed, ops] if ops else [run_id, done, failed])
+            entries.append([run_id, done, failed, ops, (timings or {}).get(run_id, [])])
         new_done, new_failed = scripts.RECORD.call(
             self.script,
             keys={
@@ -361,10 +363,11 @@ class State:
                 "events": k.events,
                 "totals": k.totals,
                 "history": k.history(),
+                "latency": k.latency,
             },  # fmt: skip
             args={
                 "maxlen": self.settings.event_stream_len,
-                "entries": json.dumps(entries),
+                "entries": json.dumps(entries, separators=(",", ":")),
                 "history_s": self.settings.history_s,
             },  # fmt: skip
             more_keys=[*run_keys, *extra_keys],

@@ -307,6 +307,7 @@ class FakeState:
         self.heartbeats: list[dict[str, Any]] = []
         self.paused: set[str] = set()
         self.hashes: dict[str, dict[str, int]] = {}  # what middleware counted (HINCRBY)
+        self.timings: dict[str, dict[int, list[Any]]] = {}  # runId → seq → latency, counted once
         self.keys = Keys("unit")
 
     def queue_paused(self, queue: str) -> bool:
@@ -319,16 +320,20 @@ class FakeState:
         self,
         outcomes: dict[str, tuple[list[int], list[int]]],
         counts: dict[str, dict[int, list[Any]]] | None = None,
+        timings: dict[str, list[list[Any]]] | None = None,
     ) -> tuple[int, int]:
-        """As record.lua: each seq counted once; its middleware counts only when it is new."""
+        """As record.lua: each seq counted once; its middleware counts and its latency
+        (`self.timings[runId][seq]`) only when it is new."""
         new_done = new_failed = 0
         for run_id, (done, failed) in outcomes.items():
             extra = (counts or {}).get(run_id, {})
+            timed = {t[0]: t for t in (timings or {}).get(run_id, [])}
             for seq in done:
                 if seq not in self.done.setdefault(run_id, set()):
                     self.done[run_id].add(seq)
                     new_done += 1
                     self._count(extra.get(seq, []))
+                    self._time(run_id, timed.get(seq))
             for seq in failed:
                 if seq not in self.done.get(run_id, set()) and seq not in self.failed.setdefault(
                     run_id, set()
@@ -336,7 +341,12 @@ class FakeState:
                     self.failed[run_id].add(seq)
                     new_failed += 1
                     self._count(extra.get(seq, []))
+                    self._time(run_id, timed.get(seq))
         return new_done, new_failed
+
+    def _time(self, run_id: str, timing: list[Any] | None) -> None:
+        if timing is not None:
+            self.timings.setdefault(run_id, {})[timing[0]] = timing
 
     def _count(self, found: list[Any]) -> None:
         for c in found:

@@ -1,5 +1,5 @@
 """Latency histograms without a service: buckets within 1 % of every value, exact merges (two
-workers' halves add up to the whole), quantiles, and what the worker's middleware counts for a
+workers' halves add up to the whole), quantiles, and what the worker brings to the count for a
 job (only for a job that ended: written, or failed for good)."""
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ import pytest
 
 from lab.runtime import latency
 from lab.runtime.batch import Delivery, Outcome
-from lab.runtime.keys import Keys
 from lab.runtime.messages import Job
-from lab.runtime.middleware.latency import Latency
+from lab.runtime.recording import timings_of
 
 
 @pytest.mark.parametrize("ms", [0.0, 0.05, 0.127, 0.2, 1.0, 7.5, 200.0, 1234.5, 59_000.0, 6e5])
@@ -66,22 +65,21 @@ def test_a_run_hash_reads_back_per_metric_kind_and_window() -> None:
     assert latency.prometheus_bucket(0.5) == 0 and latency.prometheus_bucket(1e9) == 20
 
 
-class _Worker:
-    class state:  # noqa: N801 - the worker's `state.keys`, as the middleware reads it
-        keys = Keys("unit")
-
-
-def test_the_middleware_counts_a_job_that_ended_into_run_and_lifetime_histograms() -> None:
+def test_each_ended_job_brings_its_three_durations_to_the_count() -> None:
+    """What the counting script gets for a job (recording.timings_of): for queue wait (due again
+    → started), service (started → now) and end to end (first released → now), the fine bucket,
+    the coarse one and the µs; nothing for an attempt that did not end the job."""
     now = time.time() * 1000
     job = Job("r-1-3", "r-1", 3, "index", attempt=2, createdAt=int(now - 900), dueAt=int(now - 300))
-    outcome = Outcome(Delivery(1, b"{}"), job, verdict="written", started_ms=now - 100)
-    counts = Latency().counts(_Worker(), outcome)  # type: ignore[arg-type]
-    run = [c for c in counts if c.key == "unit:run:r-1:latency"]
-    assert sorted(c.field.split("|")[0] for c in run) == ["e", "q", "s"]
-    measured = {c.field[0]: latency.value_ms(int(c.field.split("|")[3])) for c in run}
-    assert measured["q"] == pytest.approx(200, rel=0.02)  # due again → started
-    assert measured["s"] == pytest.approx(100, rel=0.1)
-    assert measured["e"] == pytest.approx(900, rel=0.1)  # first released → finished
-    assert {c.field for c in counts if c.key == "unit:latency"} >= {"q|index|sum", "s|index|sum"}
+    ended = Outcome(Delivery(1, b"{}"), job, verdict="written", started_ms=now - 100)
     retried = Outcome(Delivery(2, b"{}"), job, verdict="retry", started_ms=now)
-    assert Latency().counts(_Worker(), retried) == []  # only the attempt that ends a job
+    (timing,) = timings_of([ended, retried])["r-1"]
+    seq, kind, *numbers = timing
+    assert (seq, kind) == (3, "index")
+    waited, served, whole = (latency.value_ms(numbers[i]) for i in (0, 3, 6))
+    assert waited == pytest.approx(200, rel=0.02)
+    assert served == pytest.approx(100, rel=0.1)
+    assert whole == pytest.approx(900, rel=0.1)
+    assert numbers[7] == latency.prometheus_bucket(whole) and numbers[8] >= 899_000
+    unknown = latency.timing(0, 0, now, now + 5)
+    assert unknown[:3] == [-1, -1, -1] and unknown[6:] == [-1, -1, -1]

@@ -1,34 +1,73 @@
 -- A worker records one batch's outcome: exactly-once counting by a per-run bitmap indexed by
 -- seq (SETBIT returns the old bit, so a redelivered job is never counted twice).
--- KEYS: active, events, totals, history template, then for each run in ARGV[2]: hash, done bitmap,
--- failed bitmap, processed-per-second template, timeline (templates: keys.py's names), then the
--- keys the middleware counts into.
+-- KEYS: active, events, totals, history template, lifetime latency, then for each run in
+-- ARGV[2]: hash, done bitmap, failed bitmap, processed-per-second template, timeline, latency
+-- (templates: keys.py's names), then the keys the middleware counts into.
 -- ARGV: stream maxlen, JSON [[runId, [done seqs], [failed seqs], [[seq, [[key, field, n], ...]],
--- ...]], ...] (key: a 1-based index among the middleware's keys), history seconds.
+-- ...], [[seq, kind, then for queue wait, service and end to end: fine bucket, coarse bucket,
+-- µs (-1: not known)], ...]], ...] (key: a 1-based index among the middleware's keys), history
+-- seconds. The latency of a job (lab/runtime/latency.py) is counted with it, once.
 -- Returns the number of jobs newly counted as processed and as failed. What the middleware
 -- counts for a job is added only when that job is counted here for the first time.
 local runs = cjson.decode(ARGV[2])
 local new_done, new_failed = 0, 0
 local sec = math.floor(now_us() / 1000000)
-local extra_base = 4 + #runs * 5
+local PER_RUN = 6
+local extra_base = 5 + #runs * PER_RUN
+-- What the middleware counts is summed here first and written once per key and field at the
+-- end: a batch's jobs mostly land in the same fields (one HINCRBY each, not one per job).
+local extra_sums, extra_order = {}, {}
 local function count_extra(ops)
   if not ops then return end
   for _, op in ipairs(ops) do
-    redis.call('HINCRBY', KEYS[extra_base + op[1]], op[2], op[3])
+    local slot = op[1] .. '\n' .. op[2]
+    if extra_sums[slot] == nil then
+      extra_sums[slot] = 0
+      extra_order[#extra_order + 1] = {op[1], op[2], slot}
+    end
+    extra_sums[slot] = extra_sums[slot] + op[3]
+  end
+end
+-- Latency: summed per key and field like the middleware's counts, written once at the end.
+local lat_sums, lat_order = {}, {}
+local function lat_add(key, field, n)
+  local slot = key .. '\n' .. field
+  if lat_sums[slot] == nil then
+    lat_sums[slot] = 0
+    lat_order[#lat_order + 1] = {key, field, slot}
+  end
+  lat_sums[slot] = lat_sums[slot] + n
+end
+local LETTERS = {'q', 's', 'e'}
+local window = math.floor(sec / 10)
+local function count_latency(run_latency_key, t)
+  if not t then return end
+  local kind = t[2]
+  for m = 1, 3 do
+    local fine, coarse, us = t[3 * m], t[3 * m + 1], t[3 * m + 2]
+    if fine >= 0 then
+      local prefix = LETTERS[m] .. '|' .. kind .. '|'
+      lat_add(run_latency_key, prefix .. window .. '|' .. fine, 1)
+      lat_add(KEYS[5], prefix .. coarse, 1)
+      lat_add(KEYS[5], prefix .. 'sum', us)
+    end
   end
 end
 for i, entry in ipairs(runs) do
-  local base = 4 + (i - 1) * 5
-  local run_key, done_key, failed_key, rate_tpl, timeline_key =
-    KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4], KEYS[base + 5]
+  local base = 5 + (i - 1) * PER_RUN
+  local run_key, done_key, failed_key, rate_tpl, timeline_key, latency_key =
+    KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4], KEYS[base + 5], KEYS[base + 6]
   local extra = {}
   for _, pair in ipairs(entry[4] or {}) do extra[pair[1]] = pair[2] end
+  local timings = {}
+  for _, t in ipairs(entry[5] or {}) do timings[t[1]] = t end
   if redis.call('EXISTS', run_key) == 1 then
     local done_delta, failed_delta = 0, 0
     for _, seq in ipairs(entry[2]) do
       if redis.call('SETBIT', done_key, seq, 1) == 0 then
         done_delta = done_delta + 1
         count_extra(extra[seq])
+        count_latency(latency_key, timings[seq])
         -- A job counted failed earlier (e.g. retried by hand) that now succeeds moves over.
         if redis.call('GETBIT', failed_key, seq) == 1 then
           redis.call('SETBIT', failed_key, seq, 0)
@@ -41,6 +80,7 @@ for i, entry in ipairs(runs) do
          redis.call('SETBIT', failed_key, seq, 1) == 0 then
         failed_delta = failed_delta + 1
         count_extra(extra[seq])
+        count_latency(latency_key, timings[seq])
       end
     end
     if done_delta ~= 0 or failed_delta ~= 0 then
@@ -66,5 +106,11 @@ for i, entry in ipairs(runs) do
     new_done = new_done + done_delta
     new_failed = new_failed + failed_delta
   end
+end
+for _, entry in ipairs(extra_order) do
+  redis.call('HINCRBY', KEYS[extra_base + entry[1]], entry[2], extra_sums[entry[3]])
+end
+for _, entry in ipairs(lat_order) do
+  redis.call('HINCRBY', entry[1], entry[2], lat_sums[entry[3]])
 end
 return {new_done, new_failed}

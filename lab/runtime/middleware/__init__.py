@@ -173,8 +173,7 @@ ACTED = {"written": "on_success", "retry": "on_retry", "dead": "on_dead_letter"}
 def default_stack() -> Stack:
     """The middleware every worker runs, in order (docs/ARCHITECTURE.md says why this order)."""
     from lab.runtime.middleware.counters import Counters
-    from lab.runtime.middleware.latency import Latency
     from lab.runtime.middleware.leases import Leases
     from lab.runtime.middleware.pause import Pause
 
-    return Stack([Pause(), Leases(), Counters(), Latency()])
+    return Stack([Pause(), Leases(), Counters()])
