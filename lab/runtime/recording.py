@@ -92,19 +92,27 @@ class Recorder:
             return 0, 0
 
 
-def timings_of(outcomes: list[Outcome]) -> dict[str, list[list[Any]]]:
-    """Where each ended run job's time went (`latency.timing`): {runId: [[seq, kind, ...], ...]},
-    counted by the same script as the job, only when it is counted for the first time."""
+def timings_of(outcomes: list[Outcome]) -> dict[str, dict[str, Any]]:
+    """Where each ended run job's time went, as the counting script takes it for each run: the
+    10-second window it ended in, the kinds, and per job `[seq, kind index, then
+    latency.timing]`. The script adds them up, once per job counted the first time, and names
+    the fields itself (`<q|s|e>|<kind>|<window>|<bucket>`)."""
     finished = time.time() * 1000
-    out: dict[str, list[list[Any]]] = {}
+    window = int(finished // 1000) // latency.WINDOW_S
+    out: dict[str, dict[str, Any]] = {}
     for o in outcomes:
         job = o.job
         if job is None or job.runId is None or job.seq is None:
             continue
         if o.verdict not in ("written", "dead"):
             continue  # a retry or a requeue: the job has not ended
+        run = out.get(job.runId)
+        if run is None:
+            run = out[job.runId] = {"window": window, "kinds": [], "jobs": []}
+        kinds = run["kinds"]
+        if job.kind not in kinds:
+            kinds.append(job.kind)
         started = o.started_ms or finished  # dead before it ran: no service time
-        out.setdefault(job.runId, []).append(
-            [job.seq, job.kind, *latency.timing(job.createdAt, job.released_at, started, finished)]
-        )
+        durations = latency.timing(job.createdAt, job.released_at, started, finished)
+        run["jobs"].append([job.seq, kinds.index(job.kind) + 1, *durations])
     return out

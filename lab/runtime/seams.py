@@ -28,7 +28,7 @@ class WorkerState(Protocol):
         self,
         outcomes: dict[str, tuple[list[int], list[int]]],
         counts: dict[str, dict[int, list[Any]]] | None = None,
-        timings: dict[str, list[list[Any]]] | None = None,
+        timings: dict[str, dict[str, Any]] | None = None,
     ) -> tuple[int, int]: ...
 
     def count_dead_letter(self, run_id: str | None = None) -> None: ...

@@ -329,13 +329,13 @@ class State:
         self,
         outcomes: dict[str, tuple[list[int], list[int]]],
         counts: dict[str, dict[int, list[Any]]] | None = None,
-        timings: dict[str, list[list[Any]]] | None = None,
+        timings: dict[str, dict[str, Any]] | None = None,
     ) -> tuple[int, int]:
         """Count a batch: {runId: (done seqs, failed seqs)} → (newly processed, newly failed).
 
         `counts` ({runId: {seq: [Count, ...]}}, from the worker's middleware) and `timings`
-        ({runId: [[seq, kind, …], ...]}, `latency.timing`) are added in the same call, each
-        only when its job is counted for the first time."""
+        (`recording.timings_of`: each job's latency) are added in the same call, each only
+        when its job is counted for the first time."""
         if not outcomes:
             return 0, 0
         k = self.keys
@@ -355,7 +355,7 @@ class State:
                 for seq, found in (counts or {}).get(run_id, {}).items()
                 if found
             ]
-            entries.append([run_id, done, failed, ops, (timings or {}).get(run_id, [])])
+            entries.append([run_id, done, failed, ops, (timings or {}).get(run_id, {})])
         new_done, new_failed = scripts.RECORD.call(
             self.script,
             keys={

@@ -320,14 +320,14 @@ class FakeState:
         self,
         outcomes: dict[str, tuple[list[int], list[int]]],
         counts: dict[str, dict[int, list[Any]]] | None = None,
-        timings: dict[str, list[list[Any]]] | None = None,
+        timings: dict[str, dict[str, Any]] | None = None,
     ) -> tuple[int, int]:
         """As record.lua: each seq counted once; its middleware counts and its latency
         (`self.timings[runId][seq]`) only when it is new."""
         new_done = new_failed = 0
         for run_id, (done, failed) in outcomes.items():
             extra = (counts or {}).get(run_id, {})
-            timed = {t[0]: t for t in (timings or {}).get(run_id, [])}
+            timed = {t[0]: t for t in (timings or {}).get(run_id, {}).get("jobs", [])}
             for seq in done:
                 if seq not in self.done.setdefault(run_id, set()):
                     self.done[run_id].add(seq)

@@ -66,20 +66,25 @@ def test_a_run_hash_reads_back_per_metric_kind_and_window() -> None:
 
 
 def test_each_ended_job_brings_its_three_durations_to_the_count() -> None:
-    """What the counting script gets for a job (recording.timings_of): for queue wait (due again
-    → started), service (started → now) and end to end (first released → now), the fine bucket,
-    the coarse one and the µs; nothing for an attempt that did not end the job."""
+    """What the counting script gets (recording.timings_of): the window and kinds of the batch,
+    and per job its seq, kind and the fine buckets, coarse buckets and µs of its queue wait
+    (due again → started), service (started → now) and end to end (first released → now);
+    nothing for an attempt that did not end the job."""
     now = time.time() * 1000
     job = Job("r-1-3", "r-1", 3, "index", attempt=2, createdAt=int(now - 900), dueAt=int(now - 300))
     ended = Outcome(Delivery(1, b"{}"), job, verdict="written", started_ms=now - 100)
     retried = Outcome(Delivery(2, b"{}"), job, verdict="retry", started_ms=now)
-    (timing,) = timings_of([ended, retried])["r-1"]
-    seq, kind, *numbers = timing
-    assert (seq, kind) == (3, "index")
-    waited, served, whole = (latency.value_ms(numbers[i]) for i in (0, 3, 6))
+    run = timings_of([ended, retried])["r-1"]
+    (row,) = run["jobs"]
+    assert row[:2] == [3, 1] and run["kinds"] == ["index"]
+    assert run["window"] == int(now // 1000) // latency.WINDOW_S
+    waited, served, whole = (latency.value_ms(b) for b in row[2:5])
     assert waited == pytest.approx(200, rel=0.02)
     assert served == pytest.approx(100, rel=0.1)
     assert whole == pytest.approx(900, rel=0.1)
-    assert numbers[7] == latency.prometheus_bucket(whole) and numbers[8] >= 899_000
+    assert row[7] == latency.prometheus_bucket(whole) and row[10] >= 899_000
+    for ms in (0.05, 3.0, 777.0, 5e5):  # the hot path's own bucketing is bucket_of's
+        at = latency.timing(1, 1, 1 + ms, 1 + ms)
+        assert at[0] == latency.bucket_of(ms) and at[3] == latency.prometheus_bucket(ms)
     unknown = latency.timing(0, 0, now, now + 5)
-    assert unknown[:3] == [-1, -1, -1] and unknown[6:] == [-1, -1, -1]
+    assert unknown[0] == unknown[2] == -1 and unknown[1] >= 0 and unknown[6] == -1

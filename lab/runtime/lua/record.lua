@@ -4,9 +4,10 @@
 -- ARGV[2]: hash, done bitmap, failed bitmap, processed-per-second template, timeline, latency
 -- (templates: keys.py's names), then the keys the middleware counts into.
 -- ARGV: stream maxlen, JSON [[runId, [done seqs], [failed seqs], [[seq, [[key, field, n], ...]],
--- ...], [[seq, kind, then for queue wait, service and end to end: fine bucket, coarse bucket,
--- µs (-1: not known)], ...]], ...] (key: a 1-based index among the middleware's keys), history
--- seconds. The latency of a job (lab/runtime/latency.py) is counted with it, once.
+-- ...], {window, kinds, jobs: [[seq, kind index, 3 fine buckets, 3 coarse buckets, 3 µs], ...]}],
+-- ...] (key: a 1-based index among the middleware's keys; a bucket of -1: not known;
+-- lab/runtime/recording.py), history seconds. The latency of a job (lab/runtime/latency.py)
+-- is counted with it, once: summed under numeric keys here, written once per field at the end.
 -- Returns the number of jobs newly counted as processed and as failed. What the middleware
 -- counts for a job is added only when that job is counted here for the first time.
 local runs = cjson.decode(ARGV[2])
@@ -28,28 +29,30 @@ local function count_extra(ops)
     extra_sums[slot] = extra_sums[slot] + op[3]
   end
 end
--- Latency: summed per key and field like the middleware's counts, written once at the end.
-local lat_sums, lat_order = {}, {}
-local function lat_add(key, field, n)
-  local slot = key .. '\n' .. field
-  if lat_sums[slot] == nil then
-    lat_sums[slot] = 0
-    lat_order[#lat_order + 1] = {key, field, slot}
-  end
-  lat_sums[slot] = lat_sums[slot] + n
-end
 local LETTERS = {'q', 's', 'e'}
-local window = math.floor(sec / 10)
-local function count_latency(run_latency_key, t)
+local lat_runs = {}
+local life_counts, life_sums = {}, {}
+local function count_latency(run_lat, t)
   if not t then return end
-  local kind = t[2]
   for m = 1, 3 do
-    local fine, coarse, us = t[3 * m], t[3 * m + 1], t[3 * m + 2]
+    local fine = t[2 + m]
     if fine >= 0 then
-      local prefix = LETTERS[m] .. '|' .. kind .. '|'
-      lat_add(run_latency_key, prefix .. window .. '|' .. fine, 1)
-      lat_add(KEYS[5], prefix .. coarse, 1)
-      lat_add(KEYS[5], prefix .. 'sum', us)
+      local key = (m * 64 + t[2]) * 65536 + fine  -- metric, kind (this run's list), bucket
+      run_lat.counts[key] = (run_lat.counts[key] or 0) + 1
+      local series = (run_lat.index * 4 + m) * 64 + t[2]  -- also which run: kinds are per run
+      local coarse = series * 64 + t[5 + m]
+      local c = life_counts[coarse]
+      if c == nil then
+        c = {run_lat.kinds[t[2]], m, t[5 + m], 0}
+        life_counts[coarse] = c
+      end
+      c[4] = c[4] + 1
+      local sum = life_sums[series]
+      if sum == nil then
+        sum = {run_lat.kinds[t[2]], m, 0}
+        life_sums[series] = sum
+      end
+      sum[3] = sum[3] + t[8 + m]
     end
   end
 end
@@ -60,14 +63,19 @@ for i, entry in ipairs(runs) do
   local extra = {}
   for _, pair in ipairs(entry[4] or {}) do extra[pair[1]] = pair[2] end
   local timings = {}
-  for _, t in ipairs(entry[5] or {}) do timings[t[1]] = t end
+  local run_lat = {key = latency_key, counts = {}, kinds = {}, window = 0, index = i}
+  if entry[5] and entry[5].jobs then
+    run_lat.kinds, run_lat.window = entry[5].kinds, entry[5].window
+    for _, t in ipairs(entry[5].jobs) do timings[t[1]] = t end
+  end
+  lat_runs[#lat_runs + 1] = run_lat
   if redis.call('EXISTS', run_key) == 1 then
     local done_delta, failed_delta = 0, 0
     for _, seq in ipairs(entry[2]) do
       if redis.call('SETBIT', done_key, seq, 1) == 0 then
         done_delta = done_delta + 1
         count_extra(extra[seq])
-        count_latency(latency_key, timings[seq])
+        count_latency(run_lat, timings[seq])
         -- A job counted failed earlier (e.g. retried by hand) that now succeeds moves over.
         if redis.call('GETBIT', failed_key, seq) == 1 then
           redis.call('SETBIT', failed_key, seq, 0)
@@ -80,7 +88,7 @@ for i, entry in ipairs(runs) do
          redis.call('SETBIT', failed_key, seq, 1) == 0 then
         failed_delta = failed_delta + 1
         count_extra(extra[seq])
-        count_latency(latency_key, timings[seq])
+        count_latency(run_lat, timings[seq])
       end
     end
     if done_delta ~= 0 or failed_delta ~= 0 then
@@ -110,7 +118,20 @@ end
 for _, entry in ipairs(extra_order) do
   redis.call('HINCRBY', KEYS[extra_base + entry[1]], entry[2], extra_sums[entry[3]])
 end
-for _, entry in ipairs(lat_order) do
-  redis.call('HINCRBY', entry[1], entry[2], lat_sums[entry[3]])
+for _, run_lat in ipairs(lat_runs) do
+  for key, n in pairs(run_lat.counts) do
+    local fine = key % 65536
+    local series = (key - fine) / 65536
+    local kind = series % 64
+    local m = (series - kind) / 64
+    redis.call('HINCRBY', run_lat.key,
+      LETTERS[m] .. '|' .. run_lat.kinds[kind] .. '|' .. run_lat.window .. '|' .. fine, n)
+  end
+end
+for _, c in pairs(life_counts) do
+  redis.call('HINCRBY', KEYS[5], LETTERS[c[2]] .. '|' .. c[1] .. '|' .. c[3], c[4])
+end
+for _, c in pairs(life_sums) do
+  redis.call('HINCRBY', KEYS[5], LETTERS[c[2]] .. '|' .. c[1] .. '|sum', c[3])
 end
 return {new_done, new_failed}
