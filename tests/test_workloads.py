@@ -176,6 +176,16 @@ def test_latency_shows_service_time_and_queue_wait_growing_above_capacity(
     waits = [w["p50Ms"] for w in measured["queueWait"]["windows"]]
     assert len(waits) >= 2 and waits[-1] > waits[0], waits  # 30 jobs a second for 2 slots
     assert measured["queueWait"]["p99Ms"] > 10_000  # the last jobs waited for the first 158
+    # Each document carries where its time went: released ≤ started ≤ written, 200 ms apart.
+    store = Store(settings)
+    try:
+        store.refresh()
+        doc = store.get(f"{run_id}-159")
+    finally:
+        store.close()
+    assert doc is not None
+    assert doc["createdAt"] <= doc["releasedAt"] <= doc["startedAt"] <= doc["processedAt"]
+    assert doc["processedAt"] - doc["startedAt"] >= 195
     frame = client.latency_frame(run_id)
     assert set(frame["metric"]) == {"queueWait", "service", "endToEnd"}
     assert int(frame[(frame.metric == "service") & (frame.window == "all")]["count"].iloc[0]) == 160

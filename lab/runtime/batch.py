@@ -78,7 +78,11 @@ class Outcome:
         self.verdict = budget.after_failure(self.job.attempt)
 
 
-def document(job: Job, result: dict[str, Any], worker_id: str) -> dict[str, Any]:
+def document(
+    job: Job, result: dict[str, Any], worker_id: str, started_ms: float = 0.0
+) -> dict[str, Any]:
+    """The job's document: what its handler returned, and where its time went (first released,
+    this attempt released and started, written: epoch ms)."""
     return {
         "jobId": job.jobId,
         "runId": job.runId,
@@ -86,6 +90,8 @@ def document(job: Job, result: dict[str, Any], worker_id: str) -> dict[str, Any]
         "kind": job.kind,
         "attempt": job.attempt,
         "createdAt": job.createdAt,
+        "releasedAt": job.released_at,
+        "startedAt": int(started_ms),
         "processedAt": int(time.time() * 1000),
         "worker": worker_id,
         "result": result,
@@ -119,7 +125,8 @@ def execute(
     outcome.started_ms = time.time() * 1000
     try:
         handler.check(outcome.job.payload)
-        outcome.doc = document(outcome.job, handler(outcome.job, ctx), worker_id)
+        result = handler(outcome.job, ctx)
+        outcome.doc = document(outcome.job, result, worker_id, outcome.started_ms)
     except JobCancelled as exc:
         outcome.verdict = "cancelled"
         outcome.error = str(exc)

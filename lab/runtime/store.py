@@ -22,8 +22,10 @@ MAPPINGS = {
         "seq": {"type": "long"},
         "kind": {"type": "keyword"},
         "attempt": {"type": "integer"},
-        "createdAt": {"type": "date", "format": "epoch_millis"},
-        "processedAt": {"type": "date", "format": "epoch_millis"},
+        "createdAt": {"type": "date", "format": "epoch_millis"},  # first released
+        "releasedAt": {"type": "date", "format": "epoch_millis"},  # this attempt's release
+        "startedAt": {"type": "date", "format": "epoch_millis"},  # this attempt's start
+        "processedAt": {"type": "date", "format": "epoch_millis"},  # written
         "worker": {"type": "keyword"},
     }
 }

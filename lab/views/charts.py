@@ -101,7 +101,8 @@ def progress(
         out.planned.insert(0, 0)
     for window in (latency or {}).get("endToEnd", {}).get("windows", []):
         if window.get("count"):
-            out.latency_t.append(window["t"] + (latency or {}).get("windowSeconds", 10) - started)
+            end = window["t"] + (latency or {}).get("windowSeconds", 10) - started
+            out.latency_t.append(min(end, span))  # the window still filling: drawn at now
             out.p50_ms.append(window["p50Ms"])
             out.p99_ms.append(window["p99Ms"])
     return out

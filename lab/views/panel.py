@@ -404,8 +404,9 @@ class ControlPanel(w.VBox):
         fig = Figure(figsize=(6.4, 4.8), dpi=100)
         total, rate, spent = fig.subplots(3, 1, sharex=True, height_ratios=(3, 2, 2))
         if data.planned:
-            total.step(data.planned_t, data.planned, where="post", color="#98a2b3",
-                       linestyle="--", label="planned")  # fmt: skip
+            # Known at each second's end; the shape between them is drawn as a straight line.
+            total.plot(data.planned_t, data.planned, color="#98a2b3", linestyle="--",
+                       label="planned")  # fmt: skip
         total.plot(data.t, data.released, label="released")
         total.plot(data.t, data.processed, label="processed")
         total.set_ylabel("jobs")
