@@ -87,14 +87,3 @@ def recent(buckets: list[int], values: list[list[str | None]]) -> dict[str, Any]
         "seconds": len(buckets) * HISTORY_BUCKET_S,
         "points": _points(counts, buckets[0], buckets[-1], HISTORY_BUCKET_S),
     }
-
-
-def cumulative(points: list[dict]) -> list[dict]:
-    """Running totals of a timeline's points (what a chart of progress draws)."""
-    totals = dict.fromkeys(FIELDS, 0)
-    out = []
-    for point in points:
-        for f in FIELDS:
-            totals[f] += point[f]
-        out.append({"t": point["t"], **totals})
-    return out

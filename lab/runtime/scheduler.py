@@ -91,7 +91,7 @@ class Scheduler:
         self.lag = 0
         self._eta: tuple[float, float | None] = (-ETA_EVERY_S, None)
         self._judged_at = 0.0
-        self.judging = True  # False once the run has no objectives to judge
+        self.judging = False  # the followed run has objectives still to judge
         self.next_seq = 0
         self.advanced_to = 0
         self.leader = False
@@ -360,7 +360,7 @@ class Scheduler:
         self.tracker.forget()  # the same channel: its delivery tags go on
         self.republish = []
         self.run_id, self.plan, self.synced = run_id, plan, None
-        self.judging = True
+        self.judging = bool(run.slo)  # a run without objectives is never read for them
         self.kind, self.payload = run.kind, run.payload or {}
         self.queue = self.topology.route(run.kind, single=False)
         self.next_seq = self.advanced_to = run.enqueued
