@@ -207,7 +207,8 @@ class ControlPanel(w.VBox):
             if self.status.get("running"):
                 return
         try:
-            ts, ys = planned_rate(self._shape(), int(self.x.value))
+            spec = self._shape()  # once: the box may change again while this draws
+            ts, ys = planned_rate(spec, int(self.x.value))
         except (shapes.ShapeError, ValueError) as exc:
             self.chart_caption.value = f'<span style="color:#b42318">{html.escape(str(exc))}</span>'
             return
@@ -225,7 +226,7 @@ class ControlPanel(w.VBox):
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
         self.chart.value = buffer.getvalue()
-        self.chart_caption.value = "planned: " + html.escape(shapes.describe(self._shape()))
+        self.chart_caption.value = "planned: " + html.escape(shapes.describe(spec))
 
     def add_worker(self) -> None:
         if self.supervisor is not None:
