@@ -63,7 +63,8 @@ def progress(
     span = max(0.0, min(now, ended) - started)
     fine = [s for s in samples if s[0] >= started]
     if fine and fine[0][0] <= started + 1.0 and span <= FINE_UP_TO_S:
-        rows = [(s[0] - started, s[1], s[2]) for s in fine]
+        # A sample stamped after the run ended (a slow reply) belongs before the counters' end.
+        rows = [(s[0] - started, s[1], s[2]) for s in fine if s[0] - started < span]
     else:
         rows, released, processed = [], 0, 0
         for point in points:

@@ -295,8 +295,8 @@ class ControlPanel(w.VBox):
             self._closed.wait(POLL_EVERY_S)
 
     def _apply_status(self, data: dict[str, Any], event_id: str | None = None) -> None:
-        now = time.time()
         with self._lock:
+            now = time.time()  # inside the lock: the samples' times run in the order they merge
             current = self.status
             # A run event carries the counters, not the rates or the workers: keep those.
             merged = {**current, **{k: v for k, v in data.items() if k != "type"}}
