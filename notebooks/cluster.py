@@ -57,6 +57,7 @@ import matplotlib.pyplot as plt
 from lab.ops import servers
 from lab.client import LabClient
 from lab.config import redacted
+from lab.measure.jobtime import job_time
 from lab.measure.drill import StatusSampler, Verdicts, drill_settings, save_summary, teardown
 from lab.runtime.state import State
 from lab.runtime.store import Store
@@ -228,6 +229,11 @@ for f in faults:
     headline[f"recovery: {f['fault']}"] = f"{f['recoverySeconds']} s (lowest {f['lowestJobsPerSecond']} jobs/s)"
 headline["throughput"] = (f"{throughput['whole']:,} jobs/s on {NODES} nodes with faults; "
                           f"{single['jobsPerSecond']:,} on one node, classic")
+figures["jobTime"] = job_time(settings, {"3 nodes": run_id}, verdicts)
+for label, entry in figures["jobTime"].items():
+    if entry["endToEnd"]["count"]:
+        headline[f"{label}: end to end"] = (
+            f"p50 {entry['endToEnd']['p50Ms']:,.0f} ms, p99 {entry['endToEnd']['p99Ms']:,.0f} ms")
 save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=fig)
 verdicts
 

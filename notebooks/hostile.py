@@ -64,6 +64,7 @@ from lab.measure import hostile
 
 from lab.ops import servers
 from lab.client import LabClient
+from lab.measure.jobtime import job_time
 from lab.measure.drill import EventFollower, StatusSampler, Verdicts, drill_settings, save_summary, teardown
 from lab.runtime.state import State
 from lab.runtime.store import Store
@@ -212,6 +213,11 @@ headline = {"hostile requests answered 5xx": f"{len(server_errors)} of {len(answ
             "worker restarts": restarts, "lost": f"{X - distinct:,} of {X:,}", "duplicates": documents - distinct}
 for o in outages:
     headline[f"{o['service']} away: work resumed"] = f"{o['resumedAfterBackSeconds']} s after it was back"
+figures["jobTime"] = job_time(settings, {"run": run_id}, verdicts)
+for label, entry in figures["jobTime"].items():
+    if entry["endToEnd"]["count"]:
+        headline[f"{label}: end to end"] = (
+            f"p50 {entry['endToEnd']['p50Ms']:,.0f} ms, p99 {entry['endToEnd']['p99Ms']:,.0f} ms")
 save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=fig)
 verdicts
 

@@ -49,6 +49,7 @@ import matplotlib.pyplot as plt
 from lab.ops import stack
 from lab.measure.bench_status import drain_per_second, load_step, named_pids
 from lab.client import LabClient
+from lab.measure.jobtime import job_time
 from lab.measure.drill import Verdicts, drill_settings, save_summary, teardown
 from lab.runtime.state import State
 from lab.ops.supervisor import Supervisor
@@ -121,6 +122,11 @@ for s in steps:
     headline[f"{s['offeredPerSecond']:,}/s offered"] = (
         f"{s['answeredPerSecond']:,.0f}/s answered; p50 {s['p50Ms']:g}, p95 {s['p95Ms']:g}, p99 {s['p99Ms']:g} ms; "
         f"drain {s['drainPerSecond']:,.0f} jobs/s")
+figures["jobTime"] = job_time(settings, {"run under load": run_id}, verdicts)
+for label, entry in figures["jobTime"].items():
+    if entry["endToEnd"]["count"]:
+        headline[f"{label}: end to end"] = (
+            f"p50 {entry['endToEnd']['p50Ms']:,.0f} ms, p99 {entry['endToEnd']['p99Ms']:,.0f} ms")
 save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=fig)
 verdicts
 

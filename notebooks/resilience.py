@@ -63,6 +63,7 @@ import matplotlib.pyplot as plt
 from lab.ops import servers
 from lab.client import LabClient
 from lab.config import redacted
+from lab.measure.jobtime import job_time
 from lab.measure.drill import EventFollower, StatusSampler, Verdicts, drill_settings, save_summary, teardown
 from lab.runtime.state import State
 from lab.runtime.store import Store
@@ -199,6 +200,11 @@ headline = {"lost": f"{X - distinct:,} of {X:,}", "duplicates": f"{documents - d
 for f in faults:
     headline[f"recovery: {f['fault']}"] = f"{f['recoverySeconds']} s"
 headline["GET /status during the drill"] = f"p95 {latency['p95Ms']} ms"
+figures["jobTime"] = job_time(settings, {"run": run_id}, verdicts)
+for label, entry in figures["jobTime"].items():
+    if entry["endToEnd"]["count"]:
+        headline[f"{label}: end to end"] = (
+            f"p50 {entry['endToEnd']['p50Ms']:,.0f} ms, p99 {entry['endToEnd']['p99Ms']:,.0f} ms")
 save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=chart)
 verdicts
 

@@ -43,6 +43,7 @@ import matplotlib.pyplot as plt
 
 from lab.ops import stack
 from lab.client import LabClient
+from lab.measure.jobtime import job_time
 from lab.measure.drill import Verdicts, drill_settings, save_summary, teardown
 from lab.runtime.state import State
 from lab.runtime.store import Store
@@ -75,7 +76,7 @@ def with_workers(n):
 # ## Fast jobs: one run per worker count
 
 # %%
-fast = []
+fast, fast_runs = [], {}
 for n in WORKER_COUNTS:
     with_workers(n)
     run_id = client.run(FAST_JOBS, 60_000_000)["runId"]
@@ -87,6 +88,7 @@ for n in WORKER_COUNTS:
         counts = [w["processed"] for w in client.status()["workers"]]
         return counts if sum(counts) >= FAST_JOBS else None
     per_worker = wait_until(shares, 30, "the workers' heartbeats to report every job")
+    fast_runs[f"{n} worker{'s' if n > 1 else ''}"] = run_id
     fast.append({"workers": n, "jobs": run.processed, "failed": run.failed,
                  "seconds": run.durationSeconds, "jobsPerSecond": round(run.processed / run.durationSeconds, 1),
                  "documents": store.count(run_id), "distinct": store.distinct_job_ids(run_id),
@@ -153,7 +155,11 @@ for label, rows in (("fast", fast), ("agent", agent)):
         r["speedup"] = round(r["jobsPerSecond"] / rows[0]["jobsPerSecond"], 2)
         headline[f"{label}, {r['workers']} worker{'s' if r['workers'] > 1 else ''}"] = (
             f"{r['jobsPerSecond']:,.1f} jobs/s, speed-up {r['speedup']:.2f}x, fairness (Jain) {r['jain']}")
-save_summary(SUMMARY_PATH, {"fast": fast, "agent": agent}, verdicts, headline, chart=fig)
+job_times = job_time(settings, fast_runs, verdicts)
+for label, entry in job_times.items():
+    headline[f"fast, {label}: end to end"] = (
+        f"p50 {entry['endToEnd']['p50Ms']:,.0f} ms, p99 {entry['endToEnd']['p99Ms']:,.0f} ms")
+save_summary(SUMMARY_PATH, {"fast": fast, "agent": agent, "jobTime": job_times}, verdicts, headline, chart=fig)
 verdicts
 
 # %% [markdown]

@@ -151,8 +151,13 @@ def test_admin_page_pauses_and_resumes_a_queue_and_the_run(
         assert client.status()["paused"] is True
         page.locator("#run-resume").click()
         expect(page.locator("#run-state")).to_contain_text("releasing", timeout=10_000)
+        # The paused queue's oldest job ages: the head age column counts it in seconds.
+        expect(row.locator(".head-age")).to_contain_text(" s", timeout=15_000)
         row.locator("button.queue-toggle").click()
         expect(row.locator(".paused")).to_have_count(0, timeout=10_000)
+        # Where the run's jobs spent their time, once some were written.
+        expect(page.locator("#run-latency")).to_contain_text("queueWait p50", timeout=15_000)
+        expect(page.locator("#run-latency")).to_contain_text("endToEnd p50")
     assert client.status()["pausedQueues"] == [] and client.status()["paused"] is False
     settle(state, run_id, 120)
     assert state.run(run_id).processed == 2000

@@ -253,9 +253,11 @@ def test_loadtest_reports_figures_and_enforces_its_threshold(
     env = {**os.environ, **settings.as_env()}
     base = [sys.executable, "-m", "lab", "loadtest", "--users", "5", "--duration", "3",
             "--out", str(tmp_path)]  # fmt: skip
-    ok = subprocess.run(base, env=env, capture_output=True, text=True, timeout=120)
+    meets = ("--slo", "http.p99<30s", "--slo", "failedRatio<0.5")
+    ok = subprocess.run([*base, *meets], env=env, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "/status" in ok.stdout and "thresholds passed" in ok.stderr
+    assert "objective ok: http.p99 ≤ 30000 ms" in ok.stderr, ok.stderr
     stats = (tmp_path / "status-5u_stats.csv").read_text()
     assert "Aggregated" in stats
     strict = subprocess.run(
@@ -263,5 +265,12 @@ def test_loadtest_reports_figures_and_enforces_its_threshold(
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert strict.returncode == 1 and "thresholds FAILED" in strict.stderr, strict.stderr
+    # The objective grammar of runs judges a load test too; a run's own metrics are refused.
+    missed = subprocess.run([*base, "--slo", "http.p50<0.001ms"], env=env, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert missed.returncode == 1 and "objective breached: http.p50" in missed.stderr
+    refused = subprocess.run([*base, "--slo", "endToEnd.p99<2s"], env=env, capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+    assert refused.returncode == 2 and "a latency is <http>" in refused.stderr, refused.stderr
     # Each mixed user opens the admin page (the job list) first: there whatever the timing.
     assert "/jobs?limit=20" in (tmp_path / "mixed-5u_stats.csv").read_text()

@@ -215,7 +215,7 @@ def test_a_run_that_breaches_its_objective_stops_and_the_cli_exits_1(
     started = datetime.fromisoformat(final["startedAt"]).timestamp() * 1000
     assert objective["breachedAt"] - started <= (3 + 3 + 5) * 1000  # grace + window + a few s
     meets = ("--slo", "failedRatio<0.5@1s", "--slo", "endToEnd.p99<60s@1s")
-    met = lab_cli(settings, "run", "start", "--x", "200", "--y", "12000", *meets, "--wait")
+    met = lab_cli(settings, "run", "start", "--x", "400", "--y", "12000", *meets, "--wait")
     assert met.returncode == 0, met.stdout + met.stderr
     states = [o["state"] for o in json.loads(met.stdout)["slo"]]
     assert "breached" not in states and "ok" in states

@@ -17,11 +17,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from lab.api.responses import error
 from lab.api.services import Lab
+from lab.runtime import headage, latency
 from lab.runtime.broker import PublishError
 from lab.runtime.handlers import known_kinds
 from lab.runtime.jobs import STATES
 
 ASSETS = {"admin.js": "text/javascript", "admin.css": "text/css"}
+LATENCY_SHOWN = ("count", "p50Ms", "p99Ms", "maxMs")
 
 
 @cache
@@ -62,7 +64,8 @@ def asset(name: str) -> Response:
 
 @router.get("/admin/overview")
 def overview(lab: Lab) -> dict[str, Any]:
-    """Counts per job state, queue depths and live workers, for the admin page."""
+    """Counts per job state, queue depths and head ages, the run with its job latency, and
+    live workers, for the admin page."""
     state, records, publisher = lab.state, lab.records, lab.publisher
     topology = publisher.topology
     counts: dict[str, Any] = records.counts()
@@ -74,16 +77,39 @@ def overview(lab: Lab) -> dict[str, Any]:
     except PublishError as exc:
         queues_error = str(exc)
     paused = state.paused_queues()
+    ages = headage.per_queue(state.head_ages())
     status = state.status()
+    measured = state.latency(status["runId"], windows=False) if status["runId"] else None
     return {
         "counts": counts,
         "queues": [
-            {**q, "paused": q["name"] in paused, "pausable": q["name"] in topology.consumed}
+            {
+                **q,
+                "paused": q["name"] in paused,
+                "pausable": q["name"] in topology.consumed,
+                "headAgeMs": ages.get(str(q["name"])),
+            }
             for q in queues
-        ],
+        ],  # fmt: skip
         "run": {
-            k: status.get(k)
-            for k in ("runId", "state", "running", "paused", "shapeText", "yMinutes", "slo")
+            **{
+                k: status.get(k)
+                for k in (
+                    "runId",
+                    "state",
+                    "running",
+                    "paused",
+                    "shapeText",
+                    "yMinutes",
+                    "slo",
+                    "headAgeMs",
+                )
+            },
+            # The run's job latency so far, in ms: where each job's time went.
+            "latency": {
+                metric: {q: (measured or {}).get(metric, {}).get(q) for q in LATENCY_SHOWN}
+                for metric in latency.METRICS
+            },
         },  # fmt: skip
         "queuesError": queues_error,
         "workers": status["workers"],

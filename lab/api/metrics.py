@@ -36,7 +36,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from lab.runtime import latency
+from lab.runtime import headage, latency
 from lab.runtime import state as state_module
 from lab.runtime.broker import Publisher, PublishError
 from lab.runtime.jobs import STATES
@@ -167,6 +167,16 @@ class PipelineCollector:
         yield from self._run(status, run_dead)
         yield from self._processes(status)
         yield from self._latency(self.state.redis.hgetall(self.state.keys.latency))
+
+        head = GaugeMetricFamily(
+            "lab_queue_head_age_seconds",
+            "How long the oldest released job not yet started has waited, per consumed queue "
+            "(measured each second by the scheduler leader; absent when none runs)",
+            labels=["queue"],
+        )
+        for queue, ms in sorted(headage.per_queue(self.state.head_ages()).items()):
+            head.add_metric([queue], ms / 1000)
+        yield head
 
         singles = GaugeMetricFamily("lab_single_jobs", "Single jobs by state", labels=["state"])
         for name, count in by_state.items():

@@ -1,7 +1,7 @@
 """Queues over HTTP: pause and resume what workers take, purge what waits, and the same for
 the active run's release.
 
-    GET  /queues                       the lab's queues: ready, consumers, paused
+    GET  /queues                       the lab's queues: ready, consumers, paused, head age
     POST /queues/{name}/pause|resume   workers take nothing new from it (in-flight jobs finish)
     POST /queues/{name}/purge          delete what waits in it, with the count
     POST /run/pause, /run/resume       the scheduler releases nothing of the active run
@@ -18,6 +18,7 @@ from fastapi import APIRouter
 
 from lab.api.responses import error
 from lab.api.services import Lab, Services
+from lab.runtime import headage
 from lab.runtime.broker import PublishError
 from lab.runtime.state import NoActiveRun
 
@@ -31,14 +32,22 @@ def unknown(lab: Services, name: str) -> Any:
 
 @router.get("/queues", operation_id="listQueues")
 def queues(lab: Lab) -> Any:
-    """Every queue of the lab, with what is ready, its consumers and whether it is paused."""
+    """Every queue of the lab, with what is ready, its consumers, whether it is paused, and how
+    long its oldest waiting job has waited (`headAgeMs`: consumed queues, while a scheduler
+    leader measures it; null otherwise)."""
     topology = lab.publisher.topology
     try:
         depths = lab.publisher.depths([*topology.consumed, topology.dead, *topology.retries])
     except PublishError as exc:
         return error(503, str(exc))
     paused = lab.state.paused_queues()
-    return {"queues": [{**d, "paused": d["name"] in paused} for d in depths]}
+    ages = headage.per_queue(lab.state.head_ages())
+    return {
+        "queues": [
+            {**d, "paused": d["name"] in paused, "headAgeMs": ages.get(str(d["name"]))}
+            for d in depths
+        ]
+    }
 
 
 def pause(lab: Services, name: str, paused: bool) -> Any:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from lab.cli.arguments import positive_float, positive_int
+from lab.cli.runs import slo_arg
 from lab.cli.terminal import bad_input, console, out
 from lab.client import LabClient
 from lab.config import Settings
+from lab.runtime import slo
 
 
 def register(sub: Any) -> None:
@@ -50,6 +53,12 @@ def register(sub: Any) -> None:
     lt.add_argument(
         "--max-fail-ratio", type=float, default=0.0, help="fail above this share of failed requests"
     )
+    lt.add_argument(
+        "--slo", type=functools.partial(slo_arg, scope="loadtest"), action="append",
+        metavar="OBJECTIVE",
+        help="an objective the whole test is judged by, as runs are (repeatable): "
+        "http.p99<300ms, http.p50<50ms, failedRatio<0.001; any breach exits 1",
+    )  # fmt: skip
     lt.add_argument("--out", default="loadtests/results", help="where Locust's CSV stats go")
     lt.set_defaults(handler=cmd_loadtest)
 
@@ -98,4 +107,10 @@ def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
     console.print(f"lab: thresholds {verdict} (p95 < {args.p95_ms:g} ms)", highlight=False)
     if not result.passed and result.requests == 0:
         console.print(result.output[-2000:], highlight=False)
-    return 0 if result.passed else 1
+    states = slo.judge_values(slo.parse(args.slo or [], "loadtest"), result.measures())
+    for state in states:
+        value = "not measured" if state["value"] is None else f"{state['value']:g}"
+        console.print(f"lab: objective {state['state']}: {state['text']} ({value})",
+                      highlight=False)  # fmt: skip
+    breached = any(s["state"] != "ok" for s in states)
+    return 0 if result.passed and not breached else 1

@@ -53,7 +53,7 @@ def register(sub: Any) -> None:
     start.add_argument(
         "--slo", type=slo_arg, action="append", metavar="OBJECTIVE",
         help="an objective judged while the run runs (repeatable): endToEnd.p99<2s, "
-        "service.p50<200ms@10s, failedRatio<0.01, throughput>0.95",
+        "service.p50<200ms@10s, failedRatio<0.01, throughput>0.95, headAge<30s",
     )  # fmt: skip
     start.add_argument(
         "--abort-on-breach", action="store_true", help="a breached objective stops the run"
@@ -113,9 +113,10 @@ def shape_arg(text: str) -> dict[str, Any]:
     return shape
 
 
-def slo_arg(text: str) -> dict[str, Any]:
+def slo_arg(text: str, scope: str = "run") -> dict[str, Any]:
+    """`--slo`: an objective in the short form, of what `scope` judges (`lab.runtime.slo`)."""
     try:
-        return slo.from_text(text)
+        return slo.from_text(text, scope)
     except slo.SloError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

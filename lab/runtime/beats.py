@@ -45,6 +45,7 @@ WORKER = (
     Beat("deadLettered", "int"),
     Beat("inFlight", "int"),
     Beat("running", "int"),
+    Beat("waitingSinceMs", "int"),  # release time of the oldest delivery held, not started
     Beat("jobs", "list"),  # single jobs running now
     Beat("paused", "list"),  # queues it takes nothing from
     Beat("startedMs", "time", "startedAt"),

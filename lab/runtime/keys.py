@@ -181,6 +181,13 @@ class Keys:
         return f"{self.prefix}:events"
 
     @property
+    def head_ages(self) -> str:
+        """Hash with a short TTL: the head-of-line age of each consumed queue in ms, measured
+        by the scheduler leader each second (`lab.runtime.headage`), with `atMs`, `run` and
+        `runAgeMs`."""
+        return f"{self.prefix}:head_ages"
+
+    @property
     def paused_queues(self) -> str:
         """Set: the consumed queues workers take nothing new from (`POST /queues/{name}/pause`);
         kept here so a pause outlives every process."""

@@ -53,7 +53,7 @@ CHUNK = 1000
 
 
 ETA_EVERY_S = 1.0
-SLO_EVERY_S = 1.0  # how often the leader judges the run's objectives
+WATCH_EVERY_S = 1.0  # how often the leader measures head ages and judges the run's objectives
 SECOND_EDGE_S = 0.002  # a tick this long before Redis' next whole second (see `_next_tick`)
 
 
@@ -90,7 +90,7 @@ class Scheduler:
         self.synced: tuple[float, float, int] | None = None  # (shape s, our clock, Redis ms)
         self.lag = 0
         self._eta: tuple[float, float | None] = (-ETA_EVERY_S, None)
-        self._judged_at = 0.0
+        self._watched_at = -WATCH_EVERY_S
         self.judging = False  # the followed run has objectives still to judge
         self.next_seq = 0
         self.advanced_to = 0
@@ -234,6 +234,8 @@ class Scheduler:
             return
         try:
             delay = self.step()
+            if self.leader:
+                self.watch()
             if self.waiting_for == "Redis":
                 log.info("Redis is back")
                 self.waiting_for = ""
@@ -289,16 +291,22 @@ class Scheduler:
         for seq in range(self.next_seq, self.next_seq + grant.granted):
             self._publish(self.run_id, seq)
         self.next_seq += grant.granted
-        self._judge(grant.now_ms)
         return self._next_tick()
 
-    def _judge(self, redis_ms: int) -> None:
-        """The run's objectives, judged by the leader once a second (`State.judge_slo`)."""
+    def watch(self) -> None:
+        """Once a second the leader measures how long the oldest waiting job of each queue has
+        waited (`State.measure_head_ages`), then judges the run's objectives with it
+        (`State.judge_slo`)."""
         now = self.clock()
-        if not self.judging or self.run_id is None or now - self._judged_at < SLO_EVERY_S:
+        if now - self._watched_at < WATCH_EVERY_S:
             return
-        self._judged_at = now
-        verdict = self.state.judge_slo(self.run_id, redis_ms)
+        self._watched_at = now
+        t = self.topology
+        other = t.long if self.queue == t.queue else t.queue
+        redis_ms, head_age_ms = self.state.measure_head_ages(self.queue, other, t.single)
+        if not self.judging or self.run_id is None:
+            return
+        verdict = self.state.judge_slo(self.run_id, redis_ms, head_age_ms)
         if verdict == "none":
             self.judging = False
         elif verdict == "breached":
@@ -361,6 +369,7 @@ class Scheduler:
         self.republish = []
         self.run_id, self.plan, self.synced = run_id, plan, None
         self.judging = bool(run.slo)  # a run without objectives is never read for them
+        self._watched_at = -WATCH_EVERY_S  # its first second is watched from its first tick
         self.kind, self.payload = run.kind, run.payload or {}
         self.queue = self.topology.route(run.kind, single=False)
         self.next_seq = self.advanced_to = run.enqueued

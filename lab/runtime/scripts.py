@@ -104,7 +104,7 @@ PAUSE_RUN = Script("pause_run", ("active", "events"), ("runs", "maxlen", "paused
 STOP_RUN = Script("stop_run", ("active", "events"), ("runs", "maxlen"))
 STATUS = Script(
     "status",
-    ("active", "runs", "workers", "schedulers", "paused"),
+    ("active", "runs", "workers", "schedulers", "paused", "head_ages"),
     ("runs", "processed_in", "workers", "window", "schedulers", "released_in"),
 )
 RECORD = Script(

@@ -4,12 +4,16 @@
                                                                      # p50 p90 p95 p99 p99.9 max
     {"metric": "failedRatio", "max": 0.01}            # failed / settled jobs in the window
     {"metric": "throughput", "minRatioOfShape": 0.95} # processed / what the shape released
+    {"metric": "headAgeMs", "max": 30000}             # the oldest waiting job's age, now
 
 Each objective is judged after a warm-up grace (its window, unless the run says
 `sloGraceSeconds`), on the last `windowSeconds` (default 30) of the run; a window with nothing
-in it is `pending`, never a breach. The first breach is kept with its value and time; with
-`abortOnBreach` the run stops releasing and ends `breached`. The command line's short form:
-`endToEnd.p99<2s`, `service.p50<200ms@10s`, `failedRatio<0.01`, `throughput>0.95`. Pure: no I/O.
+in it is `pending`, never a breach. The head-of-line age has no window (it is an age already:
+`lab.runtime.headage`) and no grace unless the run sets one. The first breach is kept with its
+value and time; with `abortOnBreach` the run stops releasing and ends `breached`. The command
+line's short form:
+`endToEnd.p99<2s`, `service.p50<200ms@10s`, `failedRatio<0.01`, `throughput>0.95`,
+`headAge<30s`. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -23,11 +27,19 @@ from typing import Any
 from lab.runtime import latency
 
 LATENCY_METRICS = latency.METRICS
+HTTP = "http"  # `lab loadtest`'s one latency: a request's, as Locust measures it
+SCOPES = {
+    # What each kind of test can judge: a run (latency families and the other metrics), or a
+    # load test of the API (its requests' latency and the share that failed).
+    "run": (LATENCY_METRICS, ("failedRatio", "throughput", "headAgeMs")),
+    "loadtest": ((HTTP,), ("failedRatio",)),
+}
 STATS = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p99.9": 0.999, "max": 1.0}
 DEFAULT_WINDOW_S = 30
 MAX_WINDOW_S = 3600
 MAX_OBJECTIVES = 20
 MAX_MS = 3_600_000
+HEAD_AGE = "headAgeMs"
 
 
 class SloError(ValueError):
@@ -40,9 +52,9 @@ class SloError(ValueError):
 
 @dataclass(frozen=True)
 class Objective:
-    metric: str  # endToEnd.p99 | failedRatio | throughput
-    limit: float  # ms for latency, a ratio otherwise
-    window_s: int
+    metric: str  # endToEnd.p99 | failedRatio | throughput | headAgeMs
+    limit: float  # ms for latency and head age, a ratio otherwise
+    window_s: int  # 0 for the head age
 
     @property
     def is_latency(self) -> bool:
@@ -54,9 +66,13 @@ class Objective:
             return f"{self.metric} ≤ {self.limit:g} ms over {self.window_s} s"
         if self.metric == "failedRatio":
             return f"failedRatio ≤ {self.limit:g} over {self.window_s} s"
+        if self.metric == HEAD_AGE:
+            return f"head-of-line age ≤ {self.limit:g} ms"
         return f"throughput ≥ {self.limit:g} × the shape over {self.window_s} s"
 
     def as_json(self) -> dict[str, Any]:
+        if self.metric == HEAD_AGE:
+            return {"metric": HEAD_AGE, "max": self.limit}
         key = "maxMs" if self.is_latency else "max" if self.metric == "failedRatio" else (
             "minRatioOfShape")  # fmt: skip
         return {"metric": self.metric, key: self.limit, "windowSeconds": self.window_s}
@@ -74,8 +90,10 @@ def _number(entry: Mapping[str, Any], name: str, where: str, low: float, high: f
     return float(value)
 
 
-def parse(objectives: Any) -> list[Objective]:
-    """Objectives from their JSON form; `SloError` names what is wrong."""
+def parse(objectives: Any, scope: str = "run") -> list[Objective]:
+    """Objectives from their JSON form, of what `scope` can judge (`SCOPES`); `SloError` names
+    what is wrong."""
+    families, others = SCOPES[scope]
     if not isinstance(objectives, list) or len(objectives) > MAX_OBJECTIVES:
         raise SloError("slo", f"must be a list of at most {MAX_OBJECTIVES} objectives")
     out = []
@@ -97,29 +115,27 @@ def parse(objectives: Any) -> list[Objective]:
             )
         if isinstance(metric, str) and "." in metric:
             name, _, stat = metric.partition(".")
-            if name not in LATENCY_METRICS or stat not in STATS:
+            if name not in families or stat not in STATS:
                 raise SloError(
                     f"{where}.metric",
-                    f"{metric[:40]!r}: a latency is <{'|'.join(LATENCY_METRICS)}>."
-                    f"<{'|'.join(STATS)}>",
+                    f"{metric[:40]!r}: a latency is <{'|'.join(families)}>.<{'|'.join(STATS)}>",
                 )
             allowed, limit = (
                 {"metric", "maxMs", "windowSeconds"},
                 _number(entry, "maxMs", where, 0, MAX_MS),
+            )
+        elif metric not in others:
+            raise SloError(
+                f"{where}.metric",
+                f"must be a latency (<{'|'.join(families)}>.p99, …) or one of {', '.join(others)}",
             )
         elif metric == "failedRatio":
             allowed, limit = {"metric", "max", "windowSeconds"}, _number(entry, "max", where, 0, 1)
         elif metric == "throughput":
             allowed = {"metric", "minRatioOfShape", "windowSeconds"}
             limit = _number(entry, "minRatioOfShape", where, 0, 10)
-        elif metric == "headAgeMs":
-            raise SloError(f"{where}.metric", "headAgeMs is not measured by this lab yet")
-        else:
-            raise SloError(
-                f"{where}.metric",
-                "must be a latency (endToEnd.p99, queueWait.p50, service.max, …), failedRatio "
-                "or throughput",
-            )
+        else:  # the head-of-line age
+            allowed, limit, window = {"metric", "max"}, _number(entry, "max", where, 0, MAX_MS), 0
         extra = sorted(set(entry) - allowed)
         if extra:
             raise SloError(f"{where}.{extra[0]}", f"is not a field of a {metric} objective")
@@ -132,7 +148,7 @@ SHORT = re.compile(
 )
 
 
-def from_text(text: str) -> dict[str, Any]:
+def from_text(text: str, scope: str = "run") -> dict[str, Any]:
     """An objective's JSON form from the short form: `endToEnd.p99<2s`, `service.p50<200ms@10s`,
     `failedRatio<0.01`, `throughput>0.95`."""
     found = SHORT.fullmatch(text.strip())
@@ -146,15 +162,19 @@ def from_text(text: str) -> dict[str, Any]:
         if op != "<":
             raise SloError("slo", f"{text!r}: a latency objective is an upper bound (<)")
         out["maxMs"] = value * 1000 if unit == "s" else value
+    elif metric in ("headAge", HEAD_AGE) and op == "<" and (unit or metric == HEAD_AGE):
+        out = {"metric": HEAD_AGE, "max": value * 1000 if unit == "s" else value}
+        if window:
+            raise SloError("slo", f"{text!r}: the head-of-line age has no window")
     elif metric == "failedRatio" and op == "<" and unit is None:
         out["max"] = value
     elif metric == "throughput" and op == ">" and unit is None:
         out["minRatioOfShape"] = value
     else:
-        raise SloError("slo", f"{text!r}: use failedRatio<R or throughput>R (a ratio)")
-    if window:
+        raise SloError("slo", f"{text!r}: use failedRatio<R, throughput>R (a ratio) or headAge<30s")
+    if window and out["metric"] != HEAD_AGE:
         out["windowSeconds"] = int(window)
-    parse([out])
+    parse([out], scope)
     return out
 
 
@@ -167,6 +187,7 @@ class Window:
     processed: int
     failed: int
     planned: int
+    head_age_ms: int = 0  # now, not over the window
 
 
 def value_of(objective: Objective, window: Window) -> float | None:
@@ -179,6 +200,8 @@ def value_of(objective: Objective, window: Window) -> float | None:
         if stat == "max":
             return latency.bounds_us(max(histogram.counts))[1] / 1000
         return histogram.quantile(STATS[stat])
+    if objective.metric == HEAD_AGE:
+        return float(window.head_age_ms)
     settled = window.processed + window.failed
     if objective.metric == "failedRatio":
         return window.failed / settled if settled else None
@@ -212,4 +235,21 @@ def judge(
             )
         else:
             out.append({**entry, "state": "ok", "value": round(value, 4)})
+    return out
+
+
+def judge_values(
+    objectives: list[Objective], values: Mapping[str, float | None]
+) -> list[dict[str, Any]]:
+    """Each objective judged once on measured `values` (metric name → value, as a load test
+    ends with them): `ok`, `breached` or `pending` when it was not measured."""
+    out = []
+    for objective in objectives:
+        value = values.get(objective.metric)
+        entry: dict[str, Any] = {"objective": objective.as_json(), "text": objective.text}
+        if value is None:
+            out.append({**entry, "state": "pending", "value": None})
+        else:
+            state = "breached" if objective.breached(value) else "ok"
+            out.append({**entry, "state": state, "value": round(value, 4)})
     return out

@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from lab.config import Settings
-from lab.runtime import beats, history, latency, scripts, shapes, slo
+from lab.runtime import beats, headage, history, latency, scripts, shapes, slo
 from lab.runtime.connections import (  # noqa: F401 - read from here too
     TextRedis,
     redis_client,
@@ -35,6 +35,7 @@ from lab.runtime.status import (  # noqa: F401 - RunView, iso and is_settled are
 from lab.runtime.usage import process_usage
 
 MAX_JOBS = 10_000_000
+HEAD_SCAN = 200  # queued single jobs looked at for their queue's head, oldest first
 
 
 class RunConflict(RuntimeError):
@@ -393,7 +394,75 @@ class State:
         answer = scripts.RELEASE.call(self.script, keys, args)
         return Grant.of(answer)
 
-    def judge_slo(self, run_id: str, now_ms: int) -> str:
+    def measure_head_ages(
+        self, run_queue: str, other_run_queue: str, single_queue: str
+    ) -> tuple[int, int]:
+        """Measure the head-of-line age of the active run's queue and of the single-job queue
+        (`lab.runtime.headage`), record them for /status, /queues and /metrics (`head_ages`),
+        and return Redis' time and the run's age, in ms (0: nothing waits, or no run)."""
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.time()
+        pipe.get(k.active_run)
+        pipe.smembers(k.workers)
+        pipe.zrangebylex(k.jobs_in("queued"), "-", "+", start=0, num=HEAD_SCAN)
+        (now_s, now_us), run_id, workers, queued = pipe.execute()
+        now_ms = int(now_s) * 1000 + int(now_us) // 1000
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(k.run(run_id or "-"), "enqueued", "processed", "failed", "startedAt")
+        for worker in workers:
+            pipe.hmget(k.worker(worker), "inFlight", "waitingSinceMs")
+        for job in queued:
+            pipe.hmget(k.job(job), "queuedAt", "runAt")
+        answers = pipe.execute()
+        run, beats_, jobs = answers[0], answers[1 : 1 + len(workers)], answers[1 + len(workers) :]
+        run_age = 0
+        if run_id and run[0] is not None:
+            held = sum(_int(in_flight) for in_flight, _ in beats_)
+            waiting = _int(run[0]) - _int(run[1]) - _int(run[2]) - held
+            broker_ms = self._released_at_rank(run_id, waiting, now_ms, _int(run[3]))
+            run_age = headage.head_age_ms(now_ms, (_int(w) for _, w in beats_), broker_ms)
+        due = [max(_int(q), _int(r)) for q, r in jobs if _int(r) <= now_ms]
+        single_age = max(0, now_ms - min(due)) if due else 0
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(k.head_ages)
+        pipe.hset(k.head_ages, mapping={"atMs": now_ms, "run": run_id or "", "runAgeMs": run_age,
+                                        run_queue: run_age, other_run_queue: 0,
+                                        single_queue: single_age})  # fmt: skip
+        pipe.pexpire(k.head_ages, headage.STALE_MS * 10)
+        pipe.execute()
+        return now_ms, run_age
+
+    def _released_at_rank(
+        self, run_id: str, rank: int, now_ms: int, started_ms: int
+    ) -> float | None:
+        """When the `rank`-th newest job of the run was released, from its timeline counted
+        back from now a minute at a time (`headage.released_at_rank`)."""
+        if rank <= 0:
+            return None
+        first, second = started_ms // 1000, now_ms // 1000
+        counted: list[tuple[int, int]] = []
+        while second >= first:
+            seconds = list(range(second, max(first, second - 59) - 1, -1))
+            fields = [f"{s}:released" for s in seconds]
+            counts = self.redis.hmget(self.keys.run_timeline(run_id), fields)
+            counted.extend(zip(seconds, (_int(c) for c in counts), strict=True))
+            found = headage.released_at_rank(counted, rank)
+            if found is not None:
+                return found
+            second = seconds[-1] - 1
+        return float(started_ms) if started_ms else None
+
+    def head_ages(self) -> dict[str, Any]:
+        """The last head-of-line ages measured (`measure_head_ages`): queue → ms, with `run`
+        (the run measured) and `runAgeMs`; empty when none is recent."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.time()
+        pipe.hgetall(self.keys.head_ages)
+        (now_s, now_us), raw = pipe.execute()
+        return headage.fresh(raw, int(now_s) * 1000 + int(now_us) // 1000)
+
+    def judge_slo(self, run_id: str, now_ms: int, head_age_ms: int = 0) -> str:
         """Judge the run's objectives on their windows (`lab.runtime.slo`) and record their
         states; with `abortOnBreach` and a breach, the run stops releasing and ends `breached`.
         Returns `none` (no objectives), `ok` or `breached`."""
@@ -423,7 +492,7 @@ class State:
                     done += int(value) if field == "processed" else 0
                     failed += int(value) if field == "failed" else 0
             asked = planned(now_ms / 1000) - planned(since_ms / 1000)
-            windows.append(slo.Window(histograms, done, failed, asked))
+            windows.append(slo.Window(histograms, done, failed, asked, head_age_ms))
         elapsed = (now_ms - int(h["startedAt"])) / 1000
         grace = float(h["sloGrace"]) if h.get("sloGrace") else None
         before = json.loads(h["sloState"]) if h.get("sloState") else None
@@ -555,3 +624,11 @@ def _chunks(items: Any, size: int) -> Any:
             batch = []
     if batch:
         yield batch
+
+
+def _int(raw: Any) -> int:
+    """A counter or time as Redis keeps it (None or "" when unset: 0)."""
+    try:
+        return int(raw) if raw not in (None, "") else 0
+    except (TypeError, ValueError):
+        return 0

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lab.config import Settings
-from lab.runtime import beats
+from lab.runtime import beats, headage
 from lab.runtime.keys import Keys
 from lab.runtime.scripts import STATUS, script_source
 
@@ -134,7 +134,8 @@ def is_settled(state: str, processed: int, failed: int, enqueued: int) -> bool:
 def status_call(k: Keys) -> tuple[dict[str, str], dict[str, Any]]:
     """The KEYS and ARGV of the status script, by name (`scripts.STATUS`)."""
     keys = {"active": k.active_run, "runs": k.runs, "workers": k.workers,
-            "schedulers": k.schedulers, "paused": k.paused_queues}  # fmt: skip
+            "schedulers": k.schedulers, "paused": k.paused_queues,
+            "head_ages": k.head_ages}  # fmt: skip
     args = {"runs": k.run_template, "processed_in": k.run_processed_in("%s"),
             "workers": k.worker_template, "window": RATE_WINDOW_S,
             "schedulers": k.scheduler_template, "released_in": k.run_released_in("%s")}  # fmt: skip
@@ -176,6 +177,7 @@ def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
         "stoppedAt": None,
         "finishedAt": None,
         "durationSeconds": None,
+        "headAgeMs": None,
     }
     if run:
         out.update(RunView.from_hash(run, now_ms).__dict__)
@@ -189,6 +191,12 @@ def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
         duration = out["durationSeconds"] or 0
         out["rates"]["averageProcessedPerMinute"] = (
             round(out["processed"] / duration * 60, 1) if duration > 0 else 0.0
+        )
+        ages = raw.get("headAges") or {}
+        ages = headage.fresh(ages if isinstance(ages, dict) else {}, now_ms)
+        # How long the run's oldest waiting job has waited; None when no leader measures it.
+        out["headAgeMs"] = (
+            ages.get("runAgeMs") if out["running"] and ages.get("run") == out["runId"] else None
         )
     else:
         out["rates"] = {

@@ -46,7 +46,7 @@ import pika
 import pika.exceptions
 
 from lab.config import Settings, safe_url
-from lab.runtime import broker, handlers
+from lab.runtime import broker, handlers, messages
 from lab.runtime.acks import AckTracker
 from lab.runtime.backoff import Backoff
 from lab.runtime.batch import Delivery, Outcome, run_handlers
@@ -383,6 +383,7 @@ class Worker:
                 "host": socket.gethostname(),
                 "inFlight": session.acks.in_work if session else 0,
                 "running": session.running_jobs if session else 0,
+                "waitingSinceMs": waiting_since(session),
                 "startedMs": self.started_ms,
                 "waitingFor": self.patiently.waiting_for,
                 **self.middleware.heartbeat(self),
@@ -401,3 +402,16 @@ class Worker:
                     self.settings.heartbeat_s,
                 )
             self.stopping.wait(self.settings.heartbeat_s)
+
+
+def waiting_since(session: Session | None) -> int:
+    """When the oldest delivery this worker holds and has not started was released (epoch ms,
+    0: none), for the head-of-line age (`lab.runtime.headage`). Read from the heartbeat's
+    thread: the buffer is only appended to or replaced, so its first item, once seen, stays."""
+    buffer = session.buffer if session else []
+    if not buffer:
+        return 0
+    try:
+        return messages.parse(buffer[0].body).released_at
+    except (IndexError, messages.MalformedMessage):
+        return 0  # a malformed message is dead-lettered when it is handled

@@ -215,9 +215,14 @@ class FakeLimiter:
     def plan(self, run_id: str) -> shapes.Plan | None:
         return shapes.Plan.of_run(self.run_hash())
 
-    def judge_slo(self, run_id: str, now_ms: int) -> str:
+    def judge_slo(self, run_id: str, now_ms: int, head_age_ms: int = 0) -> str:
         self.judged.append(now_ms)
         return "none"
+
+    def measure_head_ages(
+        self, run_queue: str, other_run_queue: str, single_queue: str
+    ) -> tuple[int, int]:
+        return self.now_ms(), 0
 
     def scheduler_heartbeat(self, scheduler_id: str, fields: dict[str, Any]) -> None:
         self.heartbeats.append(fields)

@@ -24,7 +24,10 @@ def test_the_short_forms() -> None:
         "metric": "service.p50", "maxMs": 200.0, "windowSeconds": 10}  # fmt: skip
     assert slo.from_text("failedRatio<0.01") == {"metric": "failedRatio", "max": 0.01}
     assert slo.from_text("throughput>0.95") == {"metric": "throughput", "minRatioOfShape": 0.95}
-    for bad in ("endToEnd.p98<2s", "endToEnd.p99>2s", "failedRatio<2s", "fast", "throughput<1"):
+    assert slo.from_text("headAge<30s") == {"metric": "headAgeMs", "max": 30000.0}
+    assert slo.from_text("headAgeMs<500") == {"metric": "headAgeMs", "max": 500.0}
+    for bad in ("endToEnd.p98<2s", "endToEnd.p99>2s", "failedRatio<2s", "fast", "throughput<1",
+                "headAge<30", "headAge>1s", "headAge<1s@10s"):  # fmt: skip
         with pytest.raises(slo.SloError):
             slo.from_text(bad)
 
@@ -37,7 +40,8 @@ def test_the_short_forms() -> None:
         ([{"metric": "failedRatio", "max": 2}], "slo[0].max"),
         ([{"metric": "throughput", "minRatioOfShape": 0.9, "maxMs": 3}], "slo[0].maxMs"),
         ([{"metric": "nope"}], "slo[0].metric"),
-        ([{"metric": "headAgeMs", "max": 30000}], "slo[0].metric"),
+        ([{"metric": "headAgeMs", "max": 30000, "windowSeconds": 10}], "slo[0].windowSeconds"),
+        ([{"metric": "headAgeMs"}], "slo[0].max"),
         ([{"metric": "failedRatio", "max": 0.1, "windowSeconds": 0}], "slo[0].windowSeconds"),
         ({"metric": "failedRatio"}, "slo"),
         ([1], "slo[0]"),
@@ -73,3 +77,17 @@ def test_judging_pending_ok_and_a_breach_that_is_kept() -> None:
     assert states[1]["value"] == 0.2 and states[2]["value"] == 0.5 and states[0]["breachedAt"] == 4
     later = slo.judge(objectives, fine, elapsed_s=70, grace_s=None, before=states, now_ms=5)
     assert [(s["state"], s["breachedAt"]) for s in later] == [("breached", 4)] * 3
+
+
+def test_the_head_age_is_judged_now_without_a_window_or_grace() -> None:
+    objectives = slo.parse([{"metric": "headAgeMs", "max": 5000}])
+    assert objectives[0].as_json() == {"metric": "headAgeMs", "max": 5000.0}
+    assert slo.parse([objectives[0].as_json()]) == objectives  # stored, read back the same
+    waiting = slo.Window({}, 0, 0, 0, head_age_ms=1200)
+    states = slo.judge(objectives, [waiting], elapsed_s=1, grace_s=None, before=None, now_ms=1)
+    assert (states[0]["state"], states[0]["value"]) == ("ok", 1200)
+    stuck = slo.Window({}, 0, 0, 0, head_age_ms=7000)
+    states = slo.judge(objectives, [stuck], elapsed_s=2, grace_s=None, before=None, now_ms=2)
+    assert (states[0]["state"], states[0]["value"]) == ("breached", 7000)
+    held = slo.judge(objectives, [stuck], elapsed_s=2, grace_s=10, before=None, now_ms=2)
+    assert held[0]["state"] == "pending"  # the run's own grace still applies

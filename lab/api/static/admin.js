@@ -118,6 +118,10 @@ async function more() {
   $("#more").hidden = !nextCursor;
 }
 
+// A duration in ms as people read it: 850 ms, 2.4 s, 3 min.
+const seconds = (ms) => ms === null || ms === undefined ? "–"
+  : ms < 1000 ? `${Math.round(ms)} ms` : ms < 120000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60000)} min`;
+
 const loadOverview = coalesce(async () => {
   const data = await api("GET", "/admin/overview");
   for (const [state, n] of Object.entries(data.counts)) {
@@ -127,6 +131,7 @@ const loadOverview = coalesce(async () => {
   $("#queues").innerHTML = data.queues.map((q) =>
     `<tr data-queue="${esc(q.name)}"><td class="mono">${esc(q.name)}${q.paused ? ' <span class="paused">paused</span>' : ""}</td>
      <td class="num">${q.ready}</td><td class="num">${q.consumers}</td>
+     <td class="num head-age">${seconds(q.headAgeMs)}</td>
      <td>${q.pausable ? `<button class="queue-toggle" data-action="${q.paused ? "resume" : "pause"}">${q.paused ? "Resume" : "Pause"}</button>
        <button class="queue-purge">Purge</button>` : ""}</td></tr>`).join("");
   $("#queues-error").textContent = data.queuesError || "";
@@ -138,6 +143,13 @@ const loadOverview = coalesce(async () => {
     ? `run ${run.runId}: ${run.paused ? "release paused" : `releasing, ${run.shapeText || ""}`}`
     : run.runId ? `last run ${run.runId}: ${run.state}` : "no run yet") + (objectives ? ` · ${objectives}` : "");
   $("#run-state").dataset.state = run.state || "";
+  // Where the run's jobs spent their time so far (GET /runs/{id}/latency has the windows).
+  const lat = run.latency || {};
+  $("#run-latency").textContent = run.runId && lat.endToEnd && lat.endToEnd.count
+    ? ["queueWait", "service", "endToEnd"].map((m) =>
+        `${m} p50 ${seconds(lat[m].p50Ms)}, p99 ${seconds(lat[m].p99Ms)}`).join(" · ") +
+      ` (${lat.endToEnd.count} jobs)` + (active && run.headAgeMs !== null ? ` · head age ${seconds(run.headAgeMs)}` : "")
+    : "";
   $("#run-pause").hidden = !active || run.paused;
   $("#run-resume").hidden = !active || !run.paused;
   $("#workers").innerHTML = data.workers.map((w) =>

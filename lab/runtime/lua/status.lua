@@ -1,5 +1,5 @@
 -- Everything GET /status shows, in one round trip.
--- KEYS: active, runs, workers, schedulers, paused queues.  ARGV: run key template, processed-per-second
+-- KEYS: active, runs, workers, schedulers, paused queues, head ages.  ARGV: run key template, processed-per-second
 -- template, worker key template, rate window in seconds, scheduler key template,
 -- released-per-second template (templates: keys.py's names; run id and second filled in here).
 local run_id = redis.call('GET', KEYS[1])
@@ -44,6 +44,7 @@ local function live(set_key, template)
   return found
 end
 out.pausedQueues = redis.call('SMEMBERS', KEYS[5])
+out.headAges = hgetall_table(KEYS[6])
 out.workers = live(KEYS[3], ARGV[3])
 out.schedulers = live(KEYS[4], ARGV[5])
 return cjson.encode(out)

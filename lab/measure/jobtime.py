@@ -1,0 +1,120 @@
+"""Where each drill's jobs spent their time: latency percentiles and CDFs, and Little's law as a
+check that the lab's measurements agree with each other.
+
+Every drill report calls `job_time` with the runs it made: their queue wait, service and end to
+end quantiles (from the histograms `record.lua` counts with each job) become a DataFrame and a
+figure in the summary, their end-to-end CDFs a chart, and each settled run gets a verdict:
+
+    Little's law   L = λ × W
+    L  jobs in the system on average: released and not yet settled, integrated over the run's
+       timeline (jobs per second, taken as spread evenly across each second)
+    λ  throughput: settled jobs ÷ the run's span
+    W  mean end to end: first release → written or dead-lettered, from the histogram
+
+Counted independently (the timeline by the scheduler and the counting script, W per job), they
+agree only if neither loses or double counts a job, so a gap beyond the tolerance is a bug in
+the measuring, not in the pipeline. The per-second timeline makes L exact on average for jobs
+whose release falls anywhere in a second; the tolerance (`LITTLE_TOLERANCE`) covers runs so short
+that a few seconds' rounding shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lab.config import Settings
+from lab.measure.drill import Verdicts
+from lab.runtime import latency
+from lab.runtime.state import State
+
+LITTLE_TOLERANCE = 0.10  # |L ÷ λW − 1| at most this
+QUANTILES = ("p50Ms", "p90Ms", "p95Ms", "p99Ms", "p99.9Ms", "maxMs")
+
+
+def histograms(state: State, run_id: str) -> dict[str, latency.Histogram]:
+    return latency.histograms(state.redis.hgetall(state.keys.run_latency(run_id)))
+
+
+def littles_law(state: State, run_id: str) -> dict[str, Any]:
+    """L, λ, W and their ratio for a settled run (`judged: False` with the reason otherwise)."""
+    run = state.run(run_id)
+    if run is None or not run.settled:
+        return {"judged": False, "why": "the run has not settled"}
+    points = (state.timeline(run_id) or {}).get("points", [])
+    end_to_end = histograms(state, run_id)["endToEnd"]
+    if not points or not end_to_end.count:
+        return {"judged": False, "why": "no jobs were timed"}
+    in_system = job_seconds = 0.0
+    waiting = 0  # released, not settled, at the start of each second
+    for point in points:
+        came, left = point["released"], point["processed"] + point["failed"]
+        job_seconds += waiting + (came - left) / 2
+        waiting += came - left
+    span = len(points)  # seconds from the first release to the last settle
+    in_system = job_seconds / span
+    throughput = end_to_end.count / span
+    mean_s = (end_to_end.mean() or 0.0) / 1000
+    ratio = in_system / (throughput * mean_s) if throughput * mean_s > 0 else None
+    return {
+        "judged": ratio is not None,
+        "inSystem": round(in_system, 3),
+        "throughputPerSecond": round(throughput, 3),
+        "meanEndToEndMs": round(mean_s * 1000, 3),
+        "ratio": round(ratio, 4) if ratio is not None else None,
+        "tolerance": LITTLE_TOLERANCE,
+    }
+
+
+def job_time(
+    settings: Settings, run_ids: dict[str, str], verdicts: Verdicts | None = None
+) -> dict[str, Any]:
+    """For each run (label → run id): its latency quantiles (ms) and Little's law; with
+    `verdicts`, a check per settled run. Draws the end-to-end CDFs and shows the quantiles as a
+    table when run in a notebook; returns the figures for the summary."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    state = State(settings)
+    figures: dict[str, Any] = {}
+    rows = []
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for label, run_id in run_ids.items():
+        found = histograms(state, run_id)
+        entry: dict[str, Any] = {"runId": run_id}
+        for metric in latency.METRICS:
+            summary = found[metric].summary()
+            entry[metric] = {k: summary.get(k) for k in ("count", "meanMs", *QUANTILES)}
+            rows.append({"run": label, "metric": metric, **entry[metric]})
+        entry["littlesLaw"] = law = littles_law(state, run_id)
+        figures[label] = entry
+        cdf = found["endToEnd"].cdf()
+        if cdf:
+            ax.step([ms for ms, _ in cdf], [share for _, share in cdf], where="post", label=label)
+        if verdicts is not None and law["judged"]:
+            verdicts.check(
+                f"{label}: Little's law (jobs in system = throughput × mean end to end)",
+                abs(law["ratio"] - 1) <= LITTLE_TOLERANCE,
+                f"L ÷ λW within 1 ± {LITTLE_TOLERANCE:g}",
+                f"L {law['inSystem']:,.1f} jobs, λW {law['throughputPerSecond']:,.1f}/s × "
+                f"{law['meanEndToEndMs'] / 1000:,.3f} s: ratio {law['ratio']:.3f}",
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("end to end (ms, log)")
+    ax.set_ylabel("share of jobs at or below")
+    ax.set_title("Job latency: end-to-end CDF")
+    ax.grid(True, which="both", alpha=0.3)
+    if run_ids:
+        ax.legend(loc="lower right")
+    plt.tight_layout()
+    plt.show()
+    _display(pd.DataFrame(rows))
+    return figures
+
+
+def _display(frame: Any) -> None:
+    try:
+        from IPython.display import display
+
+        display(frame)
+    except ImportError:  # outside a notebook: the figures are returned anyway
+        print(frame.to_string())
