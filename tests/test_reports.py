@@ -205,6 +205,12 @@ def test_resilience_report(settings: Settings, tmp_path: Path) -> None:
     assert figures["documents"] == figures["distinct"] == figures["processed"] == 30000
     assert len(figures["faults"]) == 5
     assert all(f["recoverySeconds"] is not None for f in figures["faults"])
+    # Where the jobs' time went, and Little's law holding on what lab measured of them.
+    timed = figures["jobTime"]["run"]
+    assert timed["endToEnd"]["count"] == 30000 and timed["queueWait"]["count"] == 30000
+    assert timed["endToEnd"]["p50Ms"] <= timed["endToEnd"]["p99Ms"] <= timed["endToEnd"]["maxMs"]
+    assert timed["littlesLaw"]["judged"]
+    assert any("Little's law" in v["check"] and v["passed"] for v in summary["verdicts"])
 
 
 @pytest.mark.slow
