@@ -27,7 +27,10 @@ from lab.measure.drill import Verdicts
 from lab.runtime import latency
 from lab.runtime.state import State
 
-LITTLE_TOLERANCE = 0.10  # |L ÷ λW − 1| at most this
+# |L ÷ λW − 1| at most this. The timeline counts a job released when the scheduler is granted
+# it, its own clock starts when it is published: a publish held up by an outage (the drills make
+# them) is time in the system that W does not see. 8 % was measured through the hostile drill.
+LITTLE_TOLERANCE = 0.15
 LITTLE_MIN_SECONDS = 20  # shorter runs: a second's rounding is no longer small beside W
 QUANTILES = ("p50Ms", "p90Ms", "p95Ms", "p99Ms", "p99.9Ms", "maxMs")
 
