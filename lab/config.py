@@ -52,6 +52,7 @@ class Settings:
     es_url: str = "http://127.0.0.1:9200"
     api_url: str = "http://127.0.0.1:8000"
     prometheus_url: str = "http://127.0.0.1:9090"  # `lab stack up --with prometheus`
+    faults_url: str = "http://127.0.0.1:8474"  # the fault proxy's API (Toxiproxy's port)
     # Namespaces: every Redis key starts with `prefix:`, every queue with `queue`, the documents
     # go to `es_index`. Tests and drills give each run of theirs unique values.
     prefix: str = "lab"
@@ -310,12 +311,14 @@ URL_SCHEMES = {
     "amqp_url": ("amqp", "amqps"),
     "es_url": ("http", "https"),
     "api_url": ("http", "https"),
+    "faults_url": ("http", "https"),
 }
 EXAMPLE_URLS = {
     "redis_url": "redis://127.0.0.1:6379/0",
     "amqp_url": "amqp://guest:guest@127.0.0.1:5672/%2F",
     "es_url": "http://127.0.0.1:9200",
     "api_url": "http://127.0.0.1:8000",
+    "faults_url": "http://127.0.0.1:8474",
 }
 
 

@@ -12,6 +12,7 @@ settings and turns every error into one line. docs/reference/cli.md is generated
     bench.py      bench throughput|rate|agents|panel|status
     loadtest.py   loadtest (Locust)                 notebook.py  notebook (JupyterLab)
     reset.py      reset                             completion.py completion bash|zsh
+    faults.py     fault list|add|remove|disable|blackhole|heal|reset|serve
     demo.py       demo
 """
 
@@ -27,6 +28,7 @@ from lab.cli import (
     completion,
     dead,
     demo,
+    faults,
     grammar,
     jobs,
     kinds,
@@ -45,6 +47,7 @@ from lab.client import ApiError
 from lab.config import ConfigError, Settings
 from lab.extras import MissingExtra
 from lab.ops import logs
+from lab.ops.faults.client import FaultApiError
 from lab.ops.servers import StackError
 from lab.ops.supervisor import SupervisorError
 
@@ -64,10 +67,12 @@ except ImportError:  # pragma: no cover - the runtime image has them all
     UNREACHABLE = ()
 
 COMMANDS = (
-    processes, stack, runs, jobs, kinds, queues, dead, reset, loadtest, reports, bench, notebook,
-    demo, completion,
+    processes, stack, runs, jobs, kinds, queues, dead, faults, reset, loadtest, reports, bench,
+    notebook, demo, completion,
 )  # fmt: skip
-EXPECTED = (ConfigError, ApiError, SupervisorError, StackError, TimeoutError, MissingExtra)
+EXPECTED = (
+    ConfigError, ApiError, SupervisorError, StackError, TimeoutError, MissingExtra, FaultApiError,
+)  # fmt: skip
 
 EXIT_CODES = {
     0: "done: what was asked worked (a run completed, a drill passed, every service healthy)",

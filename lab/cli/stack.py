@@ -12,6 +12,7 @@ from lab.cli.arguments import positive_int, service_names
 from lab.cli.terminal import DataTable, console, out
 from lab.config import Settings
 from lab.ops import stack
+from lab.ops.faults import plan
 
 SERVICE_URLS = ("redis_url", "amqp_url", "es_url", "api_url")
 
@@ -44,7 +45,8 @@ def register(sub: Any) -> None:
         type=service_names(stack.OPTIONAL),
         default=(),
         metavar="EXTRAS",
-        help="also start: " + ", ".join(stack.OPTIONAL) + " (scrapes the lab API's /metrics)",
+        help="also start: prometheus (scrapes the lab API's /metrics), faults (the fault "
+        "proxy in front of each service: lab fault, lab stack env)",
     )
     up.set_defaults(handler=cmd_up)
     actions.add_parser("down", help="stop what lab stack up started (reused services stay)")
@@ -76,9 +78,11 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     for column in ("service", "state", "url", "started by lab"):
         table.add_column(column)
     for service, info in found.items():
+        toxics = [str(t) for t in info.get("toxics") or []]  # type: ignore[attr-defined]
         table.add_row(
             service,
-            "healthy" if info["healthy"] else "DOWN",
+            ("healthy" if info["healthy"] else "DOWN")
+            + (f" ({len(toxics)} in force: {', '.join(toxics)})" if toxics else ""),
             config.safe_url(str(info["url"])),
             "yes" if info["managedByLab"] else "no",
         )
@@ -87,9 +91,17 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_env(_args: argparse.Namespace, settings: Settings) -> int:
-    """Shell lines, one per service URL: `eval "$(lab stack env)"` points a shell at this lab."""
+    """Shell lines, one per service URL: `eval "$(lab stack env)"` points a shell at this lab,
+    through the fault proxy when it runs (and where it is: LAB_FAULTS_URL)."""
+    from lab.ops.faults import plan
+    from lab.ops.local import faults_ok
+
+    proxied = faults_ok(settings.faults_url)
+    values = plan.through(settings) if proxied else {}
     for name in SERVICE_URLS:
-        print(f"LAB_{name.upper()}={getattr(settings, name)}")
+        print(f"LAB_{name.upper()}={values.get(name) or getattr(settings, name)}")
+    if proxied:
+        print(f"LAB_FAULTS_URL={settings.faults_url}")
     return 0
 
 
@@ -101,6 +113,13 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.with_overrides(amqp_url=cluster.url)
         print(f"LAB_AMQP_URL={cluster.url}")
     stack.up(settings, only, say=say)
+    if "faults" in args.extra:
+        console.print(
+            f"faults: {settings.faults_url} in front of "
+            + ", ".join(p["name"] for p in plan.proxies_for(settings))
+            + '; eval "$(lab stack env)" sends a lab through it',
+            highlight=False,
+        )
     if "prometheus" in args.extra:
         console.print(
             f"prometheus: {settings.prometheus_url} (scraping "

@@ -32,7 +32,8 @@ APT_PACKAGES = {
     "rabbitmq-server": "rabbitmq-server",
     "prometheus": "prometheus",
 }
-OPTIONAL = ("prometheus",)  # started only when asked for: `lab stack up --with prometheus`
+# Started only when asked for: `lab stack up --with prometheus,faults`.
+OPTIONAL = ("prometheus", "faults")
 COMPOSE_HINT = "docker compose up -d redis rabbitmq elasticsearch"
 
 log = logging.getLogger("lab.ops.servers")
@@ -77,11 +78,20 @@ def prometheus_ok(url: str) -> bool:
         return False
 
 
+def faults_ok(url: str) -> bool:
+    """The fault proxy's API, or a real Toxiproxy's, answers."""
+    try:
+        return httpx.get(f"{url}/version", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 CHECKS = {
     "redis": redis_ok,
     "rabbitmq": amqp_ok,
     "elasticsearch": es_ok,
     "prometheus": prometheus_ok,
+    "faults": faults_ok,
 }
 
 
@@ -91,6 +101,7 @@ def urls(settings: Settings) -> dict[str, str]:
         "rabbitmq": settings.amqp_url,
         "elasticsearch": settings.es_url,
         "prometheus": settings.prometheus_url,
+        "faults": settings.faults_url,  # after the services it stands in front of
     }
 
 

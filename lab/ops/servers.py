@@ -14,6 +14,7 @@ import logging
 import os
 import pwd
 import subprocess
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from lab.ops.local import (  # noqa: F401
     amqp_ok,
     ensure_binary,
     es_ok,
+    faults_ok,
     free_port,
     free_ports,
     noida_binary,
@@ -300,6 +302,21 @@ def start_prometheus(
     url = f"http://127.0.0.1:{port}"
     wait_healthy(prometheus_ok, url, 60, "Prometheus", log)
     return Local("prometheus", url, pid=process.pid, data_dir=data)
+
+
+def start_faults(port: int, home: Path, proxies: list[dict[str, object]]) -> Local:
+    """The fault proxy (`lab fault serve`) on 127.0.0.1:`port` with `proxies` open; its log
+    under `home/faults-<port>`."""
+    data = home / f"faults-{port}"
+    data.mkdir(parents=True, exist_ok=True)
+    log = data / "faults.log"
+    argv = [sys.executable, "-m", "lab", "fault", "serve", "--port", str(port)]
+    for proxy in proxies:
+        argv += ["--proxy", f"{proxy['name']}={proxy['listen']}>{proxy['upstream']}"]
+    process = _spawn(argv, log)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(faults_ok, url, 30, "the fault proxy", log)
+    return Local("faults", url, pid=process.pid, data_dir=data)
 
 
 STARTERS = {"redis": start_redis, "rabbitmq": start_rabbitmq, "elasticsearch": start_elasticsearch}

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from lab.config import Settings, safe_url
 from lab.ops import processes
+from lab.ops.faults import plan
 from lab.ops.servers import (
     CHECKS,
     OPTIONAL,
@@ -26,6 +27,7 @@ from lab.ops.servers import (
     StackError,
     port_of,
     save_when_idle,
+    start_faults,
     start_prometheus,
     start_rabbitmq_cluster,
     urls,
@@ -48,6 +50,7 @@ LABELS = {
     "rabbitmq": "RabbitMQ node",
     "elasticsearch": "Elasticsearch-API server",
     "prometheus": "Prometheus server",
+    "faults": "fault proxy",
 }
 
 
@@ -92,6 +95,8 @@ def up(
             local = start_prometheus(
                 port_of(url), settings.home_path, [settings.api_url], token=settings.api_token
             )
+        elif service == "faults":
+            local = start_faults(port_of(url), settings.home_path, plan.proxies_for(settings))
         else:
             local = STARTERS[service](port_of(url), settings.home_path)
         path = _state_file(settings, service)
@@ -180,4 +185,21 @@ def status(settings: Settings) -> dict[str, dict[str, object]]:
             "healthy": all(CHECKS[service](u.strip()) for u in url.split(",")),
             "managedByLab": path.exists(),
         }
+        if service == "faults" and out[service]["healthy"]:
+            out[service]["toxics"] = _toxics_in_force(url)
     return out
+
+
+def _toxics_in_force(url: str) -> list[str]:
+    """`proxy: toxic` for each toxic, and `proxy: disabled` for each proxy cut off."""
+    from lab.ops.faults.client import FaultApiError, FaultClient
+
+    try:
+        proxies = FaultClient(url).proxies()
+    except FaultApiError:
+        return []
+    found = []
+    for name, proxy in sorted(proxies.items()):
+        found += [] if proxy["enabled"] else [f"{name}: disabled"]
+        found += [f"{name}: {t['name']}" for t in proxy.get("toxics") or []]
+    return found

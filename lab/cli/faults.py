@@ -1,0 +1,147 @@
+"""`lab fault`: partial failures between lab and its services, through the fault proxy (or a
+real Toxiproxy at LAB_FAULTS_URL): list the proxies and their toxics, add, change and remove
+toxics, disable, blackhole or heal a service by name, reset everything; `lab fault serve` is
+the proxy process itself."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.table import Table
+
+from lab.cli.terminal import bad_input, console, out
+from lab.config import Settings
+from lab.ops.faults import toxics
+
+
+def register(sub: Any) -> None:
+    fault = sub.add_parser(
+        "fault", help="latency, bandwidth, resets and silence between lab and its services"
+    )
+    verbs = fault.add_subparsers(dest="fault", required=True, metavar="ACTION")
+
+    serve = verbs.add_parser(
+        "serve", help="run the fault proxy (Toxiproxy's API) in the foreground"
+    )
+    serve.add_argument("--port", type=int, default=8474, help="the API's port, on 127.0.0.1")
+    serve.add_argument(
+        "--proxy", action="append", default=[], metavar="NAME=LISTEN>UPSTREAM",
+        help="a proxy to open at once (repeatable), e.g. redis=127.0.0.1:26379>127.0.0.1:6379",
+    )  # fmt: skip
+    serve.set_defaults(handler=cmd_serve)
+
+    listing = verbs.add_parser("list", help="the proxies, where they listen, and their toxics")
+    listing.add_argument("--json", action="store_true", help="the API's JSON")
+    listing.set_defaults(handler=cmd_list)
+
+    add = verbs.add_parser("add", help="add a toxic to a proxy")
+    add.add_argument("proxy", help="the proxy's name (redis, rabbitmq, elasticsearch, api, …)")
+    add.add_argument("type", choices=sorted(toxics.TYPES), help="the toxic's type")
+    add.add_argument(
+        "-a", "--attribute", action="append", default=[], metavar="NAME=N",
+        help="a toxic attribute (repeatable), e.g. latency=200 jitter=50 (ms), rate=100 (KB/s)",
+    )  # fmt: skip
+    add.add_argument(
+        "--stream", choices=toxics.STREAMS, default="downstream",
+        help="upstream: client → service; downstream: service → client",
+    )  # fmt: skip
+    add.add_argument("--toxicity", type=float, default=1.0, help="chance a connection gets it")
+    add.add_argument("--name", help="the toxic's name (default TYPE_STREAM)")
+    add.set_defaults(handler=cmd_add)
+
+    remove = verbs.add_parser("remove", help="remove a toxic from a proxy")
+    remove.add_argument("proxy", help="the proxy's name")
+    remove.add_argument("toxic", help="the toxic's name (lab fault list shows them)")
+    remove.set_defaults(handler=cmd_remove)
+
+    for verb, about in (
+        ("disable", "refuse and cut a service's connections (it fails fast)"),
+        ("blackhole", "silence a service both ways: connections hang until a deadline"),
+        ("heal", "undo disable, blackhole and every toxic of a service"),
+    ):
+        action = verbs.add_parser(verb, help=about)
+        action.add_argument("proxy", help="the proxy's name")
+        action.set_defaults(handler=cmd_service, verb=verb)
+
+    verbs.add_parser("reset", help="every proxy enabled, every toxic removed").set_defaults(
+        handler=cmd_reset
+    )
+
+
+def _client(settings: Settings) -> Any:
+    from lab.ops.faults.client import FaultClient
+
+    return FaultClient(settings.faults_url)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from lab.ops.faults.serve import parse_proxy, serve
+
+    try:
+        proxies = [parse_proxy(text) for text in args.proxy]
+    except ValueError as exc:
+        return bad_input(str(exc))
+    if not 0 < args.port < 65536:
+        return bad_input(f"--port {args.port} is not a port (1 to 65535)")
+    serve(args.port, proxies)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    proxies = _client(settings).proxies()
+    if args.json:
+        print(json.dumps(proxies, indent=2))
+        return 0
+    table = Table(title=f"fault proxies at {settings.faults_url}")
+    for column in ("proxy", "listen", "upstream", "enabled", "toxics"):
+        table.add_column(column)
+    for name, proxy in sorted(proxies.items()):
+        table.add_row(name, proxy["listen"], proxy["upstream"], "yes" if proxy["enabled"] else "NO",
+                      ", ".join(describe(t) for t in proxy.get("toxics") or []) or "–")  # fmt: skip
+    out.print(table)
+    return 0
+
+
+def describe(toxic: dict[str, Any]) -> str:
+    """A toxic in a few words: `latency_downstream (latency 200, jitter 50)`."""
+    attrs = ", ".join(f"{k} {v}" for k, v in (toxic.get("attributes") or {}).items())
+    share = f", {toxic['toxicity']:g} of connections" if toxic.get("toxicity", 1) < 1 else ""
+    return f"{toxic['name']} ({attrs}{share})"
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    attributes: dict[str, int] = {}
+    for text in args.attribute:
+        name, _, value = text.partition("=")
+        if name not in toxics.TYPES[args.type] or not value.isdigit():
+            allowed = ", ".join(f"{a}=N" for a in toxics.TYPES[args.type])
+            return bad_input(f"--attribute {text!r}: {args.type} takes {allowed}")
+        attributes[name] = int(value)
+    if not 0 <= args.toxicity <= 1:
+        return bad_input("--toxicity must be from 0 to 1")
+    toxic = _client(settings).add_toxic(
+        args.proxy, args.type, attributes, args.stream, args.toxicity, args.name
+    )
+    console.print(f"lab: {args.proxy}: {describe(toxic)}", highlight=False)
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    _client(settings).remove_toxic(args.proxy, args.toxic)
+    console.print(f"lab: {args.proxy}: {args.toxic} removed", highlight=False)
+    return 0
+
+
+def cmd_service(args: argparse.Namespace, settings: Settings) -> int:
+    getattr(_client(settings), args.verb)(args.proxy)
+    done = {"disable": "disabled", "blackhole": "blackholed", "heal": "healed"}[args.verb]
+    console.print(f"lab: {args.proxy} {done}", highlight=False)
+    return 0
+
+
+def cmd_reset(_args: argparse.Namespace, settings: Settings) -> int:
+    _client(settings).reset()
+    console.print("lab: every proxy enabled, every toxic removed", highlight=False)
+    return 0

@@ -1,0 +1,9 @@
+"""The fault proxy: Toxiproxy's model and HTTP API in one `lab` process, so partial failures
+(latency, bandwidth, resets, silence) can be put between `lab` and its services on a machine
+with no `netem` and no Toxiproxy package, and the same calls drive a real Toxiproxy where one runs.
+
+toxics.py   the toxic types, their attributes and defaults, checked as Toxiproxy checks them
+proxy.py    one TCP proxy: its listener, its links (client ↔ upstream) and the toxics on them
+api.py      the HTTP API, with Toxiproxy 2.x's routes, JSON shapes and errors
+client.py   a client of that API (ours or Toxiproxy's), for `lab fault` and the drills
+"""
