@@ -213,6 +213,23 @@ def test_resilience_report(settings: Settings, tmp_path: Path) -> None:
     assert any("Little's law" in v["check"] and v["passed"] for v in summary["verdicts"])
 
 
+def test_degraded_report(settings: Settings, tmp_path: Path) -> None:
+    """Each partial fault in turn through the fault proxy: exact counts, no process exited,
+    blackholes noticed, every fault recovered from, `/status` answered throughout."""
+    x = 10000
+    summary = lab_report(settings, tmp_path, "degraded", X=x, Y=12000, BASELINE_SECONDS=2,
+                         FAULT_SECONDS=3, REDIS_BLACKHOLE_SECONDS=5, ES_PARTITION_SECONDS=5,
+                         DEADLINE_S=2)  # fmt: skip
+    figures = summary["figures"]
+    assert figures["documents"] == figures["distinct"] == figures["processed"] == x
+    assert len(figures["faults"]) == 5 and all(f["recoverySeconds"] is not None
+                                               for f in figures["faults"])  # fmt: skip
+    blackholes = [f for f in figures["faults"] if f["blackhole"]]
+    assert all(f["duringPerSecond"] < f["baselinePerSecond"] / 2 for f in blackholes)
+    assert figures["status"]["unanswered"] == 0 and figures["status"]["named503"] > 0
+    assert figures["jobTime"]["run"]["endToEnd"]["count"] == x
+
+
 @pytest.mark.slow
 def test_cluster_report(settings: Settings, tmp_path: Path) -> None:
     """Three private RabbitMQ nodes, quorum queues, the leader killed and a follower stopped:

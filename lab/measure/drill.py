@@ -97,6 +97,8 @@ class StatusSampler:
         self.interval_s = interval_s
         self.samples: list[dict[str, Any]] = []  # {t, enqueued, processed, failed, latencyMs}
         self.errors = 0
+        # Every request: (t, HTTP status or 0 when unanswered, ms), 503s included.
+        self.answers: list[tuple[float, int, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="status-sampler", daemon=True)
         self.started = time.time()
@@ -113,8 +115,11 @@ class StatusSampler:
         with httpx.Client(timeout=2.0, headers=self.headers) as http:
             while not self._stop.is_set():
                 began = time.perf_counter()
+                code = 0
                 try:
-                    s = http.get(f"{self.api_url}/status").json()
+                    response = http.get(f"{self.api_url}/status")
+                    code = response.status_code
+                    s = response.json()
                     self.samples.append(
                         {
                             "t": time.time() - self.started,
@@ -126,7 +131,27 @@ class StatusSampler:
                     )
                 except (httpx.HTTPError, ValueError, KeyError):
                     self.errors += 1
+                took = (time.perf_counter() - began) * 1000
+                self.answers.append((time.time() - self.started, code, took))
                 self._stop.wait(self.interval_s)
+
+    def slowest_answer(self) -> dict[str, Any]:
+        """Every request answered (any status but 5xx other than a named 503) and the slowest:
+        what "`/status` answered throughout" means while a service is degraded."""
+        worst = max(self.answers, key=lambda a: a[2], default=(0.0, 0, 0.0))
+        unanswered = [a for a in self.answers if a[1] == 0 or (a[1] >= 500 and a[1] != 503)]
+        return {"requests": len(self.answers), "unanswered": len(unanswered),
+                "named503": sum(a[1] == 503 for a in self.answers),
+                "slowestMs": round(worst[2], 1), "slowestAt": round(worst[0], 2)}  # fmt: skip
+
+    def rate(self, start: float, end: float) -> float:
+        """Jobs processed a second between two drill times (0 when not sampled)."""
+        inside = [s for s in self.samples if start <= s["t"] <= end]
+        if len(inside) < 2 or inside[-1]["t"] <= inside[0]["t"]:
+            return 0.0
+        return (inside[-1]["processed"] - inside[0]["processed"]) / (
+            inside[-1]["t"] - inside[0]["t"]
+        )
 
     def latency(self) -> dict[str, float]:
         values = [s["latencyMs"] for s in self.samples]

@@ -35,27 +35,37 @@ def _nodes(service: str, url: str) -> list[tuple[str, str]]:
     return [(f"{service}-{i}", node) for i, node in enumerate(nodes, 1)]
 
 
-def proxies_for(settings: Settings) -> list[dict[str, Any]]:
-    """The proxies in front of this lab's services (`POST /populate`'s body)."""
+def proxies_for(
+    settings: Settings, services: tuple[str, ...] = tuple(SERVICES), free: bool = False
+) -> list[dict[str, Any]]:
+    """The proxies in front of this lab's `services` (`POST /populate`'s body), at their
+    service's port + `OFFSET`, or on free ports (`free`: a drill's own proxies)."""
     out = []
-    for service, name in SERVICES.items():
-        for proxy, url in _nodes(service, getattr(settings, name)):
+    for service in services:
+        for proxy, url in _nodes(service, getattr(settings, SERVICES[service])):
             host, port = _address(url)
-            out.append({"name": proxy, "listen": f"127.0.0.1:{_listen_port(port)}",
+            listen = 0 if free else _listen_port(port)
+            out.append({"name": proxy, "listen": f"127.0.0.1:{listen}",
                         "upstream": f"{host}:{port}", "enabled": True})  # fmt: skip
     return out
 
 
-def through(settings: Settings) -> dict[str, str]:
-    """Setting name → its URL through the proxy (the same credentials, path and query)."""
+def through(
+    settings: Settings,
+    listening: dict[str, str] | None = None,
+    services: tuple[str, ...] = tuple(SERVICES),
+) -> dict[str, str]:
+    """Setting name → its URL through the proxy (the same credentials, path and query), at the
+    `OFFSET` ports, or where `listening` (proxy name → host:port) says they listen."""
     out = {}
-    for _service, name in SERVICES.items():
+    for service in services:
+        name = SERVICES[service]
         urls = []
-        for _proxy, url in _nodes(_service, getattr(settings, name)):
+        for proxy, url in _nodes(service, getattr(settings, name)):
             parts = urlsplit(url)
             _host, port = _address(url)
             auth = parts.netloc.rpartition("@")[0]
-            netloc = f"{auth + '@' if auth else ''}127.0.0.1:{_listen_port(port)}"
-            urls.append(urlunsplit(parts._replace(netloc=netloc)))
+            where = (listening or {}).get(proxy) or f"127.0.0.1:{_listen_port(port)}"
+            urls.append(urlunsplit(parts._replace(netloc=f"{auth + '@' if auth else ''}{where}")))
         out[name] = ",".join(urls)
     return out
