@@ -24,7 +24,10 @@
 # 2. RabbitMQ's link capped in both directions;
 # 3. Redis blackholed (accepts, takes bytes, never answers), then healed;
 # 4. RabbitMQ connections reset (RST) a second after they open;
-# 5. Elasticsearch partitioned (blackholed), then healed.
+# 5. Elasticsearch partitioned (blackholed), then healed;
+# 6. a worker frozen (SIGSTOP) while it holds messages: the broker hands them to the other worker
+#    once the frozen one misses its AMQP heartbeats;
+# 7. a worker throttled to a share of the CPU (SIGSTOP/SIGCONT in a duty cycle).
 #
 # Then: exact counts (documents = X distinct, `processed` = X), no lab process exited, each
 # blackhole noticed within the client's deadline, how long each fault took to recover from, the
@@ -44,6 +47,9 @@ AMQP_RATE_KB = 64           # KB/s each way
 REDIS_BLACKHOLE_SECONDS = 10
 ES_PARTITION_SECONDS = 15
 DEADLINE_S = 3.0            # the clients' Redis and Elasticsearch deadlines in this drill
+AMQP_HEARTBEAT_S = 2        # a frozen worker's messages move after about twice this
+FREEZE_SECONDS = 12
+THROTTLE_SHARE = 0.3        # of the CPU time a throttled worker gets
 RECOVERY_LIMIT_S = 30       # how long a healed fault may take to be recovered from
 SUMMARY_PATH = None         # lab report sets this
 
@@ -70,6 +76,7 @@ from lab.measure.drill import StatusSampler, Verdicts, drill_settings, save_summ
 from lab.measure.jobtime import job_time
 from lab.ops import servers
 from lab.ops.faults import plan
+from lab.ops.faults import processes
 from lab.ops.faults.client import FaultClient
 from lab.ops.supervisor import Supervisor
 from lab.runtime.state import State
@@ -80,7 +87,8 @@ home = Path(tempfile.mkdtemp(prefix="lab-degraded-"))
 es = servers.start_elasticsearch(servers.free_port(), home)
 atexit.register(es.stop)
 direct = drill_settings("degraded", es_url=es.url, home=str(home), heartbeat_s=0.5, heartbeat_ttl_s=3.0,
-                        lease_ms=2000, redis_timeout_s=DEADLINE_S, es_timeout_s=DEADLINE_S)
+                        lease_ms=2000, redis_timeout_s=DEADLINE_S, es_timeout_s=DEADLINE_S,
+                        amqp_heartbeat_s=AMQP_HEARTBEAT_S)
 proxy = servers.start_faults(servers.free_port(), home, [])
 atexit.register(proxy.stop)
 faults = FaultClient(proxy.url)
@@ -103,16 +111,20 @@ steps = []   # one per fault: its baseline, its time, its heal, its rates
 def now():
     return time.time() - sampler.started  # drill time, s
 
-def step(name, apply, hold_s, service, blackhole=False):
-    """A baseline, the fault for `hold_s`, then healed, then waited out until the processing rate
-    (over the last second) is back at 80 % of the baseline, for at most RECOVERY_LIMIT_S."""
+def step(name, apply, hold_s, service, blackhole=False, heal=None, during=None):
+    """A baseline, the fault for `hold_s` (`during` watches it), then healed, then waited out
+    until the processing rate (over the last second) is back at 80 % of the baseline, for at
+    most RECOVERY_LIMIT_S."""
+    # The baseline is the steady state: what the last fault left queued is worked off first.
+    wait_until(lambda: (r := State(direct).run(run_id)).enqueued - r.processed - r.failed <= Y / 60,
+               RECOVERY_LIMIT_S, "the backlog to be worked off", poll_s=0.1)
     baseline_from = now()
     time.sleep(BASELINE_SECONDS)
     at, began_wall = now(), time.time()
     baseline = sampler.rate(baseline_from, at)
     apply()
-    time.sleep(hold_s)
-    faults.heal(service)
+    watched = during(hold_s) if during else time.sleep(hold_s)
+    (heal or (lambda: faults.heal(service)))()
     healed = now()
     left = X - State(direct).run(run_id).processed
     recovered = None
@@ -125,9 +137,25 @@ def step(name, apply, hold_s, service, blackhole=False):
                   "healedAt": round(healed, 2), "beganWall": began_wall, "jobsLeft": left,
                   "baselinePerSecond": round(baseline, 1),
                   "duringPerSecond": round(sampler.rate(at, healed), 1),
-                  "recoverySeconds": round(recovered - healed, 2) if recovered else None})
+                  "recoverySeconds": round(recovered - healed, 2) if recovered else None,
+                  **(watched or {})})
     print(f"t={at:6.1f}s  {name}: healed after {healed - at:.1f} s; {left:,} jobs left; "
           f"back at 80 % of {baseline:,.0f}/s " + (f"{recovered - healed:.1f} s after" if recovered else "NOT"))
+
+def messages_moved(hold_s):
+    """While a worker is frozen: when the broker gave up on it (the main queue's consumers fell
+    by one: its unacked messages went back to the queue, to the other worker)."""
+    began = time.monotonic()
+    moved = None
+    while time.monotonic() - began < hold_s:
+        try:
+            queue = next(q for q in client.queues()["queues"] if q["name"] == settings.queue)
+            if moved is None and queue["consumers"] < WORKERS:
+                moved = round(time.monotonic() - began, 2)
+        except Exception:  # noqa: BLE001 - the API may answer late while a worker is frozen
+            pass
+        time.sleep(0.2)
+    return {"messagesMovedAfterSeconds": moved}
 
 with StatusSampler(settings.api_url, interval_s=0.1, token=settings.api_token) as sampler:
     run_id = client.run(X, Y)["runId"]
@@ -143,6 +171,12 @@ with StatusSampler(settings.api_url, interval_s=0.1, token=settings.api_token) a
         "rabbitmq", "reset_peer", {"timeout": 1000}), FAULT_SECONDS, "rabbitmq")
     step(f"Elasticsearch partitioned {ES_PARTITION_SECONDS} s", lambda: faults.blackhole("elasticsearch"),
          ES_PARTITION_SECONDS, "elasticsearch", blackhole=True)
+    frozen_pid = supervisor.pid("worker-1")
+    step(f"worker-1 frozen {FREEZE_SECONDS} s", lambda: processes.freeze(frozen_pid), FREEZE_SECONDS,
+         "worker-1", heal=lambda: processes.thaw(frozen_pid), during=messages_moved)
+    throttle = processes.throttled(supervisor.pid("worker-1"), THROTTLE_SHARE)
+    step(f"worker-1 throttled to {THROTTLE_SHARE:.0%} of the CPU", throttle.__enter__, FAULT_SECONDS,
+         "worker-1", heal=lambda: throttle.__exit__(None, None, None))
     run = wait_until(lambda: (r := State(direct).run(run_id)) and r.settled and r, 900, "the run to settle", poll_s=0.5)
     time.sleep(1.0)
     faults.reset()
@@ -222,6 +256,12 @@ for s in steps:
                        f"a warning naming it within {DEADLINE_S:g} s + 3", s["noticedAfterSeconds"])
     verdicts.check(f"{s['fault']}: recovered after the heal", s["recoverySeconds"] is not None,
                    "back at 80 % of its baseline", f"{s['recoverySeconds']} s")
+for s in steps:
+    if "messagesMovedAfterSeconds" in s:
+        moved = s["messagesMovedAfterSeconds"]
+        verdicts.check(f"{s['fault']}: its messages moved to the other worker",
+                       moved is not None and moved <= 3 * AMQP_HEARTBEAT_S + 3,
+                       f"within about twice the AMQP heartbeat ({AMQP_HEARTBEAT_S} s)", moved)
 verdicts.check("GET /status answered throughout", answered["unanswered"] == 0 and answered["slowestMs"] < 1500,
                "every request, each within 1.5 s", answered)
 figures = {"runId": run_id, "x": X, "y": Y, "documents": documents, "distinct": distinct, "lost": X - distinct,

@@ -216,14 +216,16 @@ def test_resilience_report(settings: Settings, tmp_path: Path) -> None:
 def test_degraded_report(settings: Settings, tmp_path: Path) -> None:
     """Each partial fault in turn through the fault proxy: exact counts, no process exited,
     blackholes noticed, every fault recovered from, `/status` answered throughout."""
-    x = 10000
+    x = 12000
     summary = lab_report(settings, tmp_path, "degraded", X=x, Y=12000, BASELINE_SECONDS=2,
                          FAULT_SECONDS=3, REDIS_BLACKHOLE_SECONDS=5, ES_PARTITION_SECONDS=5,
-                         DEADLINE_S=2)  # fmt: skip
+                         DEADLINE_S=2, FREEZE_SECONDS=8)  # fmt: skip
     figures = summary["figures"]
     assert figures["documents"] == figures["distinct"] == figures["processed"] == x
-    assert len(figures["faults"]) == 5 and all(f["recoverySeconds"] is not None
+    assert len(figures["faults"]) == 7 and all(f["recoverySeconds"] is not None
                                                for f in figures["faults"])  # fmt: skip
+    (frozen,) = [f for f in figures["faults"] if "messagesMovedAfterSeconds" in f]
+    assert frozen["messagesMovedAfterSeconds"] is not None  # the broker gave up on it
     blackholes = [f for f in figures["faults"] if f["blackhole"]]
     assert all(f["duringPerSecond"] < f["baselinePerSecond"] / 2 for f in blackholes)
     assert figures["status"]["unanswered"] == 0 and figures["status"]["named503"] > 0

@@ -1,16 +1,18 @@
 """`lab fault`: partial failures between lab and its services, through the fault proxy (or a
 real Toxiproxy at LAB_FAULTS_URL): list the proxies and their toxics, add, change and remove
-toxics, disable, blackhole or heal a service by name, reset everything; `lab fault serve` is
-the proxy process itself."""
+toxics, disable, blackhole or heal a service by name, reset everything; freeze, thaw or throttle
+one of the lab's own processes; `lab fault serve` is the proxy process itself."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import Any
 
 from rich.table import Table
 
+from lab.cli.arguments import positive_float
 from lab.cli.terminal import bad_input, console, out
 from lab.config import Settings
 from lab.ops.faults import toxics
@@ -68,6 +70,32 @@ def register(sub: Any) -> None:
     verbs.add_parser("reset", help="every proxy enabled, every toxic removed").set_defaults(
         handler=cmd_reset
     )
+
+    freeze = verbs.add_parser(
+        "freeze", help="SIGSTOP a lab process (worker-1, scheduler, api): frozen, holding all"
+    )
+    freeze.add_argument(
+        "process", help="the process, as lab up names it: api, scheduler, worker-1, …"
+    )
+    freeze.add_argument(
+        "--seconds", type=positive_float,
+        help="thaw it after this long (default: frozen until lab fault thaw)",
+    )  # fmt: skip
+    freeze.set_defaults(handler=cmd_freeze)
+    thaw = verbs.add_parser("thaw", help="SIGCONT a frozen lab process")
+    thaw.add_argument(
+        "process", help="the process, as lab up names it: api, scheduler, worker-1, …"
+    )
+    thaw.set_defaults(handler=cmd_thaw)
+    throttle = verbs.add_parser(
+        "throttle", help="run a lab process a share of the time (a slow CPU), in the foreground"
+    )
+    throttle.add_argument(
+        "process", help="the process, as lab up names it: api, scheduler, worker-1, …"
+    )
+    throttle.add_argument("--share", type=float, default=0.3, help="of each 100 ms it runs")
+    throttle.add_argument("--seconds", type=positive_float, default=30.0, help="how long")
+    throttle.set_defaults(handler=cmd_throttle)
 
 
 def _client(settings: Settings) -> Any:
@@ -144,4 +172,49 @@ def cmd_service(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reset(_args: argparse.Namespace, settings: Settings) -> int:
     _client(settings).reset()
     console.print("lab: every proxy enabled, every toxic removed", highlight=False)
+    return 0
+
+
+def _pid(settings: Settings, name: str) -> int:
+    from lab.ops.supervisor import Supervisor
+
+    return Supervisor(settings).pid(name)
+
+
+def cmd_freeze(args: argparse.Namespace, settings: Settings) -> int:
+    from lab.ops.faults import processes
+
+    pid = _pid(settings, args.process)
+    if args.seconds is None:
+        processes.freeze(pid)
+        console.print(f"lab: {args.process} (pid {pid}) frozen; lab fault thaw {args.process} "
+                      "continues it", highlight=False)  # fmt: skip
+        return 0
+    with processes.frozen(pid):
+        console.print(f"lab: {args.process} (pid {pid}) frozen for {args.seconds:g} s",
+                      highlight=False)  # fmt: skip
+        time.sleep(args.seconds)
+    console.print(f"lab: {args.process} thawed", highlight=False)
+    return 0
+
+
+def cmd_thaw(args: argparse.Namespace, settings: Settings) -> int:
+    from lab.ops.faults import processes
+
+    processes.thaw(_pid(settings, args.process))
+    console.print(f"lab: {args.process} thawed", highlight=False)
+    return 0
+
+
+def cmd_throttle(args: argparse.Namespace, settings: Settings) -> int:
+    from lab.ops.faults import processes
+
+    if not 0 < args.share < 1:
+        return bad_input(f"--share {args.share:g}: a share between 0 and 1, e.g. 0.3")
+    pid = _pid(settings, args.process)
+    with processes.throttled(pid, args.share):
+        console.print(f"lab: {args.process} (pid {pid}) runs {args.share:.0%} of the time for "
+                      f"{args.seconds:g} s", highlight=False)  # fmt: skip
+        time.sleep(args.seconds)
+    console.print(f"lab: {args.process} runs freely again", highlight=False)
     return 0
