@@ -3,6 +3,7 @@ that every lab service runs a real `lab` command."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -167,3 +168,31 @@ def test_every_setting_in_env_reaches_the_lab_containers(tmp_path: Path) -> None
         env = services[name]["environment"]
         wrong = {k: env.get(k) for k, v in values.items() if str(env.get(k)) != v}
         assert not wrong, (name, wrong)
+
+
+def test_the_faults_override_puts_toxiproxy_between_the_lab_and_its_services(
+    tmp_path: Path,
+) -> None:
+    """`-f docker-compose.faults.yml`: the real Toxiproxy, its proxies named and placed as lab's
+    own fault proxy places them, every lab process reaching the services only through it."""
+    shutil.copy(ROOT / "docker-compose.faults.yml", tmp_path)
+    done = compose_config(tmp_path, (ROOT / ".env.example").read_text(),
+                          "-f", str(tmp_path / "docker-compose.faults.yml"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    merged = yaml.safe_load(done.stdout)["services"]
+    assert merged["toxiproxy"]["healthcheck"] and merged["toxiproxy"]["ports"]
+    for name in LAB_SERVICES:
+        env = merged[name]["environment"]
+        assert env["LAB_REDIS_URL"] == "redis://toxiproxy:17379/0", name
+        assert "toxiproxy:16672" in env["LAB_AMQP_URL"] and "toxiproxy:20200" in env["LAB_ES_URL"]
+        assert "toxiproxy" in merged[name]["depends_on"] and "redis" in merged[name]["depends_on"]
+    assert merged["api"]["environment"]["LAB_API_URL"] == "http://0.0.0.0:8000"  # still its own
+
+    from lab.config import Settings
+    from lab.ops.faults import plan
+
+    config = json.loads((ROOT / "deploy" / "toxiproxy" / "toxiproxy.json").read_text())
+    ours = plan.proxies_for(Settings())
+    assert [(p["name"], p["listen"].rpartition(":")[2]) for p in config] == [
+        (p["name"], p["listen"].rpartition(":")[2]) for p in ours
+    ]

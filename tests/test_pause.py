@@ -66,6 +66,7 @@ def test_a_paused_run_releases_nothing_until_resumed_and_ends_exact(
         return queue_depth(settings, settings.queue) == 0 and run.processed == run.enqueued
 
     wait_until(drained, 30, "the jobs released before the pause to run")
+
     # Jobs granted just before the pause may still be on their way to their confirms (recorded
     # on the scheduler's next tick, later on a busy machine): the count settles once those
     # arrive, and from then on nothing more may be released.
