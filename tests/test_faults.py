@@ -22,6 +22,7 @@ import httpx
 import pytest
 import redis
 
+from lab.config import Settings
 from lab.ops.faults.client import FaultApiError, FaultClient
 from lab.ops.servers import free_port
 
@@ -307,3 +308,24 @@ def test_stack_up_with_faults_puts_the_proxy_in_front_of_each_service(tmp_path: 
     assert redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()  # the shared one is untouched
     assert subprocess.run([sys.executable, "-m", "lab", "fault", "list"], env=env,
                           capture_output=True, timeout=60).returncode == 1  # fmt: skip
+
+
+def test_the_panels_fault_buttons_act_on_the_picked_service(faults_url: str, echo: str) -> None:
+    from lab.views.faults import FaultControls
+
+    client = FaultClient(faults_url)
+    client.populate([{"name": "panel", "listen": "127.0.0.1:0", "upstream": echo}])
+    controls = FaultControls(Settings(faults_url=faults_url))
+    wait_until(lambda: "panel" in controls.proxy.options, 10, "the panel to list the proxies")
+    controls.proxy.value = "panel"
+    controls.act(lambda name: controls.client.blackhole(name))  # what the button runs, inline
+    assert "blackhole_up" in controls.state_html.value
+    controls.blackhole_button.click()  # in the background, as in a notebook
+    wait_until(lambda: "already exists" in controls.state_html.value, 10, "the second blackhole")
+    controls.heal_button.click()
+    wait_until(lambda: client.toxics("panel") == [], 10, "the heal")
+    wait_until(lambda: "no faults" in controls.state_html.value, 10, "the panel to show it")
+    away = FaultControls(Settings(faults_url=f"http://127.0.0.1:{free_port()}"))
+    wait_until(lambda: "no fault proxy answers" in away.state_html.value, 10, "the hint")
+    assert all(b.disabled for b in away.buttons)
+    client.close()

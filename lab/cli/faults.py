@@ -16,6 +16,7 @@ from lab.cli.arguments import positive_float
 from lab.cli.terminal import bad_input, console, out
 from lab.config import Settings
 from lab.ops.faults import toxics
+from lab.ops.faults.toxics import describe
 
 
 def register(sub: Any) -> None:
@@ -130,13 +131,6 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
                       ", ".join(describe(t) for t in proxy.get("toxics") or []) or "–")  # fmt: skip
     out.print(table)
     return 0
-
-
-def describe(toxic: dict[str, Any]) -> str:
-    """A toxic in a few words: `latency_downstream (latency 200, jitter 50)`."""
-    attrs = ", ".join(f"{k} {v}" for k, v in (toxic.get("attributes") or {}).items())
-    share = f", {toxic['toxicity']:g} of connections" if toxic.get("toxicity", 1) < 1 else ""
-    return f"{toxic['name']} ({attrs}{share})"
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:

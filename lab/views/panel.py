@@ -32,6 +32,7 @@ from lab.runtime import shapes
 from lab.runtime.state import is_settled
 from lab.stats import percentile
 from lab.views.charts import Progress, planned_rate, progress
+from lab.views.faults import FaultControls
 from lab.wait import wait_until
 
 DRAW_EVERY_S = 0.1
@@ -90,6 +91,7 @@ class ControlPanel(w.VBox):
         self.message = w.HTML()
         self.chart = w.Image(format="png", layout=w.Layout(width="640px"))
         self.chart_caption = w.HTML()
+        self.faults = FaultControls(settings)  # the same actions as `lab fault`
         self.start_button.on_click(lambda _b: self.start_run())
         self.y.observe(lambda _c: self._in_background(self._y_changed), names="value")
         self.shape.observe(lambda _c: self._in_background(self._preview), names="value")
@@ -113,6 +115,7 @@ class ControlPanel(w.VBox):
                     [w.HTML("<b>Workers</b>"), self.add_worker_button, self.remove_worker_button]
                 ),
                 self.workers_html,
+                self.faults,
                 self.message,
             ]
         )

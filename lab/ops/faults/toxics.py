@@ -98,3 +98,10 @@ def _attributes(kind: str, given: Any) -> dict[str, int]:
             raise FaultError(f"bad request body: {name} must be a whole number from 0")
         out[name] = int(value)
     return out
+
+
+def describe(toxic: dict[str, Any]) -> str:
+    """A toxic (its JSON) in a few words: `latency_downstream (latency 200, jitter 50)`."""
+    attrs = ", ".join(f"{k} {v}" for k, v in (toxic.get("attributes") or {}).items())
+    share = f", {toxic['toxicity']:g} of connections" if toxic.get("toxicity", 1) < 1 else ""
+    return f"{toxic['name']} ({attrs}{share})"
