@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -36,6 +37,7 @@ class Patience:
         """`action()` once the service answers; raises `Stopping` if asked to stop meanwhile.
         Errors that are not a service being away are raised at once."""
         wait = Backoff(initial_s=0.5, cap_s=5.0)
+        began = 0.0
         while True:
             try:
                 result = action()
@@ -47,11 +49,19 @@ class Patience:
                     raise Stopping from exc
                 self.waiting_for = what
                 delay = wait.next()
-                log.warning("%s unreachable (%s); retrying in %.1fs", what, brief(exc), delay)
+                # Said once per outage; its retries only at debug level, its end with its length.
+                if wait.failures == 1:
+                    began = time.monotonic()
+                    log.warning("%s unreachable (%s); retrying, holding this batch until it is "
+                                "back", what, brief(exc))  # fmt: skip
+                else:
+                    log.debug("%s still unreachable (%s); retrying in %.1fs", what, brief(exc),
+                              delay)  # fmt: skip
                 self.stopping.wait(delay)
                 continue
             if wait.failures:
-                log.info("%s is back", what)
+                log.info("%s is back after %.1f s (%d tries)", what, time.monotonic() - began,
+                         wait.failures + 1)  # fmt: skip
                 self.waiting_for = ""
             return result
 

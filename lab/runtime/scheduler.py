@@ -240,7 +240,8 @@ class Scheduler:
                 log.info("Redis is back")
                 self.waiting_for = ""
         except redis.RedisError as exc:
-            log.warning("Redis unreachable (%r); retrying", exc)
+            if self.waiting_for != "Redis":  # said once per outage; "Redis is back" ends it
+                log.warning("Redis unreachable (%r); retrying each second", exc)
             self.waiting_for = "Redis"
             delay = 1.0
         self._schedule(delay)
