@@ -12,7 +12,8 @@ settings and turns every error into one line. docs/reference/cli.md is generated
     bench.py      bench throughput|rate|agents|panel|status
     loadtest.py   loadtest (Locust)                 notebook.py  notebook (JupyterLab)
     reset.py      reset                             completion.py completion bash|zsh
-    faults.py     fault list|add|remove|disable|blackhole|heal|reset|serve
+    faults.py     fault list|add|remove|disable|blackhole|heal|reset|serve|freeze|thaw|throttle
+    experiments.py experiment run|report
     demo.py       demo
 """
 
@@ -28,6 +29,7 @@ from lab.cli import (
     completion,
     dead,
     demo,
+    experiments,
     faults,
     grammar,
     jobs,
@@ -68,7 +70,7 @@ except ImportError:  # pragma: no cover - the runtime image has them all
 
 COMMANDS = (
     processes, stack, runs, jobs, kinds, queues, dead, faults, reset, loadtest, reports, bench,
-    notebook, demo, completion,
+    experiments, notebook, demo, completion,
 )  # fmt: skip
 EXPECTED = (
     ConfigError, ApiError, SupervisorError, StackError, TimeoutError, MissingExtra, FaultApiError,

@@ -22,7 +22,15 @@ def cells(path: Path) -> list[tuple[str, str, list[str]]]:
 
 
 def test_every_drill_is_kept_as_code() -> None:
-    assert DRILLS == ["cluster", "degraded", "hostile", "latency", "resilience", "scaleout"]
+    assert DRILLS == [
+        "cluster",
+        "degraded",
+        "experiment",
+        "hostile",
+        "latency",
+        "resilience",
+        "scaleout",
+    ]
 
 
 @pytest.mark.parametrize("drill", DRILLS)
