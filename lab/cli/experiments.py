@@ -83,8 +83,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from lab.extras import require
     from lab.measure.reports.run import run_report
 
+    require("scipy", "experiment", "lab experiment report")
     if not (args.folder / "results.csv").is_file():
         return bad_input(f"{args.folder}: no results.csv (lab experiment run makes it)")
     report = run_report("experiment", {"FOLDER": str(args.folder.resolve()),

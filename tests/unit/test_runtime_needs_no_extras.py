@@ -17,6 +17,7 @@ EXTRA_MODULES = {
     "notebook": ["ipywidgets", "jupyterlab", "ipykernel", "matplotlib", "papermill", "nbconvert",
                  "nbformat", "pandas", "IPython"],
     "load": ["locust", "gevent"],
+    "experiment": ["scipy", "pyarrow"],
 }  # fmt: skip
 
 RUNTIME = [
