@@ -81,7 +81,7 @@ EXIT_CODES = {
     1: "failed: a run failed or breached, a drill's verdict failed, a service or the API "
     "refused or did not answer, a service is down",
     2: "bad input: a usage error or a value checked locally (the message names it); nothing "
-    "was changed",
+    "was changed. Also too little to judge: lab report compare with one baseline",
     130: "interrupted (Ctrl-C)",
 }
 """What `lab` exits with; docs/reference/cli.md lists them."""

@@ -163,5 +163,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         names = ", ".join(result.regressions["figure"])
         console.print(f"[red]lab: regressed beyond tolerance: {escape(names)}[/red]")
         return 1
+    if not result.undecided.empty:
+        console.print(
+            f"lab: cannot tell for {len(result.undecided)} noisy figures: one baseline shows no "
+            "spread; compare against several (--last 5 NAME)", highlight=False,
+        )  # fmt: skip
+        return 2
     console.print("lab: no figure regressed beyond its tolerance")
     return 0

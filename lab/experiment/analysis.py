@@ -67,6 +67,18 @@ def _missing(value: Any) -> bool:
         return True
 
 
+def prediction_halfwidth(values: Any) -> float:
+    """Half the width of the 95 % prediction interval for one more run, from `values` (two or
+    more runs of the same code): how far a new value may land and still be the same."""
+    from scipy import stats
+
+    data = np.asarray(values, dtype=float)
+    n = len(data)
+    if n < 2:
+        raise ValueError("a prediction interval needs two or more values")
+    return float(stats.t.ppf((1 + CONFIDENCE) / 2, n - 1) * data.std(ddof=1) * math.sqrt(1 + 1 / n))
+
+
 def by_configuration(frame: pd.DataFrame, measure: str, factors: list[str]) -> pd.DataFrame:
     """One row per configuration: its levels, n, mean and interval of `measure`."""
     rows = []

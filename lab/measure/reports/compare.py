@@ -1,11 +1,14 @@
 """`lab report compare`: every figure of two (or more) runs of a drill side by side, with the
 change and a verdict per figure, so "did this change make recovery slower?" has an answer.
 
-Each figure gets a stated tolerance from `RULES` (which direction is better, how much change is
-noise). When more than one baseline run is given (`--last 5 resilience`, or several files before
-the newest), the spread of the baselines widens the tolerance: a change no larger than what the
-same code already varied by is "same", not a regression. Figures whose direction is not known
-(parameters, counts of work) are shown and called "changed", never "regressed".
+Each figure gets a rule from `RULES`: which direction is better, and whether it is exact (a lost
+job, a failed check: one is a regression) or noisy (a rate, a latency, a recovery time). A noisy
+figure is judged as experiments judge it (`lab.experiment.analysis`), from the spread of the
+baselines: with two or more (`--last 5 resilience`, or several files before the newest), the new
+value is "same" inside their 95 % prediction interval (never narrower than the rule's absolute
+resolution), else improved or regressed; with a single baseline nothing says how much the same
+code varies, so the verdict is "cannot tell" rather than noise called a regression. Figures whose
+direction is not known (parameters, counts of work) are shown and called "changed".
 """
 
 from __future__ import annotations
@@ -55,6 +58,10 @@ class Rule:
     relative: float
     absolute: float
     unit: str
+
+    @property
+    def exact(self) -> bool:
+        return not self.relative and not self.absolute
 
     def stated(self) -> str:
         if self.better is None:
@@ -120,6 +127,11 @@ class Comparison:
     def regressed(self) -> bool:
         return not self.regressions.empty
 
+    @property
+    def undecided(self) -> pd.DataFrame:
+        """Noisy figures a single baseline cannot judge."""
+        return self.table[self.table["verdict"] == "cannot tell"]
+
 
 def compare(baselines: list[Entry], candidate: Entry) -> Comparison:
     """Compare `candidate` with the median of `baselines` (one or more runs of the same drill)."""
@@ -137,11 +149,7 @@ def compare(baselines: list[Entry], candidate: Entry) -> Comparison:
     rows = []
     for path in paths:
         seen = [f[path] for f in before if path in f]
-        a = median(seen) if seen else None
-        b = after.get(path)
-        rule = rule_for(path)
-        spread = (max(seen) - min(seen)) if len(seen) > 1 else 0.0
-        rows.append(_row(path, a, b, rule, spread))
+        rows.append(_row(path, seen, after.get(path), rule_for(path)))
     table = pd.DataFrame(
         rows,
         columns=["figure", "before", "after", "change", "tolerance", "verdict"],
@@ -149,14 +157,26 @@ def compare(baselines: list[Entry], candidate: Entry) -> Comparison:
     return Comparison(table, baselines, candidate)
 
 
-def _row(path: str, a: float | None, b: float | None, rule: Rule, spread: float) -> dict[str, Any]:
-    tolerance = rule.stated() + (f", spread {spread:g}" if spread else "")
+def _row(path: str, seen: list[float], b: float | None, rule: Rule) -> dict[str, Any]:
+    a = median(seen) if seen else None
+    tolerance = rule.stated()
     if a is None or b is None:
         verdict = "only before" if b is None else "only after"
         return {"figure": path, "before": a, "after": b, "change": None,
                 "tolerance": tolerance, "verdict": verdict}  # fmt: skip
     delta = b - a
-    allowed = max(rule.relative * abs(a), rule.absolute, spread)
+    allowed = 0.0 if rule.exact else rule.absolute
+    if rule.better is not None and not rule.exact and delta != 0:
+        if len(seen) < 2:
+            return {"figure": path, "before": a, "after": b, "change": _change(delta, a),
+                    "tolerance": "one baseline: no spread to judge by",
+                    "verdict": "cannot tell"}  # fmt: skip
+        from lab.experiment.analysis import prediction_halfwidth
+
+        a = sum(seen) / len(seen)
+        delta = b - a
+        allowed = max(prediction_halfwidth(seen), rule.absolute)
+        tolerance = f"±{allowed:.4g} (95 % prediction from {len(seen)} runs)"
     if abs(delta) <= allowed + 1e-9:
         verdict = "same"
     elif rule.better is None:
@@ -165,11 +185,12 @@ def _row(path: str, a: float | None, b: float | None, rule: Rule, spread: float)
         verdict = "improved"
     else:
         verdict = "regressed"
-    change = f"{delta:+.4g}"
-    if a:
-        change += f" ({delta / abs(a):+.0%})"
-    return {"figure": path, "before": a, "after": b, "change": change,
+    return {"figure": path, "before": a, "after": b, "change": _change(delta, a),
             "tolerance": tolerance, "verdict": verdict}  # fmt: skip
+
+
+def _change(delta: float, a: float) -> str:
+    return f"{delta:+.4g}" + (f" ({delta / abs(a):+.0%})" if a else "")
 
 
 def runs_table(comparison: Comparison) -> pd.DataFrame:
