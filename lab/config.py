@@ -103,6 +103,9 @@ class Settings:
     notebook_token: str = ""  # JupyterLab's token for `lab notebook` (empty: it makes one up)
     # Retention: single jobs that ended longer ago than this are pruned with their documents.
     job_retention_s: float = 7 * 24 * 3600.0
+    # Runs that ended longer ago than this go with their keys and documents, so a lab used for
+    # months does not slow down (the Elasticsearch-API server costs more the more it holds).
+    run_retention_s: float = 7 * 24 * 3600.0
     # Bulk actions (`POST /jobs/bulk`) change at most this many jobs a second, so retrying a
     # hundred thousand failed jobs cannot flood the queue.
     bulk_rate: float = 500.0

@@ -39,7 +39,7 @@ from lab.api.runs import RunRequest  # noqa: F401 - the run request's model, rea
 from lab.api.services import Services
 from lab.api.snapshot import StatusFastPath, StatusSnapshot
 from lab.config import Settings
-from lab.runtime import broker, single_jobs
+from lab.runtime import broker, retention, single_jobs
 from lab.runtime import state as state_module
 from lab.runtime import store as store_module
 from lab.runtime.deadletters import DeadLetters
@@ -98,7 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     lab = make_services(settings)
 
     async def prune_now_and_then() -> None:
-        """Retention: jobs that ended long ago go, with their documents, once a minute."""
+        """Retention: jobs and runs that ended long ago go, with their documents, once a
+        minute."""
         while True:
             try:
                 done = await run_in_threadpool(
@@ -106,6 +107,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
                 if done["pruned"]:
                     log.info("pruned %d jobs older than the retention", done["pruned"])
+                runs = await run_in_threadpool(
+                    retention.prune_runs, lab.state, lab.store, settings.run_retention_s
+                )
+                if runs["pruned"]:
+                    log.info("pruned runs older than the retention: %s", ", ".join(runs["pruned"]))
             except Exception as exc:  # noqa: BLE001 - a service may be down; next minute
                 log.warning("pruning jobs failed: %r", exc)
             await asyncio.sleep(PRUNE_EVERY_S)

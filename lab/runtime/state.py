@@ -229,6 +229,31 @@ class State:
             raise LookupError(f"run {run_id} has no record (expired, or another lab's)")
         return found
 
+    def runs_ended_before(self, cutoff_ms: int, limit: int = 20) -> list[str]:
+        """Runs started and ended before `cutoff_ms` (never the active one), oldest first."""
+        k = self.keys
+        ids = self.redis.zrangebyscore(k.runs, "-inf", cutoff_ms, start=0, num=limit * 5)
+        active = self.redis.get(k.active_run)
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id in ids:
+            pipe.hmget(k.run(run_id), "state", "finishedAt", "stoppedAt")
+        out = []
+        for run_id, (state, finished, stopped) in zip(ids, pipe.execute(), strict=True):
+            ended = int(finished or stopped or 0) if state != "running" else 0
+            if run_id != active and (state is None or (ended and ended <= cutoff_ms)):
+                out.append(run_id)
+            if len(out) == limit:
+                break
+        return out
+
+    def forget_run(self, run_id: str) -> None:
+        """Delete a run's keys and take it off the run history (its documents: `Store`)."""
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(*k.run_keys(run_id), k.run_kinds(run_id))
+        pipe.zrem(k.runs, run_id)
+        pipe.execute()
+
     def runs(self, limit: int = 50) -> list[RunView]:
         ids = self.redis.zrevrange(self.keys.runs, 0, limit - 1)
         pipe = self.redis.pipeline(transaction=False)

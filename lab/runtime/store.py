@@ -175,6 +175,13 @@ class Store:
         response = self.es.options(ignore_status=404).delete(index=self.index, id=job_id)
         return response.get("result") == "deleted"
 
+    def delete_run(self, run_id: str) -> int:
+        """Remove every document of a run; returns how many there were."""
+        response = self.es.options(ignore_status=404).delete_by_query(
+            index=self.index, query={"term": {"runId": run_id}}, conflicts="proceed"
+        )
+        return int(response.get("deleted") or 0)
+
     def delete_many(self, job_ids: list[str]) -> int:
         """Remove these jobs' documents in one request; returns how many were there."""
         if not job_ids:
