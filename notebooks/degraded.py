@@ -249,11 +249,15 @@ verdicts.check("processed", run.processed == X and run.failed == 0, f"{X}, 0 fai
 verdicts.check("no lab process exited", alive == pids, pids, alive)
 verdicts.check("every fault hit a run with work left", all(s["jobsLeft"] > 0 for s in steps),
                "jobs left at each (else raise X)", [s["jobsLeft"] for s in steps])
+# Each client's deadline: a Redis command's timeout; an Elasticsearch request's timeout, twice
+# (a request that timed out is tried once more before the error surfaces, lab/runtime/store.py).
+DEADLINES = {"redis": DEADLINE_S, "elasticsearch": 2 * DEADLINE_S}
 for s in steps:
     if s["blackhole"]:
+        deadline = DEADLINES[s["service"]]
         verdicts.check(f"{s['fault']}: noticed within the deadline",
-                       s["noticedAfterSeconds"] is not None and s["noticedAfterSeconds"] <= DEADLINE_S + 3,
-                       f"a warning naming it within {DEADLINE_S:g} s + 3", s["noticedAfterSeconds"])
+                       s["noticedAfterSeconds"] is not None and s["noticedAfterSeconds"] <= deadline + 3,
+                       f"a warning naming it within {deadline:g} s + 3", s["noticedAfterSeconds"])
     verdicts.check(f"{s['fault']}: recovered after the heal", s["recoverySeconds"] is not None,
                    "back at 80 % of its baseline", f"{s['recoverySeconds']} s")
 for s in steps:
