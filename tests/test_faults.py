@@ -289,8 +289,10 @@ def test_stack_up_with_faults_puts_the_proxy_in_front_of_each_service(tmp_path: 
     try:
         lines = dict(line.split("=", 1) for line in lab("stack", "env").stdout.split())
         assert lines["LAB_FAULTS_URL"] == env["LAB_FAULTS_URL"]
-        assert lines["LAB_REDIS_URL"] == "redis://127.0.0.1:17379/0"
-        assert lines["LAB_AMQP_URL"] == "amqp://guest:guest@127.0.0.1:16672/%2F"
+        listening = {name: p["listen"] for name, p in FaultClient(env["LAB_FAULTS_URL"])
+                     .proxies().items()}  # fmt: skip
+        assert lines["LAB_REDIS_URL"] == f"redis://{listening['redis']}/0"
+        assert lines["LAB_AMQP_URL"] == f"amqp://guest:guest@{listening['rabbitmq']}/%2F"
         through_proxy = redis.Redis.from_url(lines["LAB_REDIS_URL"], socket_timeout=1)
         assert through_proxy.ping()
         assert lab("fault", "blackhole", "redis").returncode == 0

@@ -18,12 +18,14 @@ from lab.ops.supervisor import Supervisor
 
 from .helpers import wait_until
 
+# Written whole (a rename), so a reader never sees the file half written while it is stopped.
 COUNTER = """
-import sys, time
+import os, sys, time
 n = 0
 while True:
     n += 1
-    open(sys.argv[1], "w").write(str(n))
+    open(sys.argv[1] + ".tmp", "w").write(str(n))
+    os.replace(sys.argv[1] + ".tmp", sys.argv[1])
     time.sleep(0.001)
 """
 

@@ -97,7 +97,12 @@ def cmd_env(_args: argparse.Namespace, settings: Settings) -> int:
     from lab.ops.local import faults_ok
 
     proxied = faults_ok(settings.faults_url)
-    values = plan.through(settings) if proxied else {}
+    values = {}
+    if proxied:  # where its proxies listen (a taken port moves one to a free port)
+        from lab.ops.faults.client import FaultClient
+
+        found = FaultClient(settings.faults_url).proxies()
+        values = plan.through(settings, {name: p["listen"] for name, p in found.items()})
     for name in SERVICE_URLS:
         print(f"LAB_{name.upper()}={values.get(name) or getattr(settings, name)}")
     if proxied:

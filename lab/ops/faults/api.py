@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -34,6 +35,7 @@ from lab.ops.faults import toxics
 from lab.ops.faults.proxy import Proxy
 from lab.ops.faults.toxics import FaultError
 
+log = logging.getLogger("lab.faults")
 MAX_BODY = 64 * 1024
 MAX_PROXIES = 100
 
@@ -71,8 +73,10 @@ class Proxies:
         self.by_name[proxy.name] = proxy
         return proxy
 
-    async def populate(self, body: Any) -> list[Proxy]:
-        """Create each proxy, replacing one of the same name whose addresses differ."""
+    async def populate(self, body: Any, any_port: bool = False) -> list[Proxy]:
+        """Create each proxy, replacing one of the same name whose addresses differ; with
+        `any_port`, a proxy whose port is taken listens on a free one instead (at start: the
+        listening ports are read back from `GET /proxies`)."""
         if not isinstance(body, list):
             raise FaultError("bad request body: expected a JSON array of proxies")
         out = []
@@ -89,7 +93,14 @@ class Proxies:
                     continue
                 await existing.stop()
                 del self.by_name[existing.name]
-            out.append(await self.create(entry))
+            try:
+                out.append(await self.create(entry))
+            except FaultError as exc:
+                if not any_port or exc.status != 500 or not isinstance(entry.get("listen"), str):
+                    raise
+                host = entry["listen"].rpartition(":")[0]
+                log.warning("%s; %s listens on a free port instead", exc, entry.get("name"))
+                out.append(await self.create({**entry, "listen": f"{host}:0"}))
         return out
 
     async def delete(self, name: str) -> None:
@@ -239,7 +250,7 @@ def app(proxies: Proxies | None = None, opened: list[dict[str, Any]] | None = No
     async def lifespan(application: Starlette) -> AsyncIterator[None]:
         application.state.proxies = proxies
         if opened:
-            await proxies.populate(opened)
+            await proxies.populate(opened, any_port=True)
         yield
         await proxies.close()
 
