@@ -23,7 +23,7 @@ def test_a_paused_queue_keeps_its_jobs_through_a_worker_restart_until_resumed(
         "queue": settings.queue, "paused": True, "changed": True,
     }  # fmt: skip
     wait_until(
-        lambda: client.status()["workers"][0]["paused"] == [settings.queue],
+        lambda: [w["paused"] for w in client.status()["workers"]] == [[settings.queue]],
         15,
         "the worker to apply the pause",
         lambda: str(client.status()["workers"]),
