@@ -47,6 +47,7 @@ class Runner:
         self.spec, self.folder, self.settings = spec, Path(folder), settings
         self.resume, self.say, self.progress = resume, say, progress
         self.plan = trials(spec)
+        self.commit = ""  # of the tree the trials run, read once when the run starts
 
     def check(self) -> set[str]:
         """The trials already done; refuses a folder of another file, or one not resumed."""
@@ -102,7 +103,7 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - a trial that errors is a row, not the end
             row["error"] = f"{type(exc).__name__}: {exc}"[:500]
             self.say(f"lab: trial {trial.id} failed: {row['error']}")
-        row["commit"] = self._commit
+        row["commit"] = self.commit
         results.append(self.folder, row)
         (self.folder / results.RUNNING).unlink(missing_ok=True)
         return row
@@ -130,16 +131,12 @@ class Runner:
         self.say(f"lab: cleaned up the interrupted trial ({len(stopped)} processes stopped)")
         (self.folder / results.RUNNING).unlink(missing_ok=True)
 
-    @property
-    def _commit(self) -> str:
-        from lab.measure.reports import provenance
-
-        return str(provenance.git(project_root(Path(__file__).parent)).get("commit") or "")
-
     def _write_manifest(self) -> None:
         from lab.measure.reports import provenance
 
         manifest = results.read_json(self.folder / results.MANIFEST) or {}
+        code = provenance.git(project_root(Path(__file__).parent))
+        self.commit = str(code.get("commit") or "")
         manifest.update({
             "name": self.spec.name,
             "digest": self.spec.digest,
@@ -152,7 +149,7 @@ class Runner:
             "lab": __version__,
             "python": platform.python_version(),
             "machine": provenance.machine(),
-            "git": provenance.git(project_root(Path(__file__).parent)),
+            "git": code,
         })  # fmt: skip
         manifest.setdefault("startedAt", datetime.now(UTC).isoformat(timespec="seconds"))
         results.write_json(self.folder / results.MANIFEST, manifest)

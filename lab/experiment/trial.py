@@ -11,10 +11,8 @@ each process kind, the objectives' verdicts, and what the Elasticsearch server h
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,13 +21,12 @@ from lab.client import LabClient
 from lab.config import Settings
 from lab.experiment.plan import Trial
 from lab.experiment.spec import Spec
+from lab.measure.bench import cpu_seconds, peak_rss_mb
 from lab.ops.reset import isolated, reset
 from lab.ops.supervisor import Supervisor
 from lab.runtime.jobs import STATES
 from lab.runtime.state import State
 from lab.wait import wait_until
-
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def namespace(base: Settings, spec: Spec, trial: Trial) -> Settings:
@@ -119,32 +116,26 @@ def measures(state: State, run: Any, x: int, warmup_s: float, wall_s: float) -> 
     return out
 
 
-def usage(supervisor: Supervisor) -> dict[str, tuple[str, float, int]]:
-    """Each live child's role, CPU seconds so far and peak RSS (bytes), from /proc."""
+def usage(supervisor: Supervisor) -> dict[str, tuple[str, float, float]]:
+    """Each live child's role, CPU seconds so far and peak RSS (MB), from /proc."""
     out = {}
     for child in supervisor.status():
         pid = child.get("pid")
         if not child.get("running") or pid is None:
             continue
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            cpu = (int(fields[11]) + int(fields[12])) / TICK
-            peak = 0
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = int(line.split()[1]) * 1024
+            out[child["name"]] = (child["role"], cpu_seconds(pid), peak_rss_mb(pid))
         except (OSError, ValueError, IndexError):
-            continue
-        out[child["name"]] = (child["role"], cpu, peak)
+            continue  # gone meanwhile
     return out
 
 
 def cpu_and_memory(
-    before: dict[str, tuple[str, float, int]], after: dict[str, tuple[str, float, int]], x: int
+    before: dict[str, tuple[str, float, float]], after: dict[str, tuple[str, float, float]], x: int
 ) -> dict[str, Any]:
     """CPU seconds per 1,000 jobs and peak RSS (MB), per process kind (workers summed)."""
     cpu: dict[str, float] = {}
-    peak: dict[str, int] = {}
+    peak: dict[str, float] = {}
     for name, (role, seconds, rss) in after.items():
         spent = seconds - before.get(name, (role, 0.0, 0))[1]
         cpu[role] = cpu.get(role, 0.0) + spent
@@ -152,7 +143,7 @@ def cpu_and_memory(
     out: dict[str, Any] = {}
     for role in sorted(cpu):
         out[f"cpu.{role}SecondsPer1000"] = round(cpu[role] / x * 1000, 4) if x else None
-        out[f"peakRss.{role}MB"] = round(peak[role] / 1e6, 1)
+        out[f"peakRss.{role}MB"] = round(peak[role], 1)
     return out
 
 
