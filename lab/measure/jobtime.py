@@ -7,24 +7,26 @@ figure in the summary, their end-to-end CDFs a chart, and each settled run gets 
 
     Little's law   L = λ × W
     L  jobs in the system on average: released and not yet settled, integrated over the run's
-       timeline (jobs per second, taken as spread evenly across each second)
+       timeline (jobs per second, each second's placed within it to the millisecond)
     λ  throughput: settled jobs ÷ the run's span
     W  mean end to end: first release → written or dead-lettered, from the histogram
 
 Counted independently (the timeline by the scheduler and the counting script, W per job), they
 agree only if neither loses or double counts a job, so a gap beyond the tolerance is a bug in
-the measuring, not in the pipeline. The timeline counts per second, so each job's time in the
-system is seen rounded to whole seconds: right on average when releases spread across seconds,
-but not for a run of a few seconds, which is reported and not judged (`LITTLE_MIN_SECONDS`).
+the measuring, not in the pipeline. The timeline counts when a job was granted and when it was
+counted settled, W from the job's own clocks (published → finished), so the ratio sits above 1
+by those few milliseconds over W: a little for jobs of tens of ms. A run of a few seconds is
+reported and not judged (`LITTLE_MIN_SECONDS`): there a few ms of start-up are no longer small.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from lab.config import Settings
 from lab.measure.drill import Verdicts
-from lab.runtime import latency
+from lab.runtime import history, latency
 from lab.runtime.state import State
 
 # L ÷ λW within [1 − LITTLE_BELOW, 1 + LITTLE_ABOVE]. The timeline counts a job released when
@@ -34,12 +36,34 @@ from lab.runtime.state import State
 # outage 8 to 19 % above were measured, through the cluster drill's node kills 26 %.
 LITTLE_BELOW = 0.15
 LITTLE_ABOVE = 0.35
-LITTLE_MIN_SECONDS = 20  # shorter runs: a second's rounding is no longer small beside W
+LITTLE_MIN_SECONDS = 20  # shorter runs: start-up and the last stragglers weigh too much
 QUANTILES = ("p50Ms", "p90Ms", "p95Ms", "p99Ms", "p99.9Ms", "maxMs")
 
 
 def histograms(state: State, run_id: str) -> dict[str, latency.Histogram]:
     return latency.histograms(state.redis.hgetall(state.keys.run_latency(run_id)))
+
+
+def time_in_system(points: list[dict[str, Any]]) -> float:
+    """The jobs' seconds in the system, summed over a run's timeline: each settled job's time
+    less each released job's, placed to the millisecond where the timeline says how far into
+    each second its jobs were counted (`history.IN_SECOND`); a timeline without them (a run
+    recorded before they were) spreads each second's jobs evenly across it."""
+    t0 = points[0]["t"] if points else 0
+    if any(field in point for point in points for field in history.IN_SECOND):
+        total = 0.0
+        for point in points:
+            t = point["t"] - t0
+            left = point["processed"] + point["failed"]
+            total += left * t + (point.get("processedMs", 0) + point.get("failedMs", 0)) / 1000
+            total -= point["released"] * t + point.get("releasedMs", 0) / 1000
+        return total
+    total, waiting = 0.0, 0  # released, not settled, at the start of each second
+    for point in points:
+        came, left = point["released"], point["processed"] + point["failed"]
+        total += waiting + (came - left) / 2
+        waiting += came - left
+    return total
 
 
 def littles_law(state: State, run_id: str) -> dict[str, Any]:
@@ -53,14 +77,9 @@ def littles_law(state: State, run_id: str) -> dict[str, Any]:
         return {"judged": False, "why": "no jobs were timed"}
     if len(points) < LITTLE_MIN_SECONDS:
         return {"judged": False, "why": f"the run took {len(points)} s of timeline, fewer than "
-                f"the {LITTLE_MIN_SECONDS} s its 1-second resolution needs"}  # fmt: skip
-    in_system = job_seconds = 0.0
-    waiting = 0  # released, not settled, at the start of each second
-    for point in points:
-        came, left = point["released"], point["processed"] + point["failed"]
-        job_seconds += waiting + (came - left) / 2
-        waiting += came - left
+                f"the {LITTLE_MIN_SECONDS} s a judgement needs"}  # fmt: skip
     span = len(points)  # seconds from the first release to the last settle
+    job_seconds = time_in_system(points)
     in_system = job_seconds / span
     throughput = end_to_end.count / span
     mean_s = (end_to_end.mean() or 0.0) / 1000
@@ -75,27 +94,43 @@ def littles_law(state: State, run_id: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Observed:
+    """What `job_time` reads of a run, taken while its keys exist (an experiment's trial deletes
+    them when it ends: `observe` is called before)."""
+
+    run_id: str
+    found: dict[str, latency.Histogram]
+    law: dict[str, Any]
+
+
+def observe(settings: Settings, run_id: str) -> Observed:
+    state = State(settings)
+    return Observed(run_id, histograms(state, run_id), littles_law(state, run_id))
+
+
 def job_time(
-    settings: Settings, run_ids: dict[str, str], verdicts: Verdicts | None = None
+    settings: Settings, run_ids: dict[str, str | Observed], verdicts: Verdicts | None = None
 ) -> dict[str, Any]:
-    """For each run (label → run id): its latency quantiles (ms) and Little's law; with
-    `verdicts`, a check per settled run. Draws the end-to-end CDFs and shows the quantiles as a
-    table when run in a notebook; returns the figures for the summary."""
+    """For each run (label → run id, or what `observe` took of it): its latency quantiles (ms)
+    and Little's law; with `verdicts`, a check per settled run. Draws the end-to-end CDFs and
+    shows the quantiles as a table when run in a notebook; returns the figures for the
+    summary."""
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    state = State(settings)
     figures: dict[str, Any] = {}
     rows = []
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    for label, run_id in run_ids.items():
-        found = histograms(state, run_id)
+    for label, run in run_ids.items():
+        seen = run if isinstance(run, Observed) else observe(settings, run)
+        run_id, found = seen.run_id, seen.found
         entry: dict[str, Any] = {"runId": run_id}
         for metric in latency.METRICS:
             summary = found[metric].summary()
             entry[metric] = {k: summary.get(k) for k in ("count", "meanMs", *QUANTILES)}
             rows.append({"run": label, "metric": metric, **entry[metric]})
-        entry["littlesLaw"] = law = littles_law(state, run_id)
+        entry["littlesLaw"] = law = seen.law
         figures[label] = entry
         cdf = found["endToEnd"].cdf()
         if cdf:

@@ -21,9 +21,15 @@ FIELDS = ("released", "processed", "failed")
 MARKS = ("forgiven", "backpressure", "paused")
 """A run's seconds the release did not follow its shape, and why: jobs forgiven to a scheduler
 that fell behind (a restart, a new leader), the backlog at its bound, the run paused."""
+IN_SECOND = tuple(f + "Ms" for f in FIELDS)
+"""Per second of a run's timeline: how far into the second its jobs were counted, summed over
+them (ms), so a job's time in the system can be read from the timeline to the millisecond."""
 HISTORY_BUCKET_S = 10
 TIMELINE_BUCKET_S = 1
 MAX_FILLED = 20_000  # a longer span lists only the seconds that counted something
+
+
+KNOWN = frozenset((*FIELDS, *MARKS, *IN_SECOND))
 
 
 def _points(counts: dict[int, dict[str, int]], first: int, last: int, step: int) -> list[dict]:
@@ -47,21 +53,22 @@ def timeline(
     """A run's jobs per second from its start to its end (or now), from its timeline hash
     (`<second>:<field>` → count) and its times: `released` counts a job in the second it was
     first published, `processed` and `failed` in the second they were counted; a second where
-    the release did not follow the shape carries its marks (`MARKS`); with `planned` (epoch
+    the release did not follow the shape carries its marks (`MARKS`) and a second with jobs
+    how far into it they were counted (`IN_SECOND`); with `planned` (epoch
     seconds → jobs the shape had asked for by then), each point has the run's `planned` total
     by the end of its second."""
     counts: dict[int, dict[str, int]] = {}
     for name, value in raw.items():
         second, _, field = name.partition(":")
-        if second.isascii() and second.isdigit() and (field in FIELDS or field in MARKS):
+        if second.isascii() and second.isdigit() and field in KNOWN:
             counts.setdefault(int(second), {})[field] = int(value)
     start_s = int(started_ms) // 1000 if started_ms else now_s
     end_s = int(ended_ms) // 1000 if ended_ms else now_s
     points = _points(counts, start_s, end_s, TIMELINE_BUCKET_S)
     for point in points:
-        for mark in MARKS:
-            if counts.get(point["t"], {}).get(mark):
-                point[mark] = counts[point["t"]][mark]
+        for extra in (*MARKS, *IN_SECOND):
+            if counts.get(point["t"], {}).get(extra):
+                point[extra] = counts[point["t"]][extra]
         if planned is not None:
             point["planned"] = planned(point["t"] + TIMELINE_BUCKET_S)
     return {"runId": run_id, "bucketSeconds": TIMELINE_BUCKET_S, "points": points}

@@ -54,7 +54,10 @@ CHUNK = 1000
 
 ETA_EVERY_S = 1.0
 WATCH_EVERY_S = 1.0  # how often the leader measures head ages and judges the run's objectives
-SECOND_EDGE_S = 0.002  # a tick this long before Redis' next whole second (see `_next_tick`)
+# A tick this long before each of Redis' whole seconds releases what is due by the second's end
+# (see `_next_tick`): a tick due at the very edge that fires a few ms late on a busy machine would
+# count the second's last jobs in the next one.
+SECOND_EDGE_S = 0.010
 
 
 def next_tick(due_s: float | None, confirms_outstanding: bool) -> float:
@@ -327,6 +330,9 @@ class Scheduler:
         if t is None or self.plan is None:
             return None
         plan = self.plan
+        to_edge = self._to_second_edge()
+        if to_edge is not None and to_edge <= SECOND_EDGE_S:
+            t += to_edge  # what is due by the end of this second, released in it
         now = self.clock()
         if now - self._eta[0] >= ETA_EVERY_S:  # a search over the shape: once a second is enough
             self._eta = (now, plan.eta_s(t, self.lag))
@@ -350,12 +356,18 @@ class Scheduler:
             at = plan.shape.seconds_until(self.next_seq + 1 - plan.base + self.lag, t)
             due = None if at is None else at - t
         delay = next_tick(due, self.tracker.outstanding > 0)
+        to_edge = self._to_second_edge()
+        if to_edge is not None and 0 < to_edge - SECOND_EDGE_S < delay:
+            delay = max(to_edge - SECOND_EDGE_S, 0.0005)
+        return delay
+
+    def _to_second_edge(self) -> float | None:
+        """Seconds until Redis' next whole second, from its last answer and our clock since."""
+        if self.synced is None:
+            return None
         _shape_s, synced_at, redis_ms = self.synced
         redis_now_s = redis_ms / 1000 + (self.clock() - synced_at)
-        to_edge = math.ceil(redis_now_s) - redis_now_s - SECOND_EDGE_S
-        if 0 < to_edge < delay:
-            delay = max(to_edge, 0.0005)
-        return delay
+        return math.ceil(redis_now_s) - redis_now_s
 
     def follow(self, run_id: str | None) -> float:
         """Start releasing `run_id` from its first unconfirmed job."""

@@ -155,6 +155,11 @@ class AsyncStatus:
         return shape_status(json.loads(await STATUS.call(lambda _name: self._script, keys, args)))
 
 
+# What only the run's own record shows (GET /runs/{id}); status.lua leaves it out (a trace's
+# shape can be large).
+RECORD_ONLY = ("payload", "shape", "changes", "pauses")
+
+
 def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
     """The `/status` document from the status script's raw answer (pure, unit-tested)."""
     now_ms = int(raw["nowMs"])
@@ -181,6 +186,8 @@ def shape_status(raw: dict[str, Any]) -> dict[str, Any]:
     }
     if run:
         out.update(RunView.from_hash(run, now_ms).__dict__)
+        for field in RECORD_ONLY:  # left out by the script: shown as null they would mislead
+            out.pop(field, None)
         window = int(raw.get("windowSeconds") or RATE_WINDOW_S)
         per_min = 60 / window
         out["rates"] = {

@@ -30,6 +30,7 @@ def test_every_drill_is_kept_as_code() -> None:
         "latency",
         "resilience",
         "scaleout",
+        "workloads",
     ]
 
 

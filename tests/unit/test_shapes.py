@@ -37,16 +37,19 @@ def scheduler(limiter: FakeLimiter, clock: FakeClock, sid: str = "s1") -> Schedu
     return s
 
 
-def run_for(s: Scheduler, clock: FakeClock, limiter: FakeLimiter, seconds: float) -> None:
-    """Tick as the event loop would (each `step` says when the next is due); the broker
-    confirms at once and the workers settle every job."""
+def run_for(
+    s: Scheduler, clock: FakeClock, limiter: FakeLimiter, seconds: float, late: float = 0.0
+) -> None:
+    """Tick as the event loop would (each `step` says when the next is due, and on a busy
+    machine it fires `late` after that); the broker confirms at once and the workers settle
+    every job."""
     end = clock() + seconds
     while clock() < end:
         delay = s.step()
         if s.tracker.outstanding:
             s.on_confirm(ack_frame(len(s.channel.published)))
         limiter.settled = s.next_seq
-        clock.advance(max(delay, 0.001))
+        clock.advance(max(delay, 0.001) + late)
 
 
 def cumulative(limiter: FakeLimiter) -> dict[int, int]:
@@ -80,6 +83,20 @@ def test_the_release_follows_every_shape_second_by_second(name: str) -> None:
     assert_follows(limiter, shapes.parse(SHAPES[name], 7))
     published = [json.loads(p.body)["seq"] for p in s.channel.published]
     assert published == list(range(len(published)))  # every seq once, in order
+
+
+@pytest.mark.parametrize("late", [0.0, 0.004, 0.008])
+def test_ticks_that_fire_late_still_release_each_second_s_jobs_in_it(late: float) -> None:
+    # The tick before each whole second releases what is due by the second's end, so a tick a
+    # few ms late does not carry the second's last jobs into the next one (at 100 jobs a second
+    # the tolerance is one job for the first seconds).
+    clock = FakeClock(START)
+    fast = {"type": "constant", "y": 6000}
+    limiter = FakeLimiter(clock, x=1_000_000, shape=fast)
+    s = scheduler(limiter, clock)
+    run_for(s, clock, limiter, 6, late)
+    assert not limiter.marks, limiter.marks
+    assert_follows(limiter, shapes.parse(fast))
 
 
 def test_a_scheduler_killed_mid_ramp_goes_on_where_the_shape_says_without_a_burst() -> None:

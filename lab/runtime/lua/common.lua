@@ -81,16 +81,25 @@ local function job_emit(message)
   return id
 end
 
+-- A run's timeline: `n` more jobs `field` in second `sec`, and how far into the second they were
+-- counted (`<field>Ms`: the sum over them, in ms), so a reader can place each second's jobs within
+-- it rather than spread evenly (lab/measure/jobtime.py's Little's law).
+local function count_in_second(timeline_key, sec, field, n, us)
+  redis.call('HINCRBY', timeline_key, sec .. ':' .. field, n)
+  redis.call('HINCRBY', timeline_key, sec .. ':' .. field .. 'Ms', math.floor((us % 1000000) / 1000) * n)
+end
+
 -- History: `n` more jobs `field` (released | processed | failed) now, counted three ways at once:
 -- the lab's lifetime totals, the rolling history (10-second buckets that expire after `ttl_s`)
 -- and the run's own per-second timeline (unless `timeline_key` is false: a run's releases
 -- are in its timeline when published, release.lua). Only growth is history; a correction is not.
 local function count_history(totals_key, history_tpl, timeline_key, field, n, ttl_s)
   if n <= 0 then return end
-  local sec = math.floor(now_us() / 1000000)
+  local us = now_us()
+  local sec = math.floor(us / 1000000)
   redis.call('HINCRBY', totals_key, field, n)
   local bucket_key = string.format(history_tpl, sec - sec % 10)
   redis.call('HINCRBY', bucket_key, field, n)
   redis.call('EXPIRE', bucket_key, ttl_s)
-  if timeline_key then redis.call('HINCRBY', timeline_key, sec .. ':' .. field, n) end
+  if timeline_key then count_in_second(timeline_key, sec, field, n, us) end
 end

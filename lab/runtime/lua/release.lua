@@ -67,7 +67,7 @@ if granted > 0 then
   local first = tonumber(r[10] or 0)
   local up_to = next_seq + granted
   if up_to > first then
-    redis.call('HINCRBY', KEYS[4], sec .. ':released', up_to - math.max(first, next_seq))
+    count_in_second(KEYS[4], sec, 'released', up_to - math.max(first, next_seq), now * 1000)
     redis.call('HSET', KEYS[3], 'grantedTo', up_to)
   end
 end
