@@ -20,104 +20,94 @@
 # for two kinds of job:
 #
 # * **fast** — a run of `index` jobs released as fast as possible: the pipeline's own overhead;
-# * **I/O-bound** — `agent` jobs that wait between steps, five at a time per worker.
+# * **I/O-bound** — a run of `agent` jobs that wait between steps, five at a time per worker.
 #
 # For each: throughput, the share of the jobs each worker took (fairness as Jain's index, 1.0 =
-# perfectly even) and errors (there must be none; every job exactly once). Run it with
-# `lab report scaleout`.
+# perfectly even) and errors (there must be none; every job exactly once). Each is a built-in
+# experiment with `workers` as its factor, run by the same trial runner as `lab experiment run`
+# (every trial in its own namespace, from the same state), so its rows are in `results.csv` and
+# `lab experiment report` can take them. Run it with `lab report scaleout`.
 
 # %% tags=["parameters"]
 WORKER_COUNTS = [1, 2, 4]
 FAST_JOBS = 20_000          # jobs of the fast run per worker count
 AGENT_JOBS = 40             # agent jobs per worker count
 AGENT_SECONDS = 2.0         # each agent job's duration (steps of 0.5 s)
+REPETITIONS = 1             # trials per worker count and kind
+RESULTS = None              # where the trials' rows go (default: a temporary folder)
 SUMMARY_PATH = None         # lab report sets this
 
 # %% [markdown]
 # ## Setup
 
 # %%
-import time
+import tempfile
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lab.ops import stack
-from lab.client import LabClient
-from lab.measure.jobtime import job_time
+from lab.experiment import Spec
+from lab.experiment.runner import Runner
 from lab.measure.drill import Verdicts, drill_settings, save_summary, teardown
-from lab.runtime.state import State
-from lab.runtime.store import Store
-from lab.ops.supervisor import Supervisor
-from lab.wait import wait_until
+from lab.measure.jobtime import job_time, observe
+from lab.ops import stack
 
 settings = drill_settings("scaleout")
 stack.up(settings)
-state, store = State(settings), Store(settings)
-supervisor = Supervisor(settings)
-supervisor.up(workers=0)
-client = LabClient.of(settings)
+folder = Path(RESULTS or tempfile.mkdtemp(prefix="lab-scaleout-"))
+observed = {}
 
 
-def jain(shares):
-    shares = [s for s in shares]
-    return round(sum(shares) ** 2 / (len(shares) * sum(s * s for s in shares)), 3) if any(shares) else 0.0
+def experiment(name, run):
+    return Spec.of({"name": f"scaleout-{name}", "repetitions": REPETITIONS, "order": "sequential",
+                    "run": run, "factors": {"workers": WORKER_COUNTS}})
 
 
-def with_workers(n):
-    """Exactly n fresh workers (fresh, so their counters are this step's)."""
-    for name in supervisor.workers():
-        supervisor.stop(name)
-    for _ in range(n):
-        supervisor.add_worker()
-    wait_until(lambda: len(client.status()["workers"]) == n, 60, f"{n} workers to announce")
+def trials(name, run):
+    """Each worker count's trials; what the fast runs' latency was, read before their keys go."""
+    def seen(trial_settings, run_id, _row):
+        if name == "fast":
+            observed[run_id] = observe(trial_settings, run_id)
+    rows = Runner(experiment(name, run), folder / name, settings, say=print, observe=seen).run()
+    failed = [r for r in rows if r.get("error")]
+    assert not failed, failed[0]["error"]
+    return rows
+
+
+def figures_of(rows):
+    """One line per worker count (its first repetition's shares; the mean rate of them all)."""
+    out = []
+    for n in WORKER_COUNTS:
+        mine = [r for r in rows if r["workers"] == n]
+        first = mine[0]
+        rate = sum(r["processed"] / r["seconds"] for r in mine) / len(mine)
+        out.append({"workers": n, "jobs": first["processed"], "failed": first["failed"],
+                    "seconds": first["seconds"], "jobsPerSecond": round(rate, 2),
+                    "documents": first["documents"], "distinct": first["distinctDocuments"],
+                    "perWorker": first["perWorker"] or [], "jain": first["jain"] or 0.0,
+                    "runId": first["runId"], "repetitions": len(mine)})
+    return out
 
 
 # %% [markdown]
 # ## Fast jobs: one run per worker count
 
 # %%
-fast, fast_runs = [], {}
-for n in WORKER_COUNTS:
-    with_workers(n)
-    run_id = client.run(FAST_JOBS, 60_000_000)["runId"]
-    wait_until(lambda: state.run(run_id).settled, 600, f"the run with {n} workers")
-    run = state.run(run_id)
-    store.refresh()
-    # Heartbeats report each worker's count every LAB_HEARTBEAT_S: wait until they add up.
-    def shares():
-        counts = [w["processed"] for w in client.status()["workers"]]
-        return counts if sum(counts) >= FAST_JOBS else None
-    per_worker = wait_until(shares, 30, "the workers' heartbeats to report every job")
-    fast_runs[f"{n} worker{'s' if n > 1 else ''}"] = run_id
-    fast.append({"workers": n, "jobs": run.processed, "failed": run.failed,
-                 "seconds": run.durationSeconds, "jobsPerSecond": round(run.processed / run.durationSeconds, 1),
-                 "documents": store.count(run_id), "distinct": store.distinct_job_ids(run_id),
-                 "perWorker": per_worker, "jain": jain(per_worker)})
-    print(fast[-1])
+fast_rows = trials("fast", {"x": FAST_JOBS, "y": 60_000_000})
+fast = figures_of(fast_rows)
+for r in fast:
+    print(r)
 
 # %% [markdown]
-# ## I/O-bound jobs: agent jobs per worker count
+# ## I/O-bound jobs: a run of agent jobs per worker count
 
 # %%
-agent = []
-payload = {"durationSeconds": AGENT_SECONDS, "stepIntervalSeconds": 0.5}
-for n in WORKER_COUNTS:
-    with_workers(n)
-    started = time.time()
-    ids = [client.create_job("agent", payload)["id"] for _ in range(AGENT_JOBS)]
-    def finished():
-        jobs = [client.job(i) for i in ids]
-        return jobs if all(j["state"] in ("completed", "failed", "cancelled") for j in jobs) else None
-    jobs = wait_until(finished, 600, f"the agent jobs with {n} workers", poll_s=0.25)
-    seconds = time.time() - started
-    by_worker = {}
-    for j in jobs:
-        by_worker[j["worker"]] = by_worker.get(j["worker"], 0) + 1
-    shares = list(by_worker.values()) + [0] * (n - len(by_worker))
-    agent.append({"workers": n, "jobs": AGENT_JOBS, "completed": sum(j["state"] == "completed" for j in jobs),
-                  "failed": sum(j["state"] != "completed" for j in jobs), "seconds": round(seconds, 2),
-                  "jobsPerSecond": round(AGENT_JOBS / seconds, 2), "perWorker": shares, "jain": jain(shares)})
-    print(agent[-1])
+agent_run = {"x": AGENT_JOBS, "y": 60_000_000, "kind": "agent",
+             "payload": {"durationSeconds": AGENT_SECONDS, "stepIntervalSeconds": 0.5}}
+agent = figures_of(trials("agent", agent_run))
+for r in agent:
+    r["completed"] = r["jobs"]
+    print(r)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
@@ -142,8 +132,10 @@ for r in fast:
                    f"{FAST_JOBS} processed, documents, distinct; 0 failed",
                    f"{r['jobs']}, {r['documents']}, {r['distinct']}; {r['failed']} failed")
 for r in agent:
-    verdicts.check(f"agent, {r['workers']} workers: no errors", r["completed"] == AGENT_JOBS, f"{AGENT_JOBS} completed",
-                   f"{r['completed']} completed, {r['failed']} not")
+    verdicts.check(f"agent, {r['workers']} workers: no errors, one document each",
+                   r["completed"] == r["documents"] == r["distinct"] == AGENT_JOBS and r["failed"] == 0,
+                   f"{AGENT_JOBS} completed and documents", f"{r['completed']} completed, {r['failed']} not, "
+                   f"{r['documents']} documents")
 if len(agent) > 1:
     gain = agent[1]["jobsPerSecond"] / agent[0]["jobsPerSecond"]
     verdicts.check(f"agent: {agent[1]['workers']} workers vs {agent[0]['workers']}", gain >= 1.5, "≥ 1.5× the throughput", f"{gain:.2f}×")
@@ -155,7 +147,8 @@ for label, rows in (("fast", fast), ("agent", agent)):
         r["speedup"] = round(r["jobsPerSecond"] / rows[0]["jobsPerSecond"], 2)
         headline[f"{label}, {r['workers']} worker{'s' if r['workers'] > 1 else ''}"] = (
             f"{r['jobsPerSecond']:,.1f} jobs/s, speed-up {r['speedup']:.2f}x, fairness (Jain) {r['jain']}")
-job_times = job_time(settings, fast_runs, verdicts)
+labels = {r["runId"]: f"{r['workers']} worker{'s' if r['workers'] > 1 else ''}" for r in fast}
+job_times = job_time(settings, {labels[run_id]: seen for run_id, seen in observed.items() if run_id in labels}, verdicts)
 for label, entry in job_times.items():
     headline[f"fast, {label}: end to end"] = (
         f"p50 {entry['endToEnd']['p50Ms']:,.0f} ms, p99 {entry['endToEnd']['p99Ms']:,.0f} ms")
@@ -166,5 +159,5 @@ verdicts
 # ## Teardown
 
 # %%
-supervisor.down()
 teardown(settings)
+print("the trials' rows:", folder)

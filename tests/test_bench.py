@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from lab.experiment import load
+
 from .conftest import make_settings
 from .test_cli import lab_cli
 
@@ -38,3 +40,9 @@ def test_lab_bench_small_run_writes_json_and_table(es_url: str, tmp_path) -> Non
     assert set(data["ceilings"]) >= {"pika_publish_confirmed_jobs_s", "es_bulk_docs_s"}
     assert 0 < data["redis_bytes_per_run"] < 2000
     assert "| drain (1 worker(s)) |" in result.with_suffix(".md").read_text()
+    # The bench is a built-in experiment: its trials are rows an experiment report can take.
+    rows = load(result.with_suffix(""))
+    assert len(rows) == 1 and rows["drainedPerSecond"].iloc[0] == pytest.approx(
+        rep["drain_jobs_s"], rel=1e-3
+    )
+    assert rows["workers"].iloc[0] == 1 and not str(rows["error"].fillna("").iloc[0])

@@ -135,3 +135,73 @@ def queue_exists(settings: Settings, name: str) -> bool:
     finally:
         if connection.is_open:
             connection.close()
+
+
+CONDITIONS = """
+name = "conditions"
+repetitions = 1
+order = "sequential"
+
+[run]
+x = 400
+y = 60000
+
+[factors]
+fault = ["none", "es-slow"]
+statusLoad = [40]
+"""
+
+
+def test_a_trial_runs_behind_its_fault_preset_under_its_status_load(
+    settings: Settings, tmp_path: Path
+) -> None:
+    file, folder = tmp_path / "conditions.toml", tmp_path / "out"
+    file.write_text(CONDITIONS)
+    env = {**os.environ, **settings.as_env()}
+    proxies_before = fault_proxies()
+    done = subprocess.run([sys.executable, "-m", "lab", "experiment", "run", str(file), "--out",
+                           str(folder)], env=env, capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    frame = load(folder).set_index("fault")
+    assert (frame["error"].isna() | (frame["error"] == "")).all(), frame["error"].tolist()
+    assert (frame["processed"] == 400).all() and (frame["documents"] == 400).all()
+    assert (frame["distinctDocuments"] == 400).all()
+    # Every bulk write went through Elasticsearch 50 ms (± 10) later: service time shows it.
+    assert frame.loc["es-slow", "service.p50Ms"] >= 40 > frame.loc["none", "service.p50Ms"]
+    # GET /status was offered and answered while each run ran, without a failure.
+    assert (frame["status.offeredPerSecond"] == 40).all()
+    assert frame["status.answeredPerSecond"].gt(0).all() and (frame["status.failures"] == 0).all()
+    # The trial's own fault proxy is gone with it.
+    assert not (folder / "running.json").exists()
+    assert fault_proxies() <= proxies_before
+
+
+def fault_proxies() -> set[int]:
+    """The pids of `lab fault serve` processes on this machine."""
+    found = subprocess.run(["pgrep", "-f", "lab fault serve"], capture_output=True, text=True)
+    return {int(pid) for pid in found.stdout.split()}
+
+
+def test_every_shipped_example_runs_in_a_reduced_form(settings: Settings, tmp_path: Path) -> None:
+    # Each file of experiments/ as written, made small: one repetition, at most 300 jobs, its
+    # first factor's first two levels and every other factor's first level.
+    import tomllib
+
+    from lab.experiment import Spec
+    from lab.experiment.runner import Runner
+
+    examples = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.toml"))
+    assert [p.stem for p in examples] == ["degraded", "scaling", "shapes"]
+    for path in examples:
+        data = tomllib.loads(path.read_text())
+        Spec.from_file(path)  # as shipped, it is a valid experiment
+        data["repetitions"] = 1
+        data["run"]["x"] = min(data["run"]["x"], 300)
+        factors = list(data["factors"].items())
+        data["factors"] = {k: levels[: 2 if i == 0 else 1] for i, (k, levels) in enumerate(factors)}
+        rows = Runner(Spec.of(data), tmp_path / path.stem, settings).run()
+        assert len(rows) == 2, path.name
+        for row in rows:
+            assert not row["error"], (path.name, row["error"])
+            assert row["processed"] + row["failed"] == 300 == row["documents"] + row["failed"]

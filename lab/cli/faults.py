@@ -72,6 +72,15 @@ def register(sub: Any) -> None:
         handler=cmd_reset
     )
 
+    presets = verbs.add_parser("presets", help="the named faults lab fault apply knows")
+    presets.add_argument("--json", action="store_true", help="name → what it does, as JSON")
+    presets.set_defaults(handler=cmd_presets)
+    apply = verbs.add_parser(
+        "apply", help="put a named fault (lab fault presets) on every proxy of its services"
+    )
+    apply.add_argument("preset", help="the preset's name, e.g. es-slow or network-slow")
+    apply.set_defaults(handler=cmd_apply)
+
     freeze = verbs.add_parser(
         "freeze", help="SIGSTOP a lab process (worker-1, scheduler, api): frozen, holding all"
     )
@@ -166,6 +175,36 @@ def cmd_service(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reset(_args: argparse.Namespace, settings: Settings) -> int:
     _client(settings).reset()
     console.print("lab: every proxy enabled, every toxic removed", highlight=False)
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace, _settings: Settings) -> int:
+    from lab.ops.faults.presets import PRESETS
+
+    if args.json:
+        print(json.dumps({name: about for name, (about, _) in PRESETS.items()}, indent=2))
+        return 0
+    table = Table(title="fault presets (lab fault apply NAME; an experiment's fault factor)")
+    for column in ("preset", "what it does", "toxics"):
+        table.add_column(column)
+    for name, (about, toxics_) in PRESETS.items():
+        table.add_row(name, about, ", ".join(f"{t.service}: {t.type} {t.stream}" for t in toxics_)
+                      or "–")  # fmt: skip
+    out.print(table)
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
+    from lab.ops.faults.presets import PresetError, apply, check, describe
+
+    try:
+        check(args.preset)
+        added = apply(_client(settings), args.preset)
+    except PresetError as exc:
+        return bad_input(str(exc))
+    what = ", ".join(added) or "nothing"
+    console.print(f"lab: {args.preset} ({describe(args.preset)}): {what}; lab fault heal SERVICE "
+                  "or lab fault reset undoes it", highlight=False)  # fmt: skip
     return 0
 
 

@@ -9,7 +9,10 @@ changed since the folder was started is refused.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -43,9 +46,11 @@ class Runner:
         resume: bool = False,
         say: Callable[[str], None] = lambda _line: None,
         progress: Callable[[Progress], None] = lambda _p: None,
+        observe: Callable[[Settings, str, dict[str, Any]], None] | None = None,
     ):
         self.spec, self.folder, self.settings = spec, Path(folder), settings
         self.resume, self.say, self.progress = resume, say, progress
+        self.observe = observe  # told each run's settings, id and row before its keys go
         self.plan = trials(spec)
         self.commit = ""  # of the tree the trials run, read once when the run starts
 
@@ -96,7 +101,8 @@ class Runner:
                                "repetition": trial.repetition, **trial.levels}  # fmt: skip
         row["startedAt"] = datetime.now(UTC).isoformat(timespec="seconds")
         try:
-            row.update(run_trial(self.spec, trial, settings, started=self._started))
+            row.update(run_trial(self.spec, trial, settings, started=self._started,
+                                 observe=self.observe))  # fmt: skip
             row["error"] = ""
         except KeyboardInterrupt:
             raise  # the trial has no row: --resume runs it again
@@ -108,10 +114,10 @@ class Runner:
         (self.folder / results.RUNNING).unlink(missing_ok=True)
         return row
 
-    def _started(self, settings: Settings) -> None:
+    def _started(self, settings: Settings, faults_pid: int | None = None) -> None:
         results.write_json(self.folder / results.RUNNING, {"prefix": settings.prefix,
                            "queue": settings.queue, "index": settings.es_index,
-                           "apiUrl": settings.api_url})  # fmt: skip
+                           "apiUrl": settings.api_url, "faultsPid": faults_pid})  # fmt: skip
 
     def _clean_up_interrupted(self) -> None:
         """Stop what an interrupted trial left running and delete its namespace."""
@@ -127,6 +133,7 @@ class Runner:
         )  # fmt: skip
         leftover = Supervisor(settings)
         stopped = leftover.down(grace_s=5)
+        _stop_fault_proxy(running.get("faultsPid"))
         reset(settings)
         self.say(f"lab: cleaned up the interrupted trial ({len(stopped)} processes stopped)")
         (self.folder / results.RUNNING).unlink(missing_ok=True)
@@ -153,3 +160,17 @@ class Runner:
         })  # fmt: skip
         manifest.setdefault("startedAt", datetime.now(UTC).isoformat(timespec="seconds"))
         results.write_json(self.folder / results.MANIFEST, manifest)
+
+
+def _stop_fault_proxy(pid: object) -> None:
+    """The interrupted trial's own fault proxy, if it is still that process (a pid can be
+    reused: only a `lab fault serve` is stopped)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return
+    if b"fault" in cmdline and b"serve" in cmdline:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)

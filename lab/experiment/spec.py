@@ -19,13 +19,20 @@
     maxMs = 2000
 
 A factor is a run field (`y`, `x`, `shape`, `kind`, or a payload field by its dotted name,
-`payload.serviceMs.median`) or a setting of the trial's processes (`workers`, `concurrency`,
-`prefetch`, `batch`, `lingerMs`, `queueType`). Pure: `SpecError` names the key at fault.
+`payload.serviceMs.median`), a setting of the trial's processes (`workers`, `concurrency`,
+`prefetch`, `batch`, `lingerMs`, `queueType`), `statusLoad` (GET /status requests a second
+offered while the trial's run runs, and measured) or `fault` (a fault preset by name, `lab fault
+presets`, on the trial's own fault proxy). Pure: `SpecError` names the key at fault.
+
+`procedure` says what a trial does: `run` (the default: one run of `[run]` and the factors) or
+`throughput` (`lab bench throughput`'s measure: the scheduler alone releases `x` jobs, then the
+workers drain them, then an unthrottled run end to end while GET /status is polled).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import tomllib
@@ -33,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.ops.faults import presets
 from lab.runtime import shapes, slo
 
 # A factor that sets the trial's processes → the setting it is (`Settings` field) and its bounds.
@@ -44,6 +52,9 @@ PROCESS_FACTORS: dict[str, tuple[str, int, int]] = {
     "lingerMs": ("linger_ms", 0, 60000),
 }
 RUN_FIELDS = ("x", "y", "shape", "kind", "payload", "seed")
+CONDITIONS = ("statusLoad", "fault")  # what surrounds a trial's run, not the run itself
+PROCEDURES = ("run", "throughput")
+MAX_STATUS_LOAD = 20_000
 MAX_TRIALS = 10_000
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -63,6 +74,7 @@ class Spec:
     factors: dict[str, list[Any]]
     slo: list[dict[str, Any]] = field(default_factory=list)
     digest: str = ""  # sha256 of the file's bytes: a resumed experiment must be this one
+    procedure: str = "run"
 
     @classmethod
     def from_file(cls, path: str | Path) -> Spec:
@@ -75,7 +87,12 @@ class Spec:
 
     @classmethod
     def of(cls, data: dict[str, Any], digest: str = "") -> Spec:
-        known = {"name", "repetitions", "order", "seed", "warmupSeconds", "run", "factors", "slo"}
+        known = {"name", "repetitions", "order", "seed", "warmupSeconds", "run", "factors", "slo",
+                 "procedure"}  # fmt: skip
+        if not digest:  # built in code: the same data, the same experiment
+            digest = hashlib.sha256(
+                json.dumps(data, sort_keys=True, default=str).encode()
+            ).hexdigest()
         unknown = sorted(set(data) - known)
         if unknown:
             raise SpecError(
@@ -112,8 +129,14 @@ class Spec:
             slo.parse(objectives)
         except slo.SloError as exc:
             raise SpecError(str(exc)) from None
+        procedure = data.get("procedure", "run")
+        if procedure not in PROCEDURES:
+            raise SpecError(f"procedure: {' or '.join(PROCEDURES)}")
+        if procedure == "throughput":
+            _throughput_only(run, factors, objectives)
         spec = cls(name, repetitions, order, seed, float(warmup), dict(run),
-                   {k: list(v) for k, v in factors.items()}, list(objectives), digest)  # fmt: skip
+                   {k: list(v) for k, v in factors.items()}, list(objectives), digest,
+                   procedure)  # fmt: skip
         if "x" not in run and "x" not in factors:
             raise SpecError("run.x: how many jobs each trial runs")
         if spec.trial_count > MAX_TRIALS:
@@ -159,6 +182,10 @@ class Spec:
                 settings["queue_type"] = level
         return workers, settings
 
+    def conditions(self, levels: dict[str, Any]) -> tuple[int, str]:
+        """What surrounds the trial's run: GET /status requests a second, the fault preset."""
+        return int(levels.get("statusLoad", 0)), str(levels.get("fault", "none"))
+
 
 def _whole(value: Any, key: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -200,11 +227,35 @@ def _check_factor(key: str, levels: Any) -> None:
     elif key == "kind":
         if any(not isinstance(level, str) for level in levels):
             raise SpecError(f"{where}: job kind names (lab kind list)")
+    elif key == "statusLoad":
+        for level in levels:
+            _whole(level, where, 0, MAX_STATUS_LOAD)
+    elif key == "fault":
+        for level in levels:
+            try:
+                presets.check(level)
+            except presets.PresetError as exc:
+                raise SpecError(f"{where}: {exc}") from None
     elif key.startswith("payload.") and len(key) > len("payload."):
         pass  # the kind checks its payload when the trial's run starts (a 422 names the field)
     else:
-        allowed = [*RUN_FIELDS[:4], "payload.<field>", *PROCESS_FACTORS, "queueType"]
+        allowed = [*RUN_FIELDS[:4], "payload.<field>", *PROCESS_FACTORS, "queueType", *CONDITIONS]
         raise SpecError(f"{where}: not a factor lab can vary ({', '.join(allowed)})")
+
+
+def _throughput_only(run: dict[str, Any], factors: dict[str, Any], objectives: Any) -> None:
+    """The throughput procedure releases `x` index jobs as fast as they go: nothing else of a
+    run can vary, and the bench polls GET /status itself."""
+    for key in run:
+        if key not in ("x", "seed"):
+            raise SpecError(f"run.{key}: the throughput procedure runs x index jobs as fast as "
+                            "they go (only x)")  # fmt: skip
+    for key in factors:
+        if key in RUN_FIELDS[1:] or key.startswith("payload.") or key == "statusLoad":
+            raise SpecError(f"factors.{key}: the throughput procedure varies x, the processes' "
+                            "settings and fault, not the run")  # fmt: skip
+    if objectives:
+        raise SpecError("slo: the throughput procedure judges no objectives (procedure = run does)")
 
 
 def _set_dotted(target: dict[str, Any], path: list[str], value: Any) -> None:

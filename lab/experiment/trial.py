@@ -1,18 +1,31 @@
 """One trial: its own namespace (keys, queues, index, API port), the lab's processes started for
-its settings, one run of its configuration, the measures, then everything of it torn down, so
-the next trial starts from the same state (the Elasticsearch-API server costs more per document
-the more it holds).
+its settings, its procedure, the measures, then everything of it torn down, so the next trial
+starts from the same state (the Elasticsearch-API server costs more per document the more it
+holds). A `fault` level puts the trial behind a fault proxy of its own with that preset on; a
+`statusLoad` level offers that many GET /status a second (Locust) while the run runs.
 
-Measures (one row): throughput (released, drained after the warm-up, end to end), queue-wait and
-end-to-end quantiles, failures and dead letters, CPU seconds per 1,000 jobs and peak RSS for
-each process kind, the objectives' verdicts, and what the Elasticsearch server held at the start.
+Procedures (`Spec.procedure`), one row each:
+
+  run         one run of the configuration: throughput (released, drained after the warm-up, end
+              to end), queue-wait, service and end-to-end quantiles, failures and dead letters,
+              documents (one per processed job), each worker's share (Jain's fairness), CPU
+              seconds per 1,000 jobs and peak RSS for each process kind, the objectives'
+              verdicts, GET /status under its load
+  throughput  `lab bench throughput`'s repetition (lab.measure.bench): release alone, drain,
+              end to end with GET /status polled
+
+Both record what the Elasticsearch server held when the trial started.
 """
 
 from __future__ import annotations
 
 import contextlib
+import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,12 +34,15 @@ from lab.client import LabClient
 from lab.config import Settings
 from lab.experiment.plan import Trial
 from lab.experiment.spec import Spec
-from lab.measure.bench import cpu_seconds, peak_rss_mb
+from lab.measure.bench import Bench, Rep, cpu_seconds, peak_rss_mb
 from lab.ops.reset import isolated, reset
 from lab.ops.supervisor import Supervisor
 from lab.runtime.jobs import STATES
 from lab.runtime.state import State
+from lab.runtime.store import Store
 from lab.wait import wait_until
+
+Started = Callable[..., None]  # told the trial's settings (and its fault proxy's pid) first
 
 
 def namespace(base: Settings, spec: Spec, trial: Trial) -> Settings:
@@ -36,17 +52,70 @@ def namespace(base: Settings, spec: Spec, trial: Trial) -> Settings:
     return isolated(base, label, **overrides)
 
 
-def run_trial(spec: Spec, trial: Trial, settings: Settings, started: Any = None) -> dict[str, Any]:
-    """Run the trial in `settings` (from `namespace`) and return its row; `started(settings)`
-    is told before any process starts (the runner records it, to clean up after a kill)."""
+Observe = Callable[[Settings, str, dict[str, Any]], None]
+
+
+def run_trial(
+    spec: Spec,
+    trial: Trial,
+    settings: Settings,
+    started: Started | None = None,
+    observe: Observe | None = None,
+) -> dict[str, Any]:
+    """Run the trial in `settings` (from `namespace`) and return its row; `started(settings,
+    faults_pid)` is told before any process starts (the runner records it, to clean up after a
+    kill); `observe(settings, run_id, row)` after a run is measured, before its keys go (a
+    drill reads its latency there)."""
+    status_load, fault = spec.conditions(trial.levels)
+    tell = started or (lambda *_: None)
+    held = documents_on_server(settings.es_url)
+    with fault_proxy(settings, fault) as (through, proxy_pid):
+        tell(through, proxy_pid)
+        if spec.procedure == "throughput":
+            row = _throughput(spec, trial, through)
+        else:
+            row = _one_run(spec, trial, through, status_load, observe)
+    row["esDocumentsAtStart"] = held
+    return row
+
+
+@contextlib.contextmanager
+def fault_proxy(settings: Settings, preset: str) -> Iterator[tuple[Settings, int | None]]:
+    """The trial's settings through a fault proxy of its own with `preset` on (its pid, to stop
+    it after a kill), or as they are for `none`."""
+    if preset == "none":
+        yield settings, None
+        return
+    from lab.ops import servers
+    from lab.ops.faults import plan, presets
+    from lab.ops.faults.client import FaultClient
+
+    home = Path(tempfile.mkdtemp(prefix="lab-trial-faults-"))
+    proxy = servers.start_faults(servers.free_port(), home, [])
+    try:
+        faults = FaultClient(proxy.url)
+        opened = faults.populate(plan.proxies_for(settings, presets.SERVICES, free=True))
+        listening = {p["name"]: p["listen"] for p in opened}
+        presets.apply(faults, preset)
+        faults.close()
+        yield (
+            settings.with_overrides(
+                faults_url=proxy.url, **plan.through(settings, listening, presets.SERVICES)
+            ),
+            proxy.pid,
+        )
+    finally:
+        proxy.stop()
+
+
+def _one_run(
+    spec: Spec, trial: Trial, settings: Settings, status_load: int, observe: Observe | None
+) -> dict[str, Any]:
     workers, _ = spec.process_settings(trial.levels)
     body = spec.body(trial.levels)
-    if started is not None:
-        started(settings)
     supervisor = Supervisor(settings)
     row: dict[str, Any] = {}
     try:
-        held = documents_on_server(settings.es_url)
         supervisor.up(workers=workers)
         supervisor.wait_api()
         client = LabClient.of(settings)
@@ -55,6 +124,9 @@ def run_trial(spec: Spec, trial: Trial, settings: Settings, started: Any = None)
         before = usage(supervisor)
         began = time.monotonic()
         run_id = client.run(**_client_args(body))["runId"]
+        load = (
+            StatusLoad(settings, run_id, status_load, estimate_run_s(body)) if status_load else None
+        )
         state = State(settings)
         x = int(body["x"])
         limit = max(120.0, 3 * estimate_run_s(body))
@@ -64,12 +136,53 @@ def run_trial(spec: Spec, trial: Trial, settings: Settings, started: Any = None)
         after = usage(supervisor)
         row = measures(state, run, x, spec.warmup_s, wall)
         row.update(cpu_and_memory(before, after, x))
-        row["esDocumentsAtStart"] = held
+        row.update(documents(settings, run_id))
+        row.update(shares(client, run.processed + run.failed, workers))
+        if load is not None:
+            row.update(load.result())
+        if observe is not None:
+            observe(settings, run_id, row)
     finally:
         supervisor.down(grace_s=10)
         with contextlib.suppress(Exception):  # a service gone: the namespace is unique anyway
             reset(settings)
     return row
+
+
+# The throughput procedure's row: `lab bench throughput`'s repetition under the names runs use.
+REP_COLUMNS = {
+    "release_jobs_s": "releasedPerSecond",
+    "drain_jobs_s": "drainedPerSecond",
+    "e2e_jobs_s": "endToEndPerSecond",
+    "e2e_latency_ms_p50": "endToEnd.p50Ms",
+    "e2e_latency_ms_p99": "endToEnd.p99Ms",
+    "worker_cpu_s_per_1000": "cpu.workerSecondsPer1000",
+    "worker_peak_rss_mb": "peakRss.workerMB",
+    "worker_rss_mb_at_10pct": "rss.workerAt10PercentMB",
+    "worker_rss_mb_at_end": "rss.workerAtEndMB",
+    "status_ms_p50": "status.p50Ms",
+    "status_ms_p99": "status.p99Ms",
+}
+
+
+def _throughput(spec: Spec, trial: Trial, settings: Settings) -> dict[str, Any]:
+    workers, _ = spec.process_settings(trial.levels)
+    x = int(spec.body(trial.levels)["x"])
+    settings = settings.with_overrides(backlog_limit=max(x, 1000))
+    bench = Bench(
+        settings, x, workers, settings.prefetch, settings.batch, settings.home_path / "bench"
+    )
+    rep, redis_bytes = bench.rep(settings)
+    row: dict[str, Any] = {
+        column: round(getattr(rep, name), 4) for name, column in REP_COLUMNS.items()
+    }
+    row["redisBytesPerRun"] = redis_bytes
+    return row
+
+
+def rep_of(row: dict[str, Any]) -> Rep:
+    """A throughput trial's row as the bench's repetition (its report and table)."""
+    return Rep(**{name: float(row[column]) for name, column in REP_COLUMNS.items()})
 
 
 def _client_args(body: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +258,73 @@ def cpu_and_memory(
         out[f"cpu.{role}SecondsPer1000"] = round(cpu[role] / x * 1000, 4) if x else None
         out[f"peakRss.{role}MB"] = round(peak[role], 1)
     return out
+
+
+def documents(settings: Settings, run_id: str) -> dict[str, Any]:
+    """The run's documents and distinct job ids: one per processed job, or the trial is wrong."""
+    store = Store(settings)
+    try:
+        store.refresh()
+        return {
+            "documents": store.count(run_id),
+            "distinctDocuments": store.distinct_job_ids(run_id),
+        }
+    finally:
+        store.close()
+
+
+def jain(counts: list[int]) -> float | None:
+    """Jain's fairness of the workers' shares: 1.0 even, 1/n one worker did everything."""
+    total = sum(counts)
+    return round(total**2 / (len(counts) * sum(c * c for c in counts)), 3) if total else None
+
+
+def shares(client: LabClient, settled: int, workers: int) -> dict[str, Any]:
+    """Each worker's share of the run's jobs, from their heartbeats (which report every
+    LAB_HEARTBEAT_S: waited for until they add up, briefly)."""
+
+    def counts() -> list[int] | None:
+        found = [int(w.get("processed") or 0) for w in client.status()["workers"]]
+        return found if len(found) >= workers and sum(found) >= settled else None
+
+    try:
+        found = wait_until(counts, 15, "the workers' heartbeats to report every job", poll_s=0.25)
+    except TimeoutError:
+        return {"perWorker": None, "jain": None}
+    return {"perWorker": sorted(found, reverse=True), "jain": jain(found)}
+
+
+class StatusLoad:
+    """GET /status offered at `per_second` while the trial's run runs (Locust, as `lab bench
+    status` offers it), on a thread; `result()` waits for it and gives its figures."""
+
+    def __init__(self, settings: Settings, run_id: str, per_second: int, seconds: float):
+        from lab.measure.bench_status import load_step
+
+        self.figures: dict[str, Any] = {}
+        out = Path(tempfile.mkdtemp(prefix="lab-trial-load-"))
+        processes = 1 if per_second <= 500 else 2
+
+        def offer() -> None:
+            try:
+                self.figures = load_step(
+                    settings, run_id, per_second, max(5.0, seconds), out, processes
+                )
+            except Exception as exc:  # noqa: BLE001 - a row says what went wrong
+                self.figures = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+
+        self.thread = threading.Thread(target=offer, name="status-load", daemon=True)
+        self.thread.start()
+
+    def result(self) -> dict[str, Any]:
+        self.thread.join()
+        f = self.figures
+        if "error" in f:
+            raise RuntimeError(f"the GET /status load failed: {f['error']}")
+        return {"status.offeredPerSecond": f["offeredPerSecond"],
+                "status.answeredPerSecond": f["answeredPerSecond"],
+                "status.failures": f["failures"], "status.p50Ms": f["p50Ms"],
+                "status.p99Ms": f["p99Ms"]}  # fmt: skip
 
 
 def documents_on_server(es_url: str) -> int | None:

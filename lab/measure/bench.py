@@ -139,8 +139,10 @@ class Bench:
             home=str(self.home),
         )
 
-    def rep(self) -> tuple[Rep, int]:
-        settings = self.settings()
+    def rep(self, settings: Settings | None = None) -> tuple[Rep, int]:
+        """One repetition in `settings` (an experiment trial's namespace), or a namespace of
+        its own."""
+        settings = settings or self.settings()
         supervisor = Supervisor(settings, log_dir=self.home / "logs")
         state = State(settings)
         client = LabClient.of(settings)
@@ -314,7 +316,8 @@ def run_bench(
                 "(or run without --peers)"
             )
     stack.up(base)
-    bench = Bench(base, jobs, workers, prefetch, batch, base.home_path / "bench")
+    bench = Bench(base, jobs, workers, prefetch or base.prefetch, batch or base.batch,
+                  base.home_path / "bench")  # fmt: skip
     report = Report(
         params={
             "jobs": jobs,
@@ -330,22 +333,53 @@ def run_bench(
             "lab": __version__,
         },
     )
-    for _ in range(reps):
-        rep, redis_bytes = bench.rep()
-        report.reps.append(rep)
-        report.redis_bytes_per_run = redis_bytes
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    spec = throughput_spec(jobs, workers, bench.prefetch, bench.batch, reps)
+    rows = run_as_experiment(base, spec, out_dir / stamp)
+    report.reps = [rep_of(row) for row in rows]
+    report.redis_bytes_per_run = int(rows[-1]["redisBytesPerRun"])
     report.ceilings = ceilings(base, jobs, batch)
     if peers:
         from lab.measure.peers.run import run_peers
 
         report.peers = run_peers(base, peer_jobs or min(jobs, 10_000), base.home_path / "bench")
     out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = out_dir / f"{stamp}.json"
     data = {**asdict(report), "summary": report.summary(), "ratios": report.ratios(), "when": stamp}
     path.write_text(json.dumps(data, indent=2))
     (out_dir / f"{stamp}.md").write_text(markdown(report))
     return report, path
+
+
+def throughput_spec(jobs: int, workers: int, prefetch: int, batch: int, reps: int) -> Any:
+    """`lab bench throughput` as the built-in experiment it is: one configuration, `reps`
+    repetitions of the throughput procedure (lab.experiment.trial)."""
+    from lab.experiment.spec import Spec
+
+    return Spec.of({
+        "name": "throughput", "procedure": "throughput", "repetitions": reps,
+        "order": "sequential", "run": {"x": jobs},
+        "factors": {"workers": [workers], "prefetch": [prefetch], "batch": [batch]},
+    })  # fmt: skip
+
+
+def run_as_experiment(base: Settings, spec: Any, folder: Path) -> list[dict[str, Any]]:
+    """Run a built-in experiment's trials into `folder` (results.csv and .parquet, manifest:
+    `lab experiment report` and `lab.experiment.load` read it); a trial that failed fails the
+    measure, naming its error."""
+    from lab.experiment.runner import Runner
+
+    rows = Runner(spec, folder, base).run()
+    failed = [row for row in rows if row.get("error")]
+    if failed:
+        raise BenchError(f"trial {failed[0]['trial']} failed: {failed[0]['error']}")
+    return rows
+
+
+def rep_of(row: dict[str, Any]) -> Rep:
+    from lab.experiment.trial import rep_of as from_row
+
+    return from_row(row)
 
 
 def markdown(report: Report) -> str:

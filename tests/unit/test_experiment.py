@@ -33,6 +33,11 @@ BASE = {"name": "t", "repetitions": 2, "run": {"x": 100}, "factors": {"workers":
         ({"warmupSeconds": -1}, "warmupSeconds"),
         ({"extra": 1}, "extra"),
         ({"run": {}}, "run.x"),
+        ({"factors": {"statusLoad": [-1]}}, "factors.statusLoad"),
+        ({"factors": {"fault": ["earthquake"]}}, "factors.fault"),
+        ({"procedure": "guess"}, "procedure"),
+        ({"procedure": "throughput", "run": {"x": 10, "y": 60}}, "run.y"),
+        ({"procedure": "throughput", "factors": {"statusLoad": [10]}}, "factors.statusLoad"),
     ],
 )
 def test_a_file_that_cannot_run_is_refused_naming_the_key(change: dict, key: str) -> None:
@@ -53,6 +58,22 @@ def test_the_plan_is_every_configuration_times_every_repetition_seeded() -> None
     sequential = Spec.of({**BASE, "order": "sequential"})
     assert [t.id[:8] for t in trials(sequential)] == ["c001-r01", "c001-r02", "c002-r01",
                                                       "c002-r02"]  # fmt: skip
+
+
+def test_conditions_and_procedures_are_levels_of_their_own() -> None:
+    spec = Spec.of({**BASE, "factors": {"workers": [1], "statusLoad": [0, 200],
+                                        "fault": ["none", "es-slow"]}})  # fmt: skip
+    levels = {"workers": 1, "statusLoad": 200, "fault": "es-slow"}
+    assert spec.conditions(levels) == (200, "es-slow")
+    assert spec.body(levels) == {"x": 100, "seed": 0}  # neither is a run field
+    assert spec.process_settings(levels) == (1, {})
+    assert spec.procedure == "run" and len(trials(spec)) == 8
+    data = {"name": "throughput", "procedure": "throughput", "run": {"x": 2000},
+            "factors": {"workers": [1], "batch": [100, 500], "fault": ["none"]}}  # fmt: skip
+    bench = Spec.of(data)
+    assert bench.procedure == "throughput" and bench.digest  # built in code, still one identity
+    assert bench.digest == Spec.of(dict(reversed(list(data.items())))).digest  # key order aside
+    assert bench.digest != Spec.of({**data, "run": {"x": 3000}}).digest
 
 
 def test_rows_append_with_new_columns_and_the_done_trials_are_known(tmp_path: Path) -> None:
