@@ -65,3 +65,36 @@ def test_the_bitmap_counts_exactly_under_duplicate_delivery(state: State) -> Non
     run = state.run(run_id)
     assert (run.processed, run.failed) == (5, 0)
     assert state.redis.strlen(state.keys.run_done(run_id)) == 1  # 10 jobs: one byte
+
+
+def test_latency_counts_each_job_once_whether_its_batch_is_added_up_or_not(state: State) -> None:
+    """A batch whose every job is new is counted added up; one with a job seen before (twice in
+    the batch, or counted earlier) job by job: either way each job's latency once."""
+    import time
+
+    from lab.runtime import latency
+
+    run_id = state.start_run(100, 60)
+    now = time.time() * 1000
+
+    def batch(seqs: list[int]) -> dict[str, latency.RunTimings]:
+        jobs = [(s, 1, int(now - 500 - s), int(now - 400 - s), now - 10.0) for s in seqs]
+        return {run_id: latency.RunTimings(1, ["index"], now, jobs)}
+
+    def counted() -> int:
+        return latency.histograms(state.redis.hgetall(state.keys.run_latency(run_id)))[
+            "endToEnd"
+        ].count
+
+    assert state.record({run_id: (list(range(0, 40)), [])}, None, batch(list(range(0, 40)))) == (
+        40,
+        0,
+    )
+    assert counted() == 40  # all new: added up
+    again = [*range(30, 60), 55]  # ten seen before, 55 twice: job by job
+    assert state.record({run_id: (again, [])}, None, batch(again)) == (20, 0)
+    assert counted() == 60
+    failing = [60, 61]
+    assert state.record({run_id: ([], failing)}, None, batch(failing)) == (0, 2)
+    assert state.record({run_id: ([], [61, 62])}, None, batch([61, 62])) == (0, 1)
+    assert counted() == 63 == state.run(run_id).processed + state.run(run_id).failed

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,3 +186,65 @@ def timing(created_ms: int, released_ms: int, started_ms: float, finished_ms: fl
             out[3 + m] = bisect.bisect_left(PROMETHEUS_LE_US, us)
             out[6 + m] = us
     return out
+
+
+
+@dataclass
+class RunTimings:
+    """One run's ended jobs of a batch, as the counting script takes them: the 10-second
+    `window` they ended in, their `kinds`, and per job `(seq, kind index (1-based), created,
+    released, started)` in ms, all `finished` at once.
+
+    `added_up()` is what the script counts when every job of the batch is new: counts per
+    bucket, a few hundred numbers whatever the batch's size, made by counting each distinct
+    duration once (jobs released in the same millisecond share theirs). `detail()` is one
+    `[seq, kind, *timing]` a job, for a batch with a job seen before (the script then adds only
+    the new ones)."""
+
+    window: int
+    kinds: list[str]
+    finished: float
+    jobs: list[tuple[int, int, int, int, float]] = field(default_factory=list)
+
+    def detail(self) -> dict[str, Any]:
+        f = self.finished
+        return {"window": self.window, "kinds": self.kinds, "jobs": [
+            [seq, kind, *timing(created, released, started, f)]
+            for seq, kind, created, released, started in self.jobs
+        ]}  # fmt: skip
+
+    def added_up(self) -> dict[str, Any]:
+        """`fine` and `coarse` `[metric, kind, bucket, n]`, `sums` `[metric, kind, µs]`
+        (metrics 1-based, as the script's); each duration keyed as µs × 64 + kind."""
+        f_us = self.finished * 1000
+        jobs = self.jobs
+        by_metric = (
+            Counter([int(s * 1000 - r * 1000) * 64 + k for _, k, _, r, s in jobs if r]),
+            Counter([int(f_us - s * 1000) * 64 + k for _, k, _, _, s in jobs]),
+            Counter([int(f_us - c * 1000) * 64 + k for _, k, c, _, _ in jobs if c]),
+        )
+        fine: dict[tuple[int, int, int], int] = {}
+        coarse: dict[tuple[int, int, int], int] = {}
+        sums: dict[tuple[int, int], int] = {}
+        for m, counted in enumerate(by_metric, start=1):
+            for key, n in counted.items():
+                kind, us = key % 64, max(key // 64, 0)
+                if us < SUB:
+                    bucket = us
+                else:
+                    shift = us.bit_length() - SUB_BITS - 1
+                    bucket = (shift + 1) * SUB + ((us >> shift) - SUB)
+                one = (m, kind, bucket)
+                fine[one] = fine.get(one, 0) + n
+                one = (m, kind, bisect.bisect_left(PROMETHEUS_LE_US, us))
+                coarse[one] = coarse.get(one, 0) + n
+                sums[(m, kind)] = sums.get((m, kind), 0) + us * n
+        return {
+            "window": self.window,
+            "kinds": self.kinds,
+            "agg": {
+                "fine": [[*key, n] for key, n in fine.items()],
+                "coarse": [[*key, n] for key, n in coarse.items()],
+                "sums": [[*key, us] for key, us in sums.items()],
+            },
+        }

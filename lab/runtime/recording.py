@@ -92,14 +92,12 @@ class Recorder:
             return 0, 0
 
 
-def timings_of(outcomes: list[Outcome]) -> dict[str, dict[str, Any]]:
-    """Where each ended run job's time went, as the counting script takes it for each run: the
-    10-second window it ended in, the kinds, and per job `[seq, kind index, then
-    latency.timing]`. The script adds them up, once per job counted the first time, and names
-    the fields itself (`<q|s|e>|<kind>|<window>|<bucket>`)."""
+def timings_of(outcomes: list[Outcome]) -> dict[str, latency.RunTimings]:
+    """Where each ended run job's time went, per run (`latency.RunTimings`): what the counting
+    script adds up, once per job counted the first time."""
     finished = time.time() * 1000
     window = int(finished // 1000) // latency.WINDOW_S
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, latency.RunTimings] = {}
     for o in outcomes:
         job = o.job
         if job is None or job.runId is None or job.seq is None:
@@ -108,11 +106,11 @@ def timings_of(outcomes: list[Outcome]) -> dict[str, dict[str, Any]]:
             continue  # a retry or a requeue: the job has not ended
         run = out.get(job.runId)
         if run is None:
-            run = out[job.runId] = {"window": window, "kinds": [], "jobs": []}
-        kinds = run["kinds"]
+            run = out[job.runId] = latency.RunTimings(window, [], finished)
+        kinds = run.kinds
         if job.kind not in kinds:
             kinds.append(job.kind)
         started = o.started_ms or finished  # dead before it ran: no service time
-        durations = latency.timing(job.createdAt, job.released_at, started, finished)
-        run["jobs"].append([job.seq, kinds.index(job.kind) + 1, *durations])
+        kind = kinds.index(job.kind) + 1
+        run.jobs.append((job.seq, kind, job.createdAt, job.released_at, started))
     return out

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from lab.runtime import latency
     from lab.runtime.jobs import Begin, End
     from lab.runtime.keys import Keys
     from lab.runtime.messages import Job
@@ -28,7 +29,7 @@ class WorkerState(Protocol):
         self,
         outcomes: dict[str, tuple[list[int], list[int]]],
         counts: dict[str, dict[int, list[Any]]] | None = None,
-        timings: dict[str, dict[str, Any]] | None = None,
+        timings: dict[str, latency.RunTimings] | None = None,
     ) -> tuple[int, int]: ...
 
     def count_dead_letter(self, run_id: str | None = None) -> None: ...

@@ -24,6 +24,7 @@ from lab.runtime.connections import (  # noqa: F401 - read from here too
     unavailable,
 )
 from lab.runtime.keys import Keys
+from lab.runtime.latency import RunTimings
 from lab.runtime.scripts import script_source
 from lab.runtime.status import (  # noqa: F401 - RunView, iso and is_settled are read from here too
     RunView,
@@ -355,7 +356,7 @@ class State:
         self,
         outcomes: dict[str, tuple[list[int], list[int]]],
         counts: dict[str, dict[int, list[Any]]] | None = None,
-        timings: dict[str, dict[str, Any]] | None = None,
+        timings: dict[str, RunTimings] | None = None,
     ) -> tuple[int, int]:
         """Count a batch: {runId: (done seqs, failed seqs)} → (newly processed, newly failed).
 
@@ -364,6 +365,21 @@ class State:
         when its job is counted for the first time."""
         if not outcomes:
             return 0, 0
+        if not timings:
+            return self._record(outcomes, counts, None)
+        # The batch's latency in a few hundred numbers, counted whole when every job is new;
+        # else job by job, so a job seen before adds nothing.
+        answer = self._record(outcomes, counts, {r: t.added_up() for r, t in timings.items()})
+        if answer[0] >= 0:
+            return answer
+        return self._record(outcomes, counts, {r: t.detail() for r, t in timings.items()})
+
+    def _record(
+        self,
+        outcomes: dict[str, tuple[list[int], list[int]]],
+        counts: dict[str, dict[int, list[Any]]] | None,
+        timings: dict[str, dict[str, Any]] | None,
+    ) -> tuple[int, int]:
         k = self.keys
         run_keys: list[str] = []
         extra_keys: dict[str, int] = {}  # a middleware key → its 1-based index after the runs'

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pika
 
-from lab.runtime import shapes
+from lab.runtime import latency, shapes
 from lab.runtime.jobs import Begin, End
 from lab.runtime.keys import Keys
 from lab.runtime.messages import Job
@@ -325,14 +325,15 @@ class FakeState:
         self,
         outcomes: dict[str, tuple[list[int], list[int]]],
         counts: dict[str, dict[int, list[Any]]] | None = None,
-        timings: dict[str, dict[str, Any]] | None = None,
+        timings: dict[str, latency.RunTimings] | None = None,
     ) -> tuple[int, int]:
         """As record.lua: each seq counted once; its middleware counts and its latency
         (`self.timings[runId][seq]`) only when it is new."""
         new_done = new_failed = 0
         for run_id, (done, failed) in outcomes.items():
             extra = (counts or {}).get(run_id, {})
-            timed = {t[0]: t for t in (timings or {}).get(run_id, {}).get("jobs", [])}
+            run_timings = (timings or {}).get(run_id)
+            timed = {t[0]: t for t in run_timings.detail()["jobs"]} if run_timings else {}
             for seq in done:
                 if seq not in self.done.setdefault(run_id, set()):
                     self.done[run_id].add(seq)

@@ -74,7 +74,7 @@ def test_each_ended_job_brings_its_three_durations_to_the_count() -> None:
     job = Job("r-1-3", "r-1", 3, "index", attempt=2, createdAt=int(now - 900), dueAt=int(now - 300))
     ended = Outcome(Delivery(1, b"{}"), job, verdict="written", started_ms=now - 100)
     retried = Outcome(Delivery(2, b"{}"), job, verdict="retry", started_ms=now)
-    run = timings_of([ended, retried])["r-1"]
+    run = timings_of([ended, retried])["r-1"].detail()
     (row,) = run["jobs"]
     assert row[:2] == [3, 1] and run["kinds"] == ["index"]
     assert run["window"] == int(now // 1000) // latency.WINDOW_S
@@ -88,3 +88,32 @@ def test_each_ended_job_brings_its_three_durations_to_the_count() -> None:
         assert at[0] == latency.bucket_of(ms) and at[3] == latency.prometheus_bucket(ms)
     unknown = latency.timing(0, 0, now, now + 5)
     assert unknown[0] == unknown[2] == -1 and unknown[1] >= 0 and unknown[6] == -1
+
+
+def test_a_batch_added_up_counts_what_its_jobs_one_by_one_count() -> None:
+    # The script's two ways to take a batch agree bucket for bucket: added up (every job new)
+    # and job by job (`[seq, kind, fine ×3, coarse ×3, µs ×3]`, summed as record.lua sums them).
+    rng = random.Random(4)
+    now = time.time() * 1000
+    run = latency.RunTimings(7, ["index", "synthetic"], now)
+    for seq in range(3000):
+        created = int(now - rng.uniform(0, 5000))
+        released = 0 if seq % 97 == 0 else created + rng.choice([0, 0, 1000, 5000])
+        started = now - rng.choice([3.25, 3.25, rng.uniform(0, 900)])
+        run.jobs.append((seq, 1 + seq % 2, 0 if seq % 211 == 0 else created, released, started))
+    fine: dict = {}
+    coarse: dict = {}
+    sums: dict = {}
+    for _seq, kind, *t in run.detail()["jobs"]:
+        for m in (1, 2, 3):
+            if t[m - 1] >= 0:
+                fine[(m, kind, t[m - 1])] = fine.get((m, kind, t[m - 1]), 0) + 1
+                coarse[(m, kind, t[2 + m])] = coarse.get((m, kind, t[2 + m]), 0) + 1
+                sums[(m, kind)] = sums.get((m, kind), 0) + t[5 + m]
+    added = run.added_up()
+    assert added["window"] == 7 and added["kinds"] == ["index", "synthetic"]
+    agg = added["agg"]
+    assert {tuple(f[:3]): f[3] for f in agg["fine"]} == fine
+    assert {tuple(c[:3]): c[3] for c in agg["coarse"]} == coarse
+    assert {tuple(x[:2]): x[2] for x in agg["sums"]} == sums
+    assert len(agg["fine"]) < len(run.jobs) * 3  # fewer numbers than the jobs one by one

@@ -10,6 +10,12 @@
 -- is counted with it, once: summed under numeric keys here, written once per field at the end.
 -- Returns the number of jobs newly counted as processed and as failed. What the middleware
 -- counts for a job is added only when that job is counted here for the first time.
+--
+-- A run's latency may come added up instead (`{window, kinds, agg: {fine, coarse, sums}}`,
+-- lab/runtime/latency.py's `aggregate`): a batch's few hundred numbers rather than eleven a
+-- job. It is exact only if every job of the batch is counted now, so before anything is written
+-- each such run's seqs are checked new (neither bit set, none twice); if one is not, nothing is
+-- written and {-1, -1} asks the worker for the batch job by job.
 local runs = cjson.decode(ARGV[2])
 local new_done, new_failed = 0, 0
 local sec = math.floor(now_us() / 1000000)
@@ -56,6 +62,64 @@ local function count_latency(run_lat, t)
     end
   end
 end
+local function count_aggregate(run_lat, agg)
+  for _, f in ipairs(agg.fine) do  -- metric, kind, bucket, n
+    local key = (f[1] * 64 + f[2]) * 65536 + f[3]
+    run_lat.counts[key] = (run_lat.counts[key] or 0) + f[4]
+  end
+  for _, c in ipairs(agg.coarse) do
+    local series = (run_lat.index * 4 + c[1]) * 64 + c[2]
+    local coarse = series * 64 + c[3]
+    local e = life_counts[coarse]
+    if e == nil then
+      e = {run_lat.kinds[c[2]], c[1], c[3], 0}
+      life_counts[coarse] = e
+    end
+    e[4] = e[4] + c[4]
+  end
+  for _, m in ipairs(agg.sums) do
+    local series = (run_lat.index * 4 + m[1]) * 64 + m[2]
+    local e = life_sums[series]
+    if e == nil then
+      e = {run_lat.kinds[m[2]], m[1], 0}
+      life_sums[series] = e
+    end
+    e[3] = e[3] + m[3]
+  end
+end
+-- Whether every seq is new: not twice in the batch, no done bit set (nor, for a failed one,
+-- its failed bit). One BITFIELD read per thousand seqs.
+local function all_new(done_key, failed_key, done, failed)
+  local seen = {}
+  local function check(key, seqs)
+    for first = 1, #seqs, 1000 do
+      local args = {}
+      for j = first, math.min(first + 999, #seqs) do
+        args[#args + 1] = 'GET'
+        args[#args + 1] = 'u1'
+        args[#args + 1] = seqs[j]
+      end
+      for _, bit in ipairs(redis.call('BITFIELD', key, unpack(args))) do
+        if bit ~= 0 then return false end
+      end
+    end
+    return true
+  end
+  for _, list in ipairs({done, failed}) do
+    for _, seq in ipairs(list) do
+      if seen[seq] then return false end
+      seen[seq] = true
+    end
+  end
+  return check(done_key, done) and check(done_key, failed) and check(failed_key, failed)
+end
+for i, entry in ipairs(runs) do
+  local base = 5 + (i - 1) * PER_RUN
+  if entry[5] and entry[5].agg and redis.call('EXISTS', KEYS[base + 1]) == 1 and
+     not all_new(KEYS[base + 2], KEYS[base + 3], entry[2], entry[3]) then
+    return {-1, -1}
+  end
+end
 for i, entry in ipairs(runs) do
   local base = 5 + (i - 1) * PER_RUN
   local run_key, done_key, failed_key, rate_tpl, timeline_key, latency_key =
@@ -64,12 +128,13 @@ for i, entry in ipairs(runs) do
   for _, pair in ipairs(entry[4] or {}) do extra[pair[1]] = pair[2] end
   local timings = {}
   local run_lat = {key = latency_key, counts = {}, kinds = {}, window = 0, index = i}
-  if entry[5] and entry[5].jobs then
+  if entry[5] and (entry[5].jobs or entry[5].agg) then
     run_lat.kinds, run_lat.window = entry[5].kinds, entry[5].window
-    for _, t in ipairs(entry[5].jobs) do timings[t[1]] = t end
+    for _, t in ipairs(entry[5].jobs or {}) do timings[t[1]] = t end
   end
   lat_runs[#lat_runs + 1] = run_lat
   if redis.call('EXISTS', run_key) == 1 then
+    if entry[5] and entry[5].agg then count_aggregate(run_lat, entry[5].agg) end
     local done_delta, failed_delta = 0, 0
     for _, seq in ipairs(entry[2]) do
       if redis.call('SETBIT', done_key, seq, 1) == 0 then
