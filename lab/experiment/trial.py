@@ -20,6 +20,7 @@ Both record what the Elasticsearch server held when the trial started.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tempfile
 import threading
 import time
@@ -106,6 +107,7 @@ def fault_proxy(settings: Settings, preset: str) -> Iterator[tuple[Settings, int
         )
     finally:
         proxy.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _one_run(
@@ -137,7 +139,7 @@ def _one_run(
         row = measures(state, run, x, spec.warmup_s, wall)
         row.update(cpu_and_memory(before, after, x))
         row.update(documents(settings, run_id))
-        row.update(shares(client, run.processed + run.failed, workers))
+        row.update(shares(client, run.processed, workers))
         if load is not None:
             row.update(load.result())
         if observe is not None:
@@ -279,13 +281,13 @@ def jain(counts: list[int]) -> float | None:
     return round(total**2 / (len(counts) * sum(c * c for c in counts)), 3) if total else None
 
 
-def shares(client: LabClient, settled: int, workers: int) -> dict[str, Any]:
-    """Each worker's share of the run's jobs, from their heartbeats (which report every
-    LAB_HEARTBEAT_S: waited for until they add up, briefly)."""
+def shares(client: LabClient, processed: int, workers: int) -> dict[str, Any]:
+    """Each worker's share of the run's processed jobs, from their heartbeats (which report
+    every LAB_HEARTBEAT_S: waited for until they add up, briefly)."""
 
     def counts() -> list[int] | None:
         found = [int(w.get("processed") or 0) for w in client.status()["workers"]]
-        return found if len(found) >= workers and sum(found) >= settled else None
+        return found if len(found) >= workers and sum(found) >= processed else None
 
     try:
         found = wait_until(counts, 15, "the workers' heartbeats to report every job", poll_s=0.25)
@@ -302,7 +304,7 @@ class StatusLoad:
         from lab.measure.bench_status import load_step
 
         self.figures: dict[str, Any] = {}
-        out = Path(tempfile.mkdtemp(prefix="lab-trial-load-"))
+        self.out = out = Path(tempfile.mkdtemp(prefix="lab-trial-load-"))
         processes = 1 if per_second <= 500 else 2
 
         def offer() -> None:
@@ -318,6 +320,7 @@ class StatusLoad:
 
     def result(self) -> dict[str, Any]:
         self.thread.join()
+        shutil.rmtree(self.out, ignore_errors=True)
         f = self.figures
         if "error" in f:
             raise RuntimeError(f"the GET /status load failed: {f['error']}")

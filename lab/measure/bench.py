@@ -316,8 +316,6 @@ def run_bench(
                 "(or run without --peers)"
             )
     stack.up(base)
-    bench = Bench(base, jobs, workers, prefetch or base.prefetch, batch or base.batch,
-                  base.home_path / "bench")  # fmt: skip
     report = Report(
         params={
             "jobs": jobs,
@@ -334,7 +332,7 @@ def run_bench(
         },
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    spec = throughput_spec(jobs, workers, bench.prefetch, bench.batch, reps)
+    spec = throughput_spec(jobs, workers, prefetch or base.prefetch, batch or base.batch, reps)
     rows = run_as_experiment(base, spec, out_dir / stamp)
     report.reps = [rep_of(row) for row in rows]
     report.redis_bytes_per_run = int(rows[-1]["redisBytesPerRun"])
