@@ -78,7 +78,7 @@ def test_latency_counts_each_job_once_whether_its_batch_is_added_up_or_not(state
     now = time.time() * 1000
 
     def batch(seqs: list[int]) -> dict[str, latency.RunTimings]:
-        jobs = [(s, 1, int(now - 500 - s), int(now - 400 - s), now - 10.0) for s in seqs]
+        jobs = [(s, 1, int(now - 500 - s), int(now - 400 - s), now - 10.0, 0.0) for s in seqs]
         return {run_id: latency.RunTimings(1, ["index"], now, jobs)}
 
     def counted() -> int:

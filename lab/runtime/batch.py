@@ -61,6 +61,9 @@ class Outcome:
     lease: str = ""  # the token this worker owns a single job's attempt by
     defer_ms: int = 0  # `deferred`: how long the owner's lease runs on
     started_ms: float = 0.0  # epoch ms the attempt's handler started (lab.runtime.latency)
+    # Epoch ms the handler of a kind run one by one returned: its service time ends there (its
+    # own work); a batch's kinds are served by their shared bulk write, so theirs ends with it.
+    ended_ms: float = 0.0
 
     def permanent(self, error: str) -> None:
         """A failure no retry can mend: dead at once, whatever attempts are left."""
@@ -134,6 +137,9 @@ def execute(
         outcome.permanent(f"{type(exc).__name__}: {exc}")
     except (Exception, SystemExit) as exc:  # a handler's failure is the job's, never the worker's
         outcome.fail(f"{type(exc).__name__}: {exc}", budget)
+    finally:
+        if not handler.batchable:
+            outcome.ended_ms = time.time() * 1000
 
 
 def budget_of(handler: Handler, lab_budget: Budget) -> Budget:

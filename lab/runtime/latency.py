@@ -7,7 +7,8 @@ job, and only when the job is counted for the first time; two workers' histogram
 exactly, and quantiles come from the merged counts. Pure: no I/O.
 
     queueWait  released (or due again after a retry's delay) → started, of the attempt that ended
-    service    started → finished (written, or failed for good), of that attempt
+    service    started → its handler returned (a kind run one by one: its own work) or written (a
+               kind written in bulk: the write is its work), or failed for good, of that attempt
     endToEnd   first released → finished or dead-lettered, retries included
 """
 
@@ -166,14 +167,25 @@ def prometheus_bucket(ms: float) -> int:
     return bisect.bisect_left(PROMETHEUS_LE, ms / 1000)
 
 
-def timing(created_ms: int, released_ms: int, started_ms: float, finished_ms: float) -> list[int]:
+def timing(
+    created_ms: int,
+    released_ms: int,
+    started_ms: float,
+    finished_ms: float,
+    served_ms: float = 0.0,
+) -> list[int]:
     """A job's three durations as the counting script takes them: the fine buckets of queue
     wait, service and end to end, then their coarse (Prometheus) buckets, then their µs; -1
-    for one not known (a message without a release time). Plain ints, cheap to make and send:
-    the worker makes one per job, on its hot path (so `bucket_of` is inlined here)."""
+    for one not known (a message without a release time). Service ends at `served_ms` when
+    given (a kind run one by one: when its handler returned), else when the job finished.
+    Plain ints (`bucket_of` is inlined here)."""
     out = [-1] * 9
     for m, (start, end) in enumerate(
-        ((released_ms, started_ms), (started_ms, finished_ms), (created_ms, finished_ms))
+        (
+            (released_ms, started_ms),
+            (started_ms, served_ms or finished_ms),
+            (created_ms, finished_ms),
+        )
     ):
         if start:
             us = int(end * 1000 - start * 1000)
@@ -188,12 +200,12 @@ def timing(created_ms: int, released_ms: int, started_ms: float, finished_ms: fl
     return out
 
 
-
 @dataclass
 class RunTimings:
     """One run's ended jobs of a batch, as the counting script takes them: the 10-second
     `window` they ended in, their `kinds`, and per job `(seq, kind index (1-based), created,
-    released, started)` in ms, all `finished` at once.
+    released, started, served)` in ms (served: when a kind run one by one returned, else 0),
+    all `finished` at once.
 
     `added_up()` is what the script counts when every job of the batch is new: counts per
     bucket, a few hundred numbers whatever the batch's size, made by counting each distinct
@@ -204,13 +216,13 @@ class RunTimings:
     window: int
     kinds: list[str]
     finished: float
-    jobs: list[tuple[int, int, int, int, float]] = field(default_factory=list)
+    jobs: list[tuple[int, int, int, int, float, float]] = field(default_factory=list)
 
     def detail(self) -> dict[str, Any]:
         f = self.finished
         return {"window": self.window, "kinds": self.kinds, "jobs": [
-            [seq, kind, *timing(created, released, started, f)]
-            for seq, kind, created, released, started in self.jobs
+            [seq, kind, *timing(created, released, started, f, served)]
+            for seq, kind, created, released, started, served in self.jobs
         ]}  # fmt: skip
 
     def added_up(self) -> dict[str, Any]:
@@ -219,9 +231,11 @@ class RunTimings:
         f_us = self.finished * 1000
         jobs = self.jobs
         by_metric = (
-            Counter([int(s * 1000 - r * 1000) * 64 + k for _, k, _, r, s in jobs if r]),
-            Counter([int(f_us - s * 1000) * 64 + k for _, k, _, _, s in jobs]),
-            Counter([int(f_us - c * 1000) * 64 + k for _, k, c, _, _ in jobs if c]),
+            Counter([int(s * 1000 - r * 1000) * 64 + k for _, k, _, r, s, _ in jobs if r]),
+            Counter(
+                [int((v * 1000 if v else f_us) - s * 1000) * 64 + k for _, k, _, _, s, v in jobs]
+            ),  # fmt: skip
+            Counter([int(f_us - c * 1000) * 64 + k for _, k, c, _, _, _ in jobs if c]),
         )
         fine: dict[tuple[int, int, int], int] = {}
         coarse: dict[tuple[int, int, int], int] = {}

@@ -112,5 +112,5 @@ def timings_of(outcomes: list[Outcome]) -> dict[str, latency.RunTimings]:
             kinds.append(job.kind)
         started = o.started_ms or finished  # dead before it ran: no service time
         kind = kinds.index(job.kind) + 1
-        run.jobs.append((job.seq, kind, job.createdAt, job.released_at, started))
+        run.jobs.append((job.seq, kind, job.createdAt, job.released_at, started, o.ended_ms))
     return out

@@ -100,7 +100,10 @@ def test_a_batch_added_up_counts_what_its_jobs_one_by_one_count() -> None:
         created = int(now - rng.uniform(0, 5000))
         released = 0 if seq % 97 == 0 else created + rng.choice([0, 0, 1000, 5000])
         started = now - rng.choice([3.25, 3.25, rng.uniform(0, 900)])
-        run.jobs.append((seq, 1 + seq % 2, 0 if seq % 211 == 0 else created, released, started))
+        served = 0.0 if seq % 2 else started + rng.uniform(0, 3)  # "synthetic" runs one by one
+        run.jobs.append(
+            (seq, 1 + seq % 2, 0 if seq % 211 == 0 else created, released, started, served)
+        )
     fine: dict = {}
     coarse: dict = {}
     sums: dict = {}
@@ -117,3 +120,14 @@ def test_a_batch_added_up_counts_what_its_jobs_one_by_one_count() -> None:
     assert {tuple(c[:3]): c[3] for c in agg["coarse"]} == coarse
     assert {tuple(x[:2]): x[2] for x in agg["sums"]} == sums
     assert len(agg["fine"]) < len(run.jobs) * 3  # fewer numbers than the jobs one by one
+
+
+def test_a_kind_run_one_by_one_is_served_until_its_handler_returns() -> None:
+    # Its document is written after, on its own: that is end to end, not the job's own work.
+    now = time.time() * 1000
+    waited, served, whole = latency.timing(
+        int(now - 300), int(now - 300), now - 250, now, now - 50
+    )[:3]
+    assert latency.value_ms(waited) == pytest.approx(50, rel=0.02)
+    assert latency.value_ms(served) == pytest.approx(200, rel=0.02)
+    assert latency.value_ms(whole) == pytest.approx(300, rel=0.02)

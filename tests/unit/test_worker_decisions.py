@@ -151,3 +151,17 @@ def test_a_batch_from_a_paused_queue_goes_back_unstarted_and_is_never_acked() ->
     deliver(w, session, job(9))
     settle(w, session)
     assert session.channel.acks == [(4, True)] and "run1-9" in store.docs
+
+
+def test_only_a_kind_run_one_by_one_has_its_handler_s_end_as_its_service_end() -> None:
+    from lab.runtime.batch import Delivery, execute, prepare
+    from lab.runtime.messages import Job
+    from lab.runtime.retry import Budget
+
+    budget = Budget.of_run_job(3)
+    for kind, one_by_one in (("index", False), ("sleep", True)):
+        job = Job("r-1-0", "r-1", 0, kind, payload={"seconds": 0.01} if kind == "sleep" else {})
+        outcome, handler = prepare(Delivery(1, job.to_json()))
+        assert handler is not None and handler.batchable is not one_by_one
+        execute(outcome, handler, "w", budget)
+        assert (outcome.ended_ms >= outcome.started_ms + 9) if one_by_one else not outcome.ended_ms
