@@ -27,6 +27,8 @@
 # %% tags=["parameters"]
 SHAPE_SECONDS = 60          # how long each shaped run releases
 SHAPE_PEAK = 12_000         # jobs a minute at each shape's top
+GAP_JOBS = 1                # a second is within its shape when released - planned is at most
+GAP_SHARE = 0.005           # this many jobs or this share of the plan, whichever is larger
 SYNTHETIC_JOBS = 5_000      # jobs in the synthetic run
 SYNTHETIC_Y = 6_000         # its release rate, jobs a minute
 MEDIAN_MS = 80              # declared service time: lognormal median ...
@@ -93,7 +95,9 @@ def exact_counts(label, run_id, x):
 # Each run is exactly as long as its shape (X is the shape's integral over `SHAPE_SECONDS`), of
 # `index` jobs, which a worker drains far faster than any shape here releases them. A second is
 # judged unless the timeline marks it (forgiven after an outage, held back by the backlog bound,
-# paused): by its end, the released total must be within one job, or 0.5 %, of the plan.
+# paused): by its end, the released total must be within one job, or 0.5 %, of the plan
+# (`GAP_JOBS`, `GAP_SHARE`: the suite's short run on a busy machine allows more, since a tick
+# the machine holds back for tens of ms moves a second's last jobs into the next).
 
 # %%
 third = SHAPE_SECONDS / 3
@@ -111,10 +115,10 @@ for name, spec in SHAPES.items():
     run_ids[name] = run_id
     settle(run_id, SHAPE_SECONDS + 120)
     exact_counts(name, run_id, x)
-    fit = fits[name] = shape_fit(client.timeline(run_id)["points"], x)
+    fit = fits[name] = shape_fit(client.timeline(run_id)["points"], x, GAP_JOBS, GAP_SHARE)
     verdicts.check(f"{name}: released as the shape says, second by second",
                    fit["judged"] > 0 and fit["within"] == fit["judged"],
-                   "every judged second within 1 job or 0.5 % of the plan",
+                   f"every judged second within {GAP_JOBS:g} job(s) or {GAP_SHARE:.1%} of the plan",
                    f"{fit['within']} of {fit['judged']} seconds; worst gap {fit['worstGap']:+d} "
                    f"at {fit['worstAt']:,} planned; {fit['marked']} marked")
     headline[f"{name} ({shapes.describe(spec)})"] = (

@@ -187,8 +187,8 @@ def test_scaleout_report(settings: Settings, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_workloads_report(settings: Settings, tmp_path: Path) -> None:
     summary = lab_report(
-        settings, tmp_path, "workloads", SHAPE_SECONDS=6, SHAPE_PEAK=6000, SYNTHETIC_JOBS=400,
-        SYNTHETIC_Y=60000, SAME_SEED_JOBS=100,
+        settings, tmp_path, "workloads", SHAPE_SECONDS=6, SHAPE_PEAK=6000, GAP_JOBS=10,
+        GAP_SHARE=0.05, SYNTHETIC_JOBS=400, SYNTHETIC_Y=60000, SAME_SEED_JOBS=100,
     )  # fmt: skip
     figures = summary["figures"]
     assert sorted(figures["shapes"]) == ["poisson", "ramp", "steps"]
