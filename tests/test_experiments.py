@@ -167,8 +167,10 @@ def test_a_trial_runs_behind_its_fault_preset_under_its_status_load(
     assert (frame["error"].isna() | (frame["error"] == "")).all(), frame["error"].tolist()
     assert (frame["processed"] == 400).all() and (frame["documents"] == 400).all()
     assert (frame["distinctDocuments"] == 400).all()
-    # Every bulk write went through Elasticsearch 50 ms (± 10) later: service time shows it.
-    assert frame.loc["es-slow", "service.p50Ms"] >= 40 > frame.loc["none", "service.p50Ms"]
+    # Every bulk write went through Elasticsearch 50 ms (± 10) later: service time shows it,
+    # over what the same write takes on this machine without the fault (tens of ms when busy).
+    slowed = frame.loc["es-slow", "service.p50Ms"] - frame.loc["none", "service.p50Ms"]
+    assert slowed >= 30, frame[["service.p50Ms", "service.p99Ms"]]
     # GET /status was offered and answered while each run ran, without a failure.
     assert (frame["status.offeredPerSecond"] == 40).all()
     assert frame["status.answeredPerSecond"].gt(0).all() and (frame["status.failures"] == 0).all()

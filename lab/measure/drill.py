@@ -37,9 +37,10 @@ def drill_settings(name: str, keep: bool = False, **overrides: Any) -> Settings:
     return settings
 
 
-def teardown(settings: Settings) -> None:
-    """Delete the drill's keys, queues and index (its processes are stopped by the caller)."""
-    reset(settings)
+def teardown(settings: Settings, *, queues: bool = True) -> None:
+    """Delete the drill's keys, queues and index (its processes are stopped by the caller);
+    `queues=False` when the drill's private broker goes with its data right after."""
+    reset(settings, queues=queues)
 
 
 def _teardown_quietly(settings: Settings) -> None:

@@ -30,7 +30,9 @@ def isolated(base: Settings, label: str, **overrides: Any) -> Settings:
     return base.with_overrides(**{**namespace, **overrides})
 
 
-def reset(settings: Settings) -> None:
+def reset(settings: Settings, *, queues: bool = True) -> None:
+    """`queues=False` leaves the queues to a private broker that is about to be deleted with its
+    data: deleting a quorum queue whose member node is down waits several seconds per queue."""
     state = State(settings)
     # Older labs declared a retry queue per delay value and listed them here; remove those too.
     legacy_retry_queues = state.legacy_retry_queues()
@@ -41,6 +43,8 @@ def reset(settings: Settings) -> None:
         RecordSearch(settings, store).drop()
     finally:
         store.close()
+    if not queues:
+        return
     connection = broker.connect(settings.amqp_url, "lab-reset", broker.Deadlines.of(settings))
     try:
         channel = connection.channel()
