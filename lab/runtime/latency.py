@@ -229,30 +229,38 @@ class RunTimings:
         """`fine` and `coarse` `[metric, kind, bucket, n]`, `sums` `[metric, kind, µs]`
         (metrics 1-based, as the script's); each duration keyed as µs × 64 + kind."""
         f_us = self.finished * 1000
-        jobs = self.jobs
-        by_metric = (
-            Counter([int(s * 1000 - r * 1000) * 64 + k for _, k, _, r, s, _ in jobs if r]),
-            Counter(
-                [int((v * 1000 if v else f_us) - s * 1000) * 64 + k for _, k, _, _, s, v in jobs]
-            ),  # fmt: skip
-            Counter([int(f_us - c * 1000) * 64 + k for _, k, c, _, _, _ in jobs if c]),
-        )
+        # Each kind's durations in µs, per metric: (queue wait, service, end to end).
+        by_kind: dict[int, tuple[list[int], list[int], list[int]]] = {}
+        for _, k, c, r, s, v in self.jobs:
+            lists = by_kind.get(k)
+            if lists is None:
+                lists = by_kind[k] = ([], [], [])
+            if r:
+                lists[0].append(int(s * 1000 - r * 1000))
+            lists[1].append(int((v * 1000 if v else f_us) - s * 1000))
+            if c:
+                lists[2].append(int(f_us - c * 1000))
         fine: dict[tuple[int, int, int], int] = {}
         coarse: dict[tuple[int, int, int], int] = {}
         sums: dict[tuple[int, int], int] = {}
-        for m, counted in enumerate(by_metric, start=1):
-            for key, n in counted.items():
-                kind, us = key % 64, max(key // 64, 0)
-                if us < SUB:
-                    bucket = us
-                else:
-                    shift = us.bit_length() - SUB_BITS - 1
-                    bucket = (shift + 1) * SUB + ((us >> shift) - SUB)
-                one = (m, kind, bucket)
-                fine[one] = fine.get(one, 0) + n
-                one = (m, kind, bisect.bisect_left(PROMETHEUS_LE_US, us))
-                coarse[one] = coarse.get(one, 0) + n
-                sums[(m, kind)] = sums.get((m, kind), 0) + us * n
+        for kind, lists in by_kind.items():
+            for m, values in enumerate(lists, start=1):
+                if not values:
+                    continue
+                total = 0
+                for us, n in Counter(values).items():  # each distinct duration once
+                    us = us if us > 0 else 0
+                    if us < SUB:
+                        bucket = us
+                    else:
+                        shift = us.bit_length() - SUB_BITS - 1
+                        bucket = (shift + 1) * SUB + ((us >> shift) - SUB)
+                    one = (m, kind, bucket)
+                    fine[one] = fine.get(one, 0) + n
+                    one = (m, kind, bisect.bisect_left(PROMETHEUS_LE_US, us))
+                    coarse[one] = coarse.get(one, 0) + n
+                    total += us * n
+                sums[(m, kind)] = total
         return {
             "window": self.window,
             "kinds": self.kinds,
