@@ -227,7 +227,7 @@ class RunTimings:
 
     def added_up(self) -> dict[str, Any]:
         """`fine` and `coarse` `[metric, kind, bucket, n]`, `sums` `[metric, kind, µs]`
-        (metrics 1-based, as the script's); each duration keyed as µs × 64 + kind."""
+        (metrics 1-based, as the script's), per kind from plain lists of µs."""
         f_us = self.finished * 1000
         # Each kind's durations in µs, per metric: (queue wait, service, end to end).
         by_kind: dict[int, tuple[list[int], list[int], list[int]]] = {}
