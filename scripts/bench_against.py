@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lab.cli.arguments import positive_int  # noqa: E402
 from lab.ops import servers  # noqa: E402
 
 
@@ -43,10 +44,14 @@ def bench(tree: Path, es_url: str, jobs: int, out: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("commit", help="the commit to measure against (before)")
-    parser.add_argument("--pairs", type=int, default=6)
-    parser.add_argument("--jobs", type=int, default=30_000)
+    parser.add_argument("--pairs", type=positive_int, default=6)
+    parser.add_argument("--jobs", type=positive_int, default=30_000)
     parser.add_argument("--out", type=Path, help="where each run's JSON goes (default: temporary)")
     args = parser.parse_args()
+    known = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet",
+                            f"{args.commit}^{{commit}}"], capture_output=True)  # fmt: skip
+    if known.returncode != 0:
+        parser.error(f"{args.commit!r} is not a commit of this repository")
     work = Path(tempfile.mkdtemp(prefix="lab-bench-against-"))
     out = args.out or work / "results"
     before = work / "before"
