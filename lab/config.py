@@ -60,8 +60,8 @@ class Settings:
     es_index: str = "lab-jobs"
     es_replicas: int = 0  # replicas of each shard of a new index (1+ on an Elasticsearch cluster)
     # Worker
-    prefetch: int = 500
-    batch: int = 100
+    prefetch: int = 750
+    batch: int = 250
     linger_ms: int = 50
     concurrency: int = 5
     max_attempts: int = 3
