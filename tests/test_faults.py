@@ -255,6 +255,18 @@ def test_lab_fault_lists_adds_heals_and_names_what_is_wrong(faults_url: str, ech
     assert lab("disable", "cli").returncode == 0 and not client.proxy("cli")["enabled"]
     assert lab("reset").returncode == 0 and client.proxy("cli")["enabled"]
 
+    # A preset applied again, or a harsher one for the same service, changes its toxic in place.
+    client.populate([{"name": "elasticsearch", "listen": "127.0.0.1:0", "upstream": echo}])
+    try:
+        for preset in ("es-slow", "es-slow", "es-very-slow"):
+            applied = lab("apply", preset)
+            assert applied.returncode == 0, applied.stderr
+        assert "preset_latency_downstream (updated)" in applied.stdout + applied.stderr
+        (toxic,) = client.toxics("elasticsearch")
+        assert toxic["attributes"] == {"latency": 250, "jitter": 50}
+    finally:
+        httpx.delete(f"{faults_url}/proxies/elasticsearch", timeout=5)
+
     wrong = lab("add", "cli", "latency", "-a", "lag=5")
     assert wrong.returncode == 2 and "latency takes latency=N, jitter=N" in wrong.stderr
     missing = lab("remove", "nope", "x")

@@ -21,6 +21,16 @@ class FakeFaults:
         self.added.append((proxy, kind, attributes, stream, name))
         return {}
 
+    def toxics(self, proxy: str) -> list[dict]:
+        return [{"name": name, "attributes": attributes}
+                for (p, _, attributes, _, name) in self.added if p == proxy]  # fmt: skip
+
+    def update_toxic(self, proxy: str, name: str, attributes: dict) -> dict:
+        for i, (p, kind, _, stream, n) in enumerate(self.added):
+            if (p, n) == (proxy, name):
+                self.added[i] = (p, kind, attributes, stream, n)
+        return {}
+
 
 def test_every_preset_is_made_of_toxics_the_proxy_knows() -> None:
     for name, (about, parts) in presets.PRESETS.items():
@@ -38,6 +48,16 @@ def test_a_preset_goes_on_every_node_of_its_service() -> None:
                      "rabbitmq-2/preset_bandwidth_downstream"]  # fmt: skip
     assert presets.apply(faults, "none") == []
     assert presets.services("network-slow") == ("elasticsearch", "rabbitmq", "redis")
+
+
+def test_a_preset_applied_again_or_a_harsher_one_updates_its_toxic_in_place() -> None:
+    faults = FakeFaults(["elasticsearch"])
+    assert presets.apply(faults, "es-slow") == ["elasticsearch/preset_latency_downstream"]
+    again = presets.apply(faults, "es-very-slow")
+    assert again == ["elasticsearch/preset_latency_downstream (updated)"]
+    assert faults.toxics("elasticsearch") == [
+        {"name": "preset_latency_downstream", "attributes": {"latency": 250, "jitter": 50}}
+    ]
 
 
 @pytest.mark.parametrize("name", ["earthquake", "", None, 3])

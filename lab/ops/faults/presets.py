@@ -74,7 +74,11 @@ def services(name: str) -> tuple[str, ...]:
 
 def apply(client: Any, name: str) -> list[str]:
     """Add the preset's toxics through `client` (a FaultClient) to every proxy of each service;
-    returns `proxy/toxic` of each added."""
+    returns `proxy/toxic` of each (`… (updated)` where one of that name was already there).
+
+    A toxic's name is its type and stream, so applying a preset again, or another that slows the
+    same service (`es-slow`, then `es-very-slow`), sets the attributes of the toxic in place:
+    one preset answers for a service at a time, and nothing needs healing in between."""
     proxies = list(client.proxies())
     added = []
     for toxic in PRESETS[check(name)][1]:
@@ -86,6 +90,10 @@ def apply(client: Any, name: str) -> list[str]:
             )
         for proxy in targets:
             toxic_name = f"preset_{toxic.type}_{toxic.stream}"
+            if any(t.get("name") == toxic_name for t in client.toxics(proxy)):
+                client.update_toxic(proxy, toxic_name, dict(toxic.attributes))
+                added.append(f"{proxy}/{toxic_name} (updated)")
+                continue
             client.add_toxic(proxy, toxic.type, dict(toxic.attributes), toxic.stream,
                              name=toxic_name)  # fmt: skip
             added.append(f"{proxy}/{toxic_name}")
