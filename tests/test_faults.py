@@ -339,6 +339,19 @@ def test_the_panels_fault_buttons_act_on_the_picked_service(faults_url: str, ech
     controls.heal_button.click()
     wait_until(lambda: client.toxics("panel") == [], 10, "the heal")
     wait_until(lambda: "no faults" in controls.state_html.value, 10, "the panel to show it")
+    controls.preset.value = "es-slow"
+    controls.preset_button.click()
+    wait_until(lambda: "needs a proxy in front of elasticsearch" in controls.state_html.value, 10,
+               "the panel to name the missing proxy")  # fmt: skip
+    client.populate([{"name": "elasticsearch", "listen": "127.0.0.1:0", "upstream": echo}])
+    try:
+        controls.preset_button.click()
+        wait_until(lambda: "elasticsearch" in controls.state_html.value
+                   and "latency" in controls.state_html.value, 10, "the preset shown")  # fmt: skip
+        (toxic,) = client.toxics("elasticsearch")
+        assert toxic["name"] == "preset_latency_downstream" and toxic["attributes"]["latency"] == 50
+    finally:
+        httpx.delete(f"{faults_url}/proxies/elasticsearch", timeout=5)
     away = FaultControls(Settings(faults_url=f"http://127.0.0.1:{free_port()}"))
     wait_until(lambda: "no fault proxy answers" in away.state_html.value, 10, "the hint")
     assert all(b.disabled for b in away.buttons)

@@ -1,6 +1,7 @@
 """The notebook panel's fault buttons: the same actions as `lab fault`, on the fault proxy (or a
-real Toxiproxy) at LAB_FAULTS_URL, for whichever service is picked. Greyed out, with the command
-that starts one, when no fault proxy answers."""
+real Toxiproxy) at LAB_FAULTS_URL, for whichever service is picked, and the named presets of
+`lab fault apply` (on their own services). Greyed out, with the command that starts one, when no
+fault proxy answers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import ipywidgets as w
 
 from lab.config import Settings
+from lab.ops.faults import presets
 from lab.ops.faults.client import FaultApiError, FaultClient
 from lab.ops.faults.toxics import describe
 
@@ -26,9 +28,17 @@ class FaultControls(w.VBox):
         self.disable_button = w.Button(description="Disable", button_style="danger")
         self.heal_button = w.Button(description="Heal", button_style="success")
         self.reset_button = w.Button(description="Reset all", tooltip="every toxic removed")
+        self.preset = w.Dropdown(
+            options=[(f"{name}: {about}", name) for name, (about, parts) in presets.PRESETS.items()
+                     if parts],
+            description="preset",
+        )  # fmt: skip
+        self.preset_button = w.Button(
+            description="Apply preset", icon="bolt", tooltip="on every proxy of its services"
+        )
         self.state_html = w.HTML()
         self.buttons = (self.slow_button, self.blackhole_button, self.disable_button,
-                        self.heal_button, self.reset_button)  # fmt: skip
+                        self.heal_button, self.reset_button, self.preset_button)  # fmt: skip
         actions = {
             self.slow_button: lambda name: self.client.add_toxic(
                 name, "latency", {"latency": SLOW_MS}, name=f"slow_{SLOW_MS}ms"
@@ -37,11 +47,16 @@ class FaultControls(w.VBox):
             self.disable_button: self.client.disable,
             self.heal_button: self.client.heal,
             self.reset_button: lambda _name: self.client.reset(),
+            self.preset_button: lambda _name: presets.apply(self.client, self.preset.value),
         }
         for button, action in actions.items():
             button.on_click(lambda _b, act=action: self._in_background(act))
         super().__init__(
-            [w.HBox([w.HTML("<b>Faults</b>"), self.proxy, *self.buttons]), self.state_html]
+            [
+                w.HBox([w.HTML("<b>Faults</b>"), self.proxy, *self.buttons[:-1]]),
+                w.HBox([self.preset, self.preset_button]),
+                self.state_html,
+            ]
         )
         self._in_background(None)
 
@@ -55,7 +70,7 @@ class FaultControls(w.VBox):
             if action is not None and self.proxy.value:
                 action(self.proxy.value)
             self.refresh()
-        except FaultApiError as exc:
+        except (FaultApiError, presets.PresetError) as exc:  # a preset names a missing proxy
             self.state_html.value = f'<span style="color:#b42318">{html.escape(str(exc))}</span>'
 
     def refresh(self) -> dict[str, Any]:
