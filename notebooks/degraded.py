@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -113,8 +113,8 @@ def now():
 
 def step(name, apply, hold_s, service, blackhole=False, heal=None, during=None):
     """A baseline, the fault for `hold_s` (`during` watches it), then healed, then waited out
-    until the processing rate (over the last second) is back at 80 % of the baseline, for at
-    most RECOVERY_LIMIT_S."""
+    until the processing rate (over the last second) is back at 80 % of the baseline (or of the
+    release rate, if lower), for at most RECOVERY_LIMIT_S."""
     # The baseline is the steady state: what the last fault left queued is worked off first.
     wait_until(lambda: (r := State(direct).run(run_id)).enqueued - r.processed - r.failed <= Y / 60,
                RECOVERY_LIMIT_S, "the backlog to be worked off", poll_s=0.1)
@@ -122,6 +122,9 @@ def step(name, apply, hold_s, service, blackhole=False, heal=None, during=None):
     time.sleep(BASELINE_SECONDS)
     at, began_wall = now(), time.time()
     baseline = sampler.rate(baseline_from, at)
+    # A baseline that caught the end of a backlog is above the release rate, which no healthy
+    # run can keep up once the backlog is gone: recovery is judged against the lower of the two.
+    target = 0.8 * min(baseline, Y / 60)
     apply()
     watched = during(hold_s) if during else time.sleep(hold_s)
     (heal or (lambda: faults.heal(service)))()
@@ -129,7 +132,7 @@ def step(name, apply, hold_s, service, blackhole=False, heal=None, during=None):
     left = X - State(direct).run(run_id).processed
     recovered = None
     while now() - healed < RECOVERY_LIMIT_S and State(direct).run(run_id).processed < X:
-        if now() - healed >= 1.0 and sampler.rate(now() - 1.0, now()) >= 0.8 * baseline:
+        if now() - healed >= 1.0 and sampler.rate(now() - 1.0, now()) >= target:
             recovered = now()
             break
         time.sleep(0.1)
@@ -140,7 +143,7 @@ def step(name, apply, hold_s, service, blackhole=False, heal=None, during=None):
                   "recoverySeconds": round(recovered - healed, 2) if recovered else None,
                   **(watched or {})})
     print(f"t={at:6.1f}s  {name}: healed after {healed - at:.1f} s; {left:,} jobs left; "
-          f"back at 80 % of {baseline:,.0f}/s " + (f"{recovered - healed:.1f} s after" if recovered else "NOT"))
+          f"back at {target:,.0f}/s " + (f"{recovered - healed:.1f} s after" if recovered else "NOT"))
 
 def messages_moved(hold_s):
     """While a worker is frozen: when the broker gave up on it (the main queue's consumers fell
@@ -183,7 +186,8 @@ with StatusSampler(settings.api_url, interval_s=0.1, token=settings.api_token) a
 
 # %% [markdown]
 # Each fault beside its baseline: jobs processed a second before it and while it held, and how
-# long after the heal the rate was back at 80 % of the baseline. A blackhole is *noticed* when a
+# long after the heal the rate was back at 80 % of the baseline (or of the release rate, when the
+# baseline caught the end of the last fault's backlog). A blackhole is *noticed* when a
 # lab process logs the silent service by name, which its client deadline bounds.
 
 # %%
@@ -259,7 +263,7 @@ for s in steps:
                        s["noticedAfterSeconds"] is not None and s["noticedAfterSeconds"] <= deadline + 3,
                        f"a warning naming it within {deadline:g} s + 3", s["noticedAfterSeconds"])
     verdicts.check(f"{s['fault']}: recovered after the heal", s["recoverySeconds"] is not None,
-                   "back at 80 % of its baseline", f"{s['recoverySeconds']} s")
+                   "back at 80 % of its baseline or the release rate", f"{s['recoverySeconds']} s")
 for s in steps:
     if "messagesMovedAfterSeconds" in s:
         moved = s["messagesMovedAfterSeconds"]

@@ -37,7 +37,7 @@ def lab_report(settings: Settings, out: Path, name: str, **parameters: object) -
     summaries = sorted(out.glob(f"{name}-*.json"))
     assert summaries, done.stdout + done.stderr
     summary = json.loads(summaries[-1].read_text())
-    assert done.returncode == 0 and summary["passed"], json.dumps(summary, indent=1)[-4000:]
+    assert done.returncode == 0 and summary["passed"], failure(summary, done)
     assert Path(summary["html"]).is_file() and "<img" in Path(summary["html"]).read_text()
     assert summary["versions"]["services"]["redis"] and summary["machine"]["cpus"]
     assert summary["parameters"] == {**parameters, "SUMMARY_PATH": str(summaries[-1])}
@@ -49,6 +49,14 @@ def lab_report(settings: Settings, out: Path, name: str, **parameters: object) -
     assert summary["headline"] and Path(summary["chart"]).is_file()
     assert str(summaries[-1].name) in (out / "index.html").read_text()
     return summary
+
+
+def failure(summary: dict, done: subprocess.CompletedProcess) -> str:
+    """What a failed report shows in CI's log: the checks that failed and the headline figures
+    first (the whole summary is too long for the log to keep), then the end of the output."""
+    failed = [v for v in summary.get("verdicts", []) if not v.get("passed")]
+    shown = {"exit": done.returncode, "failed": failed, "headline": summary.get("headline")}
+    return json.dumps(shown, indent=1)[:6000] + "\n" + (done.stdout + done.stderr)[-2000:]
 
 
 def run_lab(*args: str, settings: Settings | None = None) -> subprocess.CompletedProcess:
