@@ -37,8 +37,9 @@ class FaultControls(w.VBox):
             description="Apply preset", icon="bolt", tooltip="on every proxy of its services"
         )
         self.state_html = w.HTML()
-        self.buttons = (self.slow_button, self.blackhole_button, self.disable_button,
-                        self.heal_button, self.reset_button, self.preset_button)  # fmt: skip
+        on_picked = (self.slow_button, self.blackhole_button, self.disable_button,
+                     self.heal_button, self.reset_button)  # fmt: skip
+        self.buttons = (*on_picked, self.preset_button)
         actions = {
             self.slow_button: lambda name: self.client.add_toxic(
                 name, "latency", {"latency": SLOW_MS}, name=f"slow_{SLOW_MS}ms"
@@ -53,7 +54,7 @@ class FaultControls(w.VBox):
             button.on_click(lambda _b, act=action: self._in_background(act))
         super().__init__(
             [
-                w.HBox([w.HTML("<b>Faults</b>"), self.proxy, *self.buttons[:-1]]),
+                w.HBox([w.HTML("<b>Faults</b>"), self.proxy, *on_picked]),
                 w.HBox([self.preset, self.preset_button]),
                 self.state_html,
             ]
