@@ -21,11 +21,26 @@ class ApiError(RuntimeError):
         self.body = body
 
 
-class LabClient:
-    def __init__(self, api_url: str, timeout_s: float = 10.0, token: str = ""):
-        self.api_url = api_url.rstrip("/")
+class ApiClient:
+    """An HTTP client of one of lab's APIs (`lab api`, the fault proxy's): every call goes to
+    `url` with a deadline, and with the bearer token their door (`lab.gate`) asks for when the
+    lab has one. `LabClient` is one; the fault proxy's client can be another."""
+
+    def __init__(self, url: str, timeout_s: float = 10.0, token: str = ""):
+        self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=self.api_url, timeout=timeout_s, headers=headers)
+        self.http = httpx.Client(base_url=self.url, timeout=timeout_s, headers=headers)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class LabClient(ApiClient):
+    """The lab API's Python client: the CLI, the notebooks, the drills and the tests use it."""
+
+    @property
+    def api_url(self) -> str:
+        return self.url
 
     @classmethod
     def of(cls, settings: Settings, timeout_s: float = 10.0) -> LabClient:
@@ -62,6 +77,7 @@ class LabClient:
         seed: int | None = None,
         slo: list[dict[str, Any]] | None = None,
         abort_on_breach: bool | None = None,
+        target: str | None = None,
     ) -> dict[str, Any]:
         """Start a run of `x` jobs at `y` a minute or following `shape` (lab.runtime.shapes),
         of `kind` (default `index`) with `payload`; `seed` repeats a run's randomness; `slo`
@@ -69,7 +85,7 @@ class LabClient:
         `abort_on_breach`."""
         body: dict[str, Any] = {"x": x}
         given = {"y": y, "shape": shape, "kind": kind, "payload": payload, "seed": seed,
-                 "slo": slo, "abortOnBreach": abort_on_breach}  # fmt: skip
+                 "slo": slo, "abortOnBreach": abort_on_breach, "target": target}  # fmt: skip
         body.update({name: value for name, value in given.items() if value is not None})
         return self._call("POST", "/run", json=body)
 
@@ -116,6 +132,13 @@ class LabClient:
                 rows.append({"metric": metric, "window": "10s", **window})
         return pd.DataFrame(rows)
 
+    def verdict(self, run_id: str) -> dict[str, Any]:
+        """The run's delivery verdict (`lab.targets.verdict`)."""
+        return self._call("GET", f"/runs/{quote(run_id, safe='')}/verdict")
+
+    def targets(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/targets")
+
     def timeline(self, run_id: str) -> dict[str, Any]:
         """The run's jobs per second (`GET /runs/{id}/timeline`)."""
         return self._call("GET", f"/runs/{run_id}/timeline")
@@ -152,10 +175,14 @@ class LabClient:
         delay_s: float | None = None,
         run_at: str | None = None,
         priority: str | None = None,
+        target: str | None = None,
     ) -> dict[str, Any]:
         """Queue one job; with `delay_s` or `run_at` (epoch ms or ISO 8601) it runs then;
-        `priority` is low, normal (the default) or high."""
+        `priority` is low, normal (the default) or high; `target` who runs it: lab (the
+        default) or bullmq."""
         body: dict[str, Any] = {"kind": kind, "payload": payload or {}}
+        if target is not None:
+            body["target"] = target
         if priority is not None:
             body["priority"] = priority
         if attempts is not None:
@@ -240,9 +267,6 @@ class LabClient:
 
     def purge_dead_letters(self) -> dict[str, Any]:
         return self._call("DELETE", "/dead-letters")
-
-    def close(self) -> None:
-        self.http.close()
 
 
 def parse_sse(lines: Iterable[str]) -> Iterator[dict[str, Any]]:

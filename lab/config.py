@@ -7,6 +7,7 @@ exactly what its parent configured. `.env.example` lists the same variables with
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -15,7 +16,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from lab.addresses import host_port
+from lab.redaction import redacted_env, safe_url
 
 
 class ConfigError(ValueError):
@@ -45,14 +49,33 @@ def parse_ladder(text: str) -> tuple[int, ...]:
     return steps
 
 
+def bounded(default: int, low: int, high: int) -> Any:
+    """A whole-number setting with the range every process accepts (`RANGES`): `load` refuses
+    the rest at a process's start, and whatever sets it for a process (an experiment's factor)
+    checks it through `load` too, so the two cannot disagree."""
+    return dataclasses.field(default=default, metadata={"range": (low, high)})
+
+
+def chosen(*choices: str) -> Any:
+    """A text setting that takes only `choices` (`CHOICES`), the first its default; checked
+    like `bounded`'s."""
+    return dataclasses.field(default=choices[0], metadata={"choices": choices})
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     es_url: str = "http://127.0.0.1:9200"
     api_url: str = "http://127.0.0.1:8000"
+    api_bind: str = ""  # where `lab api` listens (host:port); empty: LAB_API_URL's host and port
     prometheus_url: str = "http://127.0.0.1:9090"  # `lab stack up --with prometheus`
     faults_url: str = "http://127.0.0.1:8474"  # the fault proxy's API (Toxiproxy's port)
+    # What the fault proxy (`lab fault serve`) holds at most; past these it refuses (a 400, or a
+    # new connection closed at once and counted).
+    fault_max_proxies: int = 100
+    fault_max_toxics: int = 32  # toxics on one proxy
+    fault_max_links: int = 512  # open connections through one proxy
     # Namespaces: every Redis key starts with `prefix:`, every queue with `queue`, the documents
     # go to `es_index`. Tests and drills give each run of theirs unique values.
     prefix: str = "lab"
@@ -60,19 +83,29 @@ class Settings:
     es_index: str = "lab-jobs"
     es_replicas: int = 0  # replicas of each shard of a new index (1+ on an Elasticsearch cluster)
     # Worker
-    prefetch: int = 750
-    batch: int = 250
-    linger_ms: int = 50
-    concurrency: int = 5
+    prefetch: int = bounded(750, 1, 65535)  # AMQP's prefetch count is 16 bits
+    batch: int = bounded(250, 1, 10_000)
+    linger_ms: int = bounded(50, 1, 60_000)
+    concurrency: int = bounded(5, 1, 1000)
     max_attempts: int = 3
     # The delays before the 2nd, 3rd, ... attempt; the last step repeats (see lab/runtime/retry.py).
     retry_ladder_ms: str = "1000,5000,30000,120000,600000"
     dead_letter_max: int = 100_000  # the dead-letter queue drops its oldest beyond this
     # `classic` (one node) or `quorum` (replicated over a cluster's nodes; docs/CLUSTER.md).
-    queue_type: str = "classic"
+    queue_type: str = chosen("classic", "quorum")
     delivery_limit: int = 20  # quorum: the broker dead-letters a message redelivered this often
+    # The celery target's workers ack a message as its task starts (`early`: Celery's default,
+    # `task_acks_late` off) or once it ended (`late`); lab/targets/celery.py.
+    celery_acks: str = chosen("early", "late")
+    # How long lab's BullMQ worker holds a job's lock without renewing it (BullMQ's
+    # `lockDuration`; its stalled check runs every half of this): a worker frozen or blocked
+    # longer has its jobs run again by another (lab/targets/bullmq.py).
+    bullmq_lock_ms: int = bounded(10_000, 1000, 600_000)
     heartbeat_s: float = 2.0
     heartbeat_ttl_s: float = 10.0
+    # lab's arq app (`lab up --target arq`): arq's job_timeout. arq holds a job a worker took for
+    # this plus 10 s (its in-progress key), so a killed worker's jobs run again only after it.
+    arq_job_timeout_s: int = bounded(300, 1, 86_400)
     # Deadlines: a service that accepts connections and never answers costs a process a logged
     # timeout, never a hang (docs/BOUNDARIES.md, "Every client has a deadline").
     redis_timeout_s: float = 5.0  # connect and each command; blocking reads add their wait
@@ -120,6 +153,15 @@ class Settings:
         return Path(self.home).resolve()
 
     @property
+    def api_address(self) -> tuple[str, int]:
+        """Where `lab api` listens: LAB_API_BIND, else LAB_API_URL's host and port (so a lab
+        reached through the fault proxy still listens where the proxy forwards to)."""
+        if self.api_bind:
+            return host_port(self.api_bind)
+        parts = urlsplit(self.api_url)
+        return parts.hostname or "127.0.0.1", parts.port or 8000
+
+    @property
     def retry_ladder(self) -> tuple[int, ...]:
         return parse_ladder(self.retry_ladder_ms)
 
@@ -131,52 +173,23 @@ class Settings:
         return replace(self, **changes)
 
 
-# Query parameters that carry a secret in the URL forms the clients accept.
-SECRET_PARAMS = frozenset({"password", "pass", "pwd", "token", "secret", "key", "auth",
-                           "access_token", "api_key", "apikey"})  # fmt: skip
-SECRET_SETTING = re.compile(r"TOKEN|PASSWORD|SECRET")
-MASK = "***"
-
-
-def safe_url(url: str) -> str:
-    """A URL (or comma-separated URLs) fit to print: every password masked, in each form a
-    client accepts (`user:pw@`, `:pw@`, `?password=`, `?token=`, ...). A URL that cannot be
-    read is masked whole past its scheme: printing it could leak what it holds."""
-    return ",".join(_safe_one(part) for part in url.split(","))
-
-
-def _safe_one(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, host = netloc.rsplit("@", 1)
-            user = userinfo.split(":", 1)[0]
-            netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{userinfo}@{host}"
-        query = "&".join(_safe_param(p) for p in parts.query.split("&") if p)
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        scheme = url.split("://", 1)[0] if "://" in url else ""
-        return f"{scheme}://{MASK}" if scheme else MASK
-
-
-def _safe_param(param: str) -> str:
-    name = param.split("=", 1)[0]
-    return f"{name}={MASK}" if name.lower() in SECRET_PARAMS else param
-
-
 def redacted(settings: Settings) -> dict[str, str]:
-    """`as_env()` fit to print in a report or a log: URLs through `safe_url`, and every token,
-    password or secret setting masked."""
-    out = {}
-    for key, value in settings.as_env().items():
-        value = safe_url(value) if "://" in value else value
-        out[key] = MASK if SECRET_SETTING.search(key) and value else value
-    return out
+    """`as_env()` fit to print in a report or a log (`lab.redaction`)."""
+    return redacted_env(settings.as_env())
+
+
+RANGES: dict[str, tuple[int, int]] = {
+    f.name: f.metadata["range"] for f in fields(Settings) if "range" in f.metadata
+}
+CHOICES: dict[str, tuple[str, ...]] = {
+    f.name: f.metadata["choices"] for f in fields(Settings) if "choices" in f.metadata
+}
 
 
 def _convert(name: str, raw: str, kind: type) -> Any:
     try:
+        if kind in (int, float) and not raw.isascii():  # int('٣') is 3: only ASCII digits count
+            raise ValueError(raw)
         value: Any = kind(raw)
     except ValueError:
         raise ConfigError(f"LAB_{name.upper()}={raw!r} is not a valid {kind.__name__}") from None
@@ -190,6 +203,9 @@ def _convert(name: str, raw: str, kind: type) -> Any:
         return value
     if kind in (int, float) and not 0 < value < float("inf"):
         raise ConfigError(f"LAB_{name.upper()}={raw!r} must be a finite number greater than 0")
+    if name in RANGES and not RANGES[name][0] <= value <= RANGES[name][1]:
+        low, high = RANGES[name]
+        raise ConfigError(f"LAB_{name.upper()}={raw!r} must be from {low} to {high}")
     return value
 
 
@@ -219,7 +235,7 @@ EXTRA_VARIABLES = (
     "LAB_LOADTEST_TOKEN_HOSTS",  # hosts the load test may send the API token to
     "LAB_SCREENSHOTS",  # `make screenshots`
     "LAB_SERVICES",  # the Docker image's entry point
-    "LAB_PEER_PREFETCH_MULTIPLIER",  # the Celery peer of `lab bench --peers`
+    "LAB_LUA_DIR",  # lab/runtime/lua, for a shim in another language (targets/bullmq)
 )
 """`LAB_*` names that are read, but are not settings of a lab process."""
 
@@ -277,8 +293,9 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
             continue
         kind = type(field.default)
         values[field.name] = _convert(field.name, raw, kind)
-    if values.get("queue_type", "classic") not in ("classic", "quorum"):
-        raise ConfigError(f"LAB_QUEUE_TYPE={values['queue_type']!r} must be classic or quorum")
+    for name, choices in CHOICES.items():
+        if name in values and values[name] not in choices:
+            raise ConfigError(f"LAB_{name.upper()}={values[name]!r} must be {' or '.join(choices)}")
     for name in ("queue", "es_index"):
         if name in values and not NAME.fullmatch(str(values[name])):
             raise ConfigError(
@@ -296,6 +313,11 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
         raise ConfigError(
             f"LAB_STREAM_SHARE={values['stream_share']} must be above 0 and at most 1"
         )
+    if values.get("api_bind"):
+        try:
+            host_port(values["api_bind"])
+        except ValueError as exc:
+            raise ConfigError(f"LAB_API_BIND: {exc}") from None
     for name, schemes in URL_SCHEMES.items():
         if name in values:
             check_url(name, str(values[name]), schemes)

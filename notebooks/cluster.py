@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -33,8 +33,8 @@
 # %% tags=["parameters"]
 X = 100_000               # jobs in the run
 Y = 120_000               # jobs per minute
-NODES = 3
-WORKERS = 2
+NODES = 3                 # RabbitMQ nodes of the private cluster
+WORKERS = 2               # worker processes
 DOWN_SECONDS = 8          # how long the killed leader stays down
 SETTLE_SECONDS = 5        # quiet time after each fault
 COMPARE_SINGLE = True     # also run X on one node with classic queues
@@ -46,9 +46,7 @@ SUMMARY_PATH = None       # lab report sets this
 
 # %%
 import atexit
-import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -57,9 +55,10 @@ import matplotlib.pyplot as plt
 from lab.ops import servers
 from lab.client import LabClient
 from lab.config import redacted
-from lab.measure.jobtime import job_time
-from lab.measure.drill import StatusSampler, Verdicts, drill_settings, save_summary, teardown
-from lab.runtime.state import State
+from lab.measure.jobtime import add_job_time
+from lab.measure.drill import (Keeper, StatusSampler, Verdicts, drill_settings, end_drill, save_summary,
+                               teardown)
+from lab.runtime.stores import Stores
 from lab.runtime.store import Store
 from lab.ops.supervisor import Supervisor
 from lab.wait import wait_until
@@ -78,10 +77,7 @@ settings = drill_settings("cluster", keep=KEEP_DATA, amqp_url=cluster.url, es_ur
 supervisor = Supervisor(settings)
 supervisor.up(workers=WORKERS)
 client = LabClient.of(settings)
-keeper_done = threading.Event()
-keeper = threading.Thread(target=supervisor.watch, kwargs={"until": keeper_done.is_set, "poll_s": 0.5},
-                          daemon=True)
-keeper.start()
+keeper = Keeper(supervisor)  # restarts whatever exits, as lab up does
 print("RabbitMQ", redacted(settings)["LAB_AMQP_URL"], "| API", settings.api_url)
 
 # %% [markdown]
@@ -91,7 +87,7 @@ print("RabbitMQ", redacted(settings)["LAB_AMQP_URL"], "| API", settings.api_url)
 faults = []
 
 def progress():
-    return State(settings).run(run_id).processed
+    return Stores.of(settings).runs.get(run_id).processed
 
 def fault(name, action):
     """Inject a fault: `at` when it began (and how much work was left then), `backAt` when the
@@ -127,7 +123,7 @@ with StatusSampler(settings.api_url, interval_s=0.1, token=settings.api_token) a
     fault(f"start it again ({DOWN_SECONDS} s later)", restart_it)
     wait_until(lambda: progress() >= X * 0.55, 600, "55 % of the run")
     fault("stop a follower node (left stopped)", stop_a_follower)
-    run = wait_until(lambda: (r := State(settings).run(run_id)) and r.settled and r, 900, "the run to settle", poll_s=0.5)
+    run = wait_until(lambda: (r := Stores.of(settings).runs.get(run_id)) and r.settled and r, 900, "the run to settle", poll_s=0.5)
 
 # Recovered: how low the processing rate fell after each fault, and how long until it was back
 # at 80 % of its rate before the first fault (0 when it never fell below that). A dip belongs
@@ -153,9 +149,12 @@ t0 = timeline[0]["t"]
 started_at = sampler.started  # drill time 0, in unix seconds
 
 def rate(first, last):
-    """Jobs processed per second between two drill times."""
-    points = [p for p in timeline if first <= p["t"] - started_at < last]
-    return round(sum(p["processed"] for p in points) / max(1, len(points)), 1)
+    """Jobs processed per second between two drill times: each point covers its second, and counts
+    by the share of that second inside the window (a fault rarely falls on a whole second)."""
+    shares = [(p["processed"], min(last, p["t"] - started_at + 1) - max(first, p["t"] - started_at))
+              for p in timeline]
+    shares = [(n, s) for n, s in shares if s > 0]
+    return round(sum(n * s for n, s in shares) / max(1e-9, sum(s for _n, s in shares)), 1) if shares else 0.0
 
 first_at, last_at = faults[0]["at"], faults[-1]["at"]
 end = max(p["t"] for p in timeline) - started_at + 1
@@ -198,7 +197,7 @@ if COMPARE_SINGLE:
     other = Supervisor(one)
     other.up(workers=WORKERS)
     single_run_id = LabClient.of(one).run(X, Y)["runId"]
-    done = wait_until(lambda: (r := State(one).run(single_run_id)) and r.settled and r, 900, "the one-node run")
+    done = wait_until(lambda: (r := Stores.of(one).runs.get(single_run_id)) and r.settled and r, 900, "the one-node run")
     single = {"seconds": done.durationSeconds, "jobsPerSecond": round(X / done.durationSeconds, 1)}
     other.down()
     if not KEEP_DATA:
@@ -227,13 +226,9 @@ figures = {"runId": run_id, "x": X, "y": Y, "nodes": NODES, "queueType": "quorum
 headline = {"lost": f"{X - distinct:,} of {X:,}", "duplicates": f"{documents - distinct:,}"}
 for f in faults:
     headline[f"recovery: {f['fault']}"] = f"{f['recoverySeconds']} s (lowest {f['lowestJobsPerSecond']} jobs/s)"
-headline["throughput"] = (f"{throughput['whole']:,} jobs/s on {NODES} nodes with faults; "
-                          f"{single['jobsPerSecond']:,} on one node, classic")
-figures["jobTime"] = job_time(settings, {"3 nodes": run_id}, verdicts)
-for label, entry in figures["jobTime"].items():
-    if entry["endToEnd"]["count"]:
-        headline[f"{label}: end to end"] = (
-            f"p50 {entry['endToEnd']['p50Ms']:,.0f} ms, p99 {entry['endToEnd']['p99Ms']:,.0f} ms")
+headline["throughput"] = f"{throughput['whole']:,} jobs/s on {NODES} nodes with faults" + (
+    f"; {single['jobsPerSecond']:,} on one node, classic" if single else "")
+add_job_time(settings, {"3 nodes": run_id}, figures, headline, verdicts)
 save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=fig)
 verdicts
 
@@ -241,14 +236,7 @@ verdicts
 # ## Teardown
 
 # %%
-keeper_done.set()
-supervisor.down()
-if KEEP_DATA:
-    print("kept:", redacted(settings))
-else:
-    # The cluster is deleted with its data: its quorum queues are not deleted one by one first
-    # (with the stopped follower down, that waits about 10 s a queue).
-    teardown(settings, queues=False)
-    cluster.stop()
-    es.stop()
-    shutil.rmtree(home, ignore_errors=True)
+keeper.down()
+# The cluster is deleted with its data: its quorum queues are not deleted one by one first
+# (with the stopped follower down, that waits about 10 s a queue).
+end_drill(settings, KEEP_DATA, cluster, es, home=home, queues=False)

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -24,7 +24,7 @@
 # fixed tolerance. Made by `lab experiment report FOLDER`.
 
 # %% tags=["parameters"]
-FOLDER = "experiments/results/scaling"
+FOLDER = "experiments/results/scaling"  # the experiment folder to analyse
 MEASURE = "drainedPerSecond"   # the measure the answers are about
 SUMMARY_PATH = None            # lab experiment report sets this
 

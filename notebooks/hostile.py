@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -24,7 +24,11 @@
 #    Elasticsearch refuses) published straight to the queue with raw pika;
 # 2. **hostile requests** — NaN and out-of-range rates, ids that name other keys, bodies too
 #    large or too deep, event ids past 2^64, a foreign `Host` or `Origin` (`lab.measure.hostile`);
-# 3. **outages** — during a run, Redis, Elasticsearch and RabbitMQ each go away for a while and
+# 3. **the fault proxy's API** — the requests a web page or a neighbour could send it
+#    (`lab.measure.hostile_faults`);
+# 4. **every second's work** — a run whose shape once made a tick take seconds, and a run whose
+#    workers are all frozen, which must breach its latency objective and stop;
+# 5. **outages** — during a run, Redis, Elasticsearch and RabbitMQ each go away for a while and
 #    come back (private instances of this drill, with their data).
 #
 # Verdicts: every poison message dead-lettered with its reason, every hostile request answered
@@ -35,9 +39,10 @@
 # %% tags=["parameters"]
 X = 30_000                # jobs in the run that lives through the outages
 Y = 120_000               # jobs per minute
-WORKERS = 2
+WORKERS = 2               # worker processes
 OUTAGE_SECONDS = 5        # how long each service stays away
 SETTLE_SECONDS = 3        # quiet time between outages
+TICK_WATCH_SECONDS = 5    # how long the million-job Poisson run is watched
 SUMMARY_PATH = None       # lab report sets this
 
 # %% [markdown]
@@ -51,7 +56,6 @@ SUMMARY_PATH = None       # lab report sets this
 import atexit
 import shutil
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -64,9 +68,9 @@ from lab.measure import hostile
 
 from lab.ops import servers
 from lab.client import LabClient
-from lab.measure.jobtime import job_time
-from lab.measure.drill import EventFollower, StatusSampler, Verdicts, drill_settings, save_summary, teardown
-from lab.runtime.state import State
+from lab.measure.jobtime import add_job_time
+from lab.measure.drill import EventFollower, Keeper, StatusSampler, Verdicts, drill_settings, save_summary, teardown
+from lab.runtime.stores import Stores
 from lab.runtime.store import Store
 from lab.ops.supervisor import Supervisor
 from lab.wait import wait_until
@@ -90,9 +94,7 @@ settings = drill_settings("hostile", redis_url=services["redis"].url, amqp_url=s
 supervisor = Supervisor(settings)
 supervisor.up(workers=WORKERS)
 client = LabClient.of(settings)
-keeper_done = threading.Event()
-threading.Thread(target=supervisor.watch, kwargs={"until": keeper_done.is_set, "poll_s": 0.5},
-                 daemon=True).start()
+keeper = Keeper(supervisor)  # restarts whatever exits, as lab up does
 pids = {name: supervisor.pid(name) for name in supervisor.workers()}
 print("workers", pids, "| API", settings.api_url)
 
@@ -125,7 +127,63 @@ for a in wrong:
     print(f"  {a.probe.method} {a.probe.path[:70]}: expected {a.probe.expected}, got {a.status}")
 
 # %% [markdown]
-# ## 3. Outages during a run
+# ## 3. The fault proxy's API
+#
+# A fault proxy of this drill's own: every probe of `lab.measure.hostile_faults` (foreign `Host`
+# and `Origin`, `text/plain` bodies, 80 MB bodies, `listen` strings for a shell or every
+# interface, names that cannot be deleted, digits only Python counts) must be refused, none with
+# a 5xx, and the proxies must be as they were.
+
+# %%
+from lab.measure import hostile_faults
+
+fault_proxy = servers.start_faults(servers.free_port(), home, [])
+faults = hostile_faults.send_probes(fault_proxy.url).summary()
+fault_proxy.stop()
+print(faults)
+
+# %% [markdown]
+# ## 4. What the scheduler does every second
+#
+# A valid run whose shape once cost a tick seconds (a million Poisson arrivals at 60 a minute),
+# followed for a few seconds: the scheduler's slowest tick, from its heartbeat. Then a run whose
+# workers are all frozen: its latency objective must breach (the jobs that have not finished
+# count at their age so far) and `abortOnBreach` must stop it.
+
+# %%
+import os
+import signal
+
+def slowest_tick_ms():
+    return max((s.get("slowestTickMs") or 0) for s in client.status()["schedulers"])
+
+big = client.run(1_000_000, shape={"type": "poisson", "y": 60})["runId"]
+ticks = []
+until = time.time() + TICK_WATCH_SECONDS
+while time.time() < until:
+    ticks.append(slowest_tick_ms())
+    time.sleep(0.5)
+client.stop()
+slowest_tick = max(ticks)
+print(f"slowest scheduler tick over {TICK_WATCH_SECONDS} s of a million-job Poisson run: {slowest_tick} ms")
+
+stalled = client.run(100_000, 1200, slo=[{"metric": "endToEnd.p99", "maxMs": 2000, "windowSeconds": 5}],
+                     abort_on_breach=True)["runId"]
+wait_until(lambda: Stores.of(settings).runs.get(stalled).processed > 0, 60, "the first jobs")
+for pid in pids.values():
+    os.kill(pid, signal.SIGSTOP)
+try:
+    breach = wait_until(lambda: (r := Stores.of(settings).runs.get(stalled)).state == "breached" and r, 60,
+                        "the frozen run to breach")
+finally:
+    for pid in pids.values():
+        os.kill(pid, signal.SIGCONT)
+breach_value = next(o["value"] for o in breach.slo if o.get("state") == "breached")
+print(f"frozen workers: run {stalled} breached endToEnd.p99 at {breach_value:,.0f} ms")
+wait_until(lambda: Stores.of(settings).runs.get(stalled).settled, 120, "the breached run to settle")
+
+# %% [markdown]
+# ## 5. Outages during a run
 #
 # An event-stream client follows `/events` the whole time, as a dashboard would, and counts how
 # often its stream was cut.
@@ -136,7 +194,7 @@ outages = []
 
 def outage(name, take_away, bring_back):
     at = time.time() - sampler.started
-    left = X - State(settings).run(run_id).processed
+    left = X - Stores.of(settings).runs.get(run_id).processed
     take_away()
     time.sleep(OUTAGE_SECONDS)
     bring_back()
@@ -152,12 +210,12 @@ def restart(name, start):
 
 with StatusSampler(settings.api_url, interval_s=0.1, token=settings.api_token) as sampler:
     run_id = client.run(X, Y)["runId"]
-    wait_until(lambda: State(settings).run(run_id).processed > 0, 60, "the first jobs")
+    wait_until(lambda: Stores.of(settings).runs.get(run_id).processed > 0, 60, "the first jobs")
     time.sleep(SETTLE_SECONDS)
     outage("Redis", services["redis"].stop, restart("redis", lambda: servers.start_redis(redis_port, home / "redis")))
     outage("Elasticsearch", services["elasticsearch"].pause_service, services["elasticsearch"].resume_service)
     outage("RabbitMQ", services["rabbitmq"].stop, restart("rabbitmq", lambda: servers.start_rabbitmq(rabbit_port, home)))
-    run = wait_until(lambda: (r := State(settings).run(run_id)) and r.settled and r, 600, "the run to settle", poll_s=0.5)
+    run = wait_until(lambda: (r := Stores.of(settings).runs.get(run_id)) and r.settled and r, 600, "the run to settle", poll_s=0.5)
     time.sleep(1.0)
 for o in outages:
     resumed = sampler.first_progress_after(o["backAt"]) if o["jobsLeft"] > 0 else None
@@ -191,6 +249,14 @@ verdicts.check("poison messages dead-lettered with their reason", dict(reasons) 
                reasons_expected, dict(reasons))
 verdicts.check("hostile requests answered 5xx", not server_errors, 0, len(server_errors))
 verdicts.check("hostile requests answered wrong", not wrong, f"0 of {len(answers)}", len(wrong))
+verdicts.check("fault API requests answered 5xx or accepted", faults["serverErrors"] == 0 and faults["accepted"] == 0,
+               0, f"{faults['serverErrors']} 5xx, {faults['accepted']} accepted of {faults['probes']}")
+verdicts.check("fault API probes answered right", faults["right"] == faults["probes"],
+               f"{faults['probes']} of {faults['probes']}", faults["wrong"] or faults["right"])
+verdicts.check("fault API left as it was", faults["unchanged"], "unchanged", faults["unchanged"])
+verdicts.check("slowest scheduler tick", slowest_tick < 1000, "under 1,000 ms", f"{slowest_tick} ms")
+verdicts.check("a run whose workers froze breached", breach.state == "breached" and breach_value >= 2000,
+               "breached, endToEnd.p99 ≥ 2,000 ms", f"{breach.state}, {breach_value:,.0f} ms")
 verdicts.check("workers exited or restarted", now == pids and restarts == 0, 0,
                f"{restarts} restarts; pids {'unchanged' if now == pids else 'changed'}")
 verdicts.check("event stream cut", stream.reconnects == 0, 0, f"{stream.reconnects} ({stream.events} events)")
@@ -205,19 +271,19 @@ verdicts.check("processed", run.processed == X and run.failed == 0, f"{X}, 0 fai
 figures = {"runId": run_id, "x": X, "y": Y, "documents": documents, "distinct": distinct,
            "processed": run.processed, "poison": dict(reasons), "requests": len(answers),
            "serverErrors": len(server_errors), "wrongAnswers": len(wrong), "workerRestarts": restarts,
-           "streamCuts": stream.reconnects, "outages": outages, "status": sampler.latency(),
+           "streamCuts": stream.reconnects, "outages": outages, "faultApi": faults,
+           "slowestTickMs": slowest_tick, "breachedRun": stalled, "breachValueMs": breach_value, "status": sampler.latency(),
            "lost": X - distinct, "duplicates": documents - distinct}
 headline = {"hostile requests answered 5xx": f"{len(server_errors)} of {len(answers)}",
+            "fault API probes answered right": f"{faults['right']} of {faults['probes']}",
+            "slowest scheduler tick": f"{slowest_tick} ms",
+            "frozen workers: run breached at": f"endToEnd.p99 {breach_value:,.0f} ms",
             "answered wrong": f"{len(wrong)} of {len(answers)}",
             "poison messages dead-lettered": ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())),
             "worker restarts": restarts, "lost": f"{X - distinct:,} of {X:,}", "duplicates": documents - distinct}
 for o in outages:
     headline[f"{o['service']} away: work resumed"] = f"{o['resumedAfterBackSeconds']} s after it was back"
-figures["jobTime"] = job_time(settings, {"run": run_id}, verdicts)
-for label, entry in figures["jobTime"].items():
-    if entry["endToEnd"]["count"]:
-        headline[f"{label}: end to end"] = (
-            f"p50 {entry['endToEnd']['p50Ms']:,.0f} ms, p99 {entry['endToEnd']['p99Ms']:,.0f} ms")
+add_job_time(settings, {"run": run_id}, figures, headline, verdicts)
 save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=fig)
 verdicts
 
@@ -225,7 +291,6 @@ verdicts
 # ## Teardown
 
 # %%
-keeper_done.set()
-supervisor.down()
+keeper.down()
 teardown(settings)
 stop_services()

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -29,8 +29,9 @@ OFFERED_STEPS = [250, 500, 1000, 1500, 2000, 3000]  # GET /status a second, one 
 STEP_SECONDS = 15           # how long each step lasts
 P95_MS = 20.0               # the bar a step must meet
 TARGET_RPS = 1000           # the knee must be at least this
-LOCUST_PROCESSES = 2
-API_PROCESSES = 1
+DRAIN_SHARE = 0.9           # under load, jobs must drain at least this share of their rate with none
+LOCUST_PROCESSES = 2        # Locust processes offering the load
+API_PROCESSES = 1           # API processes sharing the port
 RUN_X = 10_000_000          # a run that stays active during the whole drill
 RUN_Y = 120_000             # jobs per minute while Locust runs
 SUMMARY_PATH = None         # lab report sets this
@@ -49,9 +50,9 @@ import matplotlib.pyplot as plt
 from lab.ops import stack
 from lab.measure.bench_status import drain_per_second, load_step, named_pids
 from lab.client import LabClient
-from lab.measure.jobtime import job_time
+from lab.measure.jobtime import add_job_time
 from lab.measure.drill import Verdicts, drill_settings, save_summary, teardown
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 from lab.ops.supervisor import Supervisor
 from lab.wait import wait_until
 
@@ -61,9 +62,9 @@ supervisor = Supervisor(settings)
 supervisor.up(workers=1, api_args=["--processes", str(API_PROCESSES)] if API_PROCESSES > 1 else None)
 client = LabClient.of(settings)
 run_id = client.run(RUN_X, RUN_Y)["runId"]
-wait_until(lambda: State(settings).run(run_id).processed > 0, 60, "the first jobs")
+wait_until(lambda: Stores.of(settings).runs.get(run_id).processed > 0, 60, "the first jobs")
 time.sleep(2)
-idle = drain_per_second(State(settings), run_id, STEP_SECONDS / 2)
+idle = drain_per_second(Stores.of(settings), run_id, STEP_SECONDS / 2)
 print(f"run {run_id} at {RUN_Y:,} jobs/min; drain with no load: {idle:,.0f} jobs/s; API {settings.api_url}")
 
 # %% [markdown]
@@ -111,8 +112,8 @@ verdicts = Verdicts()
 verdicts.check("knee (highest answered rate meeting the bar)", knee >= TARGET_RPS,
                f">= {TARGET_RPS:,}/s with p95 <= {P95_MS:g} ms", f"{knee:,.0f}/s")
 for s in met:
-    verdicts.check(f"drain at {s['answeredPerSecond']:,.0f} answered/s", s["drainPerSecond"] >= 0.9 * idle,
-                   f">= 90 % of {idle:,.0f}/s", f"{s['drainPerSecond']:,.0f}/s")
+    verdicts.check(f"drain at {s['answeredPerSecond']:,.0f} answered/s", s["drainPerSecond"] >= DRAIN_SHARE * idle,
+                   f">= {DRAIN_SHARE:.0%} of {idle:,.0f}/s", f"{s['drainPerSecond']:,.0f}/s")
 verdicts.check("a run was active throughout", status["running"], "running", status["state"])
 figures = {"steps": steps, "kneePerSecond": knee, "p95BarMs": P95_MS, "idleDrainPerSecond": round(idle, 1),
            "apiProcesses": API_PROCESSES, "locustProcesses": LOCUST_PROCESSES, "runY": RUN_Y}
@@ -122,11 +123,7 @@ for s in steps:
     headline[f"{s['offeredPerSecond']:,}/s offered"] = (
         f"{s['answeredPerSecond']:,.0f}/s answered; p50 {s['p50Ms']:g}, p95 {s['p95Ms']:g}, p99 {s['p99Ms']:g} ms; "
         f"drain {s['drainPerSecond']:,.0f} jobs/s")
-figures["jobTime"] = job_time(settings, {"run under load": run_id}, verdicts)
-for label, entry in figures["jobTime"].items():
-    if entry["endToEnd"]["count"]:
-        headline[f"{label}: end to end"] = (
-            f"p50 {entry['endToEnd']['p50Ms']:,.0f} ms, p99 {entry['endToEnd']['p99Ms']:,.0f} ms")
+add_job_time(settings, {"run under load": run_id}, figures, headline, verdicts)
 save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=fig)
 verdicts
 

@@ -21,9 +21,17 @@ from lab.config import Settings
 from lab.ops import servers
 from lab.ops.reset import isolated, reset
 from lab.ops.supervisor import Supervisor
-from lab.runtime import broker
-from lab.runtime.state import State
+from lab.runtime import broker, handlers
 from lab.runtime.store import Store
+from lab.runtime.stores import Stores
+
+# Drills that run a pipeline at full speed and judge what they measured: with pytest-xdist
+# (`make test` runs the suite on several workers) they run one at a time, on one worker, beside
+# the lighter tests, so two of them never measure each other. Each of these modules says so
+# itself (`pytestmark = ONE_AT_A_TIME`): a marker added here, after collection, comes too late
+# for xdist, which spread them over every worker.
+DRILLS = ("tests/test_reports.py", "tests/test_bench.py")
+ONE_AT_A_TIME = pytest.mark.xdist_group("drills")
 
 BASE = config.load({k: v for k, v in os.environ.items() if k in ("LAB_REDIS_URL", "LAB_AMQP_URL")})
 
@@ -78,6 +86,28 @@ def lab(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Supervis
             print(f"\n----- {child.name} log -----\n{supervisor.tail(child.name, 40)}")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest tests first (drills, then those marked slow), so that no worker is left with
+    a long test at the end while the others wait."""
+    items.sort(key=lambda item: (not item.nodeid.startswith(DRILLS),
+                                 item.get_closest_marker("slow") is None))  # fmt: skip
+    # xdist groups by a suffix it writes into each node id (`…@drills`); a pytest that ignores
+    # it (9.2, pytest-xdist#1386) spreads the drills over every worker without a word.
+    if getattr(config.option, "loadgroup", False):  # set on xdist's workers
+        ungrouped = [i.nodeid for i in items if i.nodeid.startswith(DRILLS) and "@" not in i.nodeid]
+        if ungrouped:
+            raise pytest.UsageError(f"xdist did not group the drills ({ungrouped[0]}): "
+                                    "install the pytest pyproject.toml pins")  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _one_tests_retry_ladder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker built in a test tells the kinds its retry ladder for the whole process
+    (`handlers.use_ladder`); put it back after each test, so a kind loaded by a later test on the
+    same xdist worker is not judged against a ladder that test never set."""
+    monkeypatch.setattr(handlers, "_ladder", handlers._ladder)
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ARG001
     report = yield
@@ -86,8 +116,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa
 
 
 @pytest.fixture
-def state(settings: Settings) -> State:
-    return State(settings)
+def stores(settings: Settings) -> Stores:
+    return Stores.of(settings)
 
 
 @pytest.fixture

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -12,18 +15,21 @@ import pika
 
 from lab.config import Settings
 from lab.runtime import broker
-from lab.runtime.state import State
 from lab.runtime.store import Store
+from lab.runtime.stores import Stores
 from lab.wait import wait_until
 
 __all__ = [
     "wait_until",
     "queue_depth",
     "settle",
+    "settled_run",
+    "run_lab",
     "assert_exactly_once",
     "publish",
     "browser_page",
     "screenshot_path",
+    "kill_when",
 ]
 
 
@@ -45,19 +51,45 @@ def publish(channel: Any, queue: str, body: bytes) -> None:
     channel.basic_publish("", queue, body, broker.properties())
 
 
-def settle(state: State, run_id: str, timeout_s: float) -> Any:
+def settle(stores: Stores, run_id: str, timeout_s: float) -> Any:
     """Wait until every job of the run is processed or failed; return the run."""
 
     def done() -> Any:
-        run = state.run(run_id)
+        run = stores.runs.get(run_id)
         return run if run and run.settled else None
 
     return wait_until(
-        done, timeout_s, f"run {run_id} to settle", lambda: f"last seen: {state.run(run_id)}"
+        done, timeout_s, f"run {run_id} to settle", lambda: f"last seen: {stores.runs.get(run_id)}"
     )
 
 
-def assert_exactly_once(settings: Settings, state: State, run_id: str, x: int) -> None:
+def settled_run(lab: Any, client: Any, stores: Stores, x: int, y: float, workers: int = 1) -> str:
+    """Start the lab's processes (`workers` of them working), run `x` jobs at `y` a minute and
+    wait until every one is processed or failed; returns the run's id."""
+    lab.up(workers=workers)
+    run_id = client.run(x, y)["runId"]
+    settle(stores, run_id, 60)
+    return str(run_id)
+
+
+def run_lab(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m lab ARGS` as a user runs it (`env`: its whole environment; default, this
+    one's), its output as text; stdin is closed, so a command that asks a question fails
+    instead of waiting."""
+    return subprocess.run(
+        [sys.executable, "-m", "lab", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def assert_exactly_once(settings: Settings, stores: Stores, run_id: str, x: int) -> None:
     """The invariant: one document per jobId, and `processed` equals X."""
     store = Store(settings)
     try:
@@ -66,7 +98,7 @@ def assert_exactly_once(settings: Settings, state: State, run_id: str, x: int) -
         distinct = store.distinct_job_ids(run_id)
     finally:
         store.close()
-    run = state.run(run_id)
+    run = stores.runs.get(run_id)
     assert run is not None
     observed = {
         "es_count": count,
@@ -145,3 +177,14 @@ class SilentServer:
         self._stop.set()
         for sock in [*self._held, self._sock]:
             sock.close()
+
+
+def kill_when(
+    process: subprocess.Popen, ready: Callable[[], Any], timeout_s: float, what: str
+) -> None:
+    """SIGKILL `process` once `ready()` holds (or once waiting for it has failed)."""
+    try:
+        wait_until(ready, timeout_s, what)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)

@@ -6,13 +6,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from lab.client import LabClient
 from lab.ops.supervisor import Supervisor
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 
-from .helpers import browser_page, screenshot_path, settle, wait_until
+from .helpers import browser_page, screenshot_path, settle, settled_run, wait_until
 
 
 def test_admin_page_shows_progress_live_and_retries_a_failed_job(
@@ -57,13 +58,12 @@ def test_admin_page_shows_progress_live_and_retries_a_failed_job(
     assert client.job(failed["id"])["attempt"] == 2
 
 
+@pytest.mark.slow
 def test_admin_chart_shows_the_last_hour_again_after_the_api_restarts(
-    lab: Supervisor, client: LabClient, state: State, tmp_path: Path
+    lab: Supervisor, client: LabClient, stores: Stores, tmp_path: Path
 ) -> None:
-    lab.up(workers=1)
     x = 600
-    run_id = client.run(x, 120_000)["runId"]
-    settle(state, run_id, 60)
+    settled_run(lab, client, stores, x, 120_000)
 
     def chart_says_processed(page) -> None:
         summary = page.locator("#history-summary")
@@ -131,8 +131,9 @@ def test_admin_page_lists_and_replays_dead_letters(
     assert client.job(failing)["attempt"] == 2 and queue_depth(settings, dead) == 0
 
 
+@pytest.mark.slow
 def test_admin_page_pauses_and_resumes_a_queue_and_the_run(
-    lab: Supervisor, client: LabClient, settings, state: State
+    lab: Supervisor, client: LabClient, settings, stores: Stores
 ) -> None:
     """Headless Chromium: Pause on the job queue holds a run's jobs in it (the badge says so);
     Pause release stops the scheduler; Resume on both lets the run finish."""
@@ -159,8 +160,8 @@ def test_admin_page_pauses_and_resumes_a_queue_and_the_run(
         expect(page.locator("#run-latency")).to_contain_text("queueWait p50", timeout=15_000)
         expect(page.locator("#run-latency")).to_contain_text("endToEnd p50")
     assert client.status()["pausedQueues"] == [] and client.status()["paused"] is False
-    settle(state, run_id, 120)
-    assert state.run(run_id).processed == 2000
+    settle(stores, run_id, 120)
+    assert stores.runs.get(run_id).processed == 2000
 
 
 def test_admin_page_counts_then_retries_every_failed_job(
@@ -190,6 +191,7 @@ def test_admin_page_counts_then_retries_every_failed_job(
     assert {client.job(i)["attempt"] for i in ids} == {2}
 
 
+@pytest.mark.slow
 def test_a_listing_older_than_the_events_does_not_draw_a_job_back(
     lab: Supervisor, client: LabClient
 ) -> None:

@@ -9,23 +9,17 @@ import subprocess
 import sys
 
 import pika.exceptions
+import pytest
 
 from lab.config import Settings
 from lab.ops.supervisor import Supervisor
 
 from .conftest import cleanup, make_settings
+from .helpers import run_lab
 
 
 def lab_cli(settings: Settings, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, **settings.as_env()}
-    return subprocess.run(
-        [sys.executable, "-m", "lab", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_lab(*args, env={**os.environ, **settings.as_env()}, timeout=timeout)
 
 
 def test_lab_demo_runs_and_verifies(es_url: str, tmp_path) -> None:
@@ -42,6 +36,7 @@ def test_lab_demo_runs_and_verifies(es_url: str, tmp_path) -> None:
         cleanup(settings)
 
 
+@pytest.mark.slow
 def test_run_status_stop_runs_from_the_command_line(lab: Supervisor, settings: Settings) -> None:
     lab.up(workers=1)
     started = lab_cli(settings, "run", "--x", "100", "--y", "60000", "--wait")
@@ -61,6 +56,7 @@ def test_run_status_stop_runs_from_the_command_line(lab: Supervisor, settings: S
     assert [r["state"] for r in runs[:2]] == ["stopped", "completed"]
 
 
+@pytest.mark.slow
 def test_bad_cli_input_is_named(tmp_path, es_url: str) -> None:
     settings = make_settings(es_url, tmp_path)
     for args, says in [
@@ -84,13 +80,17 @@ def test_bad_cli_input_is_named(tmp_path, es_url: str) -> None:
     assert unreachable.returncode == 1 and "did not answer" in unreachable.stderr
     ladder = lab_cli(settings.with_overrides(retry_ladder_ms="5000,1000"), "status")
     assert ladder.returncode == 1 and "LAB_RETRY_LADDER_MS" in ladder.stderr
-    if importlib.util.find_spec("celery") is None:  # the [bench] extra is not installed
+    if importlib.util.find_spec("celery") is None:  # the [targets] extra is not installed
         peers = lab_cli(settings, "bench", "throughput", "--peers", "--jobs", "10")
-        assert peers.returncode == 1 and "pip install -e '.[bench]'" in peers.stderr
+        assert peers.returncode == 1 and "pip install -e '.[targets]'" in peers.stderr
+    unknown = lab_cli(settings, "bench", "throughput", "--peers", "celery,nosuch")
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1, unknown.stderr
+    assert "'nosuch' is not a target" in unknown.stderr and "rq, arq, bullmq" in unknown.stderr
     for done in (unreachable, ladder):
         assert "Traceback" not in done.stderr + done.stdout
 
 
+@pytest.mark.slow
 def test_single_jobs_from_the_command_line(lab: Supervisor, settings: Settings) -> None:
     lab.start("api")
     lab.start("worker-1", role="worker")
@@ -148,13 +148,14 @@ def test_no_secret_is_printed(lab: Supervisor, settings: Settings) -> None:
         assert sentinel not in done.stdout + done.stderr, (args, done.stdout, done.stderr)
 
 
+@pytest.mark.slow
 def test_noun_verb_forms_and_reset(lab: Supervisor, settings: Settings) -> None:
     """`lab run start|show|list`, `lab queue list --json`, `lab stack status --json` on stdout,
     then `lab reset`: refused while the lab's processes live, and once they are stopped it
     leaves no key, queue or index of the lab behind."""
     from lab.runtime import broker
-    from lab.runtime.state import State
     from lab.runtime.store import Store
+    from lab.runtime.stores import Stores
 
     lab.up(workers=1)
     started = lab_cli(settings, "run", "start", "--x", "50", "--y", "60000", "--wait")
@@ -177,14 +178,14 @@ def test_noun_verb_forms_and_reset(lab: Supervisor, settings: Settings) -> None:
     assert refused.returncode == 2 and "add --yes" in refused.stderr
     alive = lab_cli(settings, "reset", "--yes")
     assert alive.returncode == 2 and "alive" in alive.stderr, alive.stderr
-    assert State(settings).run(run_id) is not None
+    assert Stores.of(settings).runs.get(run_id) is not None
 
     lab.down()  # a process that stops takes its heartbeat with it
-    state = State(settings)
-    assert state.live_processes() == []
+    stores = Stores.of(settings)
+    assert stores.heartbeats.live() == []
     done = lab_cli(settings, "reset", "--yes")
     assert done.returncode == 0, done.stderr
-    assert not list(state.redis.scan_iter(state.keys.pattern))
+    assert not list(stores.redis.scan_iter(stores.keys.pattern))
     store = Store(settings)
     try:
         assert not store.es.indices.exists(index=settings.es_index)

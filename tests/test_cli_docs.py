@@ -10,39 +10,74 @@ import shlex
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lab.cli import build_parser, grammar, reports
 from lab.ops import servers
+from tests import docs_pages
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
 SAFE = {("kind", "list"), ("kind", "show"), ("stack", "env"), ("completion",)}
+NOT_SHELL = ("json", "toml", "python", "text")
 
 
 def command_lines() -> list[tuple[str, str]]:
-    """(where, command) for every `lab …` line in a fenced block of the docs."""
+    """(page:line, command) for every `lab …` line in a code block of the docs, fenced or
+    indented (a line continued with a backslash is one command, on the line it starts)."""
     found = []
-    for path in DOCS:
-        for block in FENCE.findall(path.read_text()):
-            text = block.replace("\\\n", " ")
-            for line in text.splitlines():
+    for page in docs_pages.PAGES:
+        for block in docs_pages.blocks(page):
+            if block.info in NOT_SHELL:
+                continue
+            for start, line in logical_lines(block.text):
                 for part in re.split(r"&&|;|\|", line.split(" # ")[0]):
-                    part = part.strip().removeprefix("$ ").strip()
+                    part = part.strip().removeprefix("$ ").removesuffix(" &").strip()
+                    part = re.sub(r"\s+\d?>&?\s*\S+", "", part)  # redirections are the shell's
                     part = re.sub(r'^eval "\$\((.*)\)"$', r"\1", part)
                     if part.startswith("lab ") or part == "lab":
-                        found.append((f"{path.relative_to(ROOT)}", part))
+                        found.append((docs_pages.where(page, block.line + start), part))
     return found
+
+
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """(index of its first line, the line) with continuation lines joined."""
+    raw = text.splitlines()
+    out, i = [], 0
+    while i < len(raw):
+        start, line = i, raw[i]
+        while line.endswith("\\") and i + 1 < len(raw):
+            i += 1
+            line = line[:-1] + " " + raw[i]
+        out.append((start, line))
+        i += 1
+    return out
 
 
 LINES = command_lines()
 
 
 @pytest.fixture(scope="module")
-def guide_kinds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def guide_classes() -> Iterator[None]:
+    """The toxic and the load shape of guides/extending.md, registered as its tests register
+    them: the guide's commands that name them parse."""
+    from lab.ops.faults import kinds as toxic_kinds
+    from lab.ops.faults.toxics import TOXICS
+    from lab.runtime.shapes import SHAPES
+    from lab.runtime.shapes import kinds as shape_kinds
+    from tests.unit import test_fault_toxics, test_shape_guide
+
+    with (
+        docs_pages.registered(test_fault_toxics.guide_example(), toxic_kinds, TOXICS, "corrupt"),
+        docs_pages.registered(test_shape_guide.guide_example(), shape_kinds, SHAPES, "sawtooth"),
+    ):
+        yield
+
+
+@pytest.fixture(scope="module")
+def guide_kinds(tmp_path_factory: pytest.TempPathFactory, guide_classes: None) -> Path:
     """The job kind of guides/job-kind.md, saved as the guide says (a module of `workers`), in a
     folder of its own that `workers` also searches: the docs' commands that name it find it."""
     import workers
@@ -94,6 +129,7 @@ def run(*argv: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_safe_commands_of_the_docs_run_as_written(guide_kinds: Path) -> None:
     ran = 0
     for where, line in LINES:

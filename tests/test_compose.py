@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from .helpers import run_lab
+
 ROOT = Path(__file__).parent.parent
 LAB_SERVICES = ("api", "scheduler", "worker", "jupyter")
 
@@ -58,12 +60,7 @@ def test_lab_services_run_real_lab_commands_with_lab_settings() -> None:
     for name in LAB_SERVICES:
         command = services[name]["command"]
         assert command[0] == "lab", (name, command)
-        done = subprocess.run(
-            [sys.executable, "-m", "lab", *command[1:], "--help"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_lab(*command[1:], "--help", timeout=60)
         assert done.returncode == 0, (name, done.stderr)
         env = services[name]["environment"]
         assert all(key.startswith("LAB_") for key in env), name

@@ -10,7 +10,7 @@ from lab.client import LabClient
 from lab.config import Settings
 from lab.ops.supervisor import Supervisor
 from lab.runtime.messages import Job, run_job
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 
 from .helpers import assert_exactly_once, publish, queue_depth, settle, wait_until
 
@@ -20,14 +20,14 @@ def letters(client: LabClient) -> list[dict]:
 
 
 def test_dead_letters_are_listed_replayed_and_purged_without_loss(
-    lab: Supervisor, settings: Settings, client: LabClient, state: State, channel
+    lab: Supervisor, settings: Settings, client: LabClient, stores: Stores, channel
 ) -> None:
     lab.up(workers=1)
     dead = f"{settings.queue}.dead"
 
     # A run that completes, then a copy of one of its jobs that fails on its last attempt.
     run_id = client.run(20, 600_000)["runId"]
-    settle(state, run_id, 60)
+    settle(stores, run_id, 60)
     copy = Job(**{**run_job(run_id, 7).__dict__, "attempt": settings.max_attempts,
                   "payload": {"failAttempts": settings.max_attempts}})  # fmt: skip
     publish(channel, settings.queue, copy.to_json())
@@ -70,8 +70,8 @@ def test_dead_letters_are_listed_replayed_and_purged_without_loss(
     assert again["firstFailedAt"] == run_letter["firstFailedAt"]
     assert again["lastFailedAt"] > run_letter["lastFailedAt"]
     assert {d["id"] for d in letters(client)} == {malformed["id"], again["id"]}
-    assert_exactly_once(settings, state, run_id, 20)
-    assert state.run(run_id).failed == 0  # its seq was processed before: never counted failed
+    assert_exactly_once(settings, stores, run_id, 20)
+    assert stores.runs.get(run_id).failed == 0  # its seq was processed before: never counted failed
 
     # What cannot be replayed stays, and says why.
     kept = client.replay_dead_letters([malformed["id"]])

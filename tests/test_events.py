@@ -12,7 +12,7 @@ from websockets.sync.client import connect as ws_connect
 from lab.client import LabClient, parse_sse
 from lab.config import Settings
 from lab.ops.supervisor import Supervisor
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 
 from .helpers import settle
 
@@ -35,7 +35,7 @@ def collect(url: str, until, timeout_s: float, headers: dict | None = None) -> l
 
 
 def test_sse_snapshot_progress_heartbeat_and_resume(
-    lab: Supervisor, client: LabClient, state: State, settings: Settings
+    lab: Supervisor, client: LabClient, stores: Stores, settings: Settings
 ) -> None:
     lab.up(workers=1)
     url = f"{settings.api_url}/events"
@@ -45,7 +45,7 @@ def test_sse_snapshot_progress_heartbeat_and_resume(
     resume_from = first[0]["id"]
 
     run_id = client.run(400, 12_000)["runId"]  # 200/s: about 2 s
-    settle(state, run_id, 30)
+    settle(stores, run_id, 30)
 
     def finished(got: list[dict]) -> bool:
         return any(e.get("data", {}).get("state") == "completed" for e in got)
@@ -89,7 +89,7 @@ def test_websocket_sends_the_same_events(
 
 
 def test_many_live_clients_share_one_redis_reader_and_all_see_the_run(
-    lab: Supervisor, settings: Settings, state: State
+    lab: Supervisor, settings: Settings, stores: Stores
 ) -> None:
     """50 SSE clients on one API process: a handful of Redis connections, not 50, and every
     client sees the run's last event."""
@@ -118,17 +118,17 @@ def test_many_live_clients_share_one_redis_reader_and_all_see_the_run(
         t.start()
     opened.wait()
     pid = lab.pid("api")
-    mine = [c for c in state.redis.client_list() if c.get("name") == f"lab-api-{pid}"]
+    mine = [c for c in stores.redis.client_list() if c.get("name") == f"lab-api-{pid}"]
     assert 1 <= len(mine) <= 10, [c.get("cmd") for c in mine]  # 8 short + the hub's reader
     run_id = LabClient.of(settings).run(3000, 600_000)["runId"]
-    settle(state, run_id, 60)
+    settle(stores, run_id, 60)
     for t in threads:
         t.join(30)
     assert len(last) == clients and all(e["processed"] == 3000 for e in last.values())
 
 
 def test_a_malformed_stream_entry_is_skipped_and_the_stream_goes_on(
-    lab: Supervisor, client: LabClient, state: State, settings: Settings
+    lab: Supervisor, client: LabClient, stores: Stores, settings: Settings
 ) -> None:
     """Whatever lands on the event stream (a buggy producer, a hand-typed XADD), clients keep
     receiving what follows it: the process's one reader must not die on an entry."""
@@ -138,9 +138,9 @@ def test_a_malformed_stream_entry_is_skipped_and_the_stream_goes_on(
     def until(events: list[dict]) -> bool:
         if any(e.get("event") == "status" for e in events) and len(events) == 1:
             # The stream is open: now the hostile entries, then a real run.
-            state.redis.xadd(state.keys.events, {"type": "run", "runId": "half-a-run"})
-            state.redis.xadd(state.keys.events, {"type": "run", "startedAt": "not a number"})
-            state.redis.xadd(state.keys.events, {"type": "job\ndata: injected", "jobId": "x"})
+            stores.redis.xadd(stores.keys.events, {"type": "run", "runId": "half-a-run"})
+            stores.redis.xadd(stores.keys.events, {"type": "run", "startedAt": "not a number"})
+            stores.redis.xadd(stores.keys.events, {"type": "job\ndata: injected", "jobId": "x"})
             client.run(5, 6000)
         return any(e.get("event") == "run" and e["data"]["state"] == "completed" for e in events)
 

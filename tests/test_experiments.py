@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pika.exceptions
+import pytest
 import redis
 
 from lab.config import Settings
@@ -39,6 +40,7 @@ batch = [50, 100]
 """
 
 
+@pytest.mark.slow
 def test_an_experiment_runs_resumes_after_kill_9_and_reports(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -152,13 +154,13 @@ statusLoad = [40]
 """
 
 
+@pytest.mark.slow
 def test_a_trial_runs_behind_its_fault_preset_under_its_status_load(
     settings: Settings, tmp_path: Path
 ) -> None:
     file, folder = tmp_path / "conditions.toml", tmp_path / "out"
     file.write_text(CONDITIONS)
     env = {**os.environ, **settings.as_env()}
-    proxies_before = fault_proxies()
     done = subprocess.run([sys.executable, "-m", "lab", "experiment", "run", str(file), "--out",
                            str(folder)], env=env, capture_output=True, text=True,
                           timeout=600)  # fmt: skip
@@ -167,24 +169,34 @@ def test_a_trial_runs_behind_its_fault_preset_under_its_status_load(
     assert (frame["error"].isna() | (frame["error"] == "")).all(), frame["error"].tolist()
     assert (frame["processed"] == 400).all() and (frame["documents"] == 400).all()
     assert (frame["distinctDocuments"] == 400).all()
-    # Every bulk write went through Elasticsearch 50 ms (± 10) later: service time shows it,
-    # over what the same write takes on this machine without the fault (tens of ms when busy).
-    slowed = frame.loc["es-slow", "service.p50Ms"] - frame.loc["none", "service.p50Ms"]
-    assert slowed >= 30, frame[["service.p50Ms", "service.p99Ms"]]
+    # Every bulk write went through Elasticsearch 50 ms (± 10) later, and a job's service time
+    # holds its batch's write: no job of the faulted trial can take less than 40 ms, however
+    # busy the machine (a busy one slows both trials alike, so their difference proves less).
+    assert frame.loc["es-slow", "service.p50Ms"] >= 40, frame[["service.p50Ms", "service.p99Ms"]]
     # GET /status was offered and answered while each run ran, without a failure.
     assert (frame["status.offeredPerSecond"] == 40).all()
     assert frame["status.answeredPerSecond"].gt(0).all() and (frame["status.failures"] == 0).all()
     # The trial's own fault proxy is gone with it.
     assert not (folder / "running.json").exists()
-    assert fault_proxies() <= proxies_before
+    assert not fault_proxies(settings.prefix)
 
 
-def fault_proxies() -> set[int]:
-    """The pids of `lab fault serve` processes on this machine."""
+def fault_proxies(prefix: str) -> set[int]:
+    """The pids of `lab fault serve` processes started for this test's namespace: they inherit
+    its `LAB_PREFIX` (other tests, in parallel, run proxies of their own)."""
     found = subprocess.run(["pgrep", "-f", "lab fault serve"], capture_output=True, text=True)
-    return {int(pid) for pid in found.stdout.split()}
+    mine = set()
+    for pid in map(int, found.stdout.split()):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        if f"LAB_PREFIX={prefix}".encode() in environ:
+            mine.add(pid)
+    return mine
 
 
+@pytest.mark.slow
 def test_every_shipped_example_runs_in_a_reduced_form(settings: Settings, tmp_path: Path) -> None:
     # Each file of experiments/ as written, made small: one repetition, at most 300 jobs, its
     # first factor's first two levels and every other factor's first level.

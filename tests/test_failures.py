@@ -7,8 +7,8 @@ import json
 from lab.config import Settings
 from lab.ops.supervisor import Supervisor
 from lab.runtime.messages import Job, run_job
-from lab.runtime.state import State
 from lab.runtime.store import MAPPINGS, Store
+from lab.runtime.stores import Stores
 
 from .helpers import publish, queue_depth, settle, wait_until
 
@@ -23,10 +23,10 @@ def dead_letters(settings: Settings, channel) -> list[tuple[bytes, dict]]:
 
 
 def test_a_failing_job_is_retried_with_a_delay_then_dead_lettered(
-    lab: Supervisor, state: State, store: Store, settings: Settings, channel
+    lab: Supervisor, stores: Stores, store: Store, settings: Settings, channel
 ) -> None:
-    run_id = state.start_run(3, 60)  # the run record counts; the jobs are published by hand
-    state.stop_run()
+    run_id = stores.runs.start(3, 60)  # the run record counts; the jobs are published by hand
+    stores.runs.stop()
     lab.start("worker-1", "worker")
     publish(channel, settings.queue, run_job(run_id, 0).to_json())
     publish(channel, settings.queue, run_job(run_id, 1, payload={"failAttempts": 1}).to_json())
@@ -36,8 +36,8 @@ def test_a_failing_job_is_retried_with_a_delay_then_dead_lettered(
         30,
         "the hopeless job in the dead-letter queue",
     )
-    wait_until(lambda: state.run(run_id).processed == 2, 10, "the other two processed")
-    run = state.run(run_id)
+    wait_until(lambda: stores.runs.get(run_id).processed == 2, 10, "the other two processed")
+    run = stores.runs.get(run_id)
     assert (run.processed, run.failed) == (2, 1)
     store.refresh()
     assert store.get(f"{run_id}-1")["attempt"] == 2
@@ -51,7 +51,7 @@ def test_a_failing_job_is_retried_with_a_delay_then_dead_lettered(
 
 
 def test_malformed_messages_are_dead_lettered_and_the_worker_keeps_consuming(
-    lab: Supervisor, state: State, store: Store, settings: Settings, channel
+    lab: Supervisor, stores: Stores, store: Store, settings: Settings, channel
 ) -> None:
     lab.start("worker-1", "worker")
     for raw in (b"not json", b'{"kind": "index"}', b'{"jobId": "x", "kind": "nosuch"}', b"\xff"):
@@ -68,11 +68,11 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_keeps_consuming(
     assert any("'jobId' is missing" in r for r in reasons)
     assert any("no handler for job kind 'nosuch'" in r for r in reasons)
     assert lab.children["worker-1"].running
-    assert int(state.redis.get(state.keys.dead_lettered)) == 4
+    assert int(stores.redis.get(stores.keys.dead_lettered)) == 4
 
 
 def test_a_batch_with_one_refused_document_acks_the_rest_and_retries_only_that_one(
-    lab: Supervisor, state: State, store: Store, settings: Settings, channel
+    lab: Supervisor, stores: Stores, store: Store, settings: Settings, channel
 ) -> None:
     # A mapping on which one job's data cannot be indexed: Elasticsearch refuses that item only.
     mappings = {
@@ -82,8 +82,8 @@ def test_a_batch_with_one_refused_document_acks_the_rest_and_retries_only_that_o
         }
     }
     store.es.indices.create(index=settings.es_index, mappings=mappings)
-    run_id = state.start_run(20, 60)
-    state.stop_run()
+    run_id = stores.runs.start(20, 60)
+    stores.runs.stop()
     for seq in range(20):
         data = "not-a-number" if seq == 13 else seq
         publish(channel, settings.queue, run_job(run_id, seq, payload={"data": data}).to_json())
@@ -93,8 +93,8 @@ def test_a_batch_with_one_refused_document_acks_the_rest_and_retries_only_that_o
         30,
         "the refused job dead-lettered after its attempts",
     )
-    settle(state, run_id, 10)
-    run = state.run(run_id)
+    settle(stores, run_id, 10)
+    run = stores.runs.get(run_id)
     assert (run.processed, run.failed) == (19, 1)
     store.refresh()
     assert store.count(run_id) == 19

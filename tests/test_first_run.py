@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from lab.ops import servers
+
+from .helpers import run_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,15 +40,7 @@ def test_a_fresh_clone_runs_the_demo_quietly_and_leaves_nothing_behind(tmp_path:
 
     def lab(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         # `python -m lab` from the clone runs the clone's code with this environment's packages.
-        return subprocess.run(
-            [sys.executable, "-m", "lab", *args],
-            cwd=clone,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
+        return run_lab(*args, env=env, timeout=timeout, cwd=clone)
 
     try:
         done = lab("demo", timeout=600)

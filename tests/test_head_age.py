@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import httpx
+import pytest
 
 from lab.client import LabClient
 from lab.config import Settings
 from lab.ops.supervisor import Supervisor
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 
 from .helpers import settle, wait_until
 
@@ -20,13 +21,14 @@ def epoch_ms(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp() * 1000
 
 
+@pytest.mark.slow
 def test_a_paused_queue_head_ages_with_the_pause_and_its_objective_stops_the_run(
-    lab: Supervisor, settings: Settings, client: LabClient, state: State
+    lab: Supervisor, settings: Settings, client: LabClient, stores: Stores
 ) -> None:
     lab.up(workers=1)
     client.queue_action(settings.queue, "pause")
     wait_until(
-        lambda: client.status()["workers"][0]["paused"] == [settings.queue],
+        lambda: [w["paused"] for w in client.status()["workers"]] == [[settings.queue]],
         15,
         "the worker to apply the pause",
     )
@@ -45,13 +47,13 @@ def test_a_paused_queue_head_ages_with_the_pause_and_its_objective_stops_the_run
     metrics = httpx.get(f"{settings.api_url}/metrics", timeout=10).text
     assert f'lab_queue_head_age_seconds{{queue="{settings.queue}"}}' in metrics
 
-    wait_until(lambda: state.run(run_id).state == "breached", 20, "the objective to stop it")
+    wait_until(lambda: stores.runs.get(run_id).state == "breached", 20, "the objective to stop it")
     (objective,) = client.get_run(run_id)["slo"]
     assert objective["state"] == "breached" and objective["value"] > 4000
     assert objective["breachedAt"] - epoch_ms(status["startedAt"]) <= 4000 + 5000
 
     client.queue_action(settings.queue, "resume")
-    run = settle(state, run_id, 60)
+    run = settle(stores, run_id, 60)
     # It stopped releasing (confirms of what was already published still count), and what it
     # had released all ran.
     assert run.enqueued < 1000 and run.processed + run.failed == run.enqueued

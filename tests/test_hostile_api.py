@@ -17,16 +17,16 @@ from lab.client import LabClient
 from lab.config import Settings
 from lab.measure.hostile import DEEP, send_probes
 from lab.ops.supervisor import Supervisor
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 
 from .conftest import cleanup, make_settings
 from .test_api_validation import snapshot as full_snapshot
 
 
-def snapshot(state: State) -> dict[str, object]:
+def snapshot(stores: Stores) -> dict[str, object]:
     """Every key of the lab but the workers' heartbeats, which change by themselves."""
-    beats = state.keys.worker("")
-    return {k: v for k, v in full_snapshot(state).items() if not k.startswith(beats)}
+    beats = stores.keys.worker("")
+    return {k: v for k, v in full_snapshot(stores).items() if not k.startswith(beats)}
 
 
 @pytest.fixture
@@ -35,16 +35,16 @@ def api(lab: Supervisor, settings: Settings) -> str:
     return settings.api_url
 
 
-def test_hostile_requests_get_a_named_4xx_and_change_nothing(api: str, state: State) -> None:
-    before = snapshot(state)
+def test_hostile_requests_get_a_named_4xx_and_change_nothing(api: str, stores: Stores) -> None:
+    before = snapshot(stores)
     answers = send_probes(api)
     assert len(answers) > 60
     wrong = [(a.probe.method, a.probe.path[:60], a.probe.expected, a.status) for a in answers]
     assert [w for w, a in zip(wrong, answers, strict=True) if not a.right] == []
-    assert snapshot(state) == before
+    assert snapshot(stores) == before
 
 
-def test_a_too_deep_payload_is_refused_before_it_is_stored(api: str, state: State) -> None:
+def test_a_too_deep_payload_is_refused_before_it_is_stored(api: str, stores: Stores) -> None:
     client = LabClient(api)
     for _ in range(2):
         with pytest.raises(Exception, match="nest"):

@@ -13,16 +13,17 @@ import time
 
 import pytest
 
-from lab.runtime.jobs import End, JobConflict, JobRecords
+from lab.runtime.attempts import End
+from lab.runtime.jobs import JobConflict, JobRecords
 from lab.runtime.messages import Job
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 
 QUEUE = "q.single"
 
 
 @pytest.fixture
-def records(state: State) -> JobRecords:
-    return JobRecords(state)
+def records(stores: Stores) -> JobRecords:
+    return JobRecords(stores.settings, stores.redis)
 
 
 def message(records: JobRecords, job_id: str) -> Job:
@@ -87,13 +88,15 @@ def test_prune_deletes_only_what_is_still_ended_when_it_deletes(records: JobReco
     assert records.get(job_id)["state"] == "queued"
 
 
-def test_no_job_starts_once_its_queue_is_paused(records: JobRecords, state: State) -> None:
+def test_no_job_starts_once_its_queue_is_paused(records: JobRecords, stores: Stores) -> None:
     job_id, _ = records.create("agent", {}, 3)
     job = message(records, job_id)
-    assert state.pause_queue(QUEUE)  # the pause has answered; the message is already delivered
+    assert stores.pauses.pause_queue(
+        QUEUE
+    )  # the pause has answered; the message is already delivered
     begin = records.begin(job, "w1", False, "w1/a", QUEUE)
     assert begin.paused and not begin.run and records.get(job_id)["state"] == "queued"
-    state.pause_queue(QUEUE, paused=False)
+    stores.pauses.pause_queue(QUEUE, paused=False)
     assert records.begin(job, "w1", False, "w1/a", QUEUE).run
 
 

@@ -12,8 +12,8 @@ import pytest
 from lab.client import ApiError, LabClient
 from lab.config import Settings
 from lab.ops.supervisor import Supervisor
-from lab.runtime.state import State
 from lab.runtime.store import Store
+from lab.runtime.stores import Stores
 
 from .helpers import settle, wait_until
 
@@ -41,6 +41,7 @@ def start(lab: Supervisor, workers: int = 1, concurrency: int = 5) -> None:
     lab.wait_api()
 
 
+@pytest.mark.slow
 def test_six_agent_jobs_on_one_worker_run_five_at_once(lab: Supervisor, client: LabClient) -> None:
     start(lab)
     ids = [client.create_job("agent", FAST)["id"] for _ in range(6)]
@@ -211,13 +212,15 @@ def test_listing_filters_and_pages(lab: Supervisor, client: LabClient) -> None:
     assert counts["completed"] == 5 and counts["failed"] == 1 and counts["deadLettered"] == 1
 
 
-def test_a_runs_jobs_are_shown_read_only(lab: Supervisor, client: LabClient, state: State) -> None:
+def test_a_runs_jobs_are_shown_read_only(
+    lab: Supervisor, client: LabClient, stores: Stores
+) -> None:
     start(lab)
     lab.start("scheduler")
     run_id = client.run(5, 6000)["runId"]
-    settle(state, run_id, 60)
+    settle(stores, run_id, 60)
     # Search sees documents after Elasticsearch's refresh, as with a real cluster.
-    Store(state.settings).refresh()
+    Store(stores.settings).refresh()
     listed = client.jobs(runId=run_id, limit=3)
     again = client.jobs(runId=run_id, limit=3, cursor=listed["nextCursor"])
     seqs = [j["seq"] for j in listed["jobs"] + again["jobs"]]
@@ -231,8 +234,10 @@ def test_a_runs_jobs_are_shown_read_only(lab: Supervisor, client: LabClient, sta
 
 
 def _snapshot(settings: Settings) -> dict[str, Any]:
-    state = State(settings)
-    return {key: state.redis.type(key) for key in state.redis.scan_iter(f"{settings.prefix}:job*")}
+    stores = Stores.of(settings)
+    return {
+        key: stores.redis.type(key) for key in stores.redis.scan_iter(f"{settings.prefix}:job*")
+    }
 
 
 @pytest.mark.parametrize(
@@ -335,6 +340,7 @@ def test_job_stream_in_order_with_heartbeat_and_exact_resume(
     assert client.job(job["id"])["version"] == versions[-1]
 
 
+@pytest.mark.slow
 def test_a_running_job_survives_kill_9_of_its_worker(
     lab: Supervisor, client: LabClient, store: Store
 ) -> None:

@@ -3,12 +3,13 @@ API schemas, KEDA's objects by their fields, and the references between them."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import kubernetes_validate
+import pytest
 import yaml
+
+from .helpers import run_lab
 
 K8S = Path(__file__).parent.parent / "deploy" / "k8s"
 KUBERNETES = "1.30"
@@ -88,16 +89,12 @@ def test_workers_scale_with_keda_on_the_job_queue() -> None:
     assert target["key"] in by_kind("Secret")[target["name"]]["stringData"]
 
 
+@pytest.mark.slow
 def test_lab_containers_run_real_lab_commands() -> None:
     for container in containers():
         command = container["command"]
         if command[0] != "lab":
             assert command[:3] == ["locust", "-f", "/app/loadtests/locustfile.py"]
             continue
-        done = subprocess.run(
-            [sys.executable, "-m", "lab", *command[1:], "--help"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_lab(*command[1:], "--help", timeout=60)
         assert done.returncode == 0, (command, done.stderr)

@@ -16,9 +16,9 @@ from lab.client import LabClient
 from lab.config import Settings
 from lab.ops import servers
 from lab.ops.supervisor import Supervisor
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 
-from .helpers import settle, wait_until
+from .helpers import settle, settled_run, wait_until
 
 ROOT = Path(__file__).parent.parent
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "lab.json"
@@ -74,12 +74,10 @@ def value(families: dict[str, list], name: str, **labels: str) -> float:
 
 
 def test_metrics_count_a_run_like_status_does_and_pass_promtool(
-    lab: Supervisor, client: LabClient, state: State, settings: Settings
+    lab: Supervisor, client: LabClient, stores: Stores, settings: Settings
 ) -> None:
-    lab.up(workers=2)
     x = 400
-    run_id = client.run(x, 120_000)["runId"]
-    settle(state, run_id, 60)
+    run_id = settled_run(lab, client, stores, x, 120_000, workers=2)
     # Heartbeats carry each worker's count: wait for both to have reported the whole run.
     wait_until(
         lambda: sum(w["processed"] for w in client.status()["workers"]) == x, 20, "heartbeats"
@@ -142,13 +140,12 @@ def test_metrics_count_a_run_like_status_does_and_pass_promtool(
             assert name in exported, f"the dashboard asks for {name}, which /metrics lacks"
 
 
+@pytest.mark.slow
 def test_timeline_and_history_are_the_same_after_the_api_restarts(
-    lab: Supervisor, client: LabClient, state: State, settings: Settings
+    lab: Supervisor, client: LabClient, stores: Stores, settings: Settings
 ) -> None:
-    lab.up(workers=1)
     x = 300
-    run_id = client.run(x, 60_000)["runId"]
-    settle(state, run_id, 60)
+    run_id = settled_run(lab, client, stores, x, 60_000)
     before = client.timeline(run_id)
     assert before["bucketSeconds"] == 1
     assert sum(p["released"] for p in before["points"]) == x
@@ -170,7 +167,7 @@ def test_timeline_and_history_are_the_same_after_the_api_restarts(
 
 @pytest.mark.slow
 def test_a_real_prometheus_scrapes_lab_and_promql_sees_the_run(
-    lab: Supervisor, client: LabClient, state: State, settings: Settings, tmp_path: Path
+    lab: Supervisor, client: LabClient, stores: Stores, settings: Settings, tmp_path: Path
 ) -> None:
     lab.up(workers=1)
     prometheus = servers.start_prometheus(
@@ -179,7 +176,7 @@ def test_a_real_prometheus_scrapes_lab_and_promql_sees_the_run(
     try:
         x = 500
         run_id = client.run(x, 60_000)["runId"]
-        settle(state, run_id, 60)
+        settle(stores, run_id, 60)
 
         def query(expr: str) -> list:
             answer = httpx.get(

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from lab.config import Settings, kernel_env
 from lab.ops import servers
 from lab.ops.supervisor import Supervisor
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 
 from .helpers import browser_page, screenshot_path, wait_until
 
@@ -79,8 +79,9 @@ def jupyterlab(settings: Settings, tmp_path: Path) -> Iterator[str]:
         Supervisor(settings).down(grace_s=15)
 
 
+@pytest.mark.slow
 def test_control_notebook_in_jupyterlab(
-    jupyterlab: str, settings: Settings, state: State, tmp_path: Path
+    jupyterlab: str, settings: Settings, stores: Stores, tmp_path: Path
 ) -> None:
     with browser_page(1400, 1300) as page:
         page.goto(f"{jupyterlab}/lab/tree/control.ipynb")
@@ -105,10 +106,10 @@ def test_control_notebook_in_jupyterlab(
         expect(last_output).to_be_visible(timeout=240_000)
         start = page.locator(".jupyter-widgets.widget-button", has_text="Start")
         expect(start).to_be_enabled(timeout=30_000)
-        before = {r.runId for r in state.runs()}
+        before = {r.runId for r in stores.runs.newest()}
         start.click()
         run_id = wait_until(
-            lambda: next((r.runId for r in state.runs() if r.runId not in before), None),
+            lambda: next((r.runId for r in stores.runs.newest() if r.runId not in before), None),
             30,
             "the Start click to start a run",
         )
@@ -124,5 +125,5 @@ def test_control_notebook_in_jupyterlab(
         assert int(last.get_attribute("data-processed")) == status["processed"]
         panel.scroll_into_view_if_needed()
         panel.screenshot(path=str(screenshot_path(tmp_path, "panel.png")))
-    run = state.run(run_id)
+    run = stores.runs.get(run_id)
     assert run is not None and run.processed == X and run.state == "completed"

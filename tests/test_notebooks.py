@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lab.config import Settings, kernel_env
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -40,12 +42,13 @@ def outputs(notebook: dict) -> str:
     return "\n".join(text)
 
 
-def test_control_notebook_runs_all(settings: Settings, state: State, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_control_notebook_runs_all(settings: Settings, stores: Stores, tmp_path: Path) -> None:
     notebook = run_notebook("control", settings, tmp_path, X=300, WORKERS=1, TEAR_DOWN=True)
     shown = outputs(notebook)
     assert "300 jobs processed" in shown and "stopped after" in shown
     assert "medianMs" in shown
-    runs = state.runs()
+    runs = stores.runs.newest()
     assert [r.state for r in runs] == ["stopped", "completed"] and runs[1].processed == 300
     # TEAR_DOWN stopped every process it started.
-    assert state.redis.hlen(state.keys.processes) == 0
+    assert stores.redis.hlen(stores.keys.processes) == 0

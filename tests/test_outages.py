@@ -21,7 +21,7 @@ from lab.client import LabClient
 from lab.config import Settings
 from lab.ops import servers
 from lab.ops.supervisor import Supervisor
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 
 from .conftest import cleanup, make_settings
 from .helpers import assert_exactly_once, settle, wait_until
@@ -69,13 +69,13 @@ def run_through(
     workers = supervisor.workers()
     pids = {name: supervisor.pid(name) for name in workers}
     client = LabClient.of(settings)
-    state = State(settings)
+    stores = Stores.of(settings)
     run_id = client.run(X, RATE)["runId"]
-    wait_until(lambda: state.run(run_id).processed >= 1000, 60, "the first 1,000 jobs")
+    wait_until(lambda: stores.runs.get(run_id).processed >= 1000, 60, "the first 1,000 jobs")
     outage(workers)
-    run = settle(state, run_id, 240)
+    run = settle(stores, run_id, 240)
     assert run.processed == X
-    assert_exactly_once(settings, state, run_id, X)
+    assert_exactly_once(settings, stores, run_id, X)
     # The very same processes did it: none exited, none was restarted.
     assert {name: supervisor.pid(name) for name in workers} == pids
     assert all(

@@ -9,14 +9,14 @@ import httpx
 from lab.client import LabClient
 from lab.config import Settings
 from lab.ops.supervisor import Supervisor
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 from lab.wait import poll
 
 from .helpers import assert_exactly_once, queue_depth, settle, wait_until
 
 
 def test_a_paused_queue_keeps_its_jobs_through_a_worker_restart_until_resumed(
-    lab: Supervisor, settings: Settings, client: LabClient, state: State
+    lab: Supervisor, settings: Settings, client: LabClient, stores: Stores
 ) -> None:
     lab.up(workers=1)
     assert client.queue_action(settings.queue, "pause") == {
@@ -29,9 +29,9 @@ def test_a_paused_queue_keeps_its_jobs_through_a_worker_restart_until_resumed(
         lambda: str(client.status()["workers"]),
     )
     run_id = client.run(300, 600_000)["runId"]
-    wait_until(lambda: state.run(run_id).enqueued == 300, 30, "the run to be released")
+    wait_until(lambda: stores.runs.get(run_id).enqueued == 300, 30, "the run to be released")
     wait_until(lambda: queue_depth(settings, settings.queue) == 300, 10, "300 jobs waiting")
-    assert state.run(run_id).processed == 0
+    assert stores.runs.get(run_id).processed == 0
     status = client.status()
     assert status["pausedQueues"] == [settings.queue] and status["processed"] == 0
 
@@ -39,22 +39,22 @@ def test_a_paused_queue_keeps_its_jobs_through_a_worker_restart_until_resumed(
     lab.kill("worker-1")
     lab.start("worker-1", role="worker")
     wait_until(lambda: any(w["paused"] for w in client.status()["workers"]), 15, "the new worker")
-    assert queue_depth(settings, settings.queue) == 300 and state.run(run_id).processed == 0
+    assert queue_depth(settings, settings.queue) == 300 and stores.runs.get(run_id).processed == 0
     queues = {q["name"]: q for q in client.queues()["queues"]}
     assert queues[settings.queue]["paused"] and not queues[f"{settings.queue}.long"]["paused"]
 
     client.queue_action(settings.queue, "resume")
-    settle(state, run_id, 60)
-    assert_exactly_once(settings, state, run_id, 300)
+    settle(stores, run_id, 60)
+    assert_exactly_once(settings, stores, run_id, 300)
     assert client.status()["pausedQueues"] == []
 
 
 def test_a_paused_run_releases_nothing_until_resumed_and_ends_exact(
-    lab: Supervisor, settings: Settings, client: LabClient, state: State
+    lab: Supervisor, settings: Settings, client: LabClient, stores: Stores
 ) -> None:
     lab.up(workers=1)
     run_id = client.run(400, 6000)["runId"]  # 100 a second
-    wait_until(lambda: state.run(run_id).enqueued >= 50, 20, "the first releases")
+    wait_until(lambda: stores.runs.get(run_id).enqueued >= 50, 20, "the first releases")
     answer = client.pause_run(True)
     assert answer["runId"] == run_id and answer["paused"] and answer["changed"]
     assert client.pause_run(True)["changed"] is False  # again: nothing to change
@@ -62,7 +62,7 @@ def test_a_paused_run_releases_nothing_until_resumed_and_ends_exact(
 
     # What was published before the pause still runs; after that nothing more is released.
     def drained() -> bool:
-        run = state.run(run_id)
+        run = stores.runs.get(run_id)
         return queue_depth(settings, settings.queue) == 0 and run.processed == run.enqueued
 
     wait_until(drained, 30, "the jobs released before the pause to run")
@@ -71,18 +71,18 @@ def test_a_paused_run_releases_nothing_until_resumed_and_ends_exact(
     # on the scheduler's next tick, later on a busy machine): the count settles once those
     # arrive, and from then on nothing more may be released.
     def settled() -> bool:
-        before = state.run(run_id).enqueued
-        return drained() and not poll(lambda: state.run(run_id).enqueued != before, 1.0, 0.1)
+        before = stores.runs.get(run_id).enqueued
+        return drained() and not poll(lambda: stores.runs.get(run_id).enqueued != before, 1.0, 0.1)
 
     wait_until(settled, 20, "the released count to settle")
-    held = state.run(run_id).enqueued
-    assert held < 400 and state.run(run_id).state == "running"
-    grew = poll(lambda: state.run(run_id).enqueued != held, 1.5, 0.1)
-    assert not grew, f"released while paused: {held} → {state.run(run_id).enqueued}"
+    held = stores.runs.get(run_id).enqueued
+    assert held < 400 and stores.runs.get(run_id).state == "running"
+    grew = poll(lambda: stores.runs.get(run_id).enqueued != held, 1.5, 0.1)
+    assert not grew, f"released while paused: {held} → {stores.runs.get(run_id).enqueued}"
 
     client.pause_run(False)
-    settle(state, run_id, 60)
-    assert_exactly_once(settings, state, run_id, 400)
+    settle(stores, run_id, 60)
+    assert_exactly_once(settings, stores, run_id, 400)
     assert client.status()["paused"] is False
 
 

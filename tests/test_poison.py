@@ -14,14 +14,14 @@ from lab.config import Settings
 from lab.measure.hostile import MALFORMED, dead_letters, publish_poison
 from lab.ops.supervisor import Supervisor
 from lab.runtime.messages import MAX_BODY_BYTES
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 
 from .helpers import assert_exactly_once, publish, queue_depth, settle, wait_until
 
 
 @pytest.mark.slow
 def test_poison_messages_are_dead_lettered_and_the_workers_live_on(
-    lab: Supervisor, state: State, settings: Settings, channel
+    lab: Supervisor, stores: Stores, settings: Settings, channel
 ) -> None:
     lab.up(workers=2)
     pids = {name: lab.pid(name) for name in lab.workers()}
@@ -55,14 +55,14 @@ def test_poison_messages_are_dead_lettered_and_the_workers_live_on(
     exhausted = [h for _, h in letters if h["x-lab-reason"] == "exhausted"]
     assert "elasticsearch refused" in exhausted[0]["x-lab-error"]
     assert exhausted[0]["x-lab-attempt"] == settings.max_attempts
-    assert int(state.redis.get(state.keys.dead_lettered)) == expected
+    assert int(stores.redis.get(stores.keys.dead_lettered)) == expected
 
     # The same processes, never restarted, still consume: a run afterwards is exact.
     assert {name: lab.pid(name) for name in lab.workers()} == pids
     assert all(lab.children[name].restarts == 0 for name in pids)
     client = LabClient.of(settings)
     run_id = client.run(2000, 600_000)["runId"]
-    settle(state, run_id, 120)
-    assert_exactly_once(settings, state, run_id, 2000)
+    settle(stores, run_id, 120)
+    assert_exactly_once(settings, stores, run_id, 2000)
     assert {name: lab.pid(name) for name in lab.workers()} == pids
     client.close()

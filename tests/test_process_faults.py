@@ -4,10 +4,15 @@ lab process by name and leave it running."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +20,10 @@ import pytest
 from lab.config import Settings
 from lab.ops.faults import processes
 from lab.ops.supervisor import Supervisor
+from lab.runtime.connections import redis_client
+from lab.runtime.keys import Keys
 
+from .conftest import BASE
 from .helpers import wait_until
 
 # Written whole (a rename), so a reader never sees the file half written while it is stopped.
@@ -69,6 +77,7 @@ def test_a_frozen_process_stands_still_and_a_throttled_one_slows(tmp_path: Path)
         process.wait()
 
 
+@pytest.mark.slow
 def test_lab_fault_freezes_and_thaws_a_lab_process_by_name(
     lab: Supervisor, settings: Settings
 ) -> None:
@@ -95,3 +104,75 @@ def test_lab_fault_freezes_and_thaws_a_lab_process_by_name(
 def _state(pid: int) -> str:
     """The process's state letter in /proc (T: stopped)."""
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+SLEEPER = "import time\nwhile True: time.sleep(0.05)\n"
+
+
+@pytest.fixture
+def adopted(tmp_path: Path) -> Iterator[tuple[Settings, subprocess.Popen[bytes]]]:
+    """A real sleeping child registered as this lab's `worker-1` (as `lab up` registers its
+    processes), so `lab fault` finds it by name without a whole lab running."""
+    settings = BASE.with_overrides(prefix=f"labtest-{uuid.uuid4().hex[:8]}", home=str(tmp_path))
+    argv = [sys.executable, "-c", SLEEPER]
+    child = subprocess.Popen(argv)
+    registry = Keys(settings.prefix).processes
+    entry = {"pid": child.pid, "host": socket.gethostname(), "role": "worker", "argv": argv,
+             "log": str(tmp_path / "w.log"), "startedAt": time.time(), "extraArgs": []}  # fmt: skip
+    store = redis_client(settings)
+    store.hset(registry, "worker-1", json.dumps(entry))
+    try:
+        yield settings, child
+    finally:
+        child.kill()
+        child.wait()
+        store.delete(registry)
+
+
+def _fault(settings: Settings, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "lab", "fault", *args],
+                            env={**os.environ, **settings.as_env()}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "ending"),
+    [(("freeze", "worker-1", "--seconds", "60"), signal.SIGTERM),
+     (("throttle", "worker-1", "--share", "0.1", "--seconds", "60"), signal.SIGHUP),
+     (("freeze", "worker-1", "--seconds", "60"), signal.SIGINT)],
+)  # fmt: skip
+def test_a_fault_never_outlives_its_command(
+    adopted: tuple[Settings, subprocess.Popen[bytes]], args: tuple[str, ...], ending: int
+) -> None:
+    settings, child = adopted
+    command = _fault(settings, *args)
+    record = processes.folder(settings.home_path) / f"{child.pid}.json"
+    wait_until(lambda: record.exists() and _state(child.pid) == "T", 20, "the fault to begin",
+               lambda: command.stderr.read() if command.poll() is not None else "")  # fmt: skip
+    command.send_signal(ending)
+    _out, err = command.communicate(timeout=30)
+    assert command.returncode == 130 and "runs freely again" in err, err
+    for _ in range(20):  # and stays running: no throttle cycle is left behind
+        assert _state(child.pid) != "T"
+        time.sleep(0.02)
+    assert not record.exists()
+
+
+def test_thaw_all_and_stopping_the_lab_continue_what_a_killed_fault_left_stopped(
+    adopted: tuple[Settings, subprocess.Popen[bytes]],
+) -> None:
+    settings, child = adopted
+    command = _fault(settings, "freeze", "worker-1", "--seconds", "60")
+    wait_until(lambda: _state(child.pid) == "T", 20, "the freeze to begin")
+    command.kill()  # kill -9: no handler runs, the record stays
+    command.wait(10)
+    assert _state(child.pid) == "T"
+    thawed = _fault(settings, "thaw", "--all")
+    assert thawed.wait(30) == 0 and "worker-1" in thawed.stderr.read()
+    wait_until(lambda: _state(child.pid) != "T", 10, "the child to run again")
+    assert list(processes.folder(settings.home_path).iterdir()) == []
+
+    frozen = _fault(settings, "freeze", "worker-1")  # frozen until thawed: recorded
+    assert frozen.wait(30) == 0 and _state(child.pid) == "T"
+    Supervisor(settings).down(grace_s=10)  # what `lab up` does when it ends
+    assert child.wait(5) == -signal.SIGTERM  # continued first, so SIGTERM ended it, not SIGKILL

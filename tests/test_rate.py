@@ -9,18 +9,19 @@ import pytest
 from lab.client import LabClient
 from lab.config import Settings
 from lab.ops.supervisor import Supervisor
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 
 from .helpers import queue_depth, wait_until
 
 
-def released(state: State, run_id: str) -> int:
-    run = state.run(run_id)
+def released(stores: Stores, run_id: str) -> int:
+    run = stores.runs.get(run_id)
     return run.enqueued if run else 0
 
 
+@pytest.mark.slow
 def test_original_criterion_x10_y5_reaches_the_queue_at_5_per_minute(
-    lab: Supervisor, settings: Settings, client: LabClient, state: State
+    lab: Supervisor, settings: Settings, client: LabClient, stores: Stores
 ) -> None:
     """X=10, Y=5: one job at once, the next only 12 s later (no workers, so they stay queued)."""
     lab.up(workers=0)
@@ -32,40 +33,40 @@ def test_original_criterion_x10_y5_reaches_the_queue_at_5_per_minute(
         time.sleep(0.5)
     wait_until(lambda: queue_depth(settings, settings.queue) == 2, 5, "the second job at ~12 s")
     assert 11.0 <= time.monotonic() - t0 <= 15.0
-    wait_until(lambda: released(state, run_id) == 2, 2, "the second release to be recorded")
+    wait_until(lambda: released(stores, run_id) == 2, 2, "the second release to be recorded")
 
 
 @pytest.mark.slow
 def test_y600_follows_the_rate_and_never_bursts_after_a_restart(
-    lab: Supervisor, client: LabClient, state: State
+    lab: Supervisor, client: LabClient, stores: Stores
 ) -> None:
     lab.up(workers=0)
     run_id = client.run(10_000, 600)["runId"]  # 10 per second
-    wait_until(lambda: released(state, run_id) >= 1, 5, "the first release")
+    wait_until(lambda: released(stores, run_id) >= 1, 5, "the first release")
     t0 = time.monotonic()
     errors = []
     for second in range(1, 21):
         time.sleep(max(0.0, t0 + second - time.monotonic()))
         expected = 1 + 10 * (time.monotonic() - t0)
-        errors.append(released(state, run_id) - expected)
+        errors.append(released(stores, run_id) - expected)
     print("errors", [round(e, 2) for e in errors])
     assert max(abs(e) for e in errors) <= 2
 
     # A restart (kill -9 and a new scheduler after its lease expires): it must not catch up.
-    before_kill = released(state, run_id)
+    before_kill = released(stores, run_id)
     lab.kill("scheduler")
     # Nothing is released until the lease (2 s) expires and a new scheduler takes it.
     wait_until(
-        lambda: not state.redis.exists(state.keys.scheduler_lease), 10, "the lease to expire"
+        lambda: not stores.redis.exists(stores.keys.scheduler_lease), 10, "the lease to expire"
     )
-    assert released(state, run_id) - before_kill <= 2
+    assert released(stores, run_id) - before_kill <= 2
     lab.start("scheduler")
-    base = released(state, run_id)
-    wait_until(lambda: released(state, run_id) > base, 15, "releases after the restart")
-    t1, n1 = time.monotonic(), released(state, run_id)
+    base = released(stores, run_id)
+    wait_until(lambda: released(stores, run_id) > base, 15, "releases after the restart")
+    t1, n1 = time.monotonic(), released(stores, run_id)
     samples = []
     for second in range(1, 9):
         time.sleep(max(0.0, t1 + second - time.monotonic()))
-        samples.append(released(state, run_id) - n1 - 10 * (time.monotonic() - t1))
+        samples.append(released(stores, run_id) - n1 - 10 * (time.monotonic() - t1))
     assert max(samples) <= 3, samples  # no burst
     assert min(samples) >= -3, samples  # and back at the rate

@@ -67,9 +67,8 @@ def test_search_finds_jobs_by_payload_error_and_id_and_keeps_up(
 
 def _state_in_redis(settings: Settings, job_id: str | None) -> str | None:
     from lab.runtime.jobs import JobRecords
-    from lab.runtime.state import State
 
-    return JobRecords(State(settings)).get(job_id or "", with_log=False)["state"]
+    return JobRecords(settings).get(job_id or "", with_log=False)["state"]
 
 
 def test_bad_searches_are_named(lab: Supervisor, settings: Settings) -> None:

@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lab.client import LabClient
 from lab.config import Settings
 from lab.ops.supervisor import Supervisor
 from lab.runtime.messages import run_job
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 
 from .conftest import cleanup, make_settings
 from .helpers import assert_exactly_once, publish, queue_depth, settle, wait_until
 
 
 def test_sigterm_finishes_what_is_in_hand_and_exits_0(
-    lab: Supervisor, state: State, settings: Settings, channel
+    lab: Supervisor, stores: Stores, settings: Settings, channel
 ) -> None:
-    run_id = state.start_run(2000, 60)
-    state.stop_run()
+    run_id = stores.runs.start(2000, 60)
+    stores.runs.stop()
     for seq in range(2000):
         publish(channel, settings.queue, run_job(run_id, seq).to_json())
     lab.start("worker-1", "worker", ["--prefetch", "500", "--batch", "100"])
-    wait_until(lambda: state.run(run_id).processed > 0, 20, "processing to start")
+    wait_until(lambda: stores.runs.get(run_id).processed > 0, 20, "processing to start")
     assert lab.stop("worker-1") == 0
-    run = state.run(run_id)
+    run = stores.runs.get(run_id)
     # Nothing the worker held was lost: what it did not count is back in the queue.
     wait_until(
         lambda: queue_depth(settings, settings.queue) == 2000 - run.processed,
@@ -31,36 +33,37 @@ def test_sigterm_finishes_what_is_in_hand_and_exits_0(
         lambda: f"depth {queue_depth(settings, settings.queue)}, run {run}",
     )
     lab.start("worker-2", "worker")
-    wait_until(lambda: state.run(run_id).processed == 2000, 60, "all 2000 processed")
-    assert_exactly_once(settings, state, run_id, 2000)
+    wait_until(lambda: stores.runs.get(run_id).processed == 2000, 60, "all 2000 processed")
+    assert_exactly_once(settings, stores, run_id, 2000)
 
 
+@pytest.mark.slow
 def test_backpressure_holds_the_queue_under_its_bound(es_url: str, tmp_path) -> None:
     settings = make_settings(es_url, tmp_path, backlog_limit=300)
     lab = Supervisor(settings, log_dir=tmp_path / "logs")
     try:
         lab.up(workers=0)
         client = LabClient(settings.api_url)
-        state = State(settings)
+        stores = Stores.of(settings)
         run_id = client.run(5000, 600_000)["runId"]  # far faster than nobody can consume
         wait_until(lambda: queue_depth(settings, settings.queue) >= 300, 20, "the bound")
         depths = [queue_depth(settings, settings.queue) for _ in range(10)]
         assert max(depths) <= 300, depths
-        assert state.run(run_id).enqueued <= 300
+        assert stores.runs.get(run_id).enqueued <= 300
         lab.add_worker()
-        settle(state, run_id, 90)
-        assert_exactly_once(settings, state, run_id, 5000)
+        settle(stores, run_id, 90)
+        assert_exactly_once(settings, stores, run_id, 5000)
     finally:
         lab.down()
         cleanup(settings)
 
 
 def test_per_message_kinds_run_at_most_concurrency_at_once(
-    lab: Supervisor, state: State, store, settings: Settings, channel
+    lab: Supervisor, stores: Stores, store, settings: Settings, channel
 ) -> None:
     """Six 2-second `sleep` jobs, concurrency 5: five start together, the sixth when one ends."""
-    run_id = state.start_run(8, 60)
-    state.stop_run()
+    run_id = stores.runs.start(8, 60)
+    stores.runs.stop()
     for seq in range(6):
         publish(
             channel,
@@ -70,7 +73,7 @@ def test_per_message_kinds_run_at_most_concurrency_at_once(
     for seq in (6, 7):  # batchable jobs in the same batches are not held up by the sleepers
         publish(channel, settings.queue, run_job(run_id, seq).to_json())
     lab.start("worker-1", "worker")
-    wait_until(lambda: state.run(run_id).processed == 8, 30, "all eight processed")
+    wait_until(lambda: stores.runs.get(run_id).processed == 8, 30, "all eight processed")
     store.refresh()
     hits = store.es.search(index=settings.es_index, size=10, query={"term": {"kind": "sleep"}})[
         "hits"

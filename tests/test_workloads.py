@@ -17,8 +17,8 @@ from lab.client import LabClient
 from lab.config import Settings
 from lab.ops.supervisor import Supervisor
 from lab.runtime import shapes
-from lab.runtime.state import State
 from lab.runtime.store import Store
+from lab.runtime.stores import Stores
 from lab.wait import wait_until
 from tests.helpers import assert_exactly_once, settle
 from workers import synthetic
@@ -36,12 +36,12 @@ def test_a_ramp_run_releases_as_its_integral_says(lab: Supervisor, settings: Set
     ramp = {"type": "ramp", "from": 600, "to": 6000, "seconds": 15}
     x = 1 + math.floor(shapes.parse(ramp).count(15))  # the whole ramp, to its last job
     run_id = client.run(x, shape=ramp)["runId"]
-    state = State(settings)
-    settle(state, run_id, 120)
-    assert_exactly_once(settings, state, run_id, x)
-    run = state.run(run_id)
+    stores = Stores.of(settings)
+    settle(stores, run_id, 120)
+    assert_exactly_once(settings, stores, run_id, x)
+    run = stores.runs.get(run_id)
     assert run is not None and run.kind == "index" and run.shape == ramp
-    h = state.redis.hgetall(state.keys.run(run_id))
+    h = stores.redis.hgetall(stores.keys.run(run_id))
     start_s = int(h["shapeStartMs"]) / 1000
     points = client.timeline(run_id)["points"]
     total, checked = 0, 0
@@ -71,18 +71,13 @@ def test_a_synthetic_run_fails_exactly_the_jobs_its_seed_draws(
     x, seed = 400, 1234
     started = client.run(x, 600_000, kind="synthetic", payload=payload, seed=seed)
     run_id = started["runId"]
-    state = State(settings)
-    run = settle(state, run_id, 180)
+    stores = Stores.of(settings)
+    run = settle(stores, run_id, 180)
     assert run.processed + run.failed == x
     # What the seed draws: a job fails for good at once, or on every one of its attempts.
     drawn = {**payload, "seed": seed}
-
-    def fails(seq: int) -> bool:
-        attempts = [synthetic.draw(drawn, seq, a) for a in range(1, settings.max_attempts + 1)]
-        return attempts[0]["permanent"] or all(a["fails"] for a in attempts)
-
-    expected = {seq for seq in range(x) if fails(seq)}
-    failed = {seq for seq in range(x) if state.redis.getbit(state.keys.run_failed(run_id), seq)}
+    expected = {s for s in range(x) if synthetic.fails_for_good(drawn, s, settings.max_attempts)}
+    failed = {seq for seq in range(x) if stores.redis.getbit(stores.keys.run_failed(run_id), seq)}
     assert failed == expected and run.failed == len(expected) > 0
     store = Store(settings)
     try:
@@ -105,8 +100,8 @@ def test_a_synthetic_run_fails_exactly_the_jobs_its_seed_draws(
     assert 20 * 0.9 <= p50 <= 20 * 5, p50
     # The same seed again fails the same jobs.
     again = client.run(200, 600_000, kind="synthetic", payload=payload, seed=seed)["runId"]
-    settle(state, again, 180)
-    failed_again = {s for s in range(200) if state.redis.getbit(state.keys.run_failed(again), s)}
+    settle(stores, again, 180)
+    failed_again = {s for s in range(200) if stores.redis.getbit(stores.keys.run_failed(again), s)}
     assert failed_again == {s for s in expected if s < 200}
 
 
@@ -114,25 +109,25 @@ def test_a_synthetic_run_fails_exactly_the_jobs_its_seed_draws(
 def test_a_live_change_of_rate_applies_within_a_second(lab: Supervisor, settings: Settings) -> None:
     client = start(lab)
     run_id = client.run(100_000, 600)["runId"]
-    state = State(settings)
-    wait_until(lambda: (r := state.run(run_id)) and r.enqueued >= 20, 30, "the first jobs")
+    stores = Stores.of(settings)
+    wait_until(lambda: (r := stores.runs.get(run_id)) and r.enqueued >= 20, 30, "the first jobs")
     changed = client.change_run(y=6000)
     assert changed["runId"] == run_id and changed["from"] >= 20
     base = changed["from"]
 
     def faster() -> bool:
-        r = state.run(run_id)
+        r = stores.runs.get(run_id)
         return bool(r and r.enqueued >= base + 400)
 
     wait_until(faster, 10, "the new rate")
-    run = state.run(run_id)
+    run = stores.runs.get(run_id)
     assert run is not None and run.yMinutes == 6000
     assert [c["shape"]["y"] for c in run.changes or []] == [600, 6000]
     # The whole seconds after the change release at the new rate (100 a second), not the old.
     released = [p["released"] for p in client.timeline(run_id)["points"]]
     assert sorted(released)[-2] >= 98, released
     client.stop()
-    assert_counts = settle(state, run_id, 60)
+    assert_counts = settle(stores, run_id, 60)
     assert assert_counts.processed == assert_counts.enqueued
 
 
@@ -154,7 +149,7 @@ def test_run_fields_are_checked_at_the_door(lab: Supervisor, settings: Settings)
         assert answer.status_code == 422, (body, answer.text)
         assert field in answer.json()["error"], (body, answer.json())
     assert httpx.patch(f"{settings.api_url}/run", json={"y": 60}, timeout=10).status_code == 409
-    assert State(settings).active_run_id() is None  # nothing was started
+    assert Stores.of(settings).runs.active_id() is None  # nothing was started
     kinds = httpx.get(f"{settings.api_url}/kinds", timeout=10).json()
     assert "synthetic" in [k["kind"] for k in kinds]
 
@@ -169,7 +164,7 @@ def test_latency_shows_service_time_and_queue_wait_growing_above_capacity(
     client = start(lab, concurrency=2)
     payload = {"serviceMs": {"dist": "fixed", "value": 200}}
     run_id = client.run(160, 600_000, kind="synthetic", payload=payload)["runId"]
-    run = settle(State(settings), run_id, 120)
+    run = settle(Stores.of(settings), run_id, 120)
     measured = client.latency(run_id)
     assert measured["endToEnd"]["count"] == run.processed + run.failed == 160
     assert 195 <= measured["service"]["p50Ms"] <= 400, measured["service"]

@@ -5,18 +5,20 @@ By default it runs 10 s and reports one step a second ("Navigating to page", "Cl
 (`FIELDS` below) makes the failing and retried paths easy to show on purpose. At most 1,000 steps
 (duration / interval): each step is a log line and two events.
 
-It runs one by one under the worker's concurrency limit (`BATCHABLE = False`).
+It runs one by one under the worker's concurrency limit (`BATCHABLE = False`). Its steps are
+drawn from the portable generator (`lab.runtime.portable`: key the job's id, seed 0), so the
+same job and attempt tell the same story, and fail at the same step, in a JavaScript worker
+(`targets/bullmq/lib/kinds.js`).
 """
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Any
 
-from lab.runtime.messages import MAX_ATTEMPT, Job
-from lab.runtime.payload import Field, PayloadError
-from lab.runtime.progress import JobContext
+from lab import Field, Job, JobContext, PayloadError
+from lab.runtime import portable
+from lab.runtime.messages import MAX_ATTEMPT
 
 BATCHABLE = False
 
@@ -77,6 +79,26 @@ def validate(payload: dict[str, Any]) -> None:
         )
 
 
+def pick(u: float, n: int) -> int:
+    """One of 0..n-1 from a uniform: exact in every language (u·n is one rounding)."""
+    return min(n - 1, int(u * n))
+
+
+def step(job_id: str, attempt: int, number: int, url: str) -> tuple[str, str, float]:
+    """Step `number` (1-based) of an attempt: its label, its log line, and the uniform its
+    `failRate` is compared with; the draws of step s are indices 5·(s−1) + 0..4."""
+    stream = portable.Stream(0, job_id, attempt)
+    at = portable.AGENT_DRAWS * (number - 1)
+    label, detail = ACTIONS[0] if number == 1 else ACTIONS[1 + pick(stream.at(at), 11)]
+    line = detail.format(
+        url=url,
+        ms=80 + pick(stream.at(at + 1), 821),
+        n=2 + pick(stream.at(at + 2), 39),
+        word=WORDS[pick(stream.at(at + 3), len(WORDS))],
+    )
+    return label, line, stream.at(at + 4)
+
+
 def handle(job: Job, ctx: JobContext) -> dict[str, Any]:
     settings = {**DEFAULTS, **job.payload}
     interval = float(settings["stepIntervalSeconds"])
@@ -85,22 +107,15 @@ def handle(job: Job, ctx: JobContext) -> dict[str, Any]:
     fail_attempts = settings.get("failAttempts")
     fails_now = fail_attempts is None or job.attempt <= fail_attempts
     fail_rate = float(settings.get("failRate") or 0)
-    # Same job and attempt, same story: a rerun shows the same steps.
-    rng = random.Random(f"{job.jobId}:{job.attempt}")
     started = time.time()
     done: list[str] = []
-    for step in range(1, steps + 1):
-        time.sleep(max(0.0, started + step * interval - time.time()))
-        label, detail = ACTIONS[0] if step == 1 else rng.choice(ACTIONS[1:])
-        line = detail.format(
-            url=settings["url"],
-            ms=rng.randint(80, 900),
-            n=rng.randint(2, 40),
-            word=rng.choice(WORDS),
-        )
-        if fails_now and (step == fail_at or (fail_rate and rng.random() < fail_rate)):
-            raise AgentFailure(f"step {step} ({label}) failed: element not found")
-        ctx.progress(step * 100 / steps, label, f"step {step}/{steps}: {label}: {line}")
+    for number in range(1, steps + 1):
+        time.sleep(max(0.0, started + number * interval - time.time()))
+        # Same job and attempt, same story: a rerun shows the same steps.
+        label, line, chance = step(job.jobId, job.attempt, number, settings["url"])
+        if fails_now and (number == fail_at or chance < fail_rate):
+            raise AgentFailure(f"step {number} ({label}) failed: element not found")
+        ctx.progress(number * 100 / steps, label, f"step {number}/{steps}: {label}: {line}")
         done.append(label)
     return {
         "url": settings["url"],

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lab.runtime.messages import MAX_ATTEMPT, Job, depth
-from lab.runtime.payload import Field, PayloadError
+from lab import Field, Job, PayloadError
+from lab.runtime.messages import MAX_ATTEMPT, depth
 
 BATCHABLE = True
 MAX_DATA_BYTES = 16 * 1024

@@ -8,8 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lab.runtime.messages import Job
-from lab.runtime.payload import Field
+from lab import Field, Job
 
 BATCHABLE = False
 FIELDS = (Field("seconds", "number", "how long the job waits", default=1.0, low=0, high=60),)

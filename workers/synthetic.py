@@ -5,8 +5,10 @@ waiting for the rest), whether it fails (`failRate`: retried on the ladder) and 
 document it writes (`docBytes`); a job may fail for good on its first attempt
 (`permanentFailRate`: dead-lettered at once). Draws are seeded by `(seed, seq, attempt)` (the
 run's seed; a single job uses its id for `seq`), so the same run twice does the same thing, and
-a job that failed once can succeed on its retry. Its document's `result` records what was drawn
-(`serviceMs`) and how long the attempt took (`tookMs`).
+a job that failed once can succeed on its retry. They come from the portable generator
+(`lab.runtime.portable`, one index per draw), so a JavaScript worker
+(`targets/bullmq/lib/kinds.js`) fails the same jobs. Its document's `result` records what was
+drawn (`serviceMs`) and how long the attempt took (`tookMs`).
 
 It runs one by one under the worker's concurrency (`LAB_CONCURRENCY` slots per worker): a
 workload needs about rate × mean service time slots (12,000/min of 80 ms jobs: 16 slots).
@@ -14,15 +16,13 @@ workload needs about rate × mean service time slots (12,000/min of 80 ms jobs: 
 
 from __future__ import annotations
 
-import json
-import random
 import time
-from functools import lru_cache
 from typing import Any
 
+from lab import Field, Job, PayloadError, PermanentError
+from lab.runtime import portable
 from lab.runtime.distributions import Distribution, DistributionError, parse
-from lab.runtime.messages import Job
-from lab.runtime.payload import Field, PayloadError, PermanentError
+from lab.runtime.payload import check
 
 BATCHABLE = False
 MAX_SERVICE_MS = 600_000  # ten minutes: a draw above is clipped to it
@@ -49,21 +49,39 @@ class SyntheticFailure(RuntimeError):
     """An attempt that failed because `failRate` said so."""
 
 
-@lru_cache(maxsize=256)
-def _parsed(spec: str, high: float) -> Distribution:
-    return parse(json.loads(spec), high)
+DEFAULTS = {f.name: f.default for f in FIELDS}
+_parsed: dict[tuple[str, float], Distribution] = {}  # at most 256 specs, each parsed once
+
+
+def _parse_once(spec: Any, name: str, high: float) -> Distribution:
+    # Keyed by the spec's repr, which tells 1, 1.0 and True apart and costs a fraction of a
+    # sorted JSON text (the same spec in another key order merely parses again).
+    try:
+        key = (repr(spec), high)
+    except ValueError:  # an integer past 4,300 digits has no text: only a caller's mistake
+        raise PayloadError(name, "must be a JSON object") from None
+    found = _parsed.get(key)
+    if found is None:
+        found = parse(spec, high)
+        if len(_parsed) >= 256:
+            _parsed.clear()
+        _parsed[key] = found
+    return found
 
 
 def distributions(payload: dict[str, Any]) -> tuple[Distribution, Distribution]:
-    """The payload's service-time and document-size distributions (parsed once per payload)."""
+    """The payload's service-time and document-size distributions (parsed once per spec)."""
     found = []
     for name, high in (("serviceMs", MAX_SERVICE_MS), ("docBytes", MAX_DOC_BYTES)):
-        spec = payload.get(name, next(f.default for f in FIELDS if f.name == name))
+        spec = payload.get(name, DEFAULTS[name])
         try:
-            found.append(_parsed(json.dumps(spec, sort_keys=True), high))
+            found.append(_parse_once(spec, name, high))
         except DistributionError as exc:
             where = f"{name}.{exc.field}" if exc.field else name
-            raise PayloadError(where, str(exc).split(": ", 1)[-1]) from None
+            # The message without its parameter's prefix (one without a parameter may hold
+            # ": " itself, in its example).
+            message = str(exc)[len(exc.field) + 2 :] if exc.field else str(exc)
+            raise PayloadError(where, message) from None
     return found[0], found[1]
 
 
@@ -71,21 +89,39 @@ def validate(payload: dict[str, Any]) -> None:
     distributions(payload)
 
 
-def draw(payload: dict[str, Any], key: Any, attempt: int) -> dict[str, Any]:
-    """What the attempt `attempt` of job `key` does: pure, so tests and reports can say what a
-    seed gives without running it."""
-    seed = int(payload.get("seed", 0))
-    service, size = distributions(payload)
-    permanent = float(payload.get("permanentFailRate", 0.0))
-    gate = random.Random(f"{seed}:{key}:permanent")
-    fails_for_good = attempt == 1 and permanent > 0 and gate.random() < permanent
-    rng = random.Random(f"{seed}:{key}:{attempt}")
+def checked(payload: dict[str, Any]) -> tuple[Distribution, Distribution]:
+    """Every field of the payload as FIELDS declares it (numbers are JSON numbers, never text),
+    then its distributions."""
+    check(payload, FIELDS, "synthetic")
+    return distributions(payload)
+
+
+def draw(payload: dict[str, Any], key: int | str, attempt: int) -> dict[str, Any]:
+    """What the attempt `attempt` of job `key` (its seq, or a single job's id) does: pure, so
+    tests and reports can say what a seed gives without running it. Each draw has its own
+    index (docs/reference/portable-random.md), so a draw skipped (a rate of 0) shifts none."""
+    service, size = checked(payload)
+    seed = payload.get("seed") or 0  # None: absent, as FIELDS reads it
+    permanent = float(payload.get("permanentFailRate") or 0.0)
+    fail_rate = float(payload.get("failRate") or 0.0)
+    # The gate has a stream of its own (attempt 0), drawn on the first attempt only.
+    gate = portable.Stream(seed, key, portable.GATE_ATTEMPT)
+    fails_for_good = attempt == 1 and permanent > 0 and gate.at(0) < permanent
+    stream = portable.Stream(seed, key, attempt)
     return {
         "permanent": fails_for_good,
-        "serviceMs": service.sample(rng),
-        "fails": rng.random() < float(payload.get("failRate", 0.0)),
-        "docBytes": int(size.sample(rng)),
+        "serviceMs": service.sample(stream.at(portable.SERVICE)),
+        "fails": fail_rate > 0 and stream.at(portable.FAIL) < fail_rate,
+        "docBytes": int(size.sample(stream.at(portable.DOC))),
     }
+
+
+def fails_for_good(payload: dict[str, Any], key: int | str, attempts: int) -> bool:
+    """Whether job `key` fails for good when it may run `attempts` times: at once
+    (`permanentFailRate`), or on every attempt (`failRate`). Pure: what a run's seed says its
+    failed jobs are, on any worker or framework that retries `attempts` times."""
+    drawn = [draw(payload, key, a) for a in range(1, attempts + 1)]
+    return drawn[0]["permanent"] or all(d["fails"] for d in drawn)
 
 
 def work(service_ms: float, cpu_share: float) -> None:
@@ -106,7 +142,7 @@ def handle(job: Job) -> dict[str, Any]:
     if drawn["permanent"]:
         raise PermanentError("synthetic: fails for good (permanentFailRate)")
     started = time.perf_counter()
-    work(drawn["serviceMs"], float(job.payload.get("cpuShare", 0.0)))
+    work(drawn["serviceMs"], float(job.payload.get("cpuShare") or 0.0))
     took_ms = (time.perf_counter() - started) * 1000
     if drawn["fails"]:
         raise SyntheticFailure(f"synthetic: attempt {job.attempt} fails (failRate)")

@@ -66,20 +66,20 @@ def asset(name: str) -> Response:
 def overview(lab: Lab) -> dict[str, Any]:
     """Counts per job state, queue depths and head ages, the run with its job latency, and
     live workers, for the admin page."""
-    state, records, publisher = lab.state, lab.records, lab.publisher
+    stores, records, publisher = lab.stores, lab.records, lab.publisher
     topology = publisher.topology
     counts: dict[str, Any] = records.counts()
-    counts["deadLettered"] = state.dead_lettered()
+    counts["deadLettered"] = stores.counting.dead_lettered()
     queues: list[dict[str, Any]] = []
     queues_error = None
     try:
         queues = publisher.depths([*topology.consumed, topology.dead, *topology.retries])
     except PublishError as exc:
         queues_error = str(exc)
-    paused = state.paused_queues()
-    ages = headage.per_queue(state.head_ages())
-    status = state.status()
-    measured = state.latency(status["runId"], windows=False) if status["runId"] else None
+    paused = stores.pauses.paused()
+    ages = headage.per_queue(stores.head_ages.read())
+    status = stores.overview.status()
+    measured = stores.runs.latency(status["runId"], windows=False) if status["runId"] else None
     return {
         "counts": counts,
         "queues": [

@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lab import __version__, config
+from lab import config
 from lab.api import admin, bulk, deadletters, jobs, kinds, live, queues, runs
 from lab.api.access import AccessGuard, Policy
 from lab.api.health import Health
@@ -40,15 +40,17 @@ from lab.api.services import Services
 from lab.api.snapshot import StatusFastPath, StatusSnapshot
 from lab.config import Settings
 from lab.runtime import broker, retention, single_jobs
-from lab.runtime import state as state_module
+from lab.runtime import connections as redis_connections
 from lab.runtime import store as store_module
 from lab.runtime.deadletters import DeadLetters
 from lab.runtime.delayed import DelayedReleaser
 from lab.runtime.events import EventHub, EventLog
 from lab.runtime.jobs import JobRecords
 from lab.runtime.search import RecordIndexer, RecordSearch
-from lab.runtime.state import State
 from lab.runtime.store import Store
+from lab.runtime.stores import Stores
+from lab.targets.bullmq_relay import Relay
+from lab.version import __version__
 
 log = logging.getLogger("lab.api.app")
 
@@ -64,7 +66,7 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 def make_services(settings: Settings) -> Services:
     """The clients of this API process, one of each, shared by every route."""
-    state = State(settings)
+    stores = Stores.of(settings)
     publisher = broker.Publisher(
         settings.amqp_url, "lab-api", broker.Topology.of(settings), broker.Deadlines.of(settings)
     )
@@ -80,15 +82,19 @@ def make_services(settings: Settings) -> Services:
 
     return Services(
         settings=settings,
-        state=state,
-        records=JobRecords(state),
+        stores=stores,
+        records=JobRecords(settings, stores.redis),
         publisher=publisher,
         store=store,
         search=RecordSearch(settings, store),
         dead=DeadLetters(settings.amqp_url, publisher.topology, broker.Deadlines.of(settings)),
         slots=StreamSlots(settings.max_streams, settings.stream_share),
         health=Health(
-            {"redis": state.ping, "rabbitmq": rabbitmq_answers, "elasticsearch": store.ping}
+            {
+                "redis": stores.overview.ping,
+                "rabbitmq": rabbitmq_answers,
+                "elasticsearch": store.ping,
+            }
         ),
     )
 
@@ -108,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if done["pruned"]:
                     log.info("pruned %d jobs older than the retention", done["pruned"])
                 runs = await run_in_threadpool(
-                    retention.prune_runs, lab.state, lab.store, settings.run_retention_s
+                    retention.prune_runs, lab.stores.retention, lab.store, settings.run_retention_s
                 )
                 if runs["pruned"]:
                     log.info("pruned runs older than the retention: %s", ", ".join(runs["pruned"]))
@@ -130,7 +136,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             lab.records,
             lambda job_id: single_jobs.publish_current(lab.records, lab.publisher, job_id),
         ).start()
+        relay = Relay(settings, lab.records)
+        lab.wake_relay = relay.wake
+        relay.start()  # idle until a job goes to BullMQ
         yield
+        relay.stop()
+        if lab.bullmq is not None:
+            lab.bullmq.close()
         delayed.stop()
         indexer.stop()
         pruner.cancel()
@@ -189,7 +201,7 @@ def add_errors(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unavailable(_request: Request, exc: Exception) -> JSONResponse:
         """A service that is down is a 503 naming it; anything else is a bug (500)."""
-        if state_module.unavailable(exc):
+        if redis_connections.unavailable(exc):
             return error(503, f"Redis is unreachable: {exc}", service="redis")
         if store_module.unavailable(exc):
             return error(503, f"Elasticsearch is unreachable: {exc}", service="elasticsearch")
@@ -204,7 +216,7 @@ def add_system_routes(app: FastAPI, lab: Services) -> None:
     topology = lab.publisher.topology
     exposition = Exposition(
         PipelineCollector(
-            lab.state,
+            lab.stores,
             lab.publisher,
             lambda: [*topology.consumed, topology.dead, *topology.retries],
             lambda: app.state.hub.cursor if hasattr(app.state, "hub") else None,

@@ -30,12 +30,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from lab.api import targeted
 from lab.api.responses import error, invalid
 from lab.api.services import Lab, Services
 from lab.runtime.broker import PublishError
 from lab.runtime.jobs import JobConflict, JobNotFound, JobState
 from lab.runtime.messages import ID_PATTERN, KIND_PATTERN
-from lab.runtime.single_jobs import requeue
+from lab.targets.bullmq_jobs import SubmitError
 
 MAX_IDS = 10_000
 MAX_PER_CALL = 5_000
@@ -106,21 +107,22 @@ def matching(lab: Services, f: BulkFilter) -> Iterator[tuple[str, str | None]]:
 
 
 def apply(lab: Services, action: str, job_id: str) -> str:
-    records, publisher, store = lab.records, lab.publisher, lab.store
     try:
         if action == "retry":
-            requeue(records, publisher, job_id)
+            targeted.requeue(lab, job_id)
         elif action == "cancel":
-            records.cancel(job_id)
+            targeted.cancel(lab, job_id)
         else:
-            records.delete(job_id)
-            store.delete_many([job_id])
+            targeted.delete(lab, job_id)
+            lab.store.delete_many([job_id])
     except JobConflict as exc:
         return f"now {exc.state}"
     except JobNotFound:
         return "gone"
     except PublishError:
         return "not queued: RabbitMQ refused it"
+    except SubmitError:
+        return "not queued: BullMQ's Redis refused it"
     return "changed"
 
 

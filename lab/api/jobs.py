@@ -17,6 +17,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from lab.api import targeted
 from lab.api.kinds import checked
 from lab.api.limits import StreamsFull, client_of
 from lab.api.responses import error, invalid, sse, sse_response
@@ -72,6 +73,11 @@ class JobRequest(BaseModel):
         default="normal",
         description="waiting single jobs start highest first (see docs/OPERATIONS.md)",
     )
+    target: Literal["lab", "bullmq"] = Field(
+        default="lab",
+        description="who runs it: lab's workers, or BullMQ's (lab up --target bullmq; "
+        "docs/guides/your-pipeline.md)",
+    )
 
 
 def linked(description: str, status: int = 200) -> dict[int | str, dict[str, Any]]:
@@ -113,11 +119,6 @@ def not_found(job_id: str) -> JSONResponse:
 router = APIRouter(tags=["jobs"])
 
 
-def publish(lab: Services, job_id: str) -> None:
-    records, publisher = lab.records, lab.publisher
-    single_jobs.publish_current(records, publisher, job_id)
-
-
 def run_job(lab: Services, job_id: str) -> dict[str, Any] | None:
     """A run's job: its document (a deleted single job's document is gone with it)."""
     store = lab.store
@@ -156,6 +157,10 @@ def create_job(lab: Lab, body: JobRequest) -> Any:
         if run_at > (time.time() + MAX_DELAY_S) * 1000:
             return invalid("runAt", "is more than 30 days away")
     attempts = body.attempts or handler.attempts or settings.max_attempts
+    if body.target == "bullmq":
+        return targeted.create_on_bullmq(
+            lab, body.kind, body.payload, attempts, body.priority, bool(run_at)
+        )
     try:
         job_id = single_jobs.submit(
             records, publisher, body.kind, body.payload, attempts, run_at, body.priority
@@ -285,7 +290,7 @@ def change(
 @router.post("/jobs/{job_id}/cancel", operation_id="cancelJob", responses=linked("the job"))
 def cancel_job(lab: Lab, job_id: str) -> Any:
     """A queued job never runs; a running one stops at its next progress step (202)."""
-    outcome, refused = change(lab, job_id, lab.records.cancel, "cancelled")
+    outcome, refused = change(lab, job_id, lambda i: targeted.cancel(lab, i), "cancelled")
     if refused is not None:
         return refused
     code = 200 if outcome == "cancelled" else 202
@@ -299,14 +304,13 @@ def retry_job(lab: Lab, job_id: str) -> Any:
     """A failed or cancelled job goes back to the queue with attempt + 1 and a fresh budget
     of automatic retries, starting again at the bottom of the retry ladder."""
     records = lab.records
-    _, refused = change(lab, job_id, records.retry, "retried")
+    try:
+        _, refused = change(lab, job_id, lambda i: targeted.requeue(lab, i), "retried")
+    except targeted.NotQueued as exc:
+        # The job stays, failed with the reason: retry it again later.
+        return targeted.not_queued(exc, records.get(job_id))
     if refused is not None:
         return refused
-    try:
-        publish(lab, job_id)
-    except PublishError as exc:
-        # The job stays, failed with the reason (`publish_current`): retry it again later.
-        return error(503, str(exc), service="rabbitmq", job=records.get(job_id))
     return records.get(job_id)
 
 
@@ -314,7 +318,7 @@ def retry_job(lab: Lab, job_id: str) -> Any:
 def delete_job(lab: Lab, job_id: str) -> Any:
     """Remove the job's record and its result document; a queued job is skipped when
     delivered. Jobs that ended are also pruned after `LAB_JOB_RETENTION_S`."""
-    _, refused = change(lab, job_id, lab.records.delete, "deleted")
+    _, refused = change(lab, job_id, lambda i: targeted.delete(lab, i), "deleted")
     if refused is not None:
         return refused
     try:

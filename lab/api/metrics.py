@@ -36,11 +36,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from lab.runtime import connections as redis_connections
 from lab.runtime import headage, latency
-from lab.runtime import state as state_module
 from lab.runtime.broker import Publisher, PublishError
 from lab.runtime.jobs import STATES
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"
 CACHE_S = 1.0  # a scrape storm costs Redis and RabbitMQ one read a second, not one per scrape
@@ -119,12 +119,12 @@ class PipelineCollector:
 
     def __init__(
         self,
-        state: State,
+        stores: Stores,
         publisher: Publisher,
         queues: Callable[[], list[str]],
         reader_cursor: Callable[[], str | None],
     ):
-        self.state = state
+        self.stores = stores
         self.publisher = publisher
         self.queues = queues
         self.reader_cursor = reader_cursor
@@ -134,7 +134,7 @@ class PipelineCollector:
         try:
             yield from self._from_redis()
         except Exception as exc:  # noqa: BLE001 - the scrape still answers, saying Redis is down
-            if not state_module.unavailable(exc):
+            if not redis_connections.unavailable(exc):
                 raise
             redis_up = 0
         rabbit_up = 1
@@ -150,8 +150,8 @@ class PipelineCollector:
         yield up
 
     def _from_redis(self) -> Iterator[Metric]:
-        status = self.state.status()
-        counts = self.state.counters(status["runId"], STATES)
+        status = self.stores.overview.status()
+        counts = self.stores.overview.counters(status["runId"], STATES)
         totals, dead, by_state = counts.totals, counts.dead_lettered, counts.jobs_by_state
         stream_len, newest_id, run_dead = counts.events, counts.newest_event, counts.run_dead
 
@@ -166,7 +166,7 @@ class PipelineCollector:
         )
         yield from self._run(status, run_dead)
         yield from self._processes(status)
-        yield from self._latency(self.state.redis.hgetall(self.state.keys.latency))
+        yield from self._latency(self.stores.redis.hgetall(self.stores.overview.keys.latency))
 
         head = GaugeMetricFamily(
             "lab_queue_head_age_seconds",
@@ -174,7 +174,7 @@ class PipelineCollector:
             "(measured each second by the scheduler leader; absent when none runs)",
             labels=["queue"],
         )
-        for queue, ms in sorted(headage.per_queue(self.state.head_ages()).items()):
+        for queue, ms in sorted(headage.per_queue(self.stores.head_ages.read()).items()):
             head.add_metric([queue], ms / 1000)
         yield head
 
@@ -232,11 +232,26 @@ class PipelineCollector:
         info = GaugeMetricFamily(
             "lab_run_info",
             "The active (or latest) run; 1 per run shown",
-            labels=["run_id", "state"],
+            labels=["run_id", "state", "target"],
         )
         if status["runId"]:
-            info.add_metric([status["runId"], status["state"]], 1)
+            info.add_metric([status["runId"], status["state"], status.get("target") or "lab"], 1)
         yield info
+        submits = GaugeMetricFamily(
+            "lab_run_submits", "The run's submits to its target's broker, by outcome",
+            labels=["outcome"],
+        )  # fmt: skip
+        for outcome, n in (status.get("submits") or {}).items():
+            submits.add_metric([outcome], n)
+        yield submits
+        yield GaugeMetricFamily(
+            "lab_run_executed_again_jobs", "Jobs of the run that ended more than once",
+            value=int(status.get("executedAgain") or 0),
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "lab_run_unexpected_jobs", "Jobs that ended that the run never released",
+            value=int(status.get("unexpected") or 0),
+        )  # fmt: skip
         yield GaugeMetricFamily(
             "lab_run_active", "1 while a run is being released", value=int(status["running"])
         )

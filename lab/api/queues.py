@@ -20,7 +20,7 @@ from lab.api.responses import error
 from lab.api.services import Lab, Services
 from lab.runtime import headage
 from lab.runtime.broker import PublishError
-from lab.runtime.state import NoActiveRun
+from lab.runtime.stores import NoActiveRun
 
 router = APIRouter(tags=["queues"])
 
@@ -40,8 +40,8 @@ def queues(lab: Lab) -> Any:
         depths = lab.publisher.depths([*topology.consumed, topology.dead, *topology.retries])
     except PublishError as exc:
         return error(503, str(exc))
-    paused = lab.state.paused_queues()
-    ages = headage.per_queue(lab.state.head_ages())
+    paused = lab.stores.pauses.paused()
+    ages = headage.per_queue(lab.stores.head_ages.read())
     return {
         "queues": [
             {**d, "paused": d["name"] in paused, "headAgeMs": ages.get(str(d["name"]))}
@@ -53,7 +53,7 @@ def queues(lab: Lab) -> Any:
 def pause(lab: Services, name: str, paused: bool) -> Any:
     if name not in lab.publisher.topology.consumed:
         return unknown(lab, name)
-    changed_now = lab.state.pause_queue(name, paused)
+    changed_now = lab.stores.pauses.pause_queue(name, paused)
     lab.changed()
     return {"queue": name, "paused": paused, "changed": changed_now}
 
@@ -66,6 +66,7 @@ def pause_queue(name: str, lab: Lab) -> Any:
 
 @router.post("/queues/{name}/resume", operation_id="resumeQueue")
 def resume_queue(name: str, lab: Lab) -> Any:
+    """Workers consume this queue again, with the same prefetch (within one heartbeat)."""
     return pause(lab, name, False)
 
 
@@ -75,7 +76,7 @@ def purge_queue(name: str, lab: Lab) -> Any:
     count. Refused while a run is being released: its jobs would never be counted."""
     if name not in lab.publisher.topology.consumed:
         return unknown(lab, name)
-    if name == lab.publisher.topology.queue and lab.state.active_run_id():
+    if name == lab.publisher.topology.queue and lab.stores.runs.active_id():
         return error(409, "a run is active; stop it before purging its queue")
     try:
         return {"queue": name, "purged": lab.publisher.purge(name)}
@@ -85,7 +86,7 @@ def purge_queue(name: str, lab: Lab) -> Any:
 
 def pause_run(lab: Services, paused: bool) -> Any:
     try:
-        run_id, changed_now = lab.state.pause_run(paused)
+        run_id, changed_now = lab.stores.runs.pause(paused)
     except NoActiveRun as exc:
         return error(409, str(exc))
     lab.changed()
@@ -95,10 +96,12 @@ def pause_run(lab: Services, paused: bool) -> Any:
 @router.post("/run/pause", operation_id="pauseRun")
 def pause_run_route(lab: Lab) -> Any:
     """The scheduler releases nothing more of the active run until it is resumed; jobs
-    already queued still run. The rate limiter keeps its state: no burst after a resume."""
+    already queued still run. The shape's clock stops with it: after a resume the release goes
+    on where the shape stood, with no burst for the time it was paused."""
     return pause_run(lab, True)
 
 
 @router.post("/run/resume", operation_id="resumeRun")
 def resume_run_route(lab: Lab) -> Any:
+    """The scheduler releases the active run again, from where its shape stood at the pause."""
     return pause_run(lab, False)

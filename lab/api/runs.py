@@ -18,12 +18,20 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from lab.api.kinds import checked
+from lab import targets
+from lab.api.kinds import checked, checked_task
 from lab.api.responses import error, invalid
 from lab.api.services import Lab, Services
 from lab.runtime import shapes, slo
 from lab.runtime.messages import is_id
-from lab.runtime.state import MAX_JOBS, NoActiveRun, RunConflict, ShapeRace
+from lab.runtime.stores.runs import (
+    MAX_JOBS,
+    NoActiveRun,
+    RunConflict,
+    ShapeHistoryFull,
+    ShapeRace,
+)
+from lab.targets import usertask, verdict
 
 # One job per 10 minutes at the slowest (slower runs never look alive), a million a second at
 # the fastest (far past what one queue takes); every rate of a shape has the same bounds.
@@ -57,8 +65,10 @@ class RunRequest(BaseModel):
     y: float | None = RATE
     shape: dict[str, Any] | None = SHAPE
     kind: str = Field(
-        default="index", max_length=64, description="the job kind (GET /kinds lists them)"
-    )
+        default="index", max_length=64,
+        description="the job kind (GET /kinds lists them); `task` on a target other than lab: "
+        'your own task, the payload {"task": "dotted.name", "args": [...], "kwargs": {...}}',
+    )  # fmt: skip
     payload: dict[str, Any] = Field(
         default_factory=dict, description="every job's payload, checked by the kind's fields"
     )
@@ -78,6 +88,11 @@ class RunRequest(BaseModel):
     sloGraceSeconds: float | None = Field(  # noqa: N815
         default=None, ge=0, le=86_400, allow_inf_nan=False,
         description="warm-up before objectives are judged (default: each one's window)",
+    )  # fmt: skip
+    target: str = Field(
+        default=targets.DEFAULT, max_length=32,
+        description="the system under test: lab (its own pipeline), celery, dramatiq, rq, arq, "
+        "bullmq (GET /targets lists them; its workers run with lab up --target NAME)",
     )  # fmt: skip
 
 
@@ -128,56 +143,69 @@ def start_run(body: RunRequest, lab: Lab) -> Any:
     shape = shape_of(body.y, body.shape, seed)
     if isinstance(shape, JSONResponse):
         return shape
-    handler = checked(body.kind, body.payload)
+    own_task = body.kind == usertask.KIND and body.target != targets.DEFAULT
+    handler = checked_task(body.payload) if own_task else checked(body.kind, body.payload)
     if isinstance(handler, JSONResponse):
         return handler
+    try:
+        cls = targets.target_class(body.target)
+    except targets.TargetError as exc:
+        return invalid("target", exc.args[0].split(": ", 1)[-1])
+    missing = cls.missing()
+    if missing:
+        return invalid("target", missing)
     objectives = None
     if body.slo is not None:
         try:
             objectives = [o.as_json() for o in slo.parse(body.slo)]
         except slo.SloError as exc:
             return invalid(exc.field, str(exc).split(": ", 1)[1])
-    payload = dict(body.payload)
-    if handler.fields and any(f.name == "seed" for f in handler.fields):
+    payload = dict(handler if isinstance(handler, dict) else body.payload)
+    if not isinstance(handler, dict) and any(f.name == "seed" for f in handler.fields or ()):
         payload.setdefault("seed", seed)  # a kind that draws at random draws from the run's seed
     try:
-        run_id = lab.state.start_run(
+        run_id = lab.stores.runs.start(
             body.x, shape=shape, kind=body.kind, payload=payload, seed=seed, slo=objectives,
             abort_on_breach=body.abortOnBreach, slo_grace_s=body.sloGraceSeconds,
+            target=body.target,
         )  # fmt: skip
     except RunConflict as exc:
         return error(409, str(exc), runId=exc.run_id)
-    return changed(lab, {"runId": run_id, **lab.state.status()})
+    return changed(lab, {"runId": run_id, **lab.stores.overview.status()})
 
 
 @router.patch("/run")
 def change_run(body: RunChange, lab: Lab) -> Any:
     """The active run follows a new rate (`y`) or `shape` from now on, going on from the jobs
     its old shape had released; the change is kept in the run's record (`changes`)."""
-    run_id = lab.state.active_run_id()
+    run_id = lab.stores.runs.active_id()
     if run_id is None:
         return error(409, str(NoActiveRun()))
-    run = lab.state.run(run_id)
+    run = lab.stores.runs.get(run_id)
     shape = shape_of(body.y, body.shape, run.seed or 0 if run else 0)
     if isinstance(shape, JSONResponse):
         return shape
     try:
-        base = lab.state.reshape(run_id, shape)
+        base = lab.stores.runs.reshape(run_id, shape)
     except NoActiveRun as exc:
         return error(409, str(exc))
     except ShapeRace as exc:
         return error(409, str(exc))
-    return changed(lab, {"runId": run_id, "shape": shape, "from": base, **lab.state.status()})
+    except ShapeHistoryFull as exc:
+        return invalid("shape", str(exc))
+    return changed(
+        lab, {"runId": run_id, "shape": shape, "from": base, **lab.stores.overview.status()}
+    )
 
 
 @router.post("/stop")
 def stop_run(lab: Lab) -> Any:
     """Stop releasing the active run; jobs already queued still finish and are counted."""
     try:
-        run_id = lab.state.stop_run()
+        run_id = lab.stores.runs.stop()
     except NoActiveRun as exc:
         return error(409, str(exc))
-    return changed(lab, {"stopped": run_id, **lab.state.status()})
+    return changed(lab, {"stopped": run_id, **lab.stores.overview.status()})
 
 
 @router.get("/status", response_model=None)
@@ -192,12 +220,14 @@ async def status(request: Request) -> Response:
 @router.get("/runs")
 def runs(lab: Lab, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
     """Run history, newest first."""
-    return [r.__dict__ for r in lab.state.runs(limit)]
+    return [r.__dict__ for r in lab.stores.runs.newest(limit)]
 
 
 @router.get("/runs/{run_id}", operation_id="getRun")
 def run(run_id: str, lab: Lab) -> Any:
-    found = lab.state.run(run_id) if is_id(run_id) else None
+    """One run's whole record: its counters and state, its kind, payload and seed, every shape
+    it followed (`changes`), its pauses and its objectives (docs/reference/json.md)."""
+    found = lab.stores.runs.get(run_id) if is_id(run_id) else None
     return found.__dict__ if found else error(404, f"no run {run_id[:200]!r}")
 
 
@@ -205,7 +235,7 @@ def run(run_id: str, lab: Lab) -> Any:
 def timeline(run_id: str, lab: Lab) -> Any:
     """The run's released, processed and failed jobs per second, from its start to its end
     (or now); kept in Redis, so it is the same after any process restarts."""
-    found = lab.state.timeline(run_id) if is_id(run_id) else None
+    found = lab.stores.runs.timeline(run_id) if is_id(run_id) else None
     return found if found else error(404, f"no run {run_id[:200]!r}")
 
 
@@ -215,8 +245,24 @@ def run_latency(run_id: str, lab: Lab, windows: Annotated[bool, Query()] = True)
     finished) and end to end (first released → finished or dead-lettered), each with count,
     mean, p50, p90, p95, p99, p99.9 and max, overall, per kind and per 10-second window
     (`windows=false` leaves those out); from histograms that merge every worker's exactly."""
-    found = lab.state.latency(run_id, windows) if is_id(run_id) else None
+    found = lab.stores.runs.latency(run_id, windows) if is_id(run_id) else None
     return found if found else error(404, f"no run {run_id[:200]!r}")
+
+
+@router.get("/runs/{run_id}/verdict")
+def run_verdict(run_id: str, lab: Lab) -> Any:
+    """The run's delivery verdict now: released, submits ok / failed / indeterminate,
+    processed, failed, lost (submitted and never ended), duplicated (a document written more
+    than once), executed more than once, unexpected; `clean` when none was lost, duplicated or
+    unexpected. Final once the run has drained (`lab run verdict --drain`)."""
+    found = verdict.read(lab.stores, lab.store, run_id) if is_id(run_id) else None
+    return found if found else error(404, f"no run {run_id[:200]!r}")
+
+
+@router.get("/targets")
+def list_targets() -> Any:
+    """The systems a run can drive (`target` of POST /run), and what each lacks here."""
+    return [targets.describe(name) for name in targets.names()]
 
 
 @router.get("/history")
@@ -225,4 +271,4 @@ def recent_history(
 ) -> dict[str, Any]:
     """Released, processed and failed jobs per 10-second bucket over the last `seconds`,
     whatever the runs (at most `LAB_HISTORY_S`, default an hour)."""
-    return lab.state.recent(seconds)
+    return lab.stores.overview.recent(seconds)

@@ -20,14 +20,15 @@ from lab.runtime.broker import Publisher
 from lab.runtime.deadletters import DeadLetters
 from lab.runtime.jobs import JobRecords
 from lab.runtime.search import RecordSearch
-from lab.runtime.state import State
 from lab.runtime.store import Store
+from lab.runtime.stores import Stores
+from lab.targets.bullmq_jobs import SingleJobs
 
 
 @dataclass
 class Services:
     settings: Settings
-    state: State
+    stores: Stores
     records: JobRecords
     publisher: Publisher
     store: Store
@@ -38,6 +39,8 @@ class Services:
     # Called after this process changed a run or a pause, so its next /status shows it at once.
     changed: Callable[[], None] = lambda: None
     bulk_running: threading.Lock = field(default_factory=threading.Lock)  # one bulk at a time
+    bullmq: SingleJobs | None = None  # single jobs on BullMQ (lab/api/targeted.py), when used
+    wake_relay: Callable[[], None] = lambda: None  # a job went to BullMQ: relay its events now
 
 
 def services(connection: HTTPConnection) -> Services:

@@ -9,11 +9,13 @@ settings and turns every error into one line. docs/reference/cli.md is generated
     stack.py      stack up|down|status|env          jobs.py      job add|list|show|watch|…
     dead.py       dead list|replay|purge            queues.py    queue list|pause|resume|purge
     kinds.py      kind list|show                    reports.py   report run|list|compare
+    targets.py    target list|show
     bench.py      bench throughput|rate|agents|panel|status
     loadtest.py   loadtest (Locust)                 notebook.py  notebook (JupyterLab)
     reset.py      reset                             completion.py completion bash|zsh
     faults.py     fault list|add|remove|disable|blackhole|heal|reset|serve|freeze|thaw|throttle
     experiments.py experiment run|report
+    capacity.py   capacity run|report (lab capacity --out DIR … for short)
     demo.py       demo
 """
 
@@ -22,10 +24,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import lab
 from lab import config
 from lab.cli import (
     bench,
+    capacity,
     completion,
     dead,
     demo,
@@ -42,6 +44,7 @@ from lab.cli import (
     reset,
     runs,
     stack,
+    targets,
 )
 from lab.cli.arguments import WORKER_FLAGS
 from lab.cli.terminal import say_error
@@ -52,28 +55,34 @@ from lab.ops import logs
 from lab.ops.faults.client import FaultApiError
 from lab.ops.servers import StackError
 from lab.ops.supervisor import SupervisorError
+from lab.targets import TargetError
+from lab.version import __version__
 
-try:  # what a service that does not answer raises, from the clients lab uses
-    import elastic_transport
+
+def unreachable_errors() -> tuple[type[Exception], ...]:
+    """What a service that does not answer raises, from the clients lab uses. Elasticsearch's
+    only when its client was imported: most commands never make one (`lab.runtime.store`)."""
     import pika.exceptions
     import redis.exceptions
 
-    UNREACHABLE: tuple[type[Exception], ...] = (
+    errors: tuple[type[Exception], ...] = (
         redis.exceptions.ConnectionError,
         redis.exceptions.TimeoutError,
         pika.exceptions.AMQPConnectionError,
-        elastic_transport.ConnectionError,
-        elastic_transport.ConnectionTimeout,
     )
-except ImportError:  # pragma: no cover - the runtime image has them all
-    UNREACHABLE = ()
+    transport = sys.modules.get("elastic_transport")
+    if transport is not None:
+        errors += (transport.ConnectionError, transport.ConnectionTimeout)
+    return errors
+
 
 COMMANDS = (
-    processes, stack, runs, jobs, kinds, queues, dead, faults, reset, loadtest, reports, bench,
-    experiments, notebook, demo, completion,
+    processes, stack, runs, jobs, kinds, targets, queues, dead, faults, reset, loadtest, reports,
+    bench, experiments, capacity, notebook, demo, completion,
 )  # fmt: skip
 EXPECTED = (
     ConfigError, ApiError, SupervisorError, StackError, TimeoutError, MissingExtra, FaultApiError,
+    TargetError,
 )  # fmt: skip
 
 EXIT_CODES = {
@@ -88,7 +97,8 @@ EXIT_CODES = {
 
 EPILOG = (
     "Short forms: lab status | stop | runs | pause | resume = lab run status | stop | list | "
-    "pause | resume; lab run --x N --y M = lab run start …; lab report NAME = lab report run NAME."
+    "pause | resume; lab run --x N --y M = lab run start …; lab report NAME = lab report run NAME;"
+    " lab capacity --out DIR … = lab capacity run --out DIR …."
     " Exit codes: " + "; ".join(f"{code} {text.split(':')[0]}" for code, text in EXIT_CODES.items())
 )
 
@@ -99,11 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Experiment harness and load lab for a queue pipeline.",
         epilog=EPILOG,
     )
-    parser.add_argument("--version", action="version", version=f"lab {lab.__version__}")
+    parser.add_argument("--version", action="version", version=f"lab {__version__}")
     grammar.global_flags(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub)
+    parser.set_defaults(parser=parser)  # for a command that describes the CLI (completion)
     return grammar.finish(parser)
 
 
@@ -138,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args, settings) or 0
     except EXPECTED as exc:
         return say_error(str(exc), args.verbose)
-    except UNREACHABLE as exc:
+    except unreachable_errors() as exc:
         return say_error(unreachable(exc, args), args.verbose)
     except KeyboardInterrupt:
         return 130

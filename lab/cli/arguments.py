@@ -6,37 +6,37 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
+
+from lab import targets
+
+Number = TypeVar("Number", int, float)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
-    return value
+def number(
+    convert: Callable[[str], Number], noun: str, accept: Callable[[Number], bool], rule: str
+) -> Callable[[str], Number]:
+    """An argument type for numbers: `convert` the text, refused as not `noun` when it cannot
+    be, then refused unless `accept`ed, saying what it must be (`rule`)."""
+
+    def check(text: str) -> Number:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {rule}")
+        return value
+
+    return check
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number greater than 0")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
+positive_int = number(int, "a whole number", lambda v: v > 0, "greater than 0")
+non_negative_int = number(int, "a whole number", lambda v: v >= 0, "0 or more")
+# NaN and infinity convert, and are refused here: no count, rate or duration is either.
+positive_float = number(
+    float, "a number", lambda v: 0 < v < float("inf"), "a finite number greater than 0"
+)
 
 
 def moment(text: str) -> str:
@@ -67,11 +67,27 @@ def kind_name(text: str) -> str:
 def json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"payload is not JSON: {exc}") from None
+    except ValueError as exc:  # not JSON, or an integer past Python's 4,300 digits
+        raise argparse.ArgumentTypeError(f"payload is not JSON: {str(exc)[:200]}") from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("payload must be a JSON object, e.g. '{\"a\": 1}'")
     return value
+
+
+def json_of(kind: type) -> Any:
+    """An argument type for JSON text of one `kind` (list or dict)."""
+    noun = "list" if kind is list else "object"
+
+    def parse(text: str) -> Any:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:  # not JSON, or an integer past Python's 4,300 digits
+            raise argparse.ArgumentTypeError(f"not JSON: {str(exc)[:200]}") from None
+        if not isinstance(value, kind):
+            raise argparse.ArgumentTypeError(f"must be a JSON {noun}")
+        return value
+
+    return parse
 
 
 def service_names(choices: Iterable[str]) -> Callable[[str], tuple[str, ...]]:
@@ -121,6 +137,12 @@ def worker_flags(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         help="jobs of one-by-one kinds (e.g. agent) run at once per worker (LAB_CONCURRENCY)",
     )
+    parser.add_argument(
+        "--target",
+        choices=targets.names(),
+        help="whose workers to run: lab (its own worker, the default) or another framework's "
+        "(lab target list)",
+    )
 
 
 def worker_args(args: argparse.Namespace) -> list[str]:
@@ -130,4 +152,6 @@ def worker_args(args: argparse.Namespace) -> list[str]:
         value = getattr(args, flag, None)
         if value is not None:
             out += [f"--{flag.replace('_', '-')}", str(value)]
+    if getattr(args, "target", None) not in (None, targets.DEFAULT):
+        out += ["--target", args.target]
     return out

@@ -11,37 +11,49 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lab.cli import grammar
 from lab.cli.arguments import positive_float, positive_int, positive_ints
-from lab.cli.terminal import console, say_error
+from lab.cli.terminal import note, say, say_error
 from lab.config import Settings
 from lab.ops import stack
 
+DEFAULT_PEERS = ("celery", "dramatiq")  # what `--peers` alone runs beside lab
+
+
+def y_flag(parser: argparse.ArgumentParser, help: str = "jobs per minute") -> None:
+    """`--y`, as fast by default (2,000 jobs a second) as every bench that releases a run
+    needs: the bench then measures the pipeline, not the rate it was given."""
+    parser.add_argument("--y", type=positive_float, default=120_000.0, help=help)
+
 
 def register(sub: Any) -> None:
-    bench = sub.add_parser("bench", help="measure throughput, release accuracy, live views")
-    kinds = bench.add_subparsers(dest="bench", required=True, metavar="MEASURE")
+    kinds = grammar.noun(
+        sub, "bench", "measure throughput, release accuracy, live views", "bench", "MEASURE"
+    )
 
     t = kinds.add_parser(
         "throughput", help="release, drain and end to end through the real processes, beside "
-        "the path's ceilings (and Celery and Dramatiq with --peers)",
+        "the path's ceilings (and other frameworks' workers doing the same with --peers)",
     )  # fmt: skip
     t.add_argument("--jobs", type=positive_int, default=20_000, help="jobs per repetition")
     t.add_argument("--workers", type=positive_int, default=1, help="lab workers draining")
     t.add_argument("--prefetch", type=positive_int, help="LAB_PREFETCH for the workers")
     t.add_argument("--batch", type=positive_int, help="LAB_BATCH for the workers")
-    t.add_argument("--reps", type=positive_int, default=3, help="repetitions of each tool")
+    t.add_argument(
+        "--concurrency", type=positive_int, help="job threads of each worker, lab's and the "
+        "peers' (LAB_CONCURRENCY)",
+    )  # fmt: skip
+    t.add_argument("--reps", type=positive_int, default=3, help="repetitions of each target")
     t.add_argument("--out", default="loadtests/results", help="where the JSON and table go")
     t.add_argument(
-        "--peers", action="store_true",
-        help="also drain the same job through Celery and Dramatiq ('.[bench]')",
+        "--peers", nargs="?", const=",".join(DEFAULT_PEERS), metavar="TARGET,…",
+        help="also run the same jobs through these targets' workers, as one experiment over "
+        f"targets (alone: {','.join(DEFAULT_PEERS)}; any of lab target list; '.[targets]')",
     )  # fmt: skip
-    t.add_argument(
-        "--peer-jobs", type=positive_int, help="jobs per peer configuration (default: ≤ 10,000)"
-    )
     t.set_defaults(handler=cmd_throughput)
 
     r = kinds.add_parser("rate", help="release accuracy: the scheduler alone at Y jobs/min")
-    r.add_argument("--y", type=positive_float, default=120_000.0, help="jobs per minute")
+    y_flag(r)
     r.add_argument("--seconds", type=positive_float, default=60.0, help="how long to release")
     r.set_defaults(handler=cmd_rate)
 
@@ -55,7 +67,7 @@ def register(sub: Any) -> None:
 
     p = kinds.add_parser("panel", help="how far the notebook panel lags the pipeline, job by job")
     p.add_argument("--jobs", type=positive_int, default=20_000, help="jobs in the run")
-    p.add_argument("--y", type=positive_float, default=120_000.0, help="jobs per minute")
+    y_flag(p)
     p.set_defaults(handler=cmd_panel)
 
     s = kinds.add_parser(
@@ -66,7 +78,7 @@ def register(sub: Any) -> None:
         "--loads", type=positive_ints, default=[1000, 2000], help="offered requests/s per step"
     )
     s.add_argument("--seconds", type=positive_float, default=20.0, help="per step")
-    s.add_argument("--y", type=positive_float, default=120_000.0, help="the run's jobs per minute")
+    y_flag(s, "the run's jobs per minute")
     s.add_argument(
         "--api-processes", type=positive_int, default=1, help="API processes sharing the port"
     )
@@ -104,14 +116,17 @@ def measured(handler: Handler) -> Handler:
 
 @measured
 def cmd_throughput(args: argparse.Namespace, settings: Settings) -> int:
-    from lab.measure.bench import markdown, run_bench
+    from lab.experiment import peers
+    from lab.experiment.throughput import run_bench
+    from lab.measure.bench_table import markdown
 
+    others = peers.names(args.peers) if args.peers is not None else ()
     report, path = run_bench(
         settings, args.jobs, args.workers, settings.prefetch, settings.batch, args.reps,
-        Path(args.out), args.peers, args.peer_jobs,
+        Path(args.out), others, note if others else lambda _line: None,
     )  # fmt: skip
     print(markdown(report))
-    console.print(f"lab: results in {path} and {path.with_suffix('.md')}")
+    say("lab: results in {} and {}", path, path.with_suffix(".md"))
     return 0
 
 

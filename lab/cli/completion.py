@@ -56,7 +56,7 @@ complete -o default -F _lab_complete lab
 
 
 def cmd_completion(args: argparse.Namespace, _settings: Any) -> int:
-    from lab.cli import build_parser
-
-    print(script(build_parser(), args.shell), end="")
+    # The whole parser comes with the arguments (`build_parser` puts it there): this module is
+    # one of its commands, so it cannot import the module that gathers them.
+    print(script(args.parser, args.shell), end="")
     return 0

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from lab.cli import grammar
 from lab.cli.arguments import non_negative_int, positive_int
 from lab.cli.terminal import DataTable, bad_input, out, shown
 from lab.client import LabClient
@@ -13,8 +14,7 @@ from lab.config import Settings
 
 
 def register(sub: Any) -> None:
-    dead = sub.add_parser("dead", help="dead letters: list, replay, purge")
-    actions = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = grammar.noun(sub, "dead", "dead letters: list, replay, purge", handler=cmd_dead)
     ls = actions.add_parser("list", help="dead-lettered messages, oldest first (none taken)")
     ls.add_argument("--limit", type=positive_int, default=20, help="at most this many letters")
     ls.add_argument("--offset", type=non_negative_int, default=0, help="skip this many first")
@@ -24,7 +24,6 @@ def register(sub: Any) -> None:
     replay.add_argument("--all", action="store_true", help="every letter")
     purge = actions.add_parser("purge", help="delete every dead letter")
     purge.add_argument("--yes", action="store_true", help="no question asked (scripts, CI)")
-    dead.set_defaults(handler=cmd_dead)
 
 
 def cmd_dead(args: argparse.Namespace, settings: Settings) -> int:

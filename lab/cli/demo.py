@@ -6,17 +6,15 @@ import argparse
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from lab.cli.arguments import positive_float, positive_int
 from lab.cli.runs import watch_run
+from lab.cli.terminal import DataTable, console, say
 from lab.client import LabClient
 from lab.config import Settings, safe_url
 from lab.ops import stack
 from lab.ops.supervisor import Supervisor
 from lab.runtime.store import Store
-
-console = Console(stderr=True)
 
 
 def register(sub: Any) -> None:
@@ -31,7 +29,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return demo(settings, x=args.x, y=args.y, workers=args.workers)
 
 
-def verify(settings: Settings, run: dict, x: int) -> tuple[bool, Table]:
+def verify(settings: Settings, run: dict, x: int) -> tuple[bool, DataTable]:
     """ES count, distinct ids and `processed` must all equal X, with no failures."""
     store = Store(settings)
     store.refresh()
@@ -45,7 +43,7 @@ def verify(settings: Settings, run: dict, x: int) -> tuple[bool, Table]:
         ("processed (Redis)", run["processed"], x),
         ("failed", run["failed"], 0),
     ]
-    table = Table(title=f"run {run['runId']}: {x} jobs at {run['yMinutes']:g}/min")
+    table = DataTable(title=f"run {run['runId']}: {x} jobs at {run['yMinutes']:g}/min")
     table.add_column("check")
     table.add_column("observed", justify="right")
     table.add_column("expected", justify="right")
@@ -64,13 +62,12 @@ def verify(settings: Settings, run: dict, x: int) -> tuple[bool, Table]:
 
 def demo(settings: Settings, x: int = 300, y: float = 6000, workers: int = 2) -> int:
     console.rule("lab demo")
-    stack.up(settings, say=lambda line: console.print(f"  {line}", highlight=False))
+    stack.up(settings, say=lambda line: say("  {}", line))
     supervisor = Supervisor(settings)
     try:
         supervisor.up(workers=workers)
-        console.print(
-            f"  processes      api, scheduler, {workers} worker(s) (logs in {supervisor.log_dir})"
-        )
+        say("  processes      api, scheduler, {} worker(s) (logs in {})", workers,
+            supervisor.log_dir)  # fmt: skip
         client = LabClient.of(settings)
         run_id = client.run(x, y)["runId"]
         expected_s = x / y * 60
@@ -92,10 +89,7 @@ def left_running(settings: Settings) -> None:
         if info["managedByLab"] and info["healthy"]
     ]
     if ours:
-        console.print(
-            f"  still running, started by lab: {', '.join(ours)}; stop them with "
-            "`lab stack down` (the lab's processes are stopped)",
-            highlight=False,
-        )
+        say("  still running, started by lab: {}; stop them with `lab stack down` (the lab's "
+            "processes are stopped)", ", ".join(ours))  # fmt: skip
     else:
         console.print("  lab's processes are stopped; the services it used were already running")

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from typing import Any
 
-from rich.table import Table
-
 from lab.cli.arguments import positive_float
-from lab.cli.terminal import bad_input, console, out
-from lab.config import Settings
+from lab.cli.terminal import DataTable, bad_input, out, say
+from lab.config import Settings, safe_url
 from lab.ops.faults import toxics
-from lab.ops.faults.toxics import describe
+from lab.ops.faults.toxics import TOXICS, describe
+from lab.runtime.fields import Field
 
 
 def register(sub: Any) -> None:
@@ -39,12 +39,18 @@ def register(sub: Any) -> None:
     listing.add_argument("--json", action="store_true", help="the API's JSON")
     listing.set_defaults(handler=cmd_list)
 
+    types = verbs.add_parser("types", help="the toxics lab fault add knows, and their attributes")
+    types.add_argument("--json", action="store_true", help="each type and its attributes as JSON")
+    types.set_defaults(handler=cmd_types)
+
     add = verbs.add_parser("add", help="add a toxic to a proxy")
     add.add_argument("proxy", help="the proxy's name (redis, rabbitmq, elasticsearch, api, …)")
-    add.add_argument("type", choices=sorted(toxics.TYPES), help="the toxic's type")
+    add.add_argument("type", choices=sorted(TOXICS.names), help="the toxic's type")
     add.add_argument(
         "-a", "--attribute", action="append", default=[], metavar="NAME=N",
-        help="a toxic attribute (repeatable), e.g. latency=200 jitter=50 (ms), rate=100 (KB/s)",
+        help="a toxic attribute, a whole number (repeatable; each 0 unless given): "
+        + "; ".join(f"{cls.type}: {', '.join(_attribute(f) for f in cls.fields) or 'none'}"
+                    for cls in TOXICS) + " (lab fault types says what each sets)",
     )  # fmt: skip
     add.add_argument(
         "--stream", choices=toxics.STREAMS, default="downstream",
@@ -92,10 +98,14 @@ def register(sub: Any) -> None:
         help="thaw it after this long (default: frozen until lab fault thaw)",
     )  # fmt: skip
     freeze.set_defaults(handler=cmd_freeze)
-    thaw = verbs.add_parser("thaw", help="SIGCONT a frozen lab process")
+    thaw = verbs.add_parser("thaw", help="SIGCONT a frozen lab process, or every one (--all)")
     thaw.add_argument(
-        "process", help="the process, as lab up names it: api, scheduler, worker-1, …"
+        "process", nargs="?", help="the process, as lab up names it: api, scheduler, worker-1, …"
     )
+    thaw.add_argument(
+        "--all", action="store_true",
+        help="every process lab fault froze or throttled (recorded under LAB_HOME/frozen)",
+    )  # fmt: skip
     thaw.set_defaults(handler=cmd_thaw)
     throttle = verbs.add_parser(
         "throttle", help="run a lab process a share of the time (a slow CPU), in the foreground"
@@ -108,10 +118,14 @@ def register(sub: Any) -> None:
     throttle.set_defaults(handler=cmd_throttle)
 
 
+def _attribute(field: Field) -> str:
+    return f"{field.name} ({field.unit})" if field.unit and field.unit != field.name else field.name
+
+
 def _client(settings: Settings) -> Any:
     from lab.ops.faults.client import FaultClient
 
-    return FaultClient(settings.faults_url)
+    return FaultClient.of(settings)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -123,7 +137,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return bad_input(str(exc))
     if not 0 < args.port < 65536:
         return bad_input(f"--port {args.port} is not a port (1 to 65535)")
-    serve(args.port, proxies)
+    serve(args.port, proxies, settings)
     return 0
 
 
@@ -132,22 +146,39 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(proxies, indent=2))
         return 0
-    table = Table(title=f"fault proxies at {settings.faults_url}")
+    table = DataTable(title=f"fault proxies at {safe_url(settings.faults_url)}")
     for column in ("proxy", "listen", "upstream", "enabled", "toxics"):
         table.add_column(column)
     for name, proxy in sorted(proxies.items()):
-        table.add_row(name, proxy["listen"], proxy["upstream"], "yes" if proxy["enabled"] else "NO",
+        table.add_row(name, proxy["listen"], proxy["upstream"],
+                      "NO" if proxy.get("enabled") is False else "yes",
                       ", ".join(describe(t) for t in proxy.get("toxics") or []) or "–")  # fmt: skip
+    out.print(table)
+    return 0
+
+
+def cmd_types(args: argparse.Namespace, _settings: Settings) -> int:
+    if args.json:
+        print(json.dumps(TOXICS.schema(), indent=2, ensure_ascii=False))
+        return 0
+    table = DataTable(title="toxics (lab fault add PROXY TYPE -a NAME=N)")
+    for column in ("type", "attribute", "unit", "what it sets", "what a client sees"):
+        table.add_column(column)
+    for cls in TOXICS:
+        rows = [(f.name, f.unit, f.help) for f in cls.fields] or [("–", "", "")]
+        for i, (name, unit, sets) in enumerate(rows):
+            table.add_row(cls.type if i == 0 else "", name, unit, sets, cls.help if i == 0 else "")
     out.print(table)
     return 0
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     attributes: dict[str, int] = {}
+    names = [f.name for f in TOXICS.kinds[args.type].fields]
     for text in args.attribute:
         name, _, value = text.partition("=")
-        if name not in toxics.TYPES[args.type] or not value.isdigit():
-            allowed = ", ".join(f"{a}=N" for a in toxics.TYPES[args.type])
+        if name not in names or not re.fullmatch("[0-9]{1,9}", value):
+            allowed = ", ".join(f"{a}=N" for a in names)
             return bad_input(f"--attribute {text!r}: {args.type} takes {allowed}")
         attributes[name] = int(value)
     if not 0 <= args.toxicity <= 1:
@@ -155,26 +186,26 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     toxic = _client(settings).add_toxic(
         args.proxy, args.type, attributes, args.stream, args.toxicity, args.name
     )
-    console.print(f"lab: {args.proxy}: {describe(toxic)}", highlight=False)
+    say("lab: {}: {}", args.proxy, describe(toxic))
     return 0
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
     _client(settings).remove_toxic(args.proxy, args.toxic)
-    console.print(f"lab: {args.proxy}: {args.toxic} removed", highlight=False)
+    say("lab: {}: {} removed", args.proxy, args.toxic)
     return 0
 
 
 def cmd_service(args: argparse.Namespace, settings: Settings) -> int:
     getattr(_client(settings), args.verb)(args.proxy)
     done = {"disable": "disabled", "blackhole": "blackholed", "heal": "healed"}[args.verb]
-    console.print(f"lab: {args.proxy} {done}", highlight=False)
+    say("lab: {} {}", args.proxy, done)
     return 0
 
 
 def cmd_reset(_args: argparse.Namespace, settings: Settings) -> int:
     _client(settings).reset()
-    console.print("lab: every proxy enabled, every toxic removed", highlight=False)
+    say("lab: every proxy enabled, every toxic removed")
     return 0
 
 
@@ -184,7 +215,7 @@ def cmd_presets(args: argparse.Namespace, _settings: Settings) -> int:
     if args.json:
         print(json.dumps({name: about for name, (about, _) in PRESETS.items()}, indent=2))
         return 0
-    table = Table(title="fault presets (lab fault apply NAME; an experiment's fault factor)")
+    table = DataTable(title="fault presets (lab fault apply NAME; an experiment's fault factor)")
     for column in ("preset", "what it does", "toxics"):
         table.add_column(column)
     for name, (about, toxics_) in PRESETS.items():
@@ -203,8 +234,8 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     except PresetError as exc:
         return bad_input(str(exc))
     what = ", ".join(added) or "nothing"
-    console.print(f"lab: {args.preset} ({describe(args.preset)}): {what}; lab fault heal SERVICE "
-                  "or lab fault reset undoes it", highlight=False)  # fmt: skip
+    say("lab: {} ({}): {}; lab fault heal SERVICE or lab fault reset undoes it", args.preset,
+        describe(args.preset), what)  # fmt: skip
     return 0
 
 
@@ -214,28 +245,53 @@ def _pid(settings: Settings, name: str) -> int:
     return Supervisor(settings).pid(name)
 
 
+def _held(name: str, how: str, seconds: float, fault: Any) -> int:
+    """Hold `fault` (a context manager) for `seconds`; SIGINT, SIGTERM or SIGHUP end it early,
+    and the process runs freely again either way."""
+    from lab.ops.faults import processes
+
+    try:
+        with processes.ending_on_signals(), fault:
+            say("lab: {} {} for {:g} s", name, how, seconds)
+            time.sleep(seconds)
+    except processes.Interrupted as signal_name:
+        say("lab: {} runs freely again ({} ended the fault)", name, signal_name)
+        return 130
+    say("lab: {} runs freely again", name)
+    return 0
+
+
 def cmd_freeze(args: argparse.Namespace, settings: Settings) -> int:
     from lab.ops.faults import processes
 
     pid = _pid(settings, args.process)
+    home = settings.home_path
     if args.seconds is None:
+        processes.record(home, pid, args.process, "freeze")
         processes.freeze(pid)
-        console.print(f"lab: {args.process} (pid {pid}) frozen; lab fault thaw {args.process} "
-                      "continues it", highlight=False)  # fmt: skip
+        say("lab: {0} (pid {1}) frozen; lab fault thaw {0} (or --all) continues it",
+            args.process, pid)  # fmt: skip
         return 0
-    with processes.frozen(pid):
-        console.print(f"lab: {args.process} (pid {pid}) frozen for {args.seconds:g} s",
-                      highlight=False)  # fmt: skip
-        time.sleep(args.seconds)
-    console.print(f"lab: {args.process} thawed", highlight=False)
-    return 0
+    frozen = processes.frozen(pid, home, args.process)
+    return _held(f"{args.process} (pid {pid})", "frozen", args.seconds, frozen)
 
 
 def cmd_thaw(args: argparse.Namespace, settings: Settings) -> int:
     from lab.ops.faults import processes
 
-    processes.thaw(_pid(settings, args.process))
-    console.print(f"lab: {args.process} thawed", highlight=False)
+    if args.all == bool(args.process):
+        return bad_input("lab fault thaw NAME, or lab fault thaw --all (every recorded one)")
+    if args.all:
+        done, problems = processes.thaw_recorded(settings.home_path)
+        for problem in problems:
+            say("lab: {}", problem)
+        names = ", ".join(f"{r.name} (pid {r.pid})" for r in done) or "nothing was frozen"
+        say("lab: thawed {}", names)
+        return 0
+    pid = _pid(settings, args.process)
+    processes.thaw(pid)
+    processes.forget(settings.home_path, pid)
+    say("lab: {} thawed", args.process)
     return 0
 
 
@@ -245,9 +301,6 @@ def cmd_throttle(args: argparse.Namespace, settings: Settings) -> int:
     if not 0 < args.share < 1:
         return bad_input(f"--share {args.share:g}: a share between 0 and 1, e.g. 0.3")
     pid = _pid(settings, args.process)
-    with processes.throttled(pid, args.share):
-        console.print(f"lab: {args.process} (pid {pid}) runs {args.share:.0%} of the time for "
-                      f"{args.seconds:g} s", highlight=False)  # fmt: skip
-        time.sleep(args.seconds)
-    console.print(f"lab: {args.process} runs freely again", highlight=False)
-    return 0
+    throttled = processes.throttled(pid, args.share, home=settings.home_path, name=args.process)
+    how = f"runs {args.share:.0%} of the time"
+    return _held(f"{args.process} (pid {pid})", how, args.seconds, throttled)

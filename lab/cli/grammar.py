@@ -5,10 +5,12 @@ Kept apart from the commands so the parser, the completion scripts, the CLI refe
 
 - `normalise(argv)` turns the short forms people already type into the full ones: the run verbs
   that were top-level (`lab status`, `lab stop`, `lab runs`, `lab pause`, `lab resume`), `lab run`
-  with run options and no verb (`lab run start`), `lab report NAME` (`lab report run NAME`);
+  with run options and no verb (`lab run start`), `lab capacity` with options and no verb
+  (`lab capacity run`), `lab report NAME` (`lab report run NAME`);
 - `finish(parser)` gives every command its description, shows every argument's default, and
   accepts the global flags after the command too (`lab run status -v`);
-- `walk(parser)` yields every command with its path, for the completion, the reference and tests.
+- `walk(parser)` yields every command with its path, for the completion, the reference and tests;
+- `noun(sub, name, help)` adds a NOUN whose VERBs its module then adds.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ ALIASES = {
 }
 """Top-level verbs kept from before the noun-verb grammar, and what they stand for."""
 
+OPTIONS_FIRST = {"run": "start", "capacity": "run"}
+"""Nouns given options straight away, and the verb that stands for (`lab run --x N`)."""
+
 GLOBAL_TAKING_VALUE = ("--log-file",)
 HELP = ("-h", "--help")
 
@@ -41,8 +46,13 @@ def normalise(argv: Sequence[str], drills: Collection[str] = ()) -> list[str]:
     if command in ALIASES:
         return args[:at] + ALIASES[command] + args[at + 1 :]
     after = args[at + 1] if at + 1 < len(args) else None
-    if command == "run" and after is not None and after.startswith("-") and after not in HELP:
-        return args[: at + 1] + ["start"] + args[at + 1 :]
+    if (
+        command in OPTIONS_FIRST
+        and after is not None
+        and after.startswith("-")
+        and (after not in HELP)
+    ):
+        return args[: at + 1] + [OPTIONS_FIRST[command]] + args[at + 1 :]
     if command == "report" and after in drills:
         return args[: at + 1] + ["run"] + args[at + 1 :]
     return args
@@ -73,7 +83,8 @@ class HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if "%(default)" in text or default in (None, False, argparse.SUPPRESS):
+        # `is`, not `in`: 0 == False, and a default of 0 is worth showing.
+        if "%(default)" in text or any(default is v for v in (None, False, argparse.SUPPRESS)):
             return text
         if isinstance(default, (list, tuple)):
             if not default:
@@ -82,6 +93,17 @@ class HelpFormatter(argparse.HelpFormatter):
         elif isinstance(default, Path):
             default = str(default)
         return f"{text} (default: {str(default).replace('%', '%%')})"
+
+
+def noun(
+    sub: Any, name: str, help: str, dest: str = "action", metavar: str = "ACTION", **defaults: Any
+) -> Any:
+    """`lab NAME VERB`: the noun's parser under `sub`, with `defaults` (one `handler` for all its
+    verbs, say), and the subparsers its verbs go into (a verb is required; `args.<dest>` names
+    the one given)."""
+    parser = sub.add_parser(name, help=help)
+    parser.set_defaults(**defaults)
+    return parser.add_subparsers(dest=dest, required=True, metavar=metavar)
 
 
 def global_flags(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -138,3 +160,17 @@ def own_arguments(parser: argparse.ArgumentParser) -> list[argparse.Action]:
         for a in parser._actions
         if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction))
     ]
+
+
+def catalogue(sub: Any, name: str, help: str, item: str, listed: tuple[str, Any],
+              shown: tuple[str, Any]) -> None:  # fmt: skip
+    """`lab NAME list|show ITEM`, each with `--json`: a catalogue of what this lab offers (kinds,
+    targets), read locally. `listed` and `shown` are each a verb's help and its handler."""
+    actions = noun(sub, name, help)
+    verb = actions.add_parser("list", help=listed[0])
+    verb.add_argument("--json", action="store_true", help=f"every {name} described, as JSON")
+    verb.set_defaults(handler=listed[1])
+    verb = actions.add_parser("show", help=shown[0])
+    verb.add_argument(item, help=f"a {name} (see lab {name} list)")
+    verb.add_argument("--json", action="store_true", help="as JSON")
+    verb.set_defaults(handler=shown[1])

@@ -8,16 +8,18 @@ from typing import Any
 
 from rich.console import Console
 
+from lab.cli import grammar
 from lab.cli.arguments import json_object, kind_name, moment, positive_float, positive_int
-from lab.cli.terminal import bad_input, listing, plain, shown
+from lab.cli.terminal import bad_input, listing, plain, say, shown
 from lab.client import LabClient
 from lab.config import Settings
 from lab.runtime.jobs import STATES
 
 
 def register(sub: Any) -> None:
-    job = sub.add_parser("job", help="single jobs: add, list, show, watch, cancel, retry, delete")
-    actions = job.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = grammar.noun(
+        sub, "job", "single jobs: add, list, show, watch, cancel, retry, delete", handler=cmd_job
+    )
     add = actions.add_parser("add", help="queue one job")
     add.add_argument("kind", type=kind_name, help="a kind of workers/, e.g. agent (lab kind list)")
     add.add_argument(
@@ -32,6 +34,10 @@ def register(sub: Any) -> None:
     add.add_argument(
         "--priority", choices=["low", "normal", "high"], default="normal",
         help="waiting single jobs start highest first",
+    )  # fmt: skip
+    add.add_argument(
+        "--target", choices=["lab", "bullmq"],
+        help="who runs it: lab's workers (the default) or BullMQ's (lab up --target bullmq)",
     )  # fmt: skip
     when = add.add_mutually_exclusive_group()
     when.add_argument("--delay", type=positive_float, metavar="SECONDS", help="run it then")
@@ -77,7 +83,6 @@ def register(sub: Any) -> None:
         "--older-than", type=float, metavar="SECONDS", help="default: LAB_JOB_RETENTION_S"
     )
     prune.add_argument("--yes", action="store_true", help="needed below the retention")
-    job.set_defaults(handler=cmd_job)
 
 
 def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
@@ -85,7 +90,7 @@ def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
     out = Console()
     if args.action == "add":
         job = client.create_job(
-            args.kind, args.payload, args.attempts, args.delay, args.at, args.priority
+            args.kind, args.payload, args.attempts, args.delay, args.at, args.priority, args.target
         )
         waits = f", waits until {job['runAt']}" if job.get("runAt") else ""
         out.print(shown(f"{job['id']} {job['state']} ({job['priority']} priority{waits})"))
@@ -151,14 +156,14 @@ def bulk(client: LabClient, args: argparse.Namespace, out: Console) -> int:
     while True:
         answer = client.bulk(args.bulk_action, dry_run=args.dry_run, every=every, **filters)
         if args.dry_run:
-            out.print(
-                f"{answer['matched']} matched; {args.bulk_action} would change {answer['eligible']}"
-            )
+            say("{} matched; {} would change {}", answer["matched"], args.bulk_action,
+                answer["eligible"], to=out)  # fmt: skip
             return 0
         changed += answer["changed"]
         for why, n in answer["unchanged"].items():
             unchanged[why] = unchanged.get(why, 0) + n
-        out.print(f"{answer['matched']} matched, {changed} changed, {answer['remaining']} left")
+        say("{} matched, {} changed, {} left", answer["matched"], changed, answer["remaining"],
+            to=out)  # fmt: skip
         if not answer["remaining"] or not answer["changed"]:
             break
     if unchanged:

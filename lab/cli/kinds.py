@@ -7,19 +7,14 @@ import argparse
 import json
 from typing import Any
 
-from lab.cli.terminal import DataTable, bad_input, listing, out
+from lab.cli import grammar
+from lab.cli.terminal import DataTable, bad_input, listing, out, say
 
 
 def register(sub: Any) -> None:
-    kind = sub.add_parser("kind", help="job kinds: list them, show one's payload fields")
-    actions = kind.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listed = actions.add_parser("list", help="every kind in workers/, with its summary")
-    listed.add_argument("--json", action="store_true", help="every kind described, as JSON")
-    listed.set_defaults(handler=cmd_list)
-    show = actions.add_parser("show", help="one kind: batching, attempts, payload fields")
-    show.add_argument("kind", help="a kind (see lab kind list)")
-    show.add_argument("--json", action="store_true", help="as JSON")
-    show.set_defaults(handler=cmd_show)
+    grammar.catalogue(sub, "kind", "job kinds: list them, show one's payload fields", "kind",
+                      ("every kind in workers/, with its summary", cmd_list),
+                      ("one kind: batching, attempts, payload fields", cmd_show))  # fmt: skip
 
 
 def check_kind(kind: str) -> str | None:
@@ -52,7 +47,7 @@ def cmd_show(args: argparse.Namespace, _settings: Any) -> int:
     if args.json:
         print(json.dumps(described, indent=2))
         return 0
-    out.print(f"{described['kind']}: {described['summary']}", highlight=False)
+    say("{}: {}", described["kind"], described["summary"], to=out)
     table = DataTable(title="payload fields")
     for column in ("field", "type", "default", "bounds", "help"):
         table.add_column(column)

@@ -7,11 +7,9 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from lab.cli.arguments import positive_float, positive_int
 from lab.cli.runs import slo_arg
-from lab.cli.terminal import bad_input, console, out
+from lab.cli.terminal import DataTable, bad_input, out, say
 from lab.client import LabClient
 from lab.config import Settings
 from lab.runtime import slo
@@ -90,13 +88,15 @@ def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
         expect_remote_workers=args.processes if args.master else 0,
     )
     where = f", {args.processes} processes" if args.processes > 1 else ""
-    table = Table(title=f"locust {args.scenario}, {args.users} users{where}, {args.duration:g} s")
+    table = DataTable(
+        title=f"locust {args.scenario}, {args.users} users{where}, {args.duration:g} s"
+    )
     for column in ("endpoint", "requests", "failures", "rps", "p50 ms", "p95 ms", "p99 ms"):
         table.add_column(column)
     rows = [*result.per_endpoint]
+    shown = {key: result.ms(key) for key in ("p50Ms", "p95Ms", "p99Ms")}
     rows.append({"name": "all", "requests": result.requests, "failures": result.failures,
-                 "rps": result.rps, "p50Ms": result.p50_ms, "p95Ms": result.p95_ms,
-                 "p99Ms": result.p99_ms})  # fmt: skip
+                 "rps": result.rps, **shown})  # fmt: skip
     for r in rows:
         table.add_row(
             r["name"], f"{r['requests']:,}", str(r["failures"]), f"{r['rps']:,.0f}",
@@ -104,13 +104,13 @@ def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
         )  # fmt: skip
     out.print(table)
     verdict = "passed" if result.passed else "FAILED"
-    console.print(f"lab: thresholds {verdict} (p95 < {args.p95_ms:g} ms)", highlight=False)
+    say("lab: thresholds {} (p95 < {:g} ms)", verdict, args.p95_ms)
     if not result.passed and result.requests == 0:
-        console.print(result.output[-2000:], highlight=False)
+        for line in result.output[-2000:].splitlines():  # Locust's own words, as text
+            say("{}", line)
     states = slo.judge_values(slo.parse(args.slo or [], "loadtest"), result.measures())
     for state in states:
         value = "not measured" if state["value"] is None else f"{state['value']:g}"
-        console.print(f"lab: objective {state['state']}: {state['text']} ({value})",
-                      highlight=False)  # fmt: skip
+        say("lab: objective {}: {} ({})", state["state"], state["text"], value)
     breached = any(s["state"] != "ok" for s in states)
     return 0 if result.passed and not breached else 1

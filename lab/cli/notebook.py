@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from lab.cli.arguments import positive_int
-from lab.cli.terminal import console
+from lab.cli.terminal import say
 from lab.config import Settings
 from lab.extras import require
 
@@ -40,7 +40,7 @@ def cmd_notebook(args: argparse.Namespace, settings: Settings) -> int:
         argv.append("--no-browser")
     if os.geteuid() == 0:
         argv.append("--allow-root")  # e.g. in a container
-    console.print(f"lab: JupyterLab on {folder}; open control.ipynb first", highlight=False)
+    say("lab: JupyterLab on {}; open control.ipynb first", folder)
     env = kernel_env()
     if settings.notebook_token:
         env["JUPYTER_TOKEN"] = settings.notebook_token

@@ -8,11 +8,12 @@ import os
 import shutil
 import signal
 import socket
+import sys
 from typing import Any
-from urllib.parse import urlparse
 
+from lab import targets
 from lab.cli.arguments import positive_int, worker_args, worker_flags
-from lab.cli.terminal import console
+from lab.cli.terminal import bad_input, say
 from lab.config import ConfigError, Settings
 from lab.ops.supervisor import Supervisor
 
@@ -39,6 +40,10 @@ def register(sub: Any) -> None:
     worker_flags(up)
     up.set_defaults(handler=cmd_up)
 
+    sub.add_parser(
+        "down", help="stop this lab's processes that a lab up (here or in another terminal) runs"
+    ).set_defaults(handler=cmd_down)
+
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     """uvicorn on uvloop and httptools; with `--processes N`, N processes share the port (each
@@ -47,8 +52,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 
     from lab.api.app import served
 
-    parsed = urlparse(settings.api_url)
-    host, port = parsed.hostname or "127.0.0.1", parsed.port or 8000
+    host, port = settings.api_address  # LAB_API_BIND, else LAB_API_URL's host and port
     check_port_free(host, port)
     options: dict[str, Any] = {
         "host": host,
@@ -84,28 +88,42 @@ def check_port_free(host: str, port: int) -> None:
     except OSError as exc:
         raise ConfigError(
             f"cannot serve the API on {host}:{port} ({exc.strerror}): another lab api or program "
-            "holds it; stop it, or set LAB_API_URL to a free port"
+            "holds it; stop it, or set LAB_API_URL (or LAB_API_BIND) to a free port"
         ) from None
 
 
 def cmd_scheduler(_args: argparse.Namespace, settings: Settings) -> int:
     from lab.runtime.scheduler import Scheduler
 
-    Scheduler(settings).run()
+    Scheduler(settings, submitters=lambda name: targets.target(name, settings)).run()
     return 0
 
 
-def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from lab.runtime.worker import Worker
 
+    if getattr(args, "target", None) not in (None, targets.DEFAULT):
+        return exec_target_worker(args.target, settings)
     if settings.prefetch < settings.batch:
-        console.print(
-            f"lab: prefetch {settings.prefetch} is below batch {settings.batch}; "
-            f"batches will hold at most {settings.prefetch} deliveries"
-        )
+        say("lab: prefetch {} is below batch {}; batches will hold at most {} deliveries",
+            settings.prefetch, settings.batch, settings.prefetch)  # fmt: skip
     lower_priority(settings)
     Worker(settings).run()
     return 0
+
+
+def exec_target_worker(name: str, settings: Settings) -> int:
+    """Become one of another framework's workers (`lab worker --target NAME`): the process the
+    supervisor started is the framework's, so its logs, freeze, kill and restart are as for a
+    lab worker's."""
+    try:
+        target = targets.target(name, settings)
+    except targets.TargetError as exc:
+        return bad_input(str(exc))
+    argv = target.worker_argv(sys.executable, settings.concurrency)
+    lower_priority(settings)
+    os.execvpe(argv[0], argv, {**os.environ, **settings.as_env()})
+    return 0  # not reached: exec replaced this process
 
 
 def lower_priority(settings: Settings) -> None:
@@ -116,21 +134,35 @@ def lower_priority(settings: Settings) -> None:
         os.nice(settings.pipeline_nice)
 
 
+def cmd_down(_args: argparse.Namespace, settings: Settings) -> int:
+    """Adopt this lab's live processes on this host and stop them, the workers last; a process
+    a fault left frozen is continued first (its SIGTERM would wait otherwise)."""
+    supervisor = Supervisor(settings)
+    supervisor.request_down()  # a lab up of this lab stops its own, and ends
+    found = supervisor.adopt()
+    codes = supervisor.down()
+    if not found:
+        say("lab: no process of this lab runs here (prefix {})", settings.prefix)
+        return 0
+    say("lab: stopped {}", ", ".join(f"{n} ({c})" for n, c in codes.items()))
+    return 0
+
+
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     supervisor = Supervisor(settings)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:
+        supervisor.clear_down()
         api_args = ["--processes", str(args.api_processes)] if args.api_processes else []
         supervisor.up(workers=args.workers, worker_args=worker_args(args), api_args=api_args)
-        console.print(
-            f"lab: api at {settings.api_url}, scheduler, {args.workers} worker(s); "
-            f"logs in {supervisor.log_dir}. Ctrl-C stops them all."
-        )
-        supervisor.watch(restart=not args.no_restart, until=lambda: bool(stopping))
+        say("lab: api at {}, scheduler, {} worker(s); logs in {}. Ctrl-C stops them all.",
+            settings.api_url, args.workers, supervisor.log_dir)  # fmt: skip
+        until = lambda: bool(stopping) or supervisor.down_requested()  # noqa: E731
+        supervisor.watch(restart=not args.no_restart, until=until)
     except KeyboardInterrupt:
         pass
     finally:
         codes = supervisor.down()
-        console.print("lab: stopped " + ", ".join(f"{n} ({c})" for n, c in codes.items()))
+        say("lab: stopped {}", ", ".join(f"{n} ({c})" for n, c in codes.items()))
     return 0

@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lab.cli.terminal import bad_input, console, listing
+from lab.cli import grammar
+from lab.cli.terminal import bad_input, listing, say
 from lab.client import LabClient
 from lab.config import Settings
 
 
 def register(sub: Any) -> None:
-    queue = sub.add_parser("queue", help="the lab's queues: list, pause, resume, purge")
-    actions = queue.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = grammar.noun(
+        sub, "queue", "the lab's queues: list, pause, resume, purge", handler=cmd_queue
+    )
     listed = actions.add_parser("list", help="ready messages, consumers, paused")
     listed.add_argument("--json", action="store_true", help="the API's answer as JSON")
     for name, text in [
@@ -25,7 +27,6 @@ def register(sub: Any) -> None:
         action.add_argument("name", help="a queue of this lab (see lab queue list)")
         if name == "purge":
             action.add_argument("--yes", action="store_true", help="no question asked")
-    queue.set_defaults(handler=cmd_queue)
 
 
 def cmd_queue(args: argparse.Namespace, settings: Settings) -> int:
@@ -41,7 +42,7 @@ def cmd_queue(args: argparse.Namespace, settings: Settings) -> int:
         return bad_input(f"purge deletes every message waiting in {args.name}: add --yes")
     answer = client.queue_action(args.name, args.action)
     if args.action == "purge":
-        console.print(f"lab: purged {answer['purged']} from {args.name}")
+        say("lab: purged {} from {}", answer["purged"], args.name)
     else:
-        console.print(f"lab: {args.name} {'paused' if answer['paused'] else 'resumed'}")
+        say("lab: {} {}", args.name, "paused" if answer["paused"] else "resumed")
     return 0

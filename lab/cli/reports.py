@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
-from lab.cli.terminal import bad_input, console, out
+from lab.cli import grammar
+from lab.cli.terminal import DataTable, bad_input, out, say
 from lab.config import Settings
 from lab.measure.reports import REPORTS
 
 
 def register(sub: Any) -> None:
-    report = sub.add_parser(
-        "report", help="drills as reports: run one, list them, compare runs of a drill"
+    actions = grammar.noun(
+        sub,
+        "report",
+        "drills as reports: run one, list them, compare runs of a drill",
+        "report",
+        handler=cmd_report,
     )
-    actions = report.add_subparsers(dest="report", required=True, metavar="ACTION")
     run = actions.add_parser("run", help="run a drill notebook with papermill; HTML and JSON out")
     drills = run.add_subparsers(dest="drill", required=True, metavar="DRILL")
     for name, about in REPORTS.items():
@@ -59,7 +63,6 @@ def register(sub: Any) -> None:
         "counts as noise)",
     )  # fmt: skip
     comparing.add_argument("--out", default="reports", help="where reports are and the table goes")
-    report.set_defaults(handler=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -85,20 +88,17 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         check_parameters(args.drill, parameters)
     except ReportError as exc:
         return bad_input(str(exc))
-    console.print(f"lab: running notebooks/{args.drill}.ipynb …")
+    say("lab: running notebooks/{}.ipynb …", args.drill)
     report = run_report(args.drill, parameters, settings, Path(args.out), args.show_code)
     for row in report.summary.get("verdicts", []):
         mark = "[green]PASS[/green]" if row["passed"] else "[red]FAIL[/red]"
-        console.print(
-            f"  {mark} {escape(str(row['check']))}: {escape(str(row['observed']))} "
-            f"(expected {escape(str(row['expected']))})"
-        )
+        say("  " + mark + " {}: {} (expected {})", row["check"], row["observed"], row["expected"])
     if report.summary.get("error"):
-        console.print(f"[red]{escape(report.summary['error'])}[/red]")
-    console.print(f"lab: report {report.html or report.notebook}")
-    console.print(f"lab: summary {report.summary_path}")
-    console.print(f"lab: index {Path(args.out).resolve() / 'index.html'}")
-    console.print("lab: verdict " + ("passed" if report.passed else "FAILED"))
+        say("[red]{}[/red]", report.summary["error"])
+    say("lab: report {}", report.html or report.notebook)
+    say("lab: summary {}", report.summary_path)
+    say("lab: index {}", Path(args.out).resolve() / "index.html")
+    say("lab: verdict {}", "passed" if report.passed else "FAILED")
     return 0 if report.passed else 1
 
 
@@ -112,15 +112,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(found, indent=2))
         return 0
-    table = Table("date (UTC)", "report", "verdict", "commit", "took", "headline", "summary")
+    table = DataTable("date (UTC)", "report", "verdict", "commit", "took", "headline", "summary")
     for row in found:
-        verdict = "[green]passed[/green]" if row["verdict"] == "passed" else "[red]FAILED[/red]"
+        passed = row["verdict"] == "passed"
+        verdict = Text("passed", style="green") if passed else Text("FAILED", style="red")
         table.add_row(
             row["date"], row["report"], verdict, row["commit"], f"{row['seconds']} s",
-            escape(row["headline"]), row["summary"],
+            row["headline"], row["summary"],
         )  # fmt: skip
     out.print(table)
-    console.print(f"lab: {len(found)} report(s); index {write_index(folder).resolve()}")
+    say("lab: {} report(s); index {}", len(found), write_index(folder).resolve())
     return 0
 
 
@@ -134,7 +135,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if args.summaries:
                 return bad_input("give summaries or --last N NAME, not both")
             count, name = args.last
-            if not count.isdigit():
+            if not re.fullmatch("[0-9]{1,4}", count):
                 return bad_input(f"--last wants a number of reports, not {count!r}")
             if name not in REPORTS:
                 return bad_input(f"no report {name!r}; choose from {', '.join(REPORTS)}")
@@ -150,24 +151,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     write_index(folder)
     runs = compare.runs_table(result)
     print(runs.to_string(index=False))
-    table = Table(*result.table.columns)
+    table = DataTable(*result.table.columns)
     colour = {"regressed": "red", "improved": "green"}
     for row in result.table.itertuples(index=False):
-        cells = [escape(compare.text(v)) for v in row]
+        cells: list[Any] = [compare.text(v) for v in row]
         if row.verdict in colour:
-            cells[-1] = f"[{colour[row.verdict]}]{row.verdict}[/{colour[row.verdict]}]"
-        table.add_row(*(cells[:-1] + [cells[-1]]))
+            cells[-1] = Text(row.verdict, style=colour[row.verdict])
+        table.add_row(*cells)
     out.print(table)
-    console.print(f"lab: table {md_path.resolve()} and {html_path.resolve()}")
+    say("lab: table {} and {}", md_path.resolve(), html_path.resolve())
     if result.regressed:
         names = ", ".join(result.regressions["figure"])
-        console.print(f"[red]lab: regressed beyond tolerance: {escape(names)}[/red]")
+        say("[red]lab: regressed beyond tolerance: {}[/red]", names)
         return 1
     if not result.undecided.empty:
-        console.print(
-            f"lab: cannot tell for {len(result.undecided)} noisy figures: one baseline shows no "
-            "spread; compare against several (--last 5 NAME)", highlight=False,
-        )  # fmt: skip
+        say("lab: cannot tell for {} noisy figures: one baseline shows no spread; compare against "
+            "several (--last 5 NAME)", len(result.undecided))  # fmt: skip
         return 2
-    console.print("lab: no figure regressed beyond its tolerance")
+    say("lab: no figure regressed beyond its tolerance")
     return 0

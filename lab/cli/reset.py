@@ -8,7 +8,7 @@ import argparse
 from typing import Any
 
 from lab import config
-from lab.cli.terminal import bad_input, console
+from lab.cli.terminal import bad_input, say
 from lab.config import Settings
 
 
@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
 
 def cmd_reset(args: argparse.Namespace, settings: Settings) -> int:
     from lab.ops.reset import reset
-    from lab.runtime.state import State
+    from lab.runtime.stores import Stores
 
     where = (
         f"prefix {settings.prefix}, queue {settings.queue}, index {settings.es_index} "
@@ -33,13 +33,12 @@ def cmd_reset(args: argparse.Namespace, settings: Settings) -> int:
     )
     if not args.yes:
         return bad_input(f"reset deletes every run, job and dead letter of {where}: add --yes")
-    state = State(settings)
-    live = state.live_processes()
+    live = Stores.of(settings).heartbeats.live()
     if live and not args.force:
         return bad_input(
             f"{len(live)} process(es) of this lab are alive ({', '.join(live[:3])}); stop them "
             "first (Ctrl-C on lab up) or add --force"
         )
     reset(settings)
-    console.print(f"lab: reset {where}", highlight=False, soft_wrap=True)
+    say("lab: reset {}", where)
     return 0

@@ -13,26 +13,33 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from lab import targets
+from lab.cli import grammar
 from lab.cli.arguments import (
     json_object,
+    json_of,
     kind_name,
     non_negative_int,
     positive_float,
     positive_int,
 )
-from lab.cli.terminal import DataTable, console, listing, out, plain
-from lab.client import LabClient
+from lab.cli.terminal import DataTable, bad_input, console, listing, out, plain, say
+from lab.client import ApiError, LabClient
 from lab.config import Settings
 from lab.runtime import shapes, slo
 from lab.runtime.shapes import SHORT_HELP
-from lab.runtime.state import is_settled
+from lab.runtime.status import is_settled
+from lab.targets import usertask
+
+# A run a command looks at: the one named, else the newest (what `lab run status` shows).
+RUN_ID: dict[str, Any] = {"nargs": "?", "metavar": "RUN_ID",
+                          "help": "a run id (lab run list); default: the newest run"}  # fmt: skip
 
 
 def register(sub: Any) -> None:
-    run = sub.add_parser(
-        "run", help="runs: start, stop, status, list, show, pause, resume (through the API)"
+    actions = grammar.noun(
+        sub, "run", "runs: start, stop, status, list, show, pause, resume (through the API)"
     )
-    actions = run.add_subparsers(dest="action", required=True, metavar="ACTION")
     start = actions.add_parser(
         "start", help="start a run: X jobs of a kind, at Y per minute or following a shape"
     )
@@ -40,12 +47,26 @@ def register(sub: Any) -> None:
     rate = start.add_mutually_exclusive_group(required=True)
     rate.add_argument("--y", type=positive_float, help="jobs per minute")
     rate.add_argument("--shape", type=shape_arg, metavar="SHAPE", help=f"Y over time: {SHORT_HELP}")
-    start.add_argument(
+    work = start.add_mutually_exclusive_group()
+    work.add_argument(
         "--kind", type=kind_name, default="index", help="the job kind (lab kind list)"
     )
+    work.add_argument(
+        "--task", metavar="NAME",
+        help="your own task instead, by its dotted name, on a target other than lab (its "
+        "workers load it): each job sends it with --args and --kwargs",
+    )  # fmt: skip
     start.add_argument(
         "--payload", type=payload_arg, default=None, metavar="JSON|@FILE",
         help="every job's payload: a JSON object or @file.json (lab kind show KIND)",
+    )  # fmt: skip
+    start.add_argument(
+        "--args", type=json_of(list), metavar="JSON",
+        help='--task\'s arguments, a JSON list; "{seq}" and "{jobId}" become each job\'s own',
+    )  # fmt: skip
+    start.add_argument(
+        "--kwargs", type=json_of(dict), metavar="JSON",
+        help="--task's keyword arguments, a JSON object (placeholders as in --args)",
     )  # fmt: skip
     start.add_argument(
         "--seed", type=non_negative_int, help="repeat a run's randomness (default: a new seed)"
@@ -58,6 +79,10 @@ def register(sub: Any) -> None:
     start.add_argument(
         "--abort-on-breach", action="store_true", help="a breached objective stops the run"
     )
+    start.add_argument(
+        "--target", choices=targets.names(), default=None,
+        help="the system under test (default lab; lab target list)",
+    )  # fmt: skip
     start.add_argument(
         "--wait", action="store_true",
         help="show progress until the run is done; exit 1 if it failed jobs or breached",
@@ -87,12 +112,23 @@ def register(sub: Any) -> None:
     latency = actions.add_parser(
         "latency", help="where a run's time went: queue wait, service, end to end (ms)"
     )
-    latency.add_argument("run_id", metavar="RUN_ID", help="a run id (from lab run list)")
+    latency.add_argument("run_id", **RUN_ID)
     latency.add_argument("--json", action="store_true", help="the API's answer, with windows")
     latency.set_defaults(handler=cmd_latency)
 
+    judged = actions.add_parser(
+        "verdict", help="a run's delivery verdict: lost, duplicated, executed more than once"
+    )
+    judged.add_argument("run_id", **RUN_ID)
+    judged.add_argument(
+        "--drain", type=positive_float, default=None, metavar="SECONDS",
+        help="first wait until nothing of the run has ended for this long (it has drained)",
+    )  # fmt: skip
+    judged.add_argument("--json", action="store_true", help="as JSON")
+    judged.set_defaults(handler=cmd_verdict)
+
     show = actions.add_parser("show", help="one run's record")
-    show.add_argument("run_id", metavar="RUN_ID", help="a run id (from lab run list)")
+    show.add_argument("run_id", **RUN_ID)
     show.set_defaults(handler=cmd_show)
 
     for name, verb in (("pause", "pause"), ("resume", "resume")):
@@ -131,19 +167,42 @@ def payload_arg(text: str) -> dict[str, Any]:
     return json_object(text)
 
 
+def work_of(args: argparse.Namespace) -> tuple[str, dict[str, Any] | None]:
+    """The run's kind and payload: `--kind` and `--payload`, or `--task` with its arguments
+    (the `task` kind, lab.targets.usertask); `ValueError` says what does not go together."""
+    if args.task is None:
+        if args.args is not None or args.kwargs is not None:
+            raise ValueError("--args and --kwargs go with --task")
+        return args.kind, args.payload
+    if args.payload is not None:
+        raise ValueError("--task takes --args and --kwargs, not --payload")
+    if args.target in (None, targets.DEFAULT):
+        raise ValueError(
+            "--task runs a task of your own framework: give --target (lab target list)"
+        )
+    try:
+        payload = usertask.check({"task": args.task, "args": args.args or [],
+                                  "kwargs": args.kwargs or {}})  # fmt: skip
+    except usertask.TaskPayloadError as exc:
+        raise ValueError(f"--{exc.field}: {exc.message}") from None
+    return usertask.KIND, payload
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        kind, payload = work_of(args)
+    except ValueError as exc:
+        return bad_input(str(exc))
     client = LabClient.of(settings)
     shape = args.shape if args.shape is not None else {"type": "constant", "y": args.y}
     started = client.run(
-        args.x, shape=shape, kind=args.kind, payload=args.payload, seed=args.seed,
-        slo=args.slo, abort_on_breach=args.abort_on_breach or None,
+        args.x, shape=shape, kind=kind, payload=payload, seed=args.seed,
+        slo=args.slo, abort_on_breach=args.abort_on_breach or None, target=args.target,
     )  # fmt: skip
     run_id = started["runId"]
-    console.print(
-        f"lab: run {run_id} started: {args.x} {args.kind} jobs, {shapes.describe(shape)}, "
-        f"seed {started.get('seed')}",
-        highlight=False,
-    )
+    what = args.task if args.task is not None else kind
+    say("lab: run {} started: {} {} jobs, {}, seed {}", run_id, args.x, what,
+        shapes.describe(shape), started.get("seed"))  # fmt: skip
     if not args.wait:
         print(run_id)
         return 0
@@ -151,10 +210,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     print(json.dumps(final, indent=2))
     breached = [o for o in final.get("slo") or [] if o["state"] == "breached"]
     for objective in breached:
-        console.print(
-            f"lab: objective breached: {objective['text']} (was {objective['value']})",
-            highlight=False,
-        )
+        say("lab: objective breached: {} (was {})", objective["text"], objective["value"])
     ok = final["state"] == "completed" and final["failed"] == 0 and not breached
     return 0 if ok else 1
 
@@ -166,7 +222,7 @@ def watch_run(client: LabClient, run_id: str, timeout_s: float | None = None) ->
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[extra]}"),
+        TextColumn("{task.fields[extra]}", markup=False),
         TimeElapsedColumn(),
     ]
     with Progress(*columns, console=console, transient=False) as progress:
@@ -200,12 +256,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     table = DataTable(title=f"run {status['runId'] or '—'} ({status['state']})")
     for column in ("xTotal", "yMinutes", "enqueued", "processed", "failed", "running"):
         table.add_column(column, justify="right")
-    table.add_row(
-        *(
-            str(status[c])
-            for c in ("xTotal", "yMinutes", "enqueued", "processed", "failed", "running")
-        )
-    )
+    columns = ("xTotal", "yMinutes", "enqueued", "processed", "failed", "running")
+    table.add_row(*(f"{status[c]:,.0f}" if c == "yMinutes" else str(status[c]) for c in columns))
     Console().print(table)
     rates = status["rates"]
     print(
@@ -222,7 +274,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stop(_args: argparse.Namespace, settings: Settings) -> int:
     answer = LabClient.of(settings).stop()
-    console.print(f"lab: run {answer['stopped']} stopped releasing at {answer['enqueued']} jobs")
+    say("lab: run {} stopped releasing at {} jobs", answer["stopped"], answer["enqueued"])
     return 0
 
 
@@ -246,10 +298,8 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_set(args: argparse.Namespace, settings: Settings) -> int:
     shape = args.shape if args.shape is not None else {"type": "constant", "y": args.y}
     answer = LabClient.of(settings).change_run(shape=shape)
-    console.print(
-        f"lab: run {answer['runId']} follows {shapes.describe(shape)} from job {answer['from']}",
-        highlight=False,
-    )
+    say("lab: run {} follows {} from job {}", answer["runId"], shapes.describe(shape),
+        answer["from"])  # fmt: skip
     return 0
 
 
@@ -257,8 +307,20 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:,.1f} ms"
 
 
+def run_id_of(client: LabClient, given: str | None) -> str:
+    """The run a command names, or the newest run; `ApiError` when there is none."""
+    if given:
+        return given
+    newest = client.runs(1)
+    if not newest:
+        raise ApiError("no run yet: lab run start makes one")
+    return newest[0]["runId"]
+
+
 def cmd_latency(args: argparse.Namespace, settings: Settings) -> int:
-    answer = LabClient.of(settings).latency(args.run_id, windows=args.json)
+    client = LabClient.of(settings)
+    args.run_id = run_id_of(client, args.run_id)
+    answer = client.latency(args.run_id, windows=args.json)
     if args.json:
         print(json.dumps(answer, indent=2))
         return 0
@@ -277,18 +339,57 @@ def cmd_latency(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_verdict(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when the verdict is clean (nothing lost, duplicated or unexpected), 1 when not."""
+    client = LabClient.of(settings)
+    args.run_id = run_id_of(client, args.run_id)
+    if args.drain:
+        drained(client, args.run_id, args.drain)
+    found = client.verdict(args.run_id)
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        submits = found["submits"]
+        say("lab: run {} on {}: released {}, submits ok {} / failed {} / indeterminate {}",
+            found["runId"], found["target"], found["released"], submits["ok"],
+            submits["failed"], submits["indeterminate"])  # fmt: skip
+        say("lab: processed {}, failed {}, lost {}, duplicated {}, executed more than once {}, "
+            "unexpected {}: {}", found["processed"], found["failed"], found["lost"],
+            found["duplicated"], found["executedMoreThanOnce"], found["unexpected"],
+            "clean" if found["clean"] else "NOT clean")  # fmt: skip
+    return 0 if found["clean"] else 1
+
+
+def drained(client: LabClient, run_id: str, quiet_s: float, limit_s: float = 3600) -> None:
+    """Until the run is settled, or nothing of it has ended for `quiet_s` (its target's workers
+    have nothing left of it, or have lost it)."""
+    last, since = None, time.monotonic()
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        run = client.get_run(run_id)
+        ended = (run["processed"], run["failed"], run.get("executedAgain", 0))
+        if run["state"] != "running" and run["processed"] + run["failed"] >= run["enqueued"]:
+            return
+        if ended != last:
+            last, since = ended, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.5)
+
+
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    print(json.dumps(LabClient.of(settings).get_run(args.run_id), indent=2))
+    client = LabClient.of(settings)
+    print(json.dumps(client.get_run(run_id_of(client, args.run_id)), indent=2))
     return 0
 
 
 def cmd_pause(_args: argparse.Namespace, settings: Settings) -> int:
     answer = LabClient.of(settings).pause_run(True)
-    console.print(f"lab: run {answer['runId']} release paused")
+    say("lab: run {} release paused", answer["runId"])
     return 0
 
 
 def cmd_resume(_args: argparse.Namespace, settings: Settings) -> int:
     answer = LabClient.of(settings).pause_run(False)
-    console.print(f"lab: run {answer['runId']} release resumed")
+    say("lab: run {} release resumed", answer["runId"])
     return 0

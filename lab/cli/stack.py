@@ -5,23 +5,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shlex
 from typing import Any
 
 from lab import config
+from lab.cli import grammar
 from lab.cli.arguments import positive_int, service_names
-from lab.cli.terminal import DataTable, console, out
+from lab.cli.terminal import DataTable, note, out, say
 from lab.config import Settings
 from lab.ops import stack
 from lab.ops.faults import plan
 
 SERVICE_URLS = ("redis_url", "amqp_url", "es_url", "api_url")
+SHELL_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
 def register(sub: Any) -> None:
-    st = sub.add_parser(
-        "stack", help="the services a lab needs: start, stop, check, and where they are"
+    actions = grammar.noun(
+        sub, "stack", "the services a lab needs: start, stop, check, and where they are"
     )
-    actions = st.add_subparsers(dest="action", required=True, metavar="ACTION")
     up = actions.add_parser(
         "up", help="reuse what answers at the LAB_*_URLs, start local instances for the rest"
     )
@@ -55,13 +58,13 @@ def register(sub: Any) -> None:
     status.add_argument("--json", action="store_true", help="as JSON")
     status.set_defaults(handler=cmd_status)
     actions.add_parser(
-        "env", help="the LAB_*_URL lines this lab uses (for eval, .env or a notebook)"
+        "env", help='export lines for the LAB_*_URLs this lab uses: eval "$(lab stack env)"'
     ).set_defaults(handler=cmd_env)
 
 
 def cmd_down(_args: argparse.Namespace, settings: Settings) -> int:
     for service, how in stack.down(settings).items():
-        console.print(f"{service:14} {how}", highlight=False)
+        say("{:14} {}", service, how)
     return 0
 
 
@@ -90,45 +93,59 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if healthy else 1
 
 
-def cmd_env(_args: argparse.Namespace, settings: Settings) -> int:
-    """Shell lines, one per service URL: `eval "$(lab stack env)"` points a shell at this lab,
-    through the fault proxy when it runs (and where it is: LAB_FAULTS_URL)."""
-    from lab.ops.faults import plan
+def export_lines(values: dict[str, str]) -> list[str]:
+    """`export NAME=value` for a shell, each value quoted (`shlex.quote`): whatever a value holds
+    (`$(…)`, backticks, `;`, quotes, a line break), `eval` sets it and runs nothing."""
+    lines = []
+    for name, value in values.items():
+        if not SHELL_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a shell variable name")
+        lines.append(f"export {name}={shlex.quote(value)}")
+    return lines
+
+
+def env_values(settings: Settings) -> dict[str, str]:
+    """`LAB_*` name → value for this lab: its service URLs, through the fault proxy when one
+    answers at LAB_FAULTS_URL (where its proxies listen, each address read back checked), and
+    LAB_API_BIND: where the API must listen for the proxy's `api` to reach it, so
+    `eval "$(lab stack env)"; lab up` sends a whole lab through the proxy."""
+    from lab.ops.faults import fields
     from lab.ops.local import faults_ok
 
-    proxied = faults_ok(settings.faults_url)
-    values = {}
-    if proxied:  # where its proxies listen (a taken port moves one to a free port)
+    host, port = settings.api_address
+    values = {name: str(getattr(settings, name)) for name in SERVICE_URLS}
+    bind = fields.joined(host, port)
+    if faults_ok(settings.faults_url):  # where its proxies listen (a taken port moves one)
         from lab.ops.faults.client import FaultClient
 
-        found = FaultClient(settings.faults_url).proxies()
-        values = plan.through(settings, {name: p["listen"] for name, p in found.items()})
-    for name in SERVICE_URLS:
-        print(f"LAB_{name.upper()}={values.get(name) or getattr(settings, name)}")
-    if proxied:
-        print(f"LAB_FAULTS_URL={settings.faults_url}")
+        found = FaultClient.of(settings).proxies()  # FaultApiError if an address is not one
+        values |= plan.through(settings, {name: p["listen"] for name, p in found.items()})
+        bind = found["api"]["upstream"] if "api" in found else bind
+        values["faults_url"] = settings.faults_url
+    values["api_bind"] = bind
+    return {f"LAB_{name.upper()}": value for name, value in values.items()}
+
+
+def cmd_env(_args: argparse.Namespace, settings: Settings) -> int:
+    """`export` lines, one per setting: `eval "$(lab stack env)"` points a shell at this lab,
+    through the fault proxy when it runs (and says where it is: LAB_FAULTS_URL)."""
+    for line in export_lines(env_values(settings)):
+        print(line)
     return 0
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     only = (*args.only, *args.extra)
-    say = lambda line: console.print(line, highlight=False)  # noqa: E731
     if args.rabbitmq_nodes > 1 and "rabbitmq" in only:
-        cluster = stack.up_cluster(settings, args.rabbitmq_nodes, say)
+        cluster = stack.up_cluster(settings, args.rabbitmq_nodes, note)
         settings = settings.with_overrides(amqp_url=cluster.url)
         print(f"LAB_AMQP_URL={cluster.url}")
-    stack.up(settings, only, say=say)
+    stack.up(settings, only, say=note)
     if "faults" in args.extra:
-        console.print(
-            f"faults: {settings.faults_url} in front of "
-            + ", ".join(p["name"] for p in plan.proxies_for(settings))
-            + '; eval "$(lab stack env)" sends a lab through it',
-            highlight=False,
-        )
+        names = ", ".join(p["name"] for p in plan.proxies_for(settings))
+        say('faults: {} in front of {}; eval "$(lab stack env)" sends a lab through it',
+            settings.faults_url, names)  # fmt: skip
     if "prometheus" in args.extra:
-        console.print(
-            f"prometheus: {settings.prometheus_url} (scraping "
-            f"{config.safe_url(settings.api_url)}/metrics)",
-            highlight=False,
-        )
+        say("prometheus: {} (scraping {}/metrics)", settings.prometheus_url,
+            config.safe_url(settings.api_url))  # fmt: skip
     return 0

@@ -1,15 +1,22 @@
 """Where the command line writes: figures on stdout, everything else on stderr, and an error as
-one line naming the problem (the traceback only with `lab -v`)."""
+one line naming the problem (the traceback only with `lab -v`).
+
+What came from a job, a message, a request, a file or a service is data, never markup: a line
+is `say(template, *values)`, whose template is lab's own text and whose every value is `shown`,
+and a table is a `DataTable`, whose title, headers and cells are `shown`.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import string
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.protocol import is_renderable
 from rich.table import Table
 
 # C0 and C1 control characters but tab and newline, DEL, and the bidirectional overrides that
@@ -24,7 +31,10 @@ def plain(value: Any) -> str:
     """Text that came from a job, a message, a request or a service, fit for a terminal: no
     control character (an ESC could retitle the window or clear the screen) and no line break
     (a newline could forge a line of output)."""
-    text = "" if value is None else str(value)
+    try:
+        text = "" if value is None else str(value)
+    except ValueError:  # an integer past Python's 4,300 digits has no str
+        text = f"<{type(value).__name__} too large to show>"
     return CONTROLS.sub("\ufffd", text).replace("\n", " ").replace("\t", " ")
 
 
@@ -50,12 +60,50 @@ def bad_input(message: str) -> int:
     return 2
 
 
+class _Shown(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> str:
+        try:
+            return shown(format(value, format_spec))
+        except (TypeError, ValueError):  # text where a number was expected: shown as it is
+            return shown(value)
+
+
+_SHOWN = _Shown()
+
+
+def say(template: str, *values: Any, to: Console | None = None, **named: Any) -> None:
+    """One line for people (on stderr, or `to`): `template` is lab's own text and may carry Rich
+    markup; each value placed into it (`str.format` fields, specs and all) is `shown`, so a run
+    id, a file name or an error prints as itself, whatever brackets or escapes it holds."""
+    line = _SHOWN.vformat(template, values, named)
+    (to or console).print(line, highlight=False, soft_wrap=True)
+
+
+def note(line: Any) -> None:
+    """A line that is data from end to end (what the stack or a trial says as it goes)."""
+    say("{}", line)
+
+
+def _cell(value: Any) -> Any:
+    """A table cell: a Rich object lab made (a styled `Text`) as it is, anything else `shown`."""
+    if value is None or (is_renderable(value) and not isinstance(value, str)):
+        return value
+    return shown(value)
+
+
 class DataTable(Table):
-    """A table whose cells are data: every cell goes through `shown`, so nothing a job or a
-    service wrote is read as markup or reaches the terminal as a control sequence."""
+    """A table whose title, headers and cells are data: each goes through `shown`, so nothing a
+    job, a file or a service wrote is read as markup or reaches the terminal as a control
+    sequence. A cell lab styles itself is a `rich.text.Text`."""
+
+    def __init__(self, *headers: Any, title: Any = None, caption: Any = None, **kwargs: Any):
+        super().__init__(*headers, title=_cell(title), caption=_cell(caption), **kwargs)
+
+    def add_column(self, header: Any = "", *args: Any, **kwargs: Any) -> None:
+        super().add_column(_cell(header), *args, **kwargs)
 
     def add_row(self, *cells: Any, **kwargs: Any) -> None:
-        super().add_row(*(shown(c) if isinstance(c, str) else c for c in cells), **kwargs)
+        super().add_row(*(_cell(c) for c in cells), **kwargs)
 
 
 def listing(as_json: bool, data: Any, title: str, columns: Sequence[str],

@@ -8,7 +8,8 @@
   test at 5 % after Holm's correction for the number of pairs, never by a fixed tolerance; with a
   single sample on a side it *cannot tell*.
 
-Pure (pandas, numpy, scipy); the report notebook and `lab report compare` call it.
+Pure (pandas, numpy, scipy); the report notebook calls it. `lab report compare` judges with
+the same confidence and its prediction interval (`lab.stats.prediction_halfwidth`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-CONFIDENCE = 0.95
+from lab.stats import CONFIDENCE
+
 ALPHA = 0.05
 BOOTSTRAP_FROM = 10
 RESAMPLES = 10_000
@@ -65,18 +67,6 @@ def _missing(value: Any) -> bool:
         return math.isnan(float(value))
     except (TypeError, ValueError):
         return True
-
-
-def prediction_halfwidth(values: Any) -> float:
-    """Half the width of the 95 % prediction interval for one more run, from `values` (two or
-    more runs of the same code): how far a new value may land and still be the same."""
-    from scipy import stats
-
-    data = np.asarray(values, dtype=float)
-    n = len(data)
-    if n < 2:
-        raise ValueError("a prediction interval needs two or more values")
-    return float(stats.t.ppf((1 + CONFIDENCE) / 2, n - 1) * data.std(ddof=1) * math.sqrt(1 + 1 / n))
 
 
 def by_configuration(frame: pd.DataFrame, measure: str, factors: list[str]) -> pd.DataFrame:

@@ -5,14 +5,16 @@ its error) its row is appended and `running.json` cleared. After a kill (Ctrl-C,
 reboot) `--resume` first stops what the interrupted trial left running and deletes its
 namespace, then runs only the trials with no row: no trial is ever counted twice. A file that
 changed since the folder was started is refused.
+
+The folder is this experiment's when its `manifest.json` (written before the first trial
+starts) names the experiment and the file's hash. Any other folder that is not empty is
+refused, so `--out` never writes into a folder of something else; `running.json` is acted on
+only under `--resume`, and only once it reads as this runner writes it (lab.experiment.running).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import platform
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -21,12 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lab import __version__
 from lab.config import Settings, project_root
-from lab.experiment import results
+from lab.experiment import results, running
 from lab.experiment.plan import Trial, estimate_s, trials
 from lab.experiment.spec import Spec
 from lab.experiment.trial import namespace, run_trial
+from lab.version import __version__
 
 
 @dataclass
@@ -55,27 +57,59 @@ class Runner:
         self.commit = ""  # of the tree the trials run, read once when the run starts
 
     def check(self) -> set[str]:
-        """The trials already done; refuses a folder of another file, or one not resumed."""
-        manifest = results.read_json(self.folder / results.MANIFEST)
-        done = results.done_ids(self.folder)
-        if manifest and manifest.get("digest") != self.spec.digest:
+        """The trials already done. Refuses (`ResultsError`, naming the folder) a folder that is
+        not empty and not this experiment's, one of another version of the file, and one with
+        rows or an interrupted trial unless resumed; under `--resume`, a running.json that does
+        not read as this runner writes it."""
+        folder = self.folder
+        if folder.exists() and not folder.is_dir():
+            raise results.ResultsError(f"{folder}: not a folder; give a folder for --out")
+        if not folder.exists() or not any(folder.iterdir()):
+            return set()
+        manifest = results.read_object(folder / results.MANIFEST)
+        if manifest is None or manifest.get("name") != self.spec.name:
             raise results.ResultsError(
-                f"{self.folder} holds the results of another version of this file (its hash "
+                f"{folder} is not empty and not a folder of experiment {self.spec.name} (its "
+                "manifest.json does not name it): give an empty or new --out"
+            )
+        if manifest.get("digest") != self.spec.digest:
+            raise results.ResultsError(
+                f"{folder} holds the results of another version of this file (its hash "
                 "differs): give a new --out, or restore the file"
             )
-        if done and not self.resume:
+        done = results.done_ids(folder)
+        interrupted = (folder / results.RUNNING).exists()
+        if (done or interrupted) and not self.resume:
+            held = f"{len(done)} trials of this experiment" if done else "a trial of it"
+            held += " and an interrupted one" if done and interrupted else ""
+            held += " that was interrupted" if interrupted and not done else ""
             raise results.ResultsError(
-                f"{self.folder} already holds {len(done)} trials of this experiment: --resume "
-                "runs the rest, or give a new --out"
+                f"{folder} already holds {held}: --resume runs the rest, or give a new --out"
             )
+        if self.resume:
+            running.read(folder, self.spec.name)  # refused now, before anything starts
+        return done
+
+    def prepare(self) -> set[str]:
+        """The folder made ready to run into (`check`, then under --resume what an interrupted
+        trial left is cleaned up, then the manifest); returns the trials already done."""
+        done = self.check()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise results.ResultsError(f"{self.folder}: cannot be made ({exc})") from None
+        self._clean_up_interrupted()
+        self._write_manifest()
         return done
 
     def run(self, stop: threading.Event | None = None) -> list[dict[str, Any]]:
         """Every trial without a row; returns the rows made now."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        done = self.check()
-        self._clean_up_interrupted()
-        self._write_manifest()
+        if self.spec.procedure == "capacity":  # its searches have no trials
+            raise results.ResultsError(
+                f"{self.spec.name} is a capacity search: lab capacity, lab experiment run or "
+                "lab.capacity.search run it"
+            )
+        done = self.prepare()
         left = [t for t in self.plan if t.id not in done]
         if done:
             self.say(f"lab: {len(done)} of {len(self.plan)} trials already done; "
@@ -115,33 +149,26 @@ class Runner:
         return row
 
     def _started(self, settings: Settings, faults_pid: int | None = None) -> None:
-        results.write_json(self.folder / results.RUNNING, {"prefix": settings.prefix,
-                           "queue": settings.queue, "index": settings.es_index,
-                           "apiUrl": settings.api_url, "faultsPid": faults_pid})  # fmt: skip
+        results.write_json(self.folder / results.RUNNING, running.record(settings, faults_pid))
 
     def _clean_up_interrupted(self) -> None:
-        """Stop what an interrupted trial left running and delete its namespace."""
-        running = results.read_json(self.folder / results.RUNNING)
-        if not running:
+        """Under --resume: stop what an interrupted trial left running, delete its namespace."""
+        interrupted = running.read(self.folder, self.spec.name) if self.resume else None
+        if interrupted is None:
             return
-        from lab.ops.reset import reset
-        from lab.ops.supervisor import Supervisor
-
-        settings = self.settings.with_overrides(
-            prefix=running["prefix"], queue=running["queue"], es_index=running["index"],
-            api_url=running["apiUrl"],
-        )  # fmt: skip
-        leftover = Supervisor(settings)
-        stopped = leftover.down(grace_s=5)
-        _stop_fault_proxy(running.get("faultsPid"))
-        reset(settings)
-        self.say(f"lab: cleaned up the interrupted trial ({len(stopped)} processes stopped)")
+        running.clean_up(interrupted, self.settings, self.say)
         (self.folder / results.RUNNING).unlink(missing_ok=True)
+
+    def planned(self) -> dict[str, Any]:
+        """The manifest's plan: every trial, and the time they take."""
+        return {"plan": [{"trial": t.id, "configuration": t.configuration,
+                          "repetition": t.repetition, "levels": t.levels} for t in self.plan],
+                "estimateSeconds": round(estimate_s(self.spec))}  # fmt: skip
 
     def _write_manifest(self) -> None:
         from lab.measure.reports import provenance
 
-        manifest = results.read_json(self.folder / results.MANIFEST) or {}
+        manifest = results.read_object(self.folder / results.MANIFEST) or {}
         code = provenance.git(project_root(Path(__file__).parent))
         self.commit = str(code.get("commit") or "")
         manifest.update({
@@ -149,10 +176,9 @@ class Runner:
             "digest": self.spec.digest,
             "spec": {"repetitions": self.spec.repetitions, "order": self.spec.order,
                      "seed": self.spec.seed, "warmupSeconds": self.spec.warmup_s,
-                     "run": self.spec.run, "factors": self.spec.factors, "slo": self.spec.slo},
-            "plan": [{"trial": t.id, "configuration": t.configuration,
-                      "repetition": t.repetition, "levels": t.levels} for t in self.plan],
-            "estimateSeconds": round(estimate_s(self.spec)),
+                     "run": self.spec.run, "factors": self.spec.factors, "slo": self.spec.slo,
+                     "procedure": self.spec.procedure, "capacity": self.spec.capacity},
+            **self.planned(),
             "lab": __version__,
             "python": platform.python_version(),
             "machine": provenance.machine(),
@@ -160,17 +186,3 @@ class Runner:
         })  # fmt: skip
         manifest.setdefault("startedAt", datetime.now(UTC).isoformat(timespec="seconds"))
         results.write_json(self.folder / results.MANIFEST, manifest)
-
-
-def _stop_fault_proxy(pid: object) -> None:
-    """The interrupted trial's own fault proxy, if it is still that process (a pid can be
-    reused: only a `lab fault serve` is stopped)."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return
-    if b"fault" in cmdline and b"serve" in cmdline:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)

@@ -1,8 +1,9 @@
 """One trial: its own namespace (keys, queues, index, API port), the lab's processes started for
 its settings, its procedure, the measures, then everything of it torn down, so the next trial
 starts from the same state (the Elasticsearch-API server costs more per document the more it
-holds). A `fault` level puts the trial behind a fault proxy of its own with that preset on; a
-`statusLoad` level offers that many GET /status a second (Locust) while the run runs.
+holds). What the trial is comes from its levels, each applied by its factor (`Spec.setup`,
+lab.experiment.factors): the run's body, the processes' settings and workers, a fault proxy of
+its own with a preset on (`fault`), GET /status offered a second while the run runs (`statusLoad`).
 
 Procedures (`Spec.procedure`), one row each:
 
@@ -12,7 +13,8 @@ Procedures (`Spec.procedure`), one row each:
               seconds per 1,000 jobs and peak RSS for each process kind, the objectives'
               verdicts, GET /status under its load
   throughput  `lab bench throughput`'s repetition (lab.measure.bench): release alone, drain,
-              end to end with GET /status polled
+              end to end with GET /status polled, on lab's workers or a target's, and the
+              delivery verdict of its two runs added up
 
 Both record what the Elasticsearch server held when the trial started.
 """
@@ -22,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -31,26 +32,32 @@ from typing import Any
 
 import httpx
 
+from lab import targets
 from lab.client import LabClient
 from lab.config import Settings
+from lab.experiment import running
+from lab.experiment.alongside import Alongside
+from lab.experiment.factors import Setup
 from lab.experiment.plan import Trial
 from lab.experiment.spec import Spec
+from lab.experiment.statusload import StatusLoad
+from lab.measure import delivery
 from lab.measure.bench import Bench, Rep, cpu_seconds, peak_rss_mb
 from lab.ops.reset import isolated, reset
 from lab.ops.supervisor import Supervisor
 from lab.runtime.jobs import STATES
-from lab.runtime.state import State
 from lab.runtime.store import Store
+from lab.runtime.stores import Stores
 from lab.wait import wait_until
 
 Started = Callable[..., None]  # told the trial's settings (and its fault proxy's pid) first
 
 
 def namespace(base: Settings, spec: Spec, trial: Trial) -> Settings:
-    """The trial's settings: a namespace of its own and its configuration's process settings."""
-    _workers, overrides = spec.process_settings(trial.levels)
-    label = f"exp-{spec.name}".lower().replace("_", "-")[:40]
-    return isolated(base, label, **overrides)
+    """The trial's settings: a namespace of its own (named by `running.names`, the form a
+    resumed running.json must have) and its configuration's process settings."""
+    own = running.names(spec.name, running.new_tag())
+    return isolated(base, running.label(spec.name), **own, **spec.setup(trial.levels).settings)
 
 
 Observe = Callable[[Settings, str, dict[str, Any]], None]
@@ -67,15 +74,15 @@ def run_trial(
     faults_pid)` is told before any process starts (the runner records it, to clean up after a
     kill); `observe(settings, run_id, row)` after a run is measured, before its keys go (a
     drill reads its latency there)."""
-    status_load, fault = spec.conditions(trial.levels)
+    setup = spec.setup(trial.levels)
     tell = started or (lambda *_: None)
     held = documents_on_server(settings.es_url)
-    with fault_proxy(settings, fault) as (through, proxy_pid):
+    with fault_proxy(settings, setup.fault) as (through, proxy_pid):
         tell(through, proxy_pid)
         if spec.procedure == "throughput":
-            row = _throughput(spec, trial, through)
+            row = _throughput(setup, through)
         else:
-            row = _one_run(spec, trial, through, status_load, observe)
+            row = one_run(setup, through, spec.warmup_s, observe)
     row["esDocumentsAtStart"] = held
     return row
 
@@ -94,7 +101,7 @@ def fault_proxy(settings: Settings, preset: str) -> Iterator[tuple[Settings, int
     home = Path(tempfile.mkdtemp(prefix="lab-trial-faults-"))
     proxy = servers.start_faults(servers.free_port(), home, [])
     try:
-        faults = FaultClient(proxy.url)
+        faults = FaultClient(proxy.url, token=settings.api_token)
         opened = faults.populate(plan.proxies_for(settings, presets.SERVICES, free=True))
         listening = {p["name"]: p["listen"] for p in opened}
         presets.apply(faults, preset)
@@ -110,36 +117,62 @@ def fault_proxy(settings: Settings, preset: str) -> Iterator[tuple[Settings, int
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _one_run(
-    spec: Spec, trial: Trial, settings: Settings, status_load: int, observe: Observe | None
+# A fault a drill injects while a run runs (`lab.measure.targets.kill_at`): called on a thread of
+# its own with the trial's supervisor, stores and run id once the run started; it ends by itself
+# (the run settled, or its deadline) and returns figures for the row.
+Fault = Callable[[Supervisor, Stores, str], dict[str, Any]]
+
+
+def one_run(
+    setup: Setup,
+    settings: Settings,
+    warmup_s: float = 0.0,
+    observe: Observe | None = None,
+    fault: Fault | None = None,
+    quiet_s: float = delivery.QUIET_S,
+    limit_s: float | None = None,
 ) -> dict[str, Any]:
-    workers, _ = spec.process_settings(trial.levels)
-    body = spec.body(trial.levels)
+    """One run of `setup` in `settings` (a namespace of its own, deleted after): the lab's
+    processes for the run's target started, the run started, drained and measured.
+
+    Args:
+        warmup_s: seconds at the start left out of the drained rate.
+        observe: told `(settings, run_id, row)` once the row is measured, before the keys go.
+        fault: injected while the run runs (then CPU and the workers' shares are not measured).
+        quiet_s: another target's run is drained once everything is released and nothing of
+            it ended for this long (what is missing then is lost, or comes back later than that).
+        limit_s: the longest the run may take to drain (default: 3 × its release, 120 s at least).
+    """
+    workers, body, status_load = setup.workers, setup.body, setup.status_load
     supervisor = Supervisor(settings)
     row: dict[str, Any] = {}
     try:
-        supervisor.up(workers=workers)
-        supervisor.wait_api()
+        target = body.get("target") or targets.DEFAULT
+        delivery.start(supervisor, settings, workers, target)
         client = LabClient.of(settings)
-        wait_until(lambda: len(client.status()["workers"]) >= workers, 60,
-                   f"{workers} workers to announce")  # fmt: skip
         before = usage(supervisor)
         began = time.monotonic()
         run_id = client.run(**_client_args(body))["runId"]
         load = (
             StatusLoad(settings, run_id, status_load, estimate_run_s(body)) if status_load else None
         )
-        state = State(settings)
+        stores = Stores.of(settings)
+        faulting = None
+        if fault is not None:
+            faulting = Alongside("trial-fault", lambda: fault(supervisor, stores, run_id),
+                                 "fault.error")  # fmt: skip
         x = int(body["x"])
-        limit = max(120.0, 3 * estimate_run_s(body))
-        run = wait_until(lambda: (r := state.run(run_id)) and r.settled and r, limit,
-                         "the trial's run to settle", poll_s=0.2)  # fmt: skip
+        limit = limit_s or max(120.0, 3 * estimate_run_s(body))
+        run = delivery.settle(stores, run_id, target, limit, quiet_s)
         wall = time.monotonic() - began
-        after = usage(supervisor)
-        row = measures(state, run, x, spec.warmup_s, wall)
-        row.update(cpu_and_memory(before, after, x))
+        row = measures(stores, run, x, warmup_s, wall)
+        row.update(delivery.flat(delivery.read(settings, run_id)))
         row.update(documents(settings, run_id))
-        row.update(shares(client, run.processed, workers))
+        if faulting is not None:  # a killed worker took its CPU seconds and share with it
+            row.update(faulting.result())
+        else:
+            row.update(cpu_and_memory(before, usage(supervisor), x))
+            row.update(shares(client, run.processed, workers))
         if load is not None:
             row.update(load.result())
         if observe is not None:
@@ -167,18 +200,19 @@ REP_COLUMNS = {
 }
 
 
-def _throughput(spec: Spec, trial: Trial, settings: Settings) -> dict[str, Any]:
-    workers, _ = spec.process_settings(trial.levels)
-    x = int(spec.body(trial.levels)["x"])
+def _throughput(setup: Setup, settings: Settings) -> dict[str, Any]:
+    workers, x = setup.workers, int(setup.body["x"])
     settings = settings.with_overrides(backlog_limit=max(x, 1000))
-    bench = Bench(
-        settings, x, workers, settings.prefetch, settings.batch, settings.home_path / "bench"
-    )
-    rep, redis_bytes = bench.rep(settings)
+    target = setup.body.get("target") or targets.DEFAULT
+    bench = Bench(settings, x, workers, settings.prefetch, settings.batch,
+                  settings.home_path / "bench", target)  # fmt: skip
+    rep, redis_bytes, checked = bench.rep(settings)
     row: dict[str, Any] = {
         column: round(getattr(rep, name), 4) for name, column in REP_COLUMNS.items()
     }
     row["redisBytesPerRun"] = redis_bytes
+    for key, value in checked.items():  # the two runs' jobs: `released` and `processed` 2 × x
+        row[key if key in ("released", "processed", "failed") else f"verdict.{key}"] = value
     return row
 
 
@@ -200,7 +234,7 @@ def estimate_run_s(body: dict[str, Any]) -> float:
     return int(body.get("x", 0)) / rate
 
 
-def measures(state: State, run: Any, x: int, warmup_s: float, wall_s: float) -> dict[str, Any]:
+def measures(stores: Stores, run: Any, x: int, warmup_s: float, wall_s: float) -> dict[str, Any]:
     """Throughput, latency, failures and objectives of a settled run."""
     out: dict[str, Any] = {"runId": run.runId, "state": run.state, "processed": run.processed,
                            "failed": run.failed, "seconds": run.durationSeconds}  # fmt: skip
@@ -211,7 +245,7 @@ def measures(state: State, run: Any, x: int, warmup_s: float, wall_s: float) -> 
     seconds = run.durationSeconds or wall_s
     # Settled per second from the warm-up's end to the run's end (the timeline says how many
     # settled in the warm-up's seconds; the second it ends in counts by its share).
-    points = (state.timeline(run.runId) or {}).get("points", [])
+    points = (stores.runs.timeline(run.runId) or {}).get("points", [])
     cut = started + warmup_s
     early = sum((p["processed"] + p["failed"]) * min(1.0, max(0.0, cut - p["t"]))
                 for p in points) if warmup_s else 0.0  # fmt: skip
@@ -219,11 +253,11 @@ def measures(state: State, run: Any, x: int, warmup_s: float, wall_s: float) -> 
     settled = run.processed + run.failed
     out["drainedPerSecond"] = round((settled - early) / after_s, 1) if after_s > 0 else None
     out["endToEndPerSecond"] = round(x / seconds, 1) if seconds else None
-    timing = state.latency(run.runId, windows=False) or {}
+    timing = stores.runs.latency(run.runId, windows=False) or {}
     for metric in ("queueWait", "service", "endToEnd"):
         for stat in ("p50Ms", "p99Ms"):
             out[f"{metric}.{stat.removesuffix('Ms')}Ms"] = timing.get(metric, {}).get(stat)
-    out["deadLettered"] = state.counters(run.runId, STATES).run_dead
+    out["deadLettered"] = stores.overview.counters(run.runId, STATES).run_dead
     objectives = run.slo or []
     out["sloBreached"] = any(o.get("state") == "breached" for o in objectives)
     out["slo"] = [{"text": o.get("text"), "state": o.get("state"), "value": o.get("value")}
@@ -294,40 +328,6 @@ def shares(client: LabClient, processed: int, workers: int) -> dict[str, Any]:
     except TimeoutError:
         return {"perWorker": None, "jain": None}
     return {"perWorker": sorted(found, reverse=True), "jain": jain(found)}
-
-
-class StatusLoad:
-    """GET /status offered at `per_second` while the trial's run runs (Locust, as `lab bench
-    status` offers it), on a thread; `result()` waits for it and gives its figures."""
-
-    def __init__(self, settings: Settings, run_id: str, per_second: int, seconds: float):
-        from lab.measure.bench_status import load_step
-
-        self.figures: dict[str, Any] = {}
-        self.out = out = Path(tempfile.mkdtemp(prefix="lab-trial-load-"))
-        processes = 1 if per_second <= 500 else 2
-
-        def offer() -> None:
-            try:
-                self.figures = load_step(
-                    settings, run_id, per_second, max(5.0, seconds), out, processes
-                )
-            except Exception as exc:  # noqa: BLE001 - a row says what went wrong
-                self.figures = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-
-        self.thread = threading.Thread(target=offer, name="status-load", daemon=True)
-        self.thread.start()
-
-    def result(self) -> dict[str, Any]:
-        self.thread.join()
-        shutil.rmtree(self.out, ignore_errors=True)
-        f = self.figures
-        if "error" in f:
-            raise RuntimeError(f"the GET /status load failed: {f['error']}")
-        return {"status.offeredPerSecond": f["offeredPerSecond"],
-                "status.answeredPerSecond": f["answeredPerSecond"],
-                "status.failures": f["failures"], "status.p50Ms": f["p50Ms"],
-                "status.p99Ms": f["p99Ms"]}  # fmt: skip
 
 
 def documents_on_server(es_url: str) -> int | None:

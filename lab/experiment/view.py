@@ -4,6 +4,7 @@ so far, `.stop()` ends after the current trial (`resume=True` goes on later)."""
 
 from __future__ import annotations
 
+import html
 import threading
 from pathlib import Path
 from typing import Any
@@ -50,12 +51,14 @@ class Experiment:
             runner.run(self._stop)
         except Exception as exc:  # noqa: BLE001 - shown in the view
             self.error = f"{type(exc).__name__}: {exc}"
-            self.label.value = f'<span style="color:#b42318">{self.error}</span>'
+            self.label.value = f'<span style="color:#b42318">{html.escape(self.error)}</span>'
 
     def _show(self, progress: Progress) -> None:
         self.bar.value = progress.done
         eta = f", about {progress.eta_s / 60:.1f} min left" if progress.eta_s else ""
-        now = f"running <code>{progress.current}</code>" if progress.current else "done"
+        # The trial's label is the file's levels: text, never markup.
+        now = f"running <code>{html.escape(progress.current)}</code>" if progress.current else ""
+        now = now or "done"
         self.label.value = f"{progress.done} of {progress.total} trials; {now}{eta}"
 
     def stop(self) -> None:

@@ -9,31 +9,32 @@ confirms, Elasticsearch upsert by id, exact Redis count, ack after the write. Th
               100 % processed, so process start-up is not counted
   end to end  an unthrottled run through scheduler and workers, POST /run to the last document
 
+The same three measure any target (`Bench(target=...)`: Celery's, Dramatiq's, ... workers drain
+what lab's scheduler released to their broker), each run's delivery verdict beside them.
+
 Each uses its own key prefix, queue and index, deleted afterwards; ceilings are in ceilings.py.
+`lab bench throughput` runs `Bench.rep` as the trials of a built-in experiment
+(lab.experiment.throughput; with `--peers`, one over targets): lab.experiment uses these
+instruments, never the reverse.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import platform
 import statistics
 import threading
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import __version__
+from lab import targets
 from lab.client import LabClient
 from lab.config import Settings
-from lab.measure.ceilings import ceilings
-from lab.ops import stack
+from lab.measure import delivery
 from lab.ops.reset import isolated, reset
 from lab.ops.supervisor import Supervisor
-from lab.runtime.state import State
 from lab.runtime.store import Store
+from lab.runtime.stores import Stores
 from lab.stats import percentile
 from lab.wait import wait_until
 
@@ -66,20 +67,20 @@ class Report:
     reps: list[Rep] = field(default_factory=list)
     ceilings: dict[str, float] = field(default_factory=dict)
     redis_bytes_per_run: int = 0
-    peers: dict[str, float] = field(default_factory=dict)
+    # With --peers (lab.experiment.peers): each target's figures with their intervals, the best
+    # peer, and lab's ratio to it.
+    peers: dict[str, Any] = field(default_factory=dict)
 
     def ratios(self) -> dict[str, float]:
-        """lab against the best peer configuration and against the slowest raw ceiling."""
+        """lab against the slowest raw ceiling, and against the best peer (same experiment)."""
         s = self.summary()
         out = {}
         if self.ceilings:
             out["drain_vs_slowest_ceiling"] = s["drain_jobs_s"]["median"] / min(
                 self.ceilings.values()
             )
-        if self.peers:
-            best = max(self.peers.values())
-            out["drain_vs_best_peer"] = s["drain_jobs_s"]["median"] / best
-            out["e2e_vs_best_peer_drain"] = s["e2e_jobs_s"]["median"] / best
+        for measure, ratio in self.peers.get("labVsBest", {}).items():
+            out[f"{measure}_vs_best_peer"] = ratio["ratio"]
         return out
 
     def summary(self) -> dict[str, dict[str, float]]:
@@ -120,7 +121,14 @@ def rss_mb(pid: int) -> float:
 # --- the lab's own measures ---------------------------------------------------------------------
 class Bench:
     def __init__(
-        self, base: Settings, jobs: int, workers: int, prefetch: int, batch: int, home: Path
+        self,
+        base: Settings,
+        jobs: int,
+        workers: int,
+        prefetch: int,
+        batch: int,
+        home: Path,
+        target: str = targets.DEFAULT,
     ):
         self.base = base
         self.jobs = jobs
@@ -128,6 +136,10 @@ class Bench:
         self.prefetch = prefetch
         self.batch = batch
         self.home = home
+        self.target = target
+        # Whose workers drain, and where the scheduler releases to (None: lab's own).
+        self.worker_args = delivery.worker_args(target)
+        self.run_target = None if target == targets.DEFAULT else target
 
     def settings(self) -> Settings:
         return isolated(
@@ -139,20 +151,22 @@ class Bench:
             home=str(self.home),
         )
 
-    def rep(self, settings: Settings | None = None) -> tuple[Rep, int]:
+    def rep(self, settings: Settings | None = None) -> tuple[Rep, int, dict[str, Any]]:
         """One repetition in `settings` (an experiment trial's namespace), or a namespace of
-        its own."""
+        its own: its figures, the Redis bytes of a run's bitmap, and the delivery verdict of its
+        two runs (`delivered`)."""
         settings = settings or self.settings()
         supervisor = Supervisor(settings, log_dir=self.home / "logs")
-        state = State(settings)
+        stores = Stores.of(settings)
         client = LabClient.of(settings)
         try:
             supervisor.up(workers=0)
-            release_s, run_id = self._release(client, state)
-            drain_s, cpu, rss, rss_10, rss_end = self._drain(supervisor, state, run_id)
-            redis_bytes = state.run_bitmap_bytes(run_id)
-            e2e_s, latencies, status_ms = self._end_to_end(client, state, settings)
-            return Rep(
+            release_s, run_id = self._release(client, stores)
+            drain_s, cpu, rss, rss_10, rss_end = self._drain(supervisor, stores, run_id)
+            redis_bytes = stores.counting.bitmap_bytes(run_id)
+            e2e_s, latencies, status_ms, e2e_id = self._end_to_end(client, stores, settings)
+            checked = delivered(settings, [run_id, e2e_id])
+            rep = Rep(
                 release_jobs_s=self.jobs / release_s,
                 drain_jobs_s=0.95 * self.jobs / drain_s,
                 e2e_jobs_s=self.jobs / e2e_s,
@@ -164,29 +178,30 @@ class Bench:
                 worker_rss_mb_at_end=rss_end,
                 status_ms_p50=percentile(status_ms, 50),
                 status_ms_p99=percentile(status_ms, 99),
-            ), int(redis_bytes)
+            )
+            return rep, int(redis_bytes), checked
         finally:
             supervisor.down()
             client.close()
             cleanup(settings)
 
-    def _release(self, client: LabClient, state: State) -> tuple[float, str]:
+    def _release(self, client: LabClient, stores: Stores) -> tuple[float, str]:
         """The scheduler alone: publish every job with confirms; also preloads the drain."""
-        run_id = client.run(self.jobs, UNTHROTTLED_PER_MINUTE)["runId"]
+        run_id = client.run(self.jobs, UNTHROTTLED_PER_MINUTE, target=self.run_target)["runId"]
         started = time.perf_counter()
-        wait_until(lambda: state.known_run(run_id).enqueued >= self.jobs, 600, "the release")
+        wait_until(lambda: stores.runs.known(run_id).enqueued >= self.jobs, 600, "the release")
         return time.perf_counter() - started, run_id
 
     def _drain(
-        self, supervisor: Supervisor, state: State, run_id: str
+        self, supervisor: Supervisor, stores: Stores, run_id: str
     ) -> tuple[float, float, float, float, float]:
         """Seconds from 5 % to 100 %, worker CPU s, peak RSS, RSS at 10 % and at the end."""
         supervisor.stop("scheduler")
         for _ in range(self.workers):
-            supervisor.add_worker()
+            supervisor.add_worker(self.worker_args)
         pids = [supervisor.pid(n) for n in supervisor.workers()]
         wait_until(
-            lambda: state.known_run(run_id).processed >= 0.05 * self.jobs,
+            lambda: stores.runs.known(run_id).processed >= 0.05 * self.jobs,
             600,
             "5 % processed",
             poll_s=0.01,
@@ -194,14 +209,14 @@ class Bench:
         started = time.perf_counter()
         cpu_start = sum(cpu_seconds(p) for p in pids)
         wait_until(
-            lambda: state.known_run(run_id).processed >= 0.10 * self.jobs,
+            lambda: stores.runs.known(run_id).processed >= 0.10 * self.jobs,
             600,
             "10 % processed",
             poll_s=0.01,
         )
         rss_10 = max(rss_mb(p) for p in pids)
         wait_until(
-            lambda: state.known_run(run_id).processed >= self.jobs, 600, "the drain", poll_s=0.01
+            lambda: stores.runs.known(run_id).processed >= self.jobs, 600, "the drain", poll_s=0.01
         )
         elapsed = time.perf_counter() - started
         cpu = sum(cpu_seconds(p) for p in pids) - cpu_start
@@ -211,8 +226,8 @@ class Bench:
         return elapsed, cpu / 0.95, peak, rss_10, rss_end
 
     def _end_to_end(
-        self, client: LabClient, state: State, settings: Settings
-    ) -> tuple[float, list[float], list[float]]:
+        self, client: LabClient, stores: Stores, settings: Settings
+    ) -> tuple[float, list[float], list[float], str]:
         status_ms: list[float] = []
         stop = threading.Event()
 
@@ -227,11 +242,11 @@ class Bench:
                 poller.close()
 
         started = time.perf_counter()
-        run_id = client.run(self.jobs, UNTHROTTLED_PER_MINUTE)["runId"]
+        run_id = client.run(self.jobs, UNTHROTTLED_PER_MINUTE, target=self.run_target)["runId"]
         poller = threading.Thread(target=poll_status, daemon=True)
         poller.start()
         wait_until(
-            lambda: state.known_run(run_id).processed >= self.jobs,
+            lambda: stores.runs.known(run_id).processed >= self.jobs,
             600,
             "the end-to-end run",
             poll_s=0.01,
@@ -239,7 +254,18 @@ class Bench:
         elapsed = time.perf_counter() - started
         poller.join(timeout=120)
         stop.set()
-        return elapsed, latencies_ms(settings, run_id), status_ms
+        return elapsed, latencies_ms(settings, run_id), status_ms, run_id
+
+
+def delivered(settings: Settings, run_ids: list[str]) -> dict[str, Any]:
+    """The delivery verdict of the runs, added up: jobs they released and processed, lost,
+    duplicated, executed more than once, unexpected, and clean when every one of them is."""
+    found = [delivery.read(settings, run_id) for run_id in run_ids]
+    counts = ("released", "processed", "failed", "lost", "duplicated", "executedMoreThanOnce",
+              "unexpected", "uncountedEffects")  # fmt: skip
+    out: dict[str, Any] = {k: sum(int(v.get(k) or 0) for v in found) for k in counts}
+    out["clean"] = all(v.get("clean") for v in found)
+    return out
 
 
 def latencies_ms(settings: Settings, run_id: str, sample: int = 10_000) -> list[float]:
@@ -264,22 +290,22 @@ def rate_check(base: Settings, y: float, seconds: float, home: Path) -> dict[str
     x = int(per_s * seconds * 2) + 10  # never runs out during the check
     settings = Bench(base, x, 0, base.prefetch, base.batch, home).settings()
     supervisor = Supervisor(settings, log_dir=home / "logs")
-    state = State(settings)
+    stores = Stores.of(settings)
     client = LabClient.of(settings)
     try:
         supervisor.up(workers=0)
         run_id = client.run(x, y)["runId"]
         wait_until(
-            lambda: state.known_run(run_id).enqueued >= 1, 30, "the first release", poll_s=0.005
+            lambda: stores.runs.known(run_id).enqueued >= 1, 30, "the first release", poll_s=0.005
         )
         t0 = time.perf_counter()
         worst = 0.0
         for second in range(1, int(seconds) + 1):
             time.sleep(max(0.0, t0 + second - time.perf_counter()))
             expected = per_s * (time.perf_counter() - t0)
-            worst = max(worst, abs(state.known_run(run_id).enqueued - expected))
+            worst = max(worst, abs(stores.runs.known(run_id).enqueued - expected))
         elapsed = time.perf_counter() - t0
-        released = state.known_run(run_id).enqueued
+        released = stores.runs.known(run_id).enqueued
         expected = per_s * elapsed
         client.stop()
         return {
@@ -294,139 +320,3 @@ def rate_check(base: Settings, y: float, seconds: float, home: Path) -> dict[str
         supervisor.down()
         client.close()
         cleanup(settings)
-
-
-# --- the command --------------------------------------------------------------------------------
-def run_bench(
-    base: Settings,
-    jobs: int,
-    workers: int,
-    prefetch: int,
-    batch: int,
-    reps: int,
-    out_dir: Path,
-    peers: bool = False,
-    peer_jobs: int | None = None,
-) -> tuple[Report, Path]:
-    if peers:  # before minutes of benchmarking, not after
-        missing = [m for m in ("celery", "dramatiq") if importlib.util.find_spec(m) is None]
-        if missing:
-            raise BenchError(
-                f"--peers needs {' and '.join(missing)}: pip install -e '.[bench]' "
-                "(or run without --peers)"
-            )
-    stack.up(base)
-    report = Report(
-        params={
-            "jobs": jobs,
-            "workers": workers,
-            "prefetch": prefetch,
-            "batch": batch,
-            "reps": reps,
-        },
-        machine={
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": __import__("os").cpu_count(),
-            "lab": __version__,
-        },
-    )
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    spec = throughput_spec(jobs, workers, prefetch or base.prefetch, batch or base.batch, reps)
-    rows = run_as_experiment(base, spec, out_dir / stamp)
-    report.reps = [rep_of(row) for row in rows]
-    report.redis_bytes_per_run = int(rows[-1]["redisBytesPerRun"])
-    report.ceilings = ceilings(base, jobs, batch)
-    if peers:
-        from lab.measure.peers.run import run_peers
-
-        report.peers = run_peers(base, peer_jobs or min(jobs, 10_000), base.home_path / "bench")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{stamp}.json"
-    data = {**asdict(report), "summary": report.summary(), "ratios": report.ratios(), "when": stamp}
-    path.write_text(json.dumps(data, indent=2))
-    (out_dir / f"{stamp}.md").write_text(markdown(report))
-    return report, path
-
-
-def throughput_spec(jobs: int, workers: int, prefetch: int, batch: int, reps: int) -> Any:
-    """`lab bench throughput` as the built-in experiment it is: one configuration, `reps`
-    repetitions of the throughput procedure (lab.experiment.trial)."""
-    from lab.experiment.spec import Spec
-
-    return Spec.of({
-        "name": "throughput", "procedure": "throughput", "repetitions": reps,
-        "order": "sequential", "run": {"x": jobs},
-        "factors": {"workers": [workers], "prefetch": [prefetch], "batch": [batch]},
-    })  # fmt: skip
-
-
-def run_as_experiment(base: Settings, spec: Any, folder: Path) -> list[dict[str, Any]]:
-    """Run a built-in experiment's trials into `folder` (results.csv and .parquet, manifest:
-    `lab experiment report` and `lab.experiment.load` read it); a trial that failed fails the
-    measure, naming its error."""
-    from lab.experiment.runner import Runner
-
-    rows = Runner(spec, folder, base).run()
-    failed = [row for row in rows if row.get("error")]
-    if failed:
-        raise BenchError(f"trial {failed[0]['trial']} failed: {failed[0]['error']}")
-    return rows
-
-
-def rep_of(row: dict[str, Any]) -> Rep:
-    from lab.experiment.trial import rep_of as from_row
-
-    return from_row(row)
-
-
-def markdown(report: Report) -> str:
-    s = report.summary()
-    p = report.params
-
-    def row(name: str, key: str, unit: str, fmt: str = ",.0f") -> str:
-        v = s[key]
-        return f"| {name} | {v['median']:{fmt}} {unit} | {v['min']:{fmt}}–{v['max']:{fmt}} |"
-
-    ratios = report.ratios()
-    lines = [
-        f"`lab bench throughput --jobs {p['jobs']} --workers {p['workers']} "
-        f"--prefetch {p['prefetch']} --batch {p['batch']} --reps {p['reps']}` "
-        f"on {report.machine['cpus']} CPUs, Python {report.machine['python']}",
-        "",
-        "| measure | median | min–max |",
-        "| --- | --- | --- |",
-        row("release (scheduler alone, confirms)", "release_jobs_s", "jobs/s"),
-        row(f"drain ({p['workers']} worker(s))", "drain_jobs_s", "jobs/s"),
-        row("end to end (POST /run → last document)", "e2e_jobs_s", "jobs/s"),
-        row("end-to-end latency p50 (release → written)", "e2e_latency_ms_p50", "ms"),
-        row("end-to-end latency p99", "e2e_latency_ms_p99", "ms"),
-        row("worker CPU per 1,000 jobs", "worker_cpu_s_per_1000", "s", ".3f"),
-        row("worker peak RSS", "worker_peak_rss_mb", "MB", ".1f"),
-        row("worker RSS at 10 % of the drain", "worker_rss_mb_at_10pct", "MB", ".1f"),
-        row("worker RSS at the end of the drain", "worker_rss_mb_at_end", "MB", ".1f"),
-        row("GET /status p50 during a run", "status_ms_p50", "ms", ".2f"),
-        row("GET /status p99 during a run", "status_ms_p99", "ms", ".2f"),
-        "",
-        "| ceiling of the path on this machine | jobs/s |",
-        "| --- | --- |",
-        *(f"| {k} | {v:,.0f} |" for k, v in report.ceilings.items()),
-        "",
-        f"lab drain ÷ slowest ceiling: {ratios.get('drain_vs_slowest_ceiling', 0):.0%}",
-        f"Redis memory of a run's exactly-once bitmap ({p['jobs']} jobs): "
-        f"{report.redis_bytes_per_run:,} bytes",
-    ]
-    if report.peers:
-        lines += [
-            "",
-            "| peer configuration (drain, same job, same services) | jobs/s |",
-            "| --- | --- |",
-        ]
-        lines += [f"| {name} | {rate:,.0f} |" for name, rate in report.peers.items()]
-        lines += [
-            "",
-            f"lab drain ({p['workers']} worker process(es)) ÷ best peer: "
-            f"{ratios['drain_vs_best_peer']:.1f}×  ·  "
-            f"lab end to end ÷ best peer drain: {ratios['e2e_vs_best_peer_drain']:.1f}×",
-        ]
-    return "\n".join(lines) + "\n"

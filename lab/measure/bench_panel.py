@@ -19,8 +19,8 @@ from typing import Any
 from lab.config import Settings
 from lab.ops.reset import isolated, reset
 from lab.ops.supervisor import Supervisor
-from lab.runtime.state import State
 from lab.runtime.store import Store
+from lab.runtime.stores import Stores
 from lab.stats import percentile
 from lab.wait import wait_until
 
@@ -46,7 +46,7 @@ def panel_lag_check(base: Settings, x: int, y: float, home: Path) -> dict[str, A
             raise RuntimeError(panel.error)
         panel.wait_until_done(timeout_s=600)
         time.sleep(0.5)  # let the last draw land
-        settled = State(settings).run(run_id)
+        settled = Stores.of(settings).runs.get(run_id)
         done = processed_times_ms(store, run_id)
         drawn = [(t * 1000, n) for t, n in panel.drawn]
         counts = [n for _t, n in drawn]

@@ -24,18 +24,18 @@ from lab.measure.loadtest import run_locust
 from lab.ops import stack
 from lab.ops.reset import isolated, reset
 from lab.ops.supervisor import Supervisor
-from lab.runtime.state import State
+from lab.runtime.stores import Stores
 from lab.wait import wait_until
 
 USER_RPS = 10.0  # each Locust user offers this many requests a second
 
 
-def drain_per_second(state: State, run_id: str, seconds: float) -> float:
+def drain_per_second(stores: Stores, run_id: str, seconds: float) -> float:
     """Jobs processed a second over the next `seconds` (read from Redis, not through the API)."""
-    first = state.run(run_id)
+    first = stores.runs.get(run_id)
     started = time.monotonic()
     time.sleep(seconds)
-    last = state.run(run_id)
+    last = stores.runs.get(run_id)
     assert first is not None and last is not None
     return (last.processed - first.processed) / (time.monotonic() - started)
 
@@ -59,9 +59,9 @@ def load_step(
     (jobs processed a second) of the run meanwhile, and where the CPU went (`named`: pid →
     name of `lab`'s processes, see lab.measure.cpu). The users' requests are spread over each
     period, as independent dashboards' are; `in_step` sends them as one burst a period."""
-    state = State(settings)
+    stores = Stores.of(settings)
     users = max(1, round(offered / USER_RPS))
-    before = state.run(run_id)
+    before = stores.runs.get(run_id)
     cpu = CpuShare(named or {}, children="locust").start()
     started = time.monotonic()
     result = run_locust(
@@ -78,7 +78,7 @@ def load_step(
         token=settings.api_token,
         in_step=in_step,
     )
-    after = state.run(run_id)
+    after = stores.runs.get(run_id)
     shares = cpu.result()
     assert before is not None and after is not None
     drain = (after.processed - before.processed) / (time.monotonic() - started)
@@ -87,10 +87,7 @@ def load_step(
         "answeredPerSecond": round(result.rps, 1),
         "requests": result.requests,
         "failures": result.failures,
-        "p50Ms": result.p50_ms,
-        "p95Ms": result.p95_ms,
-        "p99Ms": result.p99_ms,
-        "maxMs": result.max_ms,
+        **{key: result.ms(key) for key in ("p50Ms", "p95Ms", "p99Ms", "maxMs")},
         "drainPerSecond": round(drain, 1),
         "cpu": shares,
     }
@@ -110,7 +107,7 @@ def status_check(
     stack.up(settings)
     supervisor = Supervisor(settings, log_dir=home / "logs")
     client = LabClient.of(settings)
-    state = State(settings)
+    stores = Stores.of(settings)
     per_second = rate_per_minute / 60
     # Enough jobs to keep releasing through every window, with room to spare.
     x = int(per_second * (seconds + 10) * (len(loads) + 2))
@@ -119,12 +116,12 @@ def status_check(
         supervisor.up(workers=1, api_args=api_args)
         run_id = client.run(x, rate_per_minute)["runId"]
         wait_until(
-            lambda: state.known_run(run_id).processed > per_second, 60, "the run to get going"
+            lambda: stores.runs.known(run_id).processed > per_second, 60, "the run to get going"
         )
         time.sleep(2)  # past the start-up burst
         named = named_pids(supervisor)
         idle_cpu = CpuShare(named).start()
-        idle = drain_per_second(state, run_id, seconds)
+        idle = drain_per_second(stores, run_id, seconds)
         idle_shares = idle_cpu.result()
         steps = []
         for offered in loads:
@@ -134,7 +131,7 @@ def status_check(
             )  # fmt: skip
             step["drainRatio"] = round(step["drainPerSecond"] / idle, 3) if idle else None
             steps.append(step)
-        still = state.run(run_id)
+        still = stores.runs.get(run_id)
         return {
             "releasePerSecond": per_second,
             "apiProcesses": api_processes,

@@ -12,20 +12,28 @@ import atexit
 import contextlib
 import html
 import json
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from lab.client import ApiError, LabClient
-from lab.config import Settings
+from lab.config import Settings, redacted
 from lab.ops.reset import isolated, reset
+from lab.ops.supervisor import Supervisor
 from lab.stats import percentile
 from lab.views.notebook import lab_settings
+
+
+class Stoppable(Protocol):
+    """A service a drill started (`lab.ops.servers`: a `Local`, a `Cluster`)."""
+
+    def stop(self) -> None: ...
 
 
 def drill_settings(name: str, keep: bool = False, **overrides: Any) -> Settings:
@@ -46,6 +54,39 @@ def teardown(settings: Settings, *, queues: bool = True) -> None:
 def _teardown_quietly(settings: Settings) -> None:
     with contextlib.suppress(Exception):  # at exit the services may be gone already
         reset(settings)
+
+
+class Keeper:
+    """The drill's lab kept up while faults hit it: whatever process exits is started again
+    (`Supervisor.watch`, as `lab up` does), on a thread of its own, until `down`."""
+
+    def __init__(self, supervisor: Supervisor, poll_s: float = 0.5):
+        self.supervisor = supervisor
+        self.done = threading.Event()
+        watch = {"until": self.done.is_set, "poll_s": poll_s}
+        threading.Thread(target=supervisor.watch, kwargs=watch, daemon=True).start()
+
+    def down(self) -> None:
+        """Stop watching, then stop every process of the lab."""
+        self.done.set()
+        self.supervisor.down()
+
+
+def end_drill(
+    settings: Settings, keep: bool, *services: Stoppable, home: Path | None = None,
+    queues: bool = True,
+) -> None:  # fmt: skip
+    """The end of a drill that started services of its own: the drill's keys, queues and index
+    deleted (`teardown`), the `services` stopped and their `home` removed; with `keep`, all of
+    it left as it is for a closer look, and the settings that reach it printed."""
+    if keep:
+        print("kept:", redacted(settings))
+        return
+    teardown(settings, queues=queues)
+    for service in services:
+        service.stop()
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 class EventFollower:
@@ -143,7 +184,10 @@ class StatusSampler:
         unanswered = [a for a in self.answers if a[1] == 0 or (a[1] >= 500 and a[1] != 503)]
         return {"requests": len(self.answers), "unanswered": len(unanswered),
                 "named503": sum(a[1] == 503 for a in self.answers),
-                "slowestMs": round(worst[2], 1), "slowestAt": round(worst[0], 2)}  # fmt: skip
+                "slowestMs": round(worst[2], 1), "slowestAt": round(worst[0], 2),
+                # when each was asked, its status (0: no answer) and how long it took
+                "unansweredAt": [[round(t, 2), code, round(ms, 1)]
+                                 for t, code, ms in unanswered[:20]]}  # fmt: skip
 
     def rate(self, start: float, end: float) -> float:
         """Jobs processed a second between two drill times (0 when not sampled)."""

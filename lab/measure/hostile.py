@@ -197,7 +197,45 @@ def probes() -> list[Probe]:
         ),  # fmt: skip
         Probe("POST", "/stop", 403, headers=(("Origin", "https://evil.example"),)),
         Probe("POST", "/run", 403, json={"x": 1, "y": 60}, headers=(("Origin", "null"),)),
+        *[Probe("POST", "/run", 422, json={"x": 10, "shape": shape}) for shape in ROUND3_SHAPES],
+        *[Probe("POST", "/run", 422, json={"x": 10, "y": 60, "slo": [o]}) for o in ROUND3_SLO],
+        *[
+            Probe(
+                "POST",
+                "/run",
+                422,
+                json={"x": 10, "y": 60, "kind": "synthetic", "payload": {"serviceMs": d}},
+            )
+            for d in ROUND3_DRAWS
+        ],
+        Probe("POST", "/run", 422, content=b'{"x": 10, "shape": {"type": "constant", "y": 1e400}}'),
     ]
+
+
+# Round three: the parsers that came with shapes, objectives and the synthetic kind. Each was a
+# 500, an accepted value that could never be followed or drawn, or a digit only Python counts.
+ROUND3_SHAPES: list[Any] = [
+    {"type": ["latency"]},
+    {"type": "ramp", "from": 600, "to": True, "seconds": 10},
+    {"type": "steps", "steps": [{"seconds": "\u0663", "y": 600}]},
+    {"type": "steps", "steps": [[30, 600]]},
+    {"type": "poisson", "y": 1e-300},
+    {"type": "trace", "perSecond": [10**40]},
+    {"type": "sine", "min": 900, "max": 600, "period": 10},
+    {"type": "constant", "y": 600, "[/]": 1},
+]
+ROUND3_SLO: list[Any] = [
+    {"metric": ["endToEnd.p99"], "maxMs": 10},
+    {"metric": "endToEnd.p99", "maxMs": "\u00b2"},
+    {"metric": "endToEnd.p99", "maxMs": 10, "windowSeconds": 10**12},
+    {"metric": "service.p42", "maxMs": 10},
+    {"metric": "headAgeMs", "max": 10, "windowSeconds": 5},
+]
+ROUND3_DRAWS: list[Any] = [
+    {"dist": "pareto", "min": 1, "alpha": 1e-300},
+    {"dist": "lognormal", "median": 5e-324, "p99": 1},
+    {"dist": "fixed", "value": "\u0663"},
+]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ from lab.config import project_root
 from lab.extras import require
 
 SCENARIOS = {"status": "StatusUser", "mixed": "MixedUser", "rate": "StatusRateUser"}
+# What a load test's objectives may name (`http.p95<200ms`), from Locust's Aggregated row.
+HTTP_MEASURES = {"p50": "p50Ms", "p90": "p90Ms", "p95": "p95Ms", "p99": "p99Ms",
+                 "p99.9": "p999Ms", "max": "maxMs"}  # fmt: skip
 
 
 @dataclass
@@ -29,12 +32,8 @@ class LoadtestResult:
     requests: int = 0
     failures: int = 0
     rps: float = 0.0
-    p50_ms: float = 0.0
-    p95_ms: float = 0.0
-    p99_ms: float = 0.0
-    max_ms: float = 0.0
-    p90_ms: float = 0.0
-    p999_ms: float = 0.0
+    # Every request's latency, as Locust's "Aggregated" row gives it: p50Ms … p999Ms, maxMs.
+    latency_ms: dict[str, float] = field(default_factory=dict)
     per_endpoint: list[dict[str, Any]] = field(default_factory=list)
     output: str = ""
 
@@ -47,9 +46,12 @@ class LoadtestResult:
         request's latency in ms, and the share that failed; none when nothing was answered."""
         if not self.requests:
             return {}
-        return {"http.p50": self.p50_ms, "http.p90": self.p90_ms, "http.p95": self.p95_ms,
-                "http.p99": self.p99_ms, "http.p99.9": self.p999_ms, "http.max": self.max_ms,
-                "failedRatio": self.failures / self.requests}  # fmt: skip
+        judged = {f"http.{name}": self.ms(key) for name, key in HTTP_MEASURES.items()}
+        return {**judged, "failedRatio": self.failures / self.requests}
+
+    def ms(self, key: str) -> float:
+        """One of `latency_ms` (`p95Ms`), 0 when nothing was answered."""
+        return self.latency_ms.get(key, 0.0)
 
     def summary(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -178,9 +180,7 @@ def run_locust(
             if row["Name"] == "Aggregated":
                 result.requests, result.failures = entry["requests"], entry["failures"]
                 result.rps = entry["rps"]
-                result.p50_ms, result.p95_ms = entry["p50Ms"], entry["p95Ms"]
-                result.p99_ms, result.max_ms = entry["p99Ms"], entry["maxMs"]
-                result.p90_ms, result.p999_ms = entry["p90Ms"], entry["p999Ms"]
+                result.latency_ms = {k: entry[k] for k in HTTP_MEASURES.values()}
             else:
                 result.per_endpoint.append(entry)
     return result

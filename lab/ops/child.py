@@ -27,6 +27,9 @@ class Child:
     restarts: int = 0
     extra_args: list[str] = field(default_factory=list)
     adopted: int | None = None  # pid of a process another supervisor started
+    # When that process started (clock ticks since boot): with its pid it names the process,
+    # also once it has exec'd another program (a target's worker: `lab worker --target NAME`).
+    start_ticks: int | None = None
     stopped_on_purpose: bool = False  # `watch` leaves it down
     # A process that keeps exiting soon after it starts is restarted later and later.
     backoff: Backoff = field(default_factory=lambda: Backoff(initial_s=1.0, cap_s=60.0))
@@ -41,7 +44,11 @@ class Child:
     def running(self) -> bool:
         if self.process is not None:
             return self.process.poll() is None
-        return self.adopted is not None and processes.cmdline(self.adopted) == self.argv
+        if self.adopted is None:
+            return False
+        if self.start_ticks is not None:
+            return processes.started(self.adopted) == self.start_ticks
+        return processes.cmdline(self.adopted) == self.argv
 
     @property
     def exit_code(self) -> int | None:

@@ -74,6 +74,15 @@ def idle_threads(pgid: int, name: str) -> list[int]:
     return done
 
 
+def started(pid: int) -> int | None:
+    """When a live process started (clock ticks since boot, /proc/PID/stat's 22nd field): with
+    its pid, it names one process, where a pid alone may since name another."""
+    fields = _stat(pid)
+    if not fields or len(fields) < 20 or fields[0] == "Z" or not fields[19].isdigit():
+        return None
+    return int(fields[19])
+
+
 def cmdline(pid: int) -> list[str] | None:
     """The argv of a live process; None when there is none."""
     fields = _stat(pid)

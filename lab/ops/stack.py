@@ -186,20 +186,21 @@ def status(settings: Settings) -> dict[str, dict[str, object]]:
             "managedByLab": path.exists(),
         }
         if service == "faults" and out[service]["healthy"]:
-            out[service]["toxics"] = _toxics_in_force(url)
+            out[service]["toxics"] = _toxics_in_force(url, settings.api_token)
     return out
 
 
-def _toxics_in_force(url: str) -> list[str]:
+def _toxics_in_force(url: str, token: str) -> list[str]:
     """`proxy: toxic` for each toxic, and `proxy: disabled` for each proxy cut off."""
     from lab.ops.faults.client import FaultApiError, FaultClient
 
     try:
-        proxies = FaultClient(url).proxies()
+        proxies = FaultClient(url, token=token).proxies()
     except FaultApiError:
         return []
     found = []
     for name, proxy in sorted(proxies.items()):
-        found += [] if proxy["enabled"] else [f"{name}: disabled"]
-        found += [f"{name}: {t['name']}" for t in proxy.get("toxics") or []]
+        found += [] if proxy.get("enabled", True) else [f"{name}: disabled"]
+        toxics = [t for t in proxy.get("toxics") or [] if isinstance(t, dict)]
+        found += [f"{name}: {t.get('name')}" for t in toxics]
     return found

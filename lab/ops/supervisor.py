@@ -40,6 +40,7 @@ import redis
 from lab.config import Settings
 from lab.ops import processes
 from lab.ops.child import Child
+from lab.ops.faults.processes import thaw_recorded
 from lab.runtime.connections import TextRedis, redis_client
 from lab.runtime.keys import Keys
 from lab.wait import wait_until
@@ -109,6 +110,7 @@ class Supervisor:
                 started_at=entry["startedAt"],
                 extra_args=entry.get("extraArgs", []),
                 adopted=entry["pid"],
+                start_ticks=entry.get("startTicks"),
             )
             if child.running:
                 self.children[name] = child
@@ -126,6 +128,7 @@ class Supervisor:
             "log": str(child.log_path),
             "startedAt": child.started_at,
             "extraArgs": child.extra_args,
+            "startTicks": processes.started(child.pid) if child.pid else None,
         }
         # Without Redis the process runs all the same; only a second supervisor won't see it.
         with contextlib.suppress(redis.RedisError):
@@ -274,6 +277,8 @@ class Supervisor:
             (c for c in self.children.values() if adopted or c.adopted is None),
             key=lambda c: ROLES.index(c.role),
         )
+        # A process `lab fault freeze` left stopped would hold SIGTERM until it is killed.
+        thaw_recorded(self.settings.home_path, [c.pid for c in order if c.pid])
         for child in order:
             if child.running:
                 child.signal(signal.SIGTERM)
@@ -290,6 +295,20 @@ class Supervisor:
             "the API to answer /healthz",
             lambda: self.tail("api", 30) if child else "",
         )
+
+    def request_down(self, ttl_s: float = 30.0) -> None:
+        """Ask every `lab up` of this lab to stop (`watch` sees it within a poll)."""
+        self._redis.set(Keys(self.settings.prefix).down_requested, "1", px=int(ttl_s * 1000))
+
+    def clear_down(self) -> None:
+        """A new `lab up`: an old `lab down`'s request is not for it."""
+        self._redis.delete(Keys(self.settings.prefix).down_requested)
+
+    def down_requested(self) -> bool:
+        try:
+            return bool(self._redis.exists(Keys(self.settings.prefix).down_requested))
+        except redis.RedisError:
+            return False
 
     def watch(
         self, restart: bool = True, poll_s: float = 1.0, until: Callable[[], bool] = lambda: False

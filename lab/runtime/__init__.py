@@ -3,7 +3,8 @@ Elasticsearch store, the RabbitMQ topology, and the three loops that use them.
 
     messages.py   the job message and `parse()`, which turns any body into a job or a named error
     keys.py       every Redis key name (the Lua scripts in lua/ get them as KEYS)
-    state.py      runs, counters and heartbeats in Redis, one Lua script per change
+    stores/       a lab's state in Redis, one store per feature (runs, counting, release,
+                  pauses, heartbeats, objectives, head ages, retention, overview)
     jobs.py       single jobs' records in Redis
     progress.py   what a running job's handler reports through `ctx` (pure)
     delayed.py    delayed single jobs: their messages wait in Redis until their time

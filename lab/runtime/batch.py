@@ -3,8 +3,9 @@
 A delivery ends in exactly one verdict, and the worker acks it only after acting on it:
   written    the document is in Elasticsearch → count processed, ack
   retry      the job failed and has attempts left → publish to its ladder step's queue, ack
-  dead       malformed, unknown kind, a permanent failure (the kind said so, or its payload
-             cannot run), or out of attempts → publish to the dead-letter queue, ack
+  dead       malformed, unknown kind, a permanent failure (the kind said so, its payload
+             cannot run, or its arithmetic failed: `retry.PERMANENT`), or out of attempts
+             → publish to the dead-letter queue, ack
   cancelled  a single job stopped at a progress step because it was cancelled → ack
   skipped    a single job that was cancelled, deleted or superseded before it ran → ack
   requeued   its queue is paused: it goes back to the queue unstarted → nack with requeue
@@ -20,9 +21,8 @@ from typing import Any, Literal
 
 from lab.runtime.handlers import Handler, UnknownKind, handler_for
 from lab.runtime.messages import Job, MalformedMessage, parse
-from lab.runtime.payload import PermanentError
 from lab.runtime.progress import NO_PROGRESS, JobCancelled, JobContext
-from lab.runtime.retry import Budget, Reason
+from lab.runtime.retry import PERMANENT, Budget, Reason
 
 Verdict = Literal[
     "pending", "written", "retry", "dead", "cancelled", "skipped", "requeued", "deferred"
@@ -81,6 +81,11 @@ class Outcome:
         self.verdict = budget.after_failure(self.job.attempt)
 
 
+# What processing hands back to the connection's thread: the outcomes, and (newly processed,
+# newly failed) as the exactly-once count found them.
+Result = tuple[list[Outcome], tuple[int, int]]
+
+
 def document(
     job: Job, result: dict[str, Any], worker_id: str, started_ms: float = 0.0
 ) -> dict[str, Any]:
@@ -133,7 +138,7 @@ def execute(
     except JobCancelled as exc:
         outcome.verdict = "cancelled"
         outcome.error = str(exc)
-    except PermanentError as exc:
+    except PERMANENT as exc:
         outcome.permanent(f"{type(exc).__name__}: {exc}")
     except (Exception, SystemExit) as exc:  # a handler's failure is the job's, never the worker's
         outcome.fail(f"{type(exc).__name__}: {exc}", budget)

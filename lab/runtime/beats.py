@@ -23,6 +23,7 @@ class Beat:
     name: str
     kind: Kind
     shown_as: str = ""  # its name in /status when that differs (`startedMs` → `startedAt`)
+    help: str = ""  # what it says, for docs/reference/json.md
 
     @property
     def out(self) -> str:
@@ -30,27 +31,37 @@ class Beat:
 
 
 COMMON = (
-    Beat("id", "text"),
-    Beat("pid", "int"),
-    Beat("host", "text"),
-    Beat("waitingFor", "text"),  # the service it waits for, "" when none
-    Beat("cpuSeconds", "float"),
-    Beat("rssBytes", "int"),
-    Beat("seenMs", "int"),  # when it was written; /status shows its age instead
+    Beat("id", "text", help="the process's id: `<host>-<pid>-<4 hex digits>`"),
+    Beat("pid", "int", help="its process id"),
+    Beat("host", "text", help="the host it runs on"),
+    Beat("waitingFor", "text", help="the service it waits out during an outage; null when none"),
+    Beat("cpuSeconds", "float", help="CPU time it has used"),
+    Beat("rssBytes", "int", help="its resident memory"),
+    # when it was written; /status shows its age instead
+    Beat("seenMs", "int", "heartbeatAgeSeconds", help="seconds since its last heartbeat"),
 )
 WORKER = (
     *COMMON,
-    Beat("processed", "int"),
-    Beat("failed", "int"),
-    Beat("deadLettered", "int"),
-    Beat("inFlight", "int"),
-    Beat("running", "int"),
-    Beat("waitingSinceMs", "int"),  # release time of the oldest delivery held, not started
-    Beat("jobs", "list"),  # single jobs running now
-    Beat("paused", "list"),  # queues it takes nothing from
-    Beat("startedMs", "time", "startedAt"),
+    Beat("processed", "int", help="jobs it counted processed"),
+    Beat("failed", "int", help="jobs it counted failed for good"),
+    Beat("deadLettered", "int", help="messages it dead-lettered"),
+    Beat("inFlight", "int", help="deliveries it holds unacked"),
+    Beat("running", "int", help="jobs in its slots now (not those waiting for a slot)"),
+    Beat(
+        "waitingSinceMs",
+        "int",
+        help="release time (epoch ms) of the oldest delivery it holds, not started",
+    ),
+    Beat("jobs", "list", help="the single jobs it runs now"),
+    Beat("paused", "list", help="the paused queues it takes nothing from"),
+    Beat("startedMs", "time", "startedAt", help="when it started"),
 )
-SCHEDULER = (*COMMON, Beat("leader", "bool"), Beat("runId", "text"))
+SCHEDULER = (
+    *COMMON,
+    Beat("leader", "bool", help="true while it holds the lease: the one that releases"),
+    Beat("runId", "text", help="the run it releases; null when none"),
+    Beat("slowestTickMs", "int", help="its longest tick since its last heartbeat, in ms"),
+)
 
 
 class UnknownBeat(KeyError):

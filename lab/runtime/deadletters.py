@@ -29,10 +29,14 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from lab.runtime import broker
 from lab.runtime.messages import Job, MalformedMessage, parse
+from lab.runtime.retry import REASONS
 
 PREVIEW_CHARS = 300
 SCAN_LIMIT = 10_000  # letters one request may take in hand (each is held until it is done)
 ID_LENGTH = 16
+# Every reason a listed letter can show: what a worker wrote (`retry.REASONS`), RabbitMQ's
+# delivery limit on a quorum queue, a letter that cannot be read, and one that says nothing.
+LISTED_REASONS: tuple[str, ...] = (*REASONS, "delivery-limit", "unreadable", "unknown")
 
 
 class DeadLetterError(RuntimeError):
@@ -42,7 +46,7 @@ class DeadLetterError(RuntimeError):
 @dataclass(frozen=True)
 class DeadLetter:
     id: str
-    reason: str  # malformed | unknown-kind | exhausted | delivery-limit | unknown
+    reason: str  # one of LISTED_REASONS
     error: str
     queue: str  # where it came from (and goes back to on replay)
     attempts: int

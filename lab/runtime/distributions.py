@@ -10,20 +10,65 @@ what the user declared and seeded, so the same run repeats exactly. Pure: no I/O
 
 Every draw is clipped to the bounds of what it models (`high`), so a heavy tail cannot ask a job
 to run for a day; `quantile` and `mean` say what a run should show.
+
+Every draw is its quantile at one uniform `u`, 0 ≤ u ≤ 1 - 2⁻⁵³ (the empirical kind's too:
+the value at rank ⌈u·n⌉), which a job takes from the portable generator (`portable.py`), so
+`targets/bullmq/lib/distributions.js` draws the same from the same uniform. `parse` evaluates
+the quantile at those two ends (and the mean) before it accepts a distribution, so whatever it
+accepts can be drawn for any seed; what it refuses is a `DistributionError` naming the
+parameter. Each kind's parameters and their bounds are declared once, in `PARAMS`.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-import random
+import sys
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Protocol
 
-KINDS = ("fixed", "uniform", "exponential", "lognormal", "pareto", "empirical")
 MAX_EMPIRICAL = 10_000
 Z99 = NormalDist().inv_cdf(0.99)
+LAST_U = 1 - 2**-53  # the largest uniform a draw takes (`random()`'s too); the smallest is 0
+EXTREMES = (0.0, 2**-53, 0.5, LAST_U)  # where `parse` evaluates a quantile
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: a number from `low` to `high` (None: the cap of the field it models),
+    `low` excluded when `open_low`; at least the parameter `at_least` names, or above the one
+    `above` names. `items` > 0: a list of 1 to `items` such numbers."""
+
+    name: str
+    low: float = 0.0
+    high: float | None = None
+    open_low: bool = False
+    at_least: str = ""
+    above: str = ""
+    items: int = 0
+
+    def top(self, cap: float) -> float:
+        """The most allowed: never past the largest float (a larger integer has none)."""
+        return min(cap if self.high is None else self.high, sys.float_info.max)
+
+    def bounds(self, cap: float) -> str:
+        return f"a number {'above' if self.open_low else 'from'} {self.low:g} to {self.top(cap):g}"
+
+
+# Every kind's parameters, in the order `Distribution.params` keeps them. The bounds keep every
+# quantile and mean finite for any cap up to 1e30 (`parse` still checks it): at its tail a
+# Pareto reaches min × 2^(53 / alpha) and a lognormal about median × (p99 / median)^3.5, so an
+# alpha of 1e-300 or a median of 5e-324 overflows a float.
+PARAMS: dict[str, tuple[Param, ...]] = {
+    "fixed": (Param("value"),),
+    "uniform": (Param("min"), Param("max", at_least="min")),
+    "exponential": (Param("mean"),),
+    "lognormal": (Param("median", 0.001), Param("p99", 0.001, above="median")),
+    "pareto": (Param("min", open_low=True), Param("alpha", 0.1, 100)),
+    "empirical": (Param("values", items=MAX_EMPIRICAL),),
+}
+KINDS = tuple(PARAMS)
 
 
 class DistributionError(ValueError):
@@ -34,46 +79,49 @@ class DistributionError(ValueError):
         self.field = field
 
 
+class Uniforms(Protocol):
+    def random(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class Distribution:
     kind: str
-    params: tuple[float, ...]
+    params: tuple[float, ...]  # as `PARAMS` declares them, in its order
     high: float  # draws are clipped to [0, high]
     values: tuple[float, ...] = ()  # empirical: sorted
 
-    def sample(self, rng: random.Random) -> float:
-        return min(max(self._draw(rng), 0.0), self.high)
+    def sample(self, u: float | Uniforms) -> float:
+        """The draw at the uniform `u` (0 ≤ u ≤ LAST_U), or at the next uniform of a stream
+        (`portable.Stream`, `random.Random`)."""
+        return self._clip(self._at(u if isinstance(u, int | float) else u.random()))
 
-    def _draw(self, rng: random.Random) -> float:
+    def _clip(self, value: float) -> float:
+        return min(max(value, 0.0), self.high)
+
+    def _at(self, u: float) -> float:
+        """The quantile at u (0 ≤ u ≤ LAST_U), before clipping."""
         k, p = self.kind, self.params
         if k == "fixed":
             return p[0]
         if k == "uniform":
-            return rng.uniform(p[0], p[1])
+            return p[0] + u * (p[1] - p[0])
         if k == "exponential":
-            return rng.expovariate(1 / p[0]) if p[0] > 0 else 0.0
+            return -p[0] * math.log(1 - u)
         if k == "lognormal":
-            return rng.lognormvariate(p[0], p[1])
+            # median × (p99 / median)^(z / z99): no log of a tiny median, one uniform a draw
+            z = NormalDist().inv_cdf(max(u, 2**-54))
+            return p[0] * (p[1] / p[0]) ** (z / Z99)
         if k == "pareto":
-            return p[0] * rng.paretovariate(p[1])
-        return self.values[rng.randrange(len(self.values))]
+            return p[0] / (1 - u) ** (1 / p[1])
+        n = len(self.values)
+        return self.values[min(n - 1, max(0, math.ceil(u * n) - 1))]
 
     def quantile(self, q: float) -> float:
-        """The value below which a share `q` of draws fall (before clipping at `high`)."""
-        k, p = self.kind, self.params
-        if k == "fixed":
-            v = p[0]
-        elif k == "uniform":
-            v = p[0] + q * (p[1] - p[0])
-        elif k == "exponential":
-            v = -p[0] * math.log(1 - q)
-        elif k == "lognormal":
-            v = math.exp(p[0] + p[1] * NormalDist().inv_cdf(q))
-        elif k == "pareto":
-            v = p[0] / (1 - q) ** (1 / p[1])
-        else:
-            v = self.values[min(len(self.values) - 1, max(0, math.ceil(q * len(self.values)) - 1))]
-        return min(v, self.high)
+        """The value below which a share `q` of draws fall (clipped at `high`; q = 1 is read as
+        the largest uniform a draw uses)."""
+        if not 0 <= q <= 1:
+            raise ValueError(f"a quantile's share is from 0 to 1, not {q!r}")
+        return self._clip(self._at(min(q, LAST_U)))
 
     def cdf(self, x: float) -> float:
         """The share of draws at or below x (empirical and fixed exact; others analytic)."""
@@ -89,7 +137,8 @@ class Distribution:
         if k == "exponential":
             return 1 - math.exp(-x / p[0]) if x > 0 and p[0] > 0 else float(x >= 0 and p[0] == 0)
         if k == "lognormal":
-            return NormalDist().cdf((math.log(x) - p[0]) / p[1]) if x > 0 else 0.0
+            sigma = math.log(p[1] / p[0]) / Z99
+            return NormalDist().cdf(math.log(x / p[0]) / sigma) if x > 0 else 0.0
         if k == "pareto":
             return 1 - (p[0] / x) ** p[1] if x >= p[0] else 0.0
         return bisect.bisect_right(self.values, x) / len(self.values)
@@ -104,71 +153,71 @@ class Distribution:
         if k == "exponential":
             return p[0]
         if k == "lognormal":
-            return math.exp(p[0] + p[1] ** 2 / 2)
+            return p[0] * math.exp((math.log(p[1] / p[0]) / Z99) ** 2 / 2)
         if k == "pareto":
             return p[1] * p[0] / (p[1] - 1) if p[1] > 1 else self.high
         return sum(self.values) / len(self.values)
 
 
-def _num(
-    spec: dict[str, Any], name: str, low: float, high: float, strict_low: bool = False
-) -> float:
-    value = spec.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise DistributionError(name, f"must be a number from {low:g} to {high:g}")
-    if value < low or value > high or (strict_low and value <= low):
-        bound = f"above {low:g}" if strict_low else f"from {low:g}"
-        raise DistributionError(name, f"must be a number {bound} to {high:g}")
+def _number(value: Any, where: str, param: Param, cap: float) -> float:
+    """A JSON number within the parameter's bounds, compared before any conversion (a 400-digit
+    integer overflows a float); never text, whatever digits it holds."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise DistributionError(where, f"must be {param.bounds(cap)}")
+    if value < param.low or value > param.top(cap) or (param.open_low and value <= param.low):
+        raise DistributionError(where, f"must be {param.bounds(cap)}")
     return float(value)
 
 
+def _param(spec: dict[str, Any], param: Param, cap: float, found: dict[str, Any]) -> Any:
+    if param.items:
+        values = spec.get(param.name)
+        if not isinstance(values, list) or not 1 <= len(values) <= param.items:
+            raise DistributionError(param.name, f"must be a list of 1 to {param.items:,} numbers")
+        return [_number(v, f"{param.name}[{i}]", param, cap) for i, v in enumerate(values)]
+    value = _number(spec.get(param.name), param.name, param, cap)
+    if param.at_least and value < found[param.at_least]:
+        raise DistributionError(param.name, f"must be at least {param.at_least}")
+    if param.above and value <= found[param.above]:
+        raise DistributionError(param.name, f"must be above the {param.above}")
+    return value
+
+
+def _drawable(dist: Distribution) -> None:
+    """Every draw and the mean are finite: the quantile is monotonic, so its ends say it."""
+    try:
+        ends = [dist._at(u) for u in EXTREMES] + [dist.mean()]
+    except (ArithmeticError, ValueError):
+        ends = [math.inf]
+    if not all(math.isfinite(v) for v in ends):
+        # The last parameter shapes the tail (p99, alpha, max): the one to bring in.
+        tail = PARAMS[dist.kind][-1]
+        raise DistributionError(
+            tail.name,
+            "cannot be drawn with the other parameters given "
+            f"(its tail overflows a float); {tail.bounds(dist.high)}",
+        )
+
+
 def parse(spec: Any, high: float) -> Distribution:
-    """A distribution from its JSON form, every value within [0, high]; `DistributionError`
-    names what is wrong."""
+    """A distribution from its JSON form, every value within [0, high] and every draw finite;
+    `DistributionError` names what is wrong."""
     if not isinstance(spec, dict):
         raise DistributionError("", 'must be an object such as {"dist": "fixed", "value": 80}')
     kind = spec.get("dist")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in PARAMS:
         raise DistributionError("dist", f"must be one of {', '.join(KINDS)}")
-    allowed = {
-        "fixed": {"value"},
-        "uniform": {"min", "max"},
-        "exponential": {"mean"},
-        "lognormal": {"median", "p99"},
-        "pareto": {"min", "alpha"},
-        "empirical": {"values"},
-    }[kind]
-    extra = sorted(set(spec) - allowed - {"dist"})
+    declared = PARAMS[kind]
+    names = {"dist", *(p.name for p in declared)}
+    extra = sorted(str(key)[:64] for key in spec if key not in names)
     if extra:
         raise DistributionError(extra[0], f"is not a parameter of {kind}")
-    if kind == "fixed":
-        return Distribution(kind, (_num(spec, "value", 0, high),), high)
-    if kind == "uniform":
-        low, top = _num(spec, "min", 0, high), _num(spec, "max", 0, high)
-        if top < low:
-            raise DistributionError("max", "must be at least min")
-        return Distribution(kind, (low, top), high)
-    if kind == "exponential":
-        return Distribution(kind, (_num(spec, "mean", 0, high),), high)
-    if kind == "lognormal":
-        median = _num(spec, "median", 0, high, strict_low=True)
-        p99 = _num(spec, "p99", 0, high, strict_low=True)
-        if p99 <= median:
-            raise DistributionError("p99", "must be above the median")
-        mu = math.log(median)
-        return Distribution(kind, (mu, (math.log(p99) - mu) / Z99), high)
-    if kind == "pareto":
-        return Distribution(
-            kind,
-            (_num(spec, "min", 0, high, strict_low=True), _num(spec, "alpha", 0, 100, True)),
-            high,
-        )
-    values = spec.get("values")
-    if not isinstance(values, list) or not 1 <= len(values) <= MAX_EMPIRICAL:
-        raise DistributionError("values", f"must be a list of 1 to {MAX_EMPIRICAL:,} numbers")
-    checked = []
-    for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= high:
-            raise DistributionError(f"values[{i}]", f"must be a number from 0 to {high:g}")
-        checked.append(float(v))
-    return Distribution(kind, (), high, tuple(sorted(checked)))
+    found: dict[str, Any] = {}
+    for param in declared:
+        found[param.name] = _param(spec, param, high, found)
+    if kind == "empirical":
+        dist = Distribution(kind, (), high, tuple(sorted(found["values"])))
+    else:
+        dist = Distribution(kind, tuple(found[p.name] for p in declared), high)
+    _drawable(dist)
+    return dist

@@ -19,7 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from lab.config import Settings
-from lab.runtime import state as state_module
+from lab.runtime import connections as redis_connections
 from lab.runtime.backoff import Backoff
 from lab.runtime.keys import Keys
 from lab.runtime.status import AsyncStatus, RunView
@@ -140,7 +140,7 @@ class EventLog:
         )
 
     def status_reader(self) -> AsyncStatus:
-        """`State.status()` on this log's pool: the same script, one round trip, on the loop."""
+        """`Overview.status()` on this log's pool: the same script, one round trip, on the loop."""
         return AsyncStatus(self.settings, self.redis)
 
     async def job_state(self, job_id: str) -> str | None:
@@ -195,7 +195,7 @@ class EventLog:
                     yield entry_id, event
                 retry.reset()
             except Exception as exc:
-                if not state_module.unavailable(exc):
+                if not redis_connections.unavailable(exc):
                     raise
                 log.warning("event stream: Redis unreachable (%r)", exc)
                 yield None
@@ -259,7 +259,7 @@ class EventHub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - logged; the reader must outlive it
-                if not state_module.unavailable(exc):
+                if not redis_connections.unavailable(exc):
                     log.exception("event stream reader failed after %s; reading on", cursor)
                 await asyncio.sleep(retry.next())
 
@@ -301,7 +301,7 @@ class EventHub:
             try:
                 page = await self.log.range_after(after, self.PAGE)
             except Exception as exc:
-                if not state_module.unavailable(exc):
+                if not redis_connections.unavailable(exc):
                     raise
                 yield None
                 await asyncio.sleep(retry.next())

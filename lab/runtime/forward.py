@@ -12,19 +12,19 @@ from lab.runtime import broker, retry
 from lab.runtime.batch import Outcome
 from lab.runtime.handlers import UnknownKind, handler_for
 from lab.runtime.retry import Budget
-from lab.runtime.seams import WorkerState
+from lab.runtime.seams import CountingSeam
 
 log = logging.getLogger("lab.runtime.worker")
 
 
 class Forwarder:
     def __init__(
-        self, topology: broker.Topology, worker_id: str, run_budget: Budget, state: WorkerState
+        self, topology: broker.Topology, worker_id: str, run_budget: Budget, counting: CountingSeam
     ):
         self.topology = topology
         self.worker_id = worker_id
         self.run_budget = run_budget
-        self.state = state
+        self.counting = counting
 
     def retry_delay(self, outcome: Outcome) -> int:
         """The kind's own ladder step for this failure (its `RETRY_DELAYS_MS`, checked against
@@ -71,6 +71,6 @@ class Forwarder:
         props = broker.properties(headers, delivery.priority)
         channel.basic_publish("", self.topology.dead, delivery.body, props)
         try:
-            self.state.count_dead_letter(job.runId if job is not None else None)
+            self.counting.dead_letter(job.runId if job is not None else None)
         except Exception as exc:  # noqa: BLE001 - the letter is safe in its queue either way
             log.warning("could not count a dead letter: %r", exc)

@@ -15,7 +15,10 @@ when its job is cancelled. What else it may declare (docs/guides/job-kind.md has
                       so no queue is ever declared with new arguments
 
 and it decides what is permanent: raising `PermanentError` (or a `PayloadError`) dead-letters the
-job at once with reason `permanent`, whatever attempts it had left. Adding a job kind means
+job at once with reason `permanent`, whatever attempts it had left. An `ArithmeticError`
+(`OverflowError`, `ZeroDivisionError`, `FloatingPointError`) is permanent too, since the same
+input fails the same way on every attempt (`lab.runtime.retry.PERMANENT`); a kind whose
+arithmetic may pass on a later attempt raises another error for it. Adding a job kind means
 adding one module to `workers/`.
 """
 

@@ -9,7 +9,8 @@ written later all read the same figures:
 - the lab's **history**: jobs per 10-second bucket over the last `LAB_HISTORY_S` (default an
   hour), whatever the runs (`GET /history`, the admin page's chart).
 
-Everything here is pure: `State.timeline` and `State.recent` read Redis and call these.
+Everything here is pure: the stores' `Runs.timeline` and `Overview.recent` read Redis and call
+these.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ racing a delivery each have exactly one outcome:
     queued → active → completed | failed | cancelled        (retry: → queued, attempt + 1)
 
 The worker asks `begin` before it runs a job without a runId: a cancelled, deleted or superseded
-job is skipped, a message nobody recorded (published outside the API) runs as a plain job.
+job is skipped, a message nobody recorded (published outside the API) runs as a plain job. That
+side, what a worker does to an attempt's record, is `lab.runtime.attempts`; this module is the
+API's side and the states every reader names.
 """
 
 from __future__ import annotations
@@ -21,24 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
-from lab.runtime.connections import TextRedis
+from lab.runtime.attempts import AttemptRecords
 from lab.runtime.jobviews import view
 from lab.runtime.messages import MAX_ATTEMPT, Job
-from lab.runtime.retry import Budget
-from lab.runtime.scripts import (
-    JOB_BEGIN,
-    JOB_CANCEL,
-    JOB_CREATE,
-    JOB_DELETE,
-    JOB_DUE,
-    JOB_FINISH,
-    JOB_KEYS,
-    JOB_PROGRESS,
-    JOB_RENEW,
-    JOB_RETRY,
-    Script,
-)
-from lab.runtime.state import State
+from lab.runtime.scripts import JOB_CANCEL, JOB_CREATE, JOB_DELETE, JOB_DUE, JOB_RETRY
 
 JobState = Literal["queued", "active", "completed", "failed", "cancelled"]
 STATES: tuple[str, ...] = get_args(JobState)  # the one list: API models, CLI, metrics, admin
@@ -77,51 +65,11 @@ class Outgoing:
     priority: str
 
 
-@dataclass(frozen=True)
-class End:
-    """How an attempt ends (`job_finish.lua`): `completed`, `failed`, `cancelled` or `retry`,
-    written only for the owner of `lease`."""
-
-    outcome: str
-    lease: str = ""
-    error: str | None = None
-    result: dict[str, Any] | None = None
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class Begin:
-    """The answer to "may this message run?".
-
-    `busy_ms` > 0: another worker owns this attempt and its lease runs that much longer, so this
-    copy is looked at again after it (never run beside it). `paused`: the message's queue is
-    paused, so it goes back to the queue unstarted."""
-
-    run: bool
-    tracked: bool
-    budget: Budget | None = None
-    reason: str = ""
-    busy_ms: int = 0
-    paused: bool = False
-
-
-class JobRecords:
-    """Single-job records of one lab (one key prefix)."""
-
-    def __init__(self, state: State):
-        self.state = state
-        self.redis: TextRedis = state.redis
-        self.keys = state.keys
-        self.maxlen = state.settings.event_stream_len
-
-    def _call(
-        self, script: Script, job_id: str, keys: dict[str, str] | None = None, **args: Any
-    ) -> Any:
-        """A job script: the keys and arguments every one takes (JOB_KEYS, JOB_ARGS), then the
-        script's own, by name."""
-        job_keys = dict(zip(JOB_KEYS, self.keys.job_keys(job_id), strict=True))
-        common = {"id": job_id, "maxlen": self.maxlen, "states": self.keys.jobs_in_template}
-        return script.call(self.state.script, {**job_keys, **(keys or {})}, {**common, **args})
+class JobRecords(AttemptRecords):
+    """Single-job records of one lab (one key prefix): a store of its own (keys `job:<id>`,
+    `:log`, `:events`, `:deleted`, `jobs`, `jobs:<state>`, `delayed-jobs`, `promoting-jobs`).
+    The API's side is here; the worker's side (begin, progress, renew, finish) is inherited from
+    `AttemptRecords`."""
 
     # --- the API's side -----------------------------------------------------------------------
     def create(
@@ -131,9 +79,11 @@ class JobRecords:
         attempts: int,
         run_at_ms: int = 0,
         priority: str = "normal",
+        target: str = "lab",
     ) -> tuple[str, bool]:
         """A new queued job; returns its id and whether it is delayed (its message is then
-        published at `run_at_ms` by `lab.runtime.delayed`, not by the caller)."""
+        published at `run_at_ms` by `lab.runtime.delayed`, not by the caller). `target` names
+        who runs it: lab's workers, or BullMQ's (`lab.targets.bullmq_jobs`)."""
         job_id = new_job_id()
         answer = self._call(
             JOB_CREATE,
@@ -144,14 +94,15 @@ class JobRecords:
             attempts=attempts,
             run_at=run_at_ms,
             priority=priority,
+            target=target,
         )
         return job_id, answer == "delayed"
 
     def due(self, now_ms: int, limit: int = 100, stale_ms: int = 10_000) -> list[str]:
         """Take the delayed jobs whose time has come (see job_due.lua); `published` after."""
         return list(
-            JOB_DUE.call(
-                self.state.script,
+            self.call(
+                JOB_DUE,
                 keys={"delayed": self.keys.delayed_jobs, "promoting": self.keys.promoting_jobs},
                 args={"now": now_ms, "limit": limit, "stale": stale_ms},
             )
@@ -173,6 +124,10 @@ class JobRecords:
         if not h:
             raise JobNotFound(job_id)
         return view(h, log if with_log else None)
+
+    def target(self, job_id: str) -> str:
+        """Who runs the job: `lab` (also for a record from before targets), or `bullmq`."""
+        return self.redis.hget(self.keys.job(job_id), "target") or "lab"
 
     def views(self, job_ids: list[str]) -> list[dict[str, Any]]:
         """The records of these jobs, in their order, without logs; missing ones left out."""
@@ -329,89 +284,3 @@ class JobRecords:
     def unqueue(self, job_id: str, attempt: int, error: str) -> None:
         """A queued attempt whose message could not be published: it failed, visibly."""
         self._finish(job_id, attempt, "failed", error, None, error, expected="queued")
-
-    # --- the worker's side --------------------------------------------------------------------
-    @property
-    def lease_ms(self) -> int:
-        """How long an attempt stays its worker's without a renewal: as long as the worker's
-        own heartbeat, which renews it (and so does every progress step)."""
-        return int(self.state.settings.heartbeat_ttl_s * 1000)
-
-    def begin(self, job: Job, worker_id: str, redelivered: bool, lease: str, queue: str) -> Begin:
-        """May this message run? `lease` is the token this attempt will be owned by."""
-        answer = self._call(
-            JOB_BEGIN,
-            job.jobId,
-            {"tombstone": self.keys.job_deleted(job.jobId), "paused": self.keys.paused_queues},
-            attempt=job.attempt,
-            worker=worker_id,
-            redelivered=int(redelivered),
-            lease=lease,
-            lease_ms=self.lease_ms,
-            queue=queue,
-        )
-        if answer[0] == "untracked":
-            return Begin(run=True, tracked=False)
-        if answer[0] == "paused":
-            return Begin(run=False, tracked=True, reason="its queue is paused", paused=True)
-        if answer[0] == "busy":
-            return Begin(run=False, tracked=True, reason=f"running on {answer[2] or 'a worker'}",
-                         busy_ms=max(1, int(answer[1])))  # fmt: skip
-        if answer[0] == "skip":
-            return Begin(run=False, tracked=True, reason=answer[1])
-        return Begin(
-            run=True, tracked=True, budget=Budget.of_record(int(answer[1]), int(answer[2]))
-        )
-
-    def progress(self, job: Job, lease: str, percent: int, step: str, message: str) -> str:
-        return self._call(
-            JOB_PROGRESS, job.jobId, attempt=job.attempt, percent=percent, step=step,
-            message=message, lease=lease, lease_ms=self.lease_ms,
-        )  # fmt: skip
-
-    def renew(self, leases: dict[str, str]) -> int:
-        """Keep the leases of the attempts this worker runs ({job id: token}); returns how many
-        were still its own."""
-        if not leases:
-            return 0
-        ids = sorted(leases)
-        return int(
-            JOB_RENEW.call(
-                self.state.script,
-                keys={},
-                args={"lease_ms": self.lease_ms},
-                more_keys=[self.keys.job(i) for i in ids],
-                more_args=[leases[i] for i in ids],
-            )
-        )
-
-    def finish(self, job: Job, end: End) -> bool:
-        """The end of the attempt `end.lease` owns; False (nothing written) when it is not its
-        own."""
-        return self._finish(
-            job.jobId, job.attempt, end.outcome, end.error, end.result, end.message, lease=end.lease
-        )
-
-    def _finish(
-        self,
-        job_id: str,
-        attempt: int,
-        outcome: str,
-        error: str | None,
-        result: dict[str, Any] | None,
-        message: str,
-        expected: str = "active",
-        lease: str = "",
-    ) -> bool:
-        applied = self._call(
-            JOB_FINISH,
-            job_id,
-            attempt=attempt,
-            outcome=outcome,
-            error=error or "",
-            result=json.dumps(result, separators=(",", ":")) if result is not None else "",
-            message=message,
-            expected=expected,
-            lease=lease,
-        )
-        return bool(applied)

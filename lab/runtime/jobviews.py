@@ -8,6 +8,34 @@ from typing import Any
 
 from lab.runtime.status import iso
 
+# What each field of a job's view says, for docs/reference/json.md (`python -m
+# lab.cli.reference` refuses a field of `view` described nowhere here).
+FIELDS = {
+    "id": "the job's id: `job-<UTC time>-<6 hex digits>` (a run's job: `<runId>-<seq>`)",
+    "runId": "null for a single job; a run's job names its run",
+    "kind": "its job kind (`workers/<kind>.py`)",
+    "state": "`queued`, `active`, `completed`, `failed` or `cancelled`",
+    "progress": "0 to 100, as its handler reports it",
+    "step": "the step its handler reported last; null before one",
+    "attempt": "the attempt it is on, 1 first",
+    "attempts": "its budget of automatic attempts",
+    "maxAttempt": "the last attempt allowed before it fails for good",
+    "cancelRequested": "true once a cancel was asked for while it ran",
+    "payload": "its payload, as the kind's fields checked it",
+    "createdAt": "when it was created (ISO 8601, UTC)",
+    "queuedAt": "when it was last queued",
+    "startedAt": "when its current attempt started; null before",
+    "finishedAt": "when it ended; null before",
+    "runAt": "a delayed job: when it is due; null otherwise",
+    "priority": "`low`, `normal` or `high`",
+    "target": "who runs it: `lab` (its own workers) or `bullmq` (BullMQ's)",
+    "worker": "the worker that runs (or ran) it",
+    "error": "why its last attempt failed; null when none did",
+    "result": "what its handler returned (also in its document)",
+    "version": "bumped by every change: of two views of one job, the higher is the newer",
+    "log": "its log lines `{at, attempt, step, progress, message}` (`GET /jobs/{id}` only)",
+}
+
 
 def _json_or_none(text: str | None) -> Any:
     return json.loads(text) if text else None
@@ -33,6 +61,7 @@ def view(h: dict[str, str], log: list[str] | None = None) -> dict[str, Any]:
         "finishedAt": iso(h.get("finishedAt")),
         "runAt": iso(h.get("runAt")),
         "priority": h.get("priority") or "normal",
+        "target": h.get("target") or "lab",
         "worker": h.get("worker") or None,
         "error": h.get("error") or None,
         "result": _json_or_none(h.get("result")),

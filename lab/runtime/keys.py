@@ -54,9 +54,14 @@ class Keys:
         return f"{self.prefix}:run:{run_id}:timeline"
 
     def run_latency(self, run_id: str) -> str:
-        """Hash: the run's latency histograms, fields `<q|s|e>|<kind>|<10-s window>|<bucket>` →
-        jobs (`lab.runtime.latency`; `GET /runs/{id}/latency`)."""
+        """Hash: the run's latency histograms over its whole life, fields
+        `<q|s|e>|<kind>|<bucket>` → jobs (`lab.runtime.latency`; `GET /runs/{id}/latency`)."""
         return f"{self.prefix}:run:{run_id}:latency"
+
+    def run_latency_window(self, run_id: str, window: int) -> str:
+        """Hash: the same for the jobs that ended in one 10-second window (its number: unix
+        seconds // 10), so objectives read their window only; listed in `run_owned`."""
+        return f"{self.run_latency(run_id)}:w:{window}"
 
     @property
     def latency(self) -> str:
@@ -69,8 +74,35 @@ class Keys:
         installs it); it lives as long as the run's other keys."""
         return f"{self.prefix}:run:{run_id}:kinds"
 
+    def run_owned(self, run_id: str) -> str:
+        """Set: the run's keys made as it goes (its latency windows, the keys middleware counted
+        into), added by the counting script as it writes each, so forgetting the run deletes
+        them too."""
+        return f"{self.prefix}:run:{run_id}:owned"
+
+    def run_again(self, run_id: str) -> str:
+        """Bitmap: bit `seq` is 1 once job `<runId>-<seq>` ended a second time (a redelivery
+        that ran it again): the delivery verdict's "executed more than once"."""
+        return f"{self.prefix}:run:{run_id}:again"
+
+    def run_submitted(self, run_id: str) -> str:
+        """Bitmap: bit `seq` is 1 once a target's broker took job `<runId>-<seq>` (a submit
+        `ok`); lab's own target needs none (what it released is below `enqueued`)."""
+        return f"{self.prefix}:run:{run_id}:submitted"
+
+    def run_indeterminate(self, run_id: str) -> str:
+        """Bitmap: bit `seq` is 1 when the job's submit was indeterminate (timed out: the broker
+        may or may not have it)."""
+        return f"{self.prefix}:run:{run_id}:indeterminate"
+
+    def applied(self, call_id: str) -> str:
+        """String with a 10-minute TTL: what one counted batch added (`record.lua`), so the
+        same batch sent again after a lost reply adds nothing."""
+        return f"{self.prefix}:applied:{call_id}"
+
     def run_keys(self, run_id: str) -> list[str]:
-        """Every key a run owns, in the order the counting script expects them."""
+        """The keys of a run the counting script takes, in its order (`run_keys_all`: every
+        key a run owns)."""
         return [
             self.run(run_id),
             self.run_done(run_id),
@@ -78,7 +110,15 @@ class Keys:
             self.run_processed_in(run_id),
             self.run_timeline(run_id),
             self.run_latency(run_id),
+            self.run_owned(run_id),
+            self.run_again(run_id),
         ]
+
+    def run_keys_all(self, run_id: str) -> list[str]:
+        """Every key a run owns that is named here (its latency windows and middleware keys are
+        listed in `run_owned` as they are made)."""
+        return [*self.run_keys(run_id), self.run_submitted(run_id),
+                self.run_indeterminate(run_id)]  # fmt: skip
 
     @property
     def run_template(self) -> str:
@@ -102,6 +142,12 @@ class Keys:
     @property
     def scheduler_template(self) -> str:
         return self.scheduler("%s")
+
+    @property
+    def down_requested(self) -> str:
+        """String with a short TTL: `lab down` asks every `lab up` of this lab to stop its
+        processes and end (a `lab up` would restart what `lab down` stopped otherwise)."""
+        return f"{self.prefix}:down-requested"
 
     @property
     def processes(self) -> str:
@@ -209,6 +255,26 @@ class Keys:
         10-second bucket starting at that unix second (`GET /history`, the admin chart); a
         template for the scripts without `bucket`."""
         return f"{self.prefix}:history:{bucket}"
+
+    @property
+    def bullmq_relay(self) -> str:
+        """String: the id of the last event of BullMQ's queue (`bull:<LAB_QUEUE>.bullmq:events`)
+        recorded into single jobs' records (`lab.targets.bullmq_relay`); made when the first
+        single job goes to BullMQ, so the relay resumes where it stopped after any restart."""
+        return f"{self.prefix}:bullmq-relay"
+
+    @property
+    def bullmq_relay_lease(self) -> str:
+        """String with a TTL: the API process that relays BullMQ's events now (one at a time)."""
+        return f"{self.prefix}:bullmq-relay:lease"
+
+    @property
+    def scripts(self) -> str:
+        """Hash: each Lua script's name (`record`, `job_begin`, ...) → the SHA1 of its source as
+        lab loads it (`common.lua` + the script), written with `SCRIPT LOAD` when a store
+        registers the script, so a shim in another language (`targets/bullmq/lib/shim.js`)
+        calls lab's own script by `EVALSHA`."""
+        return f"{self.prefix}:scripts"
 
     @property
     def pattern(self) -> str:

@@ -25,6 +25,9 @@ METRICS = ("queueWait", "service", "endToEnd")
 SHORT = {"queueWait": "q", "service": "s", "endToEnd": "e"}  # field prefixes in Redis
 LONG = {v: k for k, v in SHORT.items()}
 WINDOW_S = 10
+# The longest duration counted as itself; longer ones (a job released days ago, clocks far
+# apart) count as this, so a batch's sums stay whole numbers Redis takes.
+MAX_US = 30 * 86_400 * 1_000_000
 SUB_BITS = 7  # 128 buckets per power of two
 SUB = 1 << SUB_BITS
 QUANTILES = (0.5, 0.9, 0.95, 0.99, 0.999)
@@ -112,52 +115,52 @@ class Histogram:
         return out
 
 
-def field_name(metric: str, kind: str, window: int, bucket: int) -> str:
-    """A run's histogram field: `<q|s|e>|<kind>|<10-second window>|<bucket>`."""
-    return f"{SHORT[metric]}|{kind}|{window}|{bucket}"
-
-
-def parse_fields(raw: Mapping[str, str]) -> Iterable[tuple[str, str, int, int, int]]:
-    """(metric, kind, window, bucket, count) of a run's histogram hash (unknown fields skipped)."""
+def parse_fields(raw: Mapping[str, str]) -> Iterable[tuple[str, str, int, int]]:
+    """(metric, kind, bucket, count) of a run's histogram hash, `<q|s|e>|<kind>|<bucket>` (a
+    hash an older lab wrote, with the window inside each field, reads the same; unknown fields
+    are skipped)."""
     for name, value in raw.items():
         parts = name.split("|")
-        if len(parts) != 4 or parts[0] not in LONG:
+        if len(parts) not in (3, 4) or parts[0] not in LONG:
             continue
         try:
-            yield LONG[parts[0]], parts[1], int(parts[2]), int(parts[3]), int(value)
+            yield LONG[parts[0]], parts[1], int(parts[-1]), int(value)
         except ValueError:
             continue
 
 
-def run_latency(run_id: str, raw: Mapping[str, str], windows: bool = True) -> dict[str, Any]:
-    """`GET /runs/{id}/latency`: each metric overall and per kind, and (with `windows`) per
-    10-second window, from the run's histogram hash."""
+def histograms(raw: Mapping[str, str]) -> dict[str, Histogram]:
+    """Each metric's whole histogram (every kind) of a run's hash, or of one window's."""
+    out = {m: Histogram() for m in METRICS}
+    for metric, _kind, bucket, n in parse_fields(raw):
+        out[metric].add(bucket, n)
+    return out
+
+
+def run_latency(
+    run_id: str, raw: Mapping[str, str], windows: Mapping[int, Mapping[str, str]] | None = None
+) -> dict[str, Any]:
+    """`GET /runs/{id}/latency`: each metric overall and per kind from the run's histogram
+    hash, and (given `windows`, window → its hash) per 10-second window."""
     overall: dict[str, Histogram] = {m: Histogram() for m in METRICS}
     by_kind: dict[str, dict[str, Histogram]] = {m: {} for m in METRICS}
-    by_window: dict[str, dict[int, Histogram]] = {m: {} for m in METRICS}
-    for metric, kind, window, bucket, n in parse_fields(raw):
+    for metric, kind, bucket, n in parse_fields(raw):
         overall[metric].add(bucket, n)
         by_kind[metric].setdefault(kind, Histogram()).add(bucket, n)
-        by_window[metric].setdefault(window, Histogram()).add(bucket, n)
     out: dict[str, Any] = {"runId": run_id, "unit": "ms", "windowSeconds": WINDOW_S}
+    per_window = {w: histograms(h) for w, h in sorted((windows or {}).items())}
     for metric in METRICS:
         entry: dict[str, Any] = {
             **overall[metric].summary(),
             "byKind": {k: h.summary() for k, h in sorted(by_kind[metric].items())},
         }
-        if windows:
+        if windows is not None:
             entry["windows"] = [
-                {"t": w * WINDOW_S, **h.summary()} for w, h in sorted(by_window[metric].items())
+                {"t": w * WINDOW_S, **h[metric].summary()}
+                for w, h in per_window.items()
+                if h[metric].count
             ]
         out[metric] = entry
-    return out
-
-
-def histograms(raw: Mapping[str, str]) -> dict[str, Histogram]:
-    """Each metric's whole histogram (every kind, every window) of a run's hash."""
-    out = {m: Histogram() for m in METRICS}
-    for metric, _kind, _window, bucket, n in parse_fields(raw):
-        out[metric].add(bucket, n)
     return out
 
 
@@ -189,7 +192,7 @@ def timing(
     ):
         if start:
             us = int(end * 1000 - start * 1000)
-            us = us if us > 0 else 0
+            us = min(us, MAX_US) if us > 0 else 0
             if us < SUB:
                 out[m] = us
             else:
@@ -216,13 +219,16 @@ class RunTimings:
     window: int
     kinds: list[str]
     finished: float
-    jobs: list[tuple[int, int, int, int, float, float]] = field(default_factory=list)
+    # (seq, kind, created, released, started, served[, ended]): a shim in another framework's
+    # worker gives each job's own end (`lab.targets.shim`); lab's worker ends a batch at once.
+    jobs: list[tuple[Any, ...]] = field(default_factory=list)
 
     def detail(self) -> dict[str, Any]:
         f = self.finished
         return {"window": self.window, "kinds": self.kinds, "jobs": [
-            [seq, kind, *timing(created, released, started, f, served)]
-            for seq, kind, created, released, started, served in self.jobs
+            [job[0], job[1], *timing(job[2], job[3], job[4], job[6] if len(job) > 6 else f,
+                                     job[5])]
+            for job in self.jobs
         ]}  # fmt: skip
 
     def added_up(self) -> dict[str, Any]:
@@ -231,15 +237,17 @@ class RunTimings:
         f_us = self.finished * 1000
         # Each kind's durations in µs, per metric: (queue wait, service, end to end).
         by_kind: dict[int, tuple[list[int], list[int], list[int]]] = {}
-        for _, k, c, r, s, v in self.jobs:
+        for job in self.jobs:
+            _, k, c, r, s, v = job[:6]
+            end_us = job[6] * 1000 if len(job) > 6 else f_us  # a job that ended on its own
             lists = by_kind.get(k)
             if lists is None:
                 lists = by_kind[k] = ([], [], [])
             if r:
                 lists[0].append(int(s * 1000 - r * 1000))
-            lists[1].append(int((v * 1000 if v else f_us) - s * 1000))
+            lists[1].append(int((v * 1000 if v else end_us) - s * 1000))
             if c:
-                lists[2].append(int(f_us - c * 1000))
+                lists[2].append(int(end_us - c * 1000))
         fine: dict[tuple[int, int, int], int] = {}
         coarse: dict[tuple[int, int, int], int] = {}
         sums: dict[tuple[int, int], int] = {}
@@ -249,7 +257,7 @@ class RunTimings:
                     continue
                 total = 0
                 for us, n in Counter(values).items():  # each distinct duration once
-                    us = us if us > 0 else 0
+                    us = min(us, MAX_US) if us > 0 else 0
                     if us < SUB:
                         bucket = us
                     else:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from lab.runtime import state as state_module
+from lab.runtime import connections as redis_connections
 from lab.runtime import store as store_module
 from lab.runtime.backoff import Backoff
 
@@ -42,7 +42,7 @@ class Patience:
             try:
                 result = action()
             except Exception as exc:
-                if not (state_module.unavailable(exc) or store_module.unavailable(exc)):
+                if not (redis_connections.unavailable(exc) or store_module.unavailable(exc)):
                     raise
                 if self.stopping.is_set():
                     log.warning("%s unreachable while stopping; leaving the batch unacked", what)

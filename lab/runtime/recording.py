@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from lab.runtime import latency
 from lab.runtime.batch import Outcome, apply_bulk, counts_by_run
-from lab.runtime.middleware import Count
+from lab.runtime.middleware.hooks import Count
 from lab.runtime.patience import Patience, Stopping
 from lab.runtime.retry import Budget
-from lab.runtime.seams import DocumentStore, WorkerState
+from lab.runtime.seams import CountingSeam, DocumentStore
 
 log = logging.getLogger("lab.runtime.worker")
 
@@ -24,12 +25,12 @@ class Recorder:
     def __init__(
         self,
         store: DocumentStore,
-        state: WorkerState,
+        counting: CountingSeam,
         patiently: Patience,
         counts: Callable[[Outcome], list[Count]] | None,
     ):
         self.store = store
-        self.state = state
+        self.counting = counting
         self.patiently = patiently
         self.counts = counts
 
@@ -50,8 +51,10 @@ class Recorder:
                 if found:
                     extra.setdefault(job.runId, {})[job.seq] = found
         timings = timings_of(outcomes)
+        call_id = uuid.uuid4().hex  # one name for every try: a retried call counts once
         return self.patiently(
-            lambda: self.state.record(counts_by_run(outcomes), extra, timings), "Redis"
+            lambda: self.counting.record(counts_by_run(outcomes), extra, timings, call_id),
+            "Redis",
         )
 
     def write_isolating(self, outcomes: list[Outcome], budget: Budget) -> tuple[int, int]:

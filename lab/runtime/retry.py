@@ -15,15 +15,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 # The ladder is a setting, parsed where every setting is (lab.config); named here too, where
 # retries are decided.
 from lab.config import DEFAULT_LADDER_MS, LadderError, parse_ladder  # noqa: F401
+from lab.runtime.payload import PermanentError
+
+# What a handler raises that no retry can mend, so its job is dead-lettered at once (reason
+# `permanent`): what the kind says is permanent, and arithmetic that failed (an overflow, a
+# division by zero), since the same input computes the same way on every attempt.
+PERMANENT: tuple[type[Exception], ...] = (PermanentError, ArithmeticError)
 
 HEADER_TEXT_LIMIT = 1000  # AMQP headers travel with every message: keep error texts short
 
 Reason = Literal["malformed", "unknown-kind", "permanent", "exhausted"]
+# The one list of what a worker writes as a dead letter's `x-lab-reason` (docs/concepts.md).
+REASONS: tuple[str, ...] = get_args(Reason)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ jobs are idempotent by jobId.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 import socket
@@ -30,58 +29,40 @@ import pika
 import redis
 from pika.adapters.select_connection import SelectConnection
 
-from lab.config import Settings, safe_url
+from lab.config import Settings
 from lab.runtime import broker
 from lab.runtime.acks import ConfirmTracker
 from lab.runtime.backoff import Backoff
+from lab.runtime.heartbeat import identity, keep_beating
 from lab.runtime.messages import run_job
-from lab.runtime.patience import brief
-from lab.runtime.seams import SchedulerState
+from lab.runtime.pacing import ADVANCE_EVERY_S, MAX_TICK_S, MIN_TICK_S, Pace
+from lab.runtime.seams import SchedulerStores
 from lab.runtime.shapes import Plan
-from lab.runtime.state import Ask, State
+from lab.runtime.stores import Stores
+from lab.runtime.submits import Submissions, Submitter
 
 log = logging.getLogger("lab.runtime.scheduler")
 
-# At high rates each tick publishes what accumulated since the last (the shape's integral keeps
-# the rate exact);
-# ticking more often than this only spends CPU on Redis round trips.
-MIN_TICK_S = 0.02
-MAX_TICK_S = 0.2
-ADVANCE_EVERY_S = 0.05
 STANDBY_POLL_S = 0.5
 CHUNK = 1000
-
-
-ETA_EVERY_S = 1.0
 WATCH_EVERY_S = 1.0  # how often the leader measures head ages and judges the run's objectives
-# A tick this long before each of Redis' whole seconds releases what is due by the second's end
-# (see `_next_tick`): a tick due at the very edge that fires a few ms late on a busy machine would
-# count the second's last jobs in the next one.
-SECOND_EDGE_S = 0.010
-
-
-def next_tick(due_s: float | None, confirms_outstanding: bool) -> float:
-    """Seconds until the next tick: when the shape's next job is due (None: not known), but soon
-    while confirms are still to be recorded, and never so often that ticks only spend Redis
-    round trips."""
-    cap = ADVANCE_EVERY_S if confirms_outstanding else MAX_TICK_S
-    return min(max(due_s if due_s is not None else 0.0, MIN_TICK_S), cap)
 
 
 class Scheduler:
-    """One scheduler process. `state` and `clock` are seams: the unit tests give it a limiter
+    """One scheduler process. `stores` and `clock` are seams: the unit tests give it stand-ins
     and a clock of their own and a stub channel, and drive `step` without any service."""
 
     def __init__(
         self,
         settings: Settings,
         scheduler_id: str | None = None,
-        state: SchedulerState | None = None,
+        stores: SchedulerStores | None = None,
         clock: Callable[[], float] = time.monotonic,
+        submitters: Callable[[str], Submitter] | None = None,
     ):
         self.settings = settings
         self.id = scheduler_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
-        self.state: SchedulerState = state or State(settings)
+        self.stores: SchedulerStores = stores or Stores.of(settings)
         self.clock = clock
         self.topology = broker.Topology.of(settings)
         self.tracker = ConfirmTracker()
@@ -90,9 +71,8 @@ class Scheduler:
         self.plan: Plan | None = None  # the run's shape, as of its version
         self.kind, self.queue = "index", settings.queue
         self.payload: dict[str, Any] = {}
-        self.synced: tuple[float, float, int] | None = None  # (shape s, our clock, Redis ms)
+        self.pace = Pace(clock)  # the run's shape time, and when the next tick is due
         self.lag = 0
-        self._eta: tuple[float, float | None] = (-ETA_EVERY_S, None)
         self._watched_at = -WATCH_EVERY_S
         self.judging = False  # the followed run has objectives still to judge
         self.next_seq = 0
@@ -105,6 +85,11 @@ class Scheduler:
         self._finish_deadline: float | None = None
         self.waiting_for = ""  # the service it waits for, shown in /status
         self._reconnect = Backoff(initial_s=0.5, cap_s=5.0)
+        self.slowest_tick_ms = 0  # since the last heartbeat: a tick must never grow with a run
+        # A run of another target (lab.targets) is submitted through its broker's client, made
+        # by `submitters` and kept per target; None while following lab's own pipeline.
+        self.submissions = Submissions(submitters, clock=clock)
+        self.submitter: Submitter | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
     def run(self) -> None:
@@ -135,36 +120,23 @@ class Scheduler:
                 while not self.stopping and time.monotonic() < deadline:
                     time.sleep(0.1)
         try:
-            self.state.release_lease(self.id)
-            self.state.forget_scheduler(self.id)
+            self.stores.release.release_lease(self.id)
+            self.stores.heartbeats.forget_scheduler(self.id)
         except Exception as exc:  # noqa: BLE001 - the lease and heartbeat expire by themselves
             log.warning("could not release the lease: %r", exc)
         log.info("scheduler %s stopped", self.id)
 
     def _heartbeat_loop(self) -> None:
         """Announce this scheduler and what it waits for; the key's TTL makes a dead one vanish."""
-        host = socket.gethostname()
-        while not self.stopping:
-            try:
-                self.state.scheduler_heartbeat(
-                    self.id,
-                    {
-                        "id": self.id,
-                        "pid": os.getpid(),
-                        "host": host,
-                        "leader": int(self.leader),
-                        "runId": self.run_id or "",
-                        "waitingFor": self.waiting_for,
-                    },
-                )
-            except Exception as exc:  # noqa: BLE001 - a missed heartbeat is only a stale row
-                log.warning(
-                    "heartbeat not written to Redis at %s (%s); it is retried every %gs",
-                    safe_url(self.settings.redis_url),
-                    brief(exc),
-                    self.settings.heartbeat_s,
-                )
-            time.sleep(self.settings.heartbeat_s)
+
+        def beat() -> None:
+            self.stores.heartbeats.scheduler(self.id, {
+                **identity(self.id), "leader": int(self.leader), "runId": self.run_id or "",
+                "waitingFor": self.waiting_for, "slowestTickMs": self.slowest_tick_ms,
+            })  # fmt: skip
+            self.slowest_tick_ms = 0
+
+        keep_beating(beat, self.settings, lambda: self.stopping)
 
     def _request_stop(self, *_: Any) -> None:
         self.stopping = True
@@ -235,6 +207,7 @@ class Scheduler:
         if self.stopping:
             self._finish()
             return
+        began = time.monotonic()
         try:
             delay = self.step()
             if self.leader:
@@ -247,6 +220,8 @@ class Scheduler:
                 log.warning("Redis unreachable (%r); retrying each second", exc)
             self.waiting_for = "Redis"
             delay = 1.0
+        took_ms = int((time.monotonic() - began) * 1000)
+        self.slowest_tick_ms = max(self.slowest_tick_ms, took_ms)
         self._schedule(delay)
 
     def step(self) -> float:
@@ -254,21 +229,25 @@ class Scheduler:
         if self.run_id is None or not self.leader:
             # Idle or standing by: (re)take the lease; while releasing, release.lua renews it.
             was_leader = self.leader
-            self.leader = self.state.acquire_lease(self.id)
+            self.leader = self.stores.release.acquire_lease(self.id)
             if not self.leader:
                 return STANDBY_POLL_S
             if not was_leader:
                 log.info("scheduler %s holds the lease", self.id)
                 self.run_id = None
-            return self.follow(self.state.active_run_id())
+            return self.follow(self.stores.runs.active_id())
         self.advance_frontier()
         self._publish_refused()
+        self._submit()
         want = min(CHUNK, self.settings.publish_window - self.tracker.outstanding)
+        if self.submitter is not None:
+            want = min(want, self.submissions.budget())
         if want <= 0:
             return MIN_TICK_S
-        grant = self.state.release(self.id, self.run_id, self.next_seq, want, self._ask())
+        ask = self.pace.ask(self.plan, self.lag, self.settings.burst_s)
+        grant = self.stores.release.grant(self.id, self.run_id, self.next_seq, want, ask)
         if grant.status != "ok":
-            self.synced = None  # the run's clock is read again before the next target
+            self.pace.forget()  # the run's clock is read again before the next target
         if grant.status == "lease":
             log.warning("lease lost to %s; standing by", grant.holder or "nobody")
             self.leader = False
@@ -287,104 +266,56 @@ class Scheduler:
             return MAX_TICK_S
         if grant.status == "switch":
             return self.follow(grant.run_id)
-        self.synced = (grant.elapsed_ms / 1000, self.clock(), grant.now_ms)
+        self.pace.sync(grant.elapsed_ms, grant.now_ms)
         self.lag = grant.lag
         if self.plan is None or grant.version != self.plan.version:
-            self.plan = self.state.plan(self.run_id)  # PATCH /run: a new shape from now on
+            self.plan = self.stores.runs.plan(self.run_id)  # PATCH /run: a new shape from now on
             return 0.0
         for seq in range(self.next_seq, self.next_seq + grant.granted):
             self._publish(self.run_id, seq)
         self.next_seq += grant.granted
-        return self._next_tick()
+        self._submit()
+        return self.pace.next_tick(self.plan, self.next_seq, self.lag, self.tracker.outstanding > 0)
 
     def watch(self) -> None:
         """Once a second the leader measures how long the oldest waiting job of each queue has
-        waited (`State.measure_head_ages`), then judges the run's objectives with it
-        (`State.judge_slo`)."""
+        waited (`stores.head_ages`), then judges the run's objectives with it
+        (`stores.objectives`)."""
         now = self.clock()
         if now - self._watched_at < WATCH_EVERY_S:
             return
         self._watched_at = now
         t = self.topology
         other = t.long if self.queue == t.queue else t.queue
-        redis_ms, head_age_ms = self.state.measure_head_ages(self.queue, other, t.single)
+        head = self.stores.head_ages.measure(self.queue, other, t.single)
         if not self.judging or self.run_id is None:
             return
-        verdict = self.state.judge_slo(self.run_id, redis_ms, head_age_ms)
+        verdict = self.stores.objectives.judge(self.run_id, head)
         if verdict == "none":
             self.judging = False
         elif verdict == "breached":
             log.warning("run %s breached an objective", self.run_id)
 
-    # --- following the shape -----------------------------------------------------------------
-    def elapsed(self) -> float | None:
-        """The run's shape time now, from Redis' last answer and our own clock since."""
-        if self.synced is None:
-            return None
-        shape_s, at, _redis_ms = self.synced
-        return shape_s + (self.clock() - at)
-
-    def _ask(self) -> Ask | None:
-        """The shape's target and budget now; None (only read the clock) until it is known."""
-        t = self.elapsed()
-        if t is None or self.plan is None:
-            return None
-        plan = self.plan
-        to_edge = self._to_second_edge()
-        if to_edge is not None and to_edge <= SECOND_EDGE_S:
-            t += to_edge  # what is due by the end of this second, released in it
-        now = self.clock()
-        if now - self._eta[0] >= ETA_EVERY_S:  # a search over the shape: once a second is enough
-            self._eta = (now, plan.eta_s(t, self.lag))
-        return Ask(
-            target=plan.target(t),
-            budget=plan.budget(t, self.settings.burst_s),
-            version=plan.version,
-            y=plan.shape.rate(t),
-            eta_s=self._eta[1],
-        )
-
-    def _next_tick(self) -> float:
-        """When the shape's next job is due, within `next_tick`'s bounds; and a tick just before
-        each whole second of Redis' clock, so the jobs due in a second are released in it (the
-        run's timeline counts whole seconds)."""
-        t, plan = self.elapsed(), self.plan
-        if t is None or plan is None or self.synced is None:
-            return 0.0
-        due = None
-        if self.next_seq < plan.x:
-            at = plan.shape.seconds_until(self.next_seq + 1 - plan.base + self.lag, t)
-            due = None if at is None else at - t
-        delay = next_tick(due, self.tracker.outstanding > 0)
-        to_edge = self._to_second_edge()
-        if to_edge is not None and 0 < to_edge - SECOND_EDGE_S < delay:
-            delay = max(to_edge - SECOND_EDGE_S, 0.0005)
-        return delay
-
-    def _to_second_edge(self) -> float | None:
-        """Seconds until Redis' next whole second, from its last answer and our clock since."""
-        if self.synced is None:
-            return None
-        _shape_s, synced_at, redis_ms = self.synced
-        redis_now_s = redis_ms / 1000 + (self.clock() - synced_at)
-        return math.ceil(redis_now_s) - redis_now_s
-
+    # --- following the run -----------------------------------------------------------------
     def follow(self, run_id: str | None) -> float:
         """Start releasing `run_id` from its first unconfirmed job."""
         if run_id is None:
             self.run_id = None
             return MAX_TICK_S
-        run = self.state.run(run_id)
-        plan = self.state.plan(run_id)
+        run = self.stores.runs.get(run_id)
+        plan = self.stores.runs.plan(run_id)
         if run is None or plan is None:
             return MAX_TICK_S
         self.tracker.forget()  # the same channel: its delivery tags go on
         self.republish = []
-        self.run_id, self.plan, self.synced = run_id, plan, None
+        self.run_id, self.plan = run_id, plan
+        self.pace.forget()
         self.judging = bool(run.slo)  # a run without objectives is never read for them
         self._watched_at = -WATCH_EVERY_S  # its first second is watched from its first tick
         self.kind, self.payload = run.kind, run.payload or {}
         self.queue = self.topology.route(run.kind, single=False)
+        self.submitter = None if run.target == "lab" else self.submissions.client(run.target)
+        self.submissions.batch = []
         self.next_seq = self.advanced_to = run.enqueued
         log.info(
             "releasing run %s from seq %d (x=%d, %s jobs, %s)",
@@ -398,8 +329,20 @@ class Scheduler:
 
     def _publish(self, run_id: str, seq: int) -> None:
         job = run_job(run_id, seq, self.kind, self.payload)
+        if self.submitter is not None:
+            self.submissions.batch.append(job)  # submitted together at the end of the tick
+            return
         self.channel.basic_publish("", self.queue, job.to_json(), broker.properties())
         self.tracker.published(seq)
+
+    def _submit(self) -> None:
+        """Submit what this tick released to the run's target, at once: what the broker took
+        (or may have taken) counts as released; what it refused is released again next tick."""
+        if self.submitter is None or not self.submissions.batch or self.run_id is None:
+            return
+        seqs = self.submissions.submit(self.submitter)
+        self.republish.extend(seqs["failed"])
+        self.stores.release.submitted(self.run_id, seqs)
 
     def _publish_refused(self) -> None:
         refused, self.republish = self.republish, []
@@ -417,7 +360,7 @@ class Scheduler:
             return
         frontier = self.tracker.frontier(self.next_seq, self.republish)
         if frontier > self.advanced_to:
-            answer = self.state.advance(self.id, self.run_id, frontier)
+            answer = self.stores.release.advance(self.id, self.run_id, frontier)
             if answer == "ok":
                 self.advanced_to = frontier
             elif answer == "lease":

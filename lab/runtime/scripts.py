@@ -1,5 +1,5 @@
 """The Lua scripts of `lab/runtime/lua/`: each is `common.lua`'s helpers plus its own body,
-registered once per Redis client (`State.script`, `AsyncStatus`)."""
+registered once per Redis client (`RedisStore.script`, `AsyncStatus`)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ JOB_ARGS = ("id", "maxlen", "states")
 JOB_CREATE = Script(
     "job_create",
     (*JOB_KEYS, "jobs", "delayed"),
-    (*JOB_ARGS, "kind", "payload", "attempts", "run_at", "priority"),
+    (*JOB_ARGS, "kind", "payload", "attempts", "run_at", "priority", "target"),
 )
 JOB_BEGIN = Script(
     "job_begin",
@@ -98,6 +98,7 @@ START_RUN = Script(
         "slo",
         "abort",
         "grace",
+        "target",
     ),
 )
 PAUSE_RUN = Script("pause_run", ("active", "events"), ("runs", "maxlen", "paused"))
@@ -109,8 +110,8 @@ STATUS = Script(
 )
 RECORD = Script(
     "record",
-    ("active", "events", "totals", "history", "latency"),
-    ("maxlen", "entries", "history_s"),
+    ("active", "events", "totals", "history", "latency", "applied"),
+    ("maxlen", "entries", "history_s", "call"),
 )  # then each run's keys, then middleware's
 RELEASE = Script(
     "release",
@@ -134,11 +135,12 @@ ADVANCE = Script(
     ("lease", "active", "run", "released_in", "events", "totals", "history"),
     ("scheduler", "run_id", "up_to", "maxlen", "history_s"),
 )
+SUBMITTED = Script("submitted", ("run", "submitted", "indeterminate"), ("outcomes",))
 BREACH_RUN = Script(
     "breach_run", ("active", "run", "events"), ("run_id", "maxlen", "states", "abort")
 )
 RESHAPE_RUN = Script(
     "reshape_run",
     ("active", "run", "events"),
-    ("run_id", "shape", "base", "version", "maxlen", "y", "shape_text"),
+    ("run_id", "shape", "base", "version", "maxlen", "y", "shape_text", "max_bytes"),
 )

@@ -32,7 +32,6 @@ from lab.runtime.connections import unavailable as redis_unavailable
 from lab.runtime.jobs import JobRecords
 from lab.runtime.keys import Keys
 from lab.runtime.messages import is_id
-from lab.runtime.state import State
 from lab.runtime.store import Store
 from lab.runtime.store import unavailable as es_unavailable
 
@@ -185,8 +184,7 @@ class RecordIndexer(BackgroundLoop):
         super().__init__()
         self.settings = settings
         self.keys = Keys(settings.prefix)
-        self.state = State(settings)
-        self.records = JobRecords(self.state)
+        self.records = JobRecords(settings)
         self.search = RecordSearch(settings)
         self.redis: TextRedis = redis_client(settings, waits_s=BLOCK_S)
         self.consumer = consumer

@@ -1,5 +1,7 @@
 """One job on its own, under the worker's concurrency limit: single jobs (`POST /jobs`, with a
-record in Redis) and run jobs of kinds that declare `BATCHABLE = False`.
+record in Redis) and run jobs of kinds that declare `BATCHABLE = False`. Each delivery in hand
+has a thread; `concurrency` of them run a job at once (the slots), and a job's document and
+count are written after its slot is free.
 
 A single job's record decides whether a delivery runs (`JobRecords.begin`: cancelled, deleted,
 superseded, paused, or owned by another worker's live lease), takes its progress steps, and
@@ -10,25 +12,61 @@ at all and what becomes of its message, not only what is counted about it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import threading
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from lab.runtime.batch import Delivery, Outcome, budget_of, execute, prepare
-from lab.runtime.jobs import Begin, End
+from lab.runtime.attempts import Begin, End
+from lab.runtime.batch import Delivery, Outcome, Result, budget_of, execute, prepare
 from lab.runtime.patience import Stopping
 from lab.runtime.progress import NO_PROGRESS, JobContext
 
 if TYPE_CHECKING:
-    from lab.runtime.worker import Result, Worker
+    from lab.runtime.forward import Forwarder
+    from lab.runtime.middleware.stack import Stack
+    from lab.runtime.recording import Recorder
+    from lab.runtime.retry import Budget
+    from lab.runtime.seams import WorkerSeam
 
 log = logging.getLogger("lab.runtime.worker")
 
 
 class SingleRunner:
-    def __init__(self, worker: Worker):
+    """Runs one delivery at a time for `worker`, with the worker's middleware, recorder and
+    forwarder; `run_budget` is the attempts a run's job has unless its kind says otherwise."""
+
+    def __init__(
+        self,
+        worker: WorkerSeam,
+        middleware: Stack,
+        recorder: Recorder,
+        forwarder: Forwarder,
+        run_budget: Budget,
+        slots: int,
+    ):
         self.worker = worker
+        self.middleware, self.recorder, self.forwarder = middleware, recorder, forwarder
+        self.run_budget = run_budget
+        # A job holds a slot while it runs, not while its document and count are written: a
+        # worker of N slots runs N jobs of 100 ms at 10 × N a second, as its users reckon.
+        self._slots = threading.BoundedSemaphore(slots)
+        self._lock = threading.Lock()
+        self.running = 0  # jobs in a slot now
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        with self._slots:
+            with self._lock:
+                self.running += 1
+            try:
+                yield
+            finally:
+                with self._lock:
+                    self.running -= 1
 
     def run(self, deliveries: list[Delivery]) -> Result | None:
         """Ask the record whether to run, run with progress, write, finish the record; None
@@ -36,30 +74,33 @@ class SingleRunner:
         w = self.worker
         (delivery,) = deliveries
         outcome, handler = prepare(delivery)
-        budget = budget_of(handler, w.run_budget) if handler is not None else w.run_budget
+        budget = budget_of(handler, self.run_budget) if handler is not None else self.run_budget
         job = outcome.job
         try:
             if handler is not None and job is not None:
-                ctx = NO_PROGRESS
-                if job.runId is None:
-                    begin = w.patiently(lambda: self._begin(outcome), "Redis")
-                    if not begin.run:
-                        return [self._not_now(outcome, begin)], (0, 0)
-                    if begin.tracked:
-                        outcome.tracked = True
-                        budget = begin.budget or budget
-                        ctx = JobContext(functools.partial(w.records.progress, job, outcome.lease))
-                elif w.middleware.before_process(w, [delivery]) == "requeue":
-                    outcome.verdict = "requeued"
-                    return [outcome], (0, 0)
-                w.active_jobs[job.jobId] = outcome.lease
-                try:
-                    execute(outcome, handler, w.id, budget, ctx)
-                finally:
-                    w.active_jobs.pop(job.jobId, None)
+                with self._slot():  # taken before the record says "running"
+                    ctx = NO_PROGRESS
+                    if job.runId is None:
+                        begin = w.patiently(lambda: self._begin(outcome), "Redis")
+                        if not begin.run:
+                            return [self._not_now(outcome, begin)], (0, 0)
+                        if begin.tracked:
+                            outcome.tracked = True
+                            budget = begin.budget or budget
+                            ctx = JobContext(
+                                functools.partial(w.records.progress, job, outcome.lease)
+                            )
+                    elif self.middleware.before_process(w, [delivery]) == "requeue":
+                        outcome.verdict = "requeued"
+                        return [outcome], (0, 0)
+                    w.active_jobs[job.jobId] = outcome.lease
+                    try:
+                        execute(outcome, handler, w.id, budget, ctx)
+                    finally:
+                        w.active_jobs.pop(job.jobId, None)
                 if outcome.tracked and not self._still_owned(outcome):
                     return [outcome], (0, 0)
-            counted = w.recorder.write_isolating([outcome], budget)
+            counted = self.recorder.write_isolating([outcome], budget)
             if outcome.tracked and outcome.verdict != "retry":
                 # A retry is recorded after its message is published (Worker.done).
                 w.patiently(lambda: self.finish_record(outcome), "Redis")
@@ -134,7 +175,7 @@ class SingleRunner:
             message = f"attempt {job.attempt} failed, no attempts left: {outcome.error}"
             end("failed", error=outcome.error, message=message)
         elif outcome.verdict == "retry":
-            delay = w.forwarder.retry_delay(outcome)
+            delay = self.forwarder.retry_delay(outcome)
             message = (f"attempt {job.attempt} failed: {outcome.error}; "
                        f"attempt {job.attempt + 1} in {delay} ms")  # fmt: skip
             end("retry", error=outcome.error, message=message)

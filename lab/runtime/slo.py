@@ -8,23 +8,28 @@
 
 Each objective is judged after a warm-up grace (its window, unless the run says
 `sloGraceSeconds`), on the last `windowSeconds` (default 30) of the run; a window with nothing
-in it is `pending`, never a breach. The head-of-line age has no window (it is an age already:
+in it is `pending`, never a breach. A latency objective also counts the jobs released and not
+finished yet at their age so far (a censored observation: a job that has waited 12 s makes the
+p99 at least 12 s once it is in the top 1 %), so a stalled pipeline, where nothing finishes,
+breaches instead of staying pending. The head-of-line age has no window (it is an age already:
 `lab.runtime.headage`) and no grace unless the run sets one. The first breach is kept with its
-value and time; with `abortOnBreach` the run stops releasing and ends `breached`. The command
-line's short form:
-`endToEnd.p99<2s`, `service.p50<200ms@10s`, `failedRatio<0.01`, `throughput>0.95`,
-`headAge<30s`. Pure: no I/O.
+value and time; with `abortOnBreach` the run stops releasing and ends `breached`.
+
+Each kind of objective is one class registered in `OBJECTIVES` (`lab.runtime.registry`): its
+fields with bounds, its short form (`endToEnd.p99<2s`, `service.p50<200ms@10s`,
+`failedRatio<0.01`, `throughput>0.95`, `headAge<30s`), its words and its measure. Pure: no I/O.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from lab.runtime import latency
+from lab.runtime.fields import NUMBER, Field, FieldError
+from lab.runtime.registry import Described, Registry
 
 LATENCY_METRICS = latency.METRICS
 HTTP = "http"  # `lab loadtest`'s one latency: a request's, as Locust measures it
@@ -40,6 +45,8 @@ MAX_WINDOW_S = 3600
 MAX_OBJECTIVES = 20
 MAX_MS = 3_600_000
 HEAD_AGE = "headAgeMs"
+WINDOW = Field("windowSeconds", "integer", "the window judged, seconds", default=DEFAULT_WINDOW_S,
+               low=1, high=MAX_WINDOW_S, unit="s")  # fmt: skip
 
 
 class SloError(ValueError):
@@ -51,43 +58,176 @@ class SloError(ValueError):
 
 
 @dataclass(frozen=True)
-class Objective:
-    metric: str  # endToEnd.p99 | failedRatio | throughput | headAgeMs
-    limit: float  # ms for latency and head age, a ratio otherwise
-    window_s: int  # 0 for the head age
+class Window:
+    """What happened in an objective's window: latency histograms of the jobs that finished in
+    it, settled counts, and what the shape asked for; and, now, the jobs released and not
+    finished, as (age ms, jobs) per metric they are censored for (`queueWait`, `endToEnd`)."""
+
+    histograms: Mapping[str, latency.Histogram]
+    processed: int
+    failed: int
+    planned: int
+    head_age_ms: int = 0  # now, not over the window
+    unfinished: Mapping[str, Sequence[tuple[float, int]]] = field(default_factory=dict)
+
+
+class Objective(Described):
+    """One objective: its metric, its limit (ms for latency and head age, a ratio otherwise)
+    and its window (0 for the head age)."""
+
+    higher_is_better: ClassVar[bool] = False
+
+    def __init__(self, metric: str, limit: float, window_s: int):
+        self.metric, self.limit, self.window_s = metric, limit, window_s
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Objective) and self.as_json() == other.as_json()
+
+    def __repr__(self) -> str:
+        return f"Objective({self.text})"
 
     @property
     def is_latency(self) -> bool:
         return "." in self.metric
 
+    @classmethod
+    def of(cls, metric: str, values: dict[str, Any]) -> Objective:
+        raise NotImplementedError
+
     @property
     def text(self) -> str:
-        if self.is_latency:
-            return f"{self.metric} ≤ {self.limit:g} ms over {self.window_s} s"
-        if self.metric == "failedRatio":
-            return f"failedRatio ≤ {self.limit:g} over {self.window_s} s"
-        if self.metric == HEAD_AGE:
-            return f"head-of-line age ≤ {self.limit:g} ms"
+        raise NotImplementedError
+
+    def as_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def value(self, window: Window) -> float | None:
+        """The objective's measure over the window; None when it holds nothing to judge."""
+        raise NotImplementedError
+
+    def breached(self, value: float) -> bool:
+        return value < self.limit if self.higher_is_better else value > self.limit
+
+
+def _latency_kind(metric: str) -> str:
+    return "latency" if "." in metric else metric
+
+
+OBJECTIVES: Registry[Any] = Registry("objective", SloError, key="metric", kind_of=_latency_kind)
+_SHORT = re.compile(
+    r"([A-Za-z]{1,32}(?:\.(?:p50|p90|p95|p99|p99\.9|max))?)([<>])" + NUMBER + r"(ms|s)?"
+    r"(?:@([0-9]{1,4})s)?"
+)
+
+
+@OBJECTIVES.add
+class Latency(Objective):
+    type = "latency"
+    help = "a quantile (or the max) of queue wait, service or end to end, at most a limit"
+    fields = (Field("maxMs", "number", "the most it may be", low=0, high=MAX_MS, required=True,
+                    unit="ms"), WINDOW)  # fmt: skip
+    short = "endToEnd.p99<2s@30s"
+
+    @classmethod
+    def of(cls, metric: str, values: dict[str, Any]) -> Objective:
+        return cls(metric, values["maxMs"], values["windowSeconds"])
+
+    @property
+    def text(self) -> str:
+        return f"{self.metric} ≤ {self.limit:g} ms over {self.window_s} s"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"metric": self.metric, "maxMs": self.limit, "windowSeconds": self.window_s}
+
+    def value(self, window: Window) -> float | None:
+        family, _, stat = self.metric.partition(".")
+        finished = window.histograms.get(family) or latency.Histogram()
+        with_unfinished = finished
+        waiting = window.unfinished.get(family, ())
+        if waiting:
+            with_unfinished = finished.merge(latency.Histogram())
+            for age_ms, jobs in waiting:
+                with_unfinished.add(latency.bucket_of(age_ms), jobs)
+        # Each is a floor of what the jobs' latency is; the larger is the one to judge.
+        found = [_stat(h, stat) for h in (finished, with_unfinished) if h.count]
+        return max(found) if found else None
+
+
+def _stat(histogram: latency.Histogram, stat: str) -> float:
+    if stat == "max":
+        return latency.bounds_us(max(histogram.counts))[1] / 1000
+    return histogram.quantile(STATS[stat]) or 0.0
+
+
+@OBJECTIVES.add
+class FailedRatio(Objective):
+    type = "failedRatio"
+    help = "failed / settled jobs in the window, at most a ratio"
+    fields = (Field("max", "number", "the largest share", low=0, high=1, required=True), WINDOW)
+    short = "failedRatio<0.01"
+
+    @classmethod
+    def of(cls, metric: str, values: dict[str, Any]) -> Objective:
+        return cls(metric, values["max"], values["windowSeconds"])
+
+    @property
+    def text(self) -> str:
+        return f"failedRatio ≤ {self.limit:g} over {self.window_s} s"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"metric": self.metric, "max": self.limit, "windowSeconds": self.window_s}
+
+    def value(self, window: Window) -> float | None:
+        settled = window.processed + window.failed
+        return window.failed / settled if settled else None
+
+
+@OBJECTIVES.add
+class Throughput(Objective):
+    type = "throughput"
+    help = "jobs processed / jobs the shape asked for in the window, at least a ratio"
+    fields = (Field("minRatioOfShape", "number", "the least share", low=0, high=10,
+                    required=True), WINDOW)  # fmt: skip
+    short = "throughput>0.95"
+    higher_is_better = True
+
+    @classmethod
+    def of(cls, metric: str, values: dict[str, Any]) -> Objective:
+        return cls(metric, values["minRatioOfShape"], values["windowSeconds"])
+
+    @property
+    def text(self) -> str:
         return f"throughput ≥ {self.limit:g} × the shape over {self.window_s} s"
 
     def as_json(self) -> dict[str, Any]:
-        if self.metric == HEAD_AGE:
-            return {"metric": HEAD_AGE, "max": self.limit}
-        key = "maxMs" if self.is_latency else "max" if self.metric == "failedRatio" else (
-            "minRatioOfShape")  # fmt: skip
-        return {"metric": self.metric, key: self.limit, "windowSeconds": self.window_s}
+        return {"metric": self.metric, "minRatioOfShape": self.limit,
+                "windowSeconds": self.window_s}  # fmt: skip
 
-    def breached(self, value: float) -> bool:
-        return value < self.limit if self.metric == "throughput" else value > self.limit
+    def value(self, window: Window) -> float | None:
+        return window.processed / window.planned if window.planned > 0 else None
 
 
-def _number(entry: Mapping[str, Any], name: str, where: str, low: float, high: float) -> float:
-    value = entry.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SloError(f"{where}.{name}", f"must be a number from {low:g} to {high:g}")
-    if not low <= value <= high:
-        raise SloError(f"{where}.{name}", f"must be a number from {low:g} to {high:g}")
-    return float(value)
+@OBJECTIVES.add
+class HeadAge(Objective):
+    type = HEAD_AGE
+    help = "how long the oldest waiting job has waited, now, at most a limit"
+    fields = (Field("max", "number", "the longest wait", low=0, high=MAX_MS, required=True,
+                    unit="ms"),)  # fmt: skip
+    short = "headAge<30s"
+
+    @classmethod
+    def of(cls, metric: str, values: dict[str, Any]) -> Objective:
+        return cls(HEAD_AGE, values["max"], 0)
+
+    @property
+    def text(self) -> str:
+        return f"head-of-line age ≤ {self.limit:g} ms"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"metric": HEAD_AGE, "max": self.limit}
+
+    def value(self, window: Window) -> float | None:
+        return float(window.head_age_ms)
 
 
 def parse(objectives: Any, scope: str = "run") -> list[Objective]:
@@ -104,56 +244,25 @@ def parse(objectives: Any, scope: str = "run") -> list[Objective]:
                 where, 'must be an object such as {"metric": "endToEnd.p99", "maxMs": 2000}'
             )
         metric = entry.get("metric")
-        window = entry.get("windowSeconds", DEFAULT_WINDOW_S)
-        if (
-            isinstance(window, bool)
-            or not isinstance(window, int)
-            or not 1 <= window <= MAX_WINDOW_S
-        ):
-            raise SloError(
-                f"{where}.windowSeconds", f"must be a whole number from 1 to {MAX_WINDOW_S}"
-            )
         if isinstance(metric, str) and "." in metric:
             name, _, stat = metric.partition(".")
             if name not in families or stat not in STATS:
-                raise SloError(
-                    f"{where}.metric",
-                    f"{metric[:40]!r}: a latency is <{'|'.join(families)}>.<{'|'.join(STATS)}>",
-                )
-            allowed, limit = (
-                {"metric", "maxMs", "windowSeconds"},
-                _number(entry, "maxMs", where, 0, MAX_MS),
-            )
+                raise SloError(f"{where}.metric", f"{metric[:40]!r}: a latency is "
+                               f"<{'|'.join(families)}>.<{'|'.join(STATS)}>")  # fmt: skip
         elif metric not in others:
-            raise SloError(
-                f"{where}.metric",
-                f"must be a latency (<{'|'.join(families)}>.p99, …) or one of {', '.join(others)}",
-            )
-        elif metric == "failedRatio":
-            allowed, limit = {"metric", "max", "windowSeconds"}, _number(entry, "max", where, 0, 1)
-        elif metric == "throughput":
-            allowed = {"metric", "minRatioOfShape", "windowSeconds"}
-            limit = _number(entry, "minRatioOfShape", where, 0, 10)
-        else:  # the head-of-line age
-            allowed, limit, window = {"metric", "max"}, _number(entry, "max", where, 0, MAX_MS), 0
-        extra = sorted(set(entry) - allowed)
-        if extra:
-            raise SloError(f"{where}.{extra[0]}", f"is not a field of a {metric} objective")
-        out.append(Objective(str(metric), limit, int(window)))
+            raise SloError(f"{where}.metric", f"must be a latency (<{'|'.join(families)}>.p99, "
+                           f"…) or one of {', '.join(others)}")  # fmt: skip
+        cls, values = OBJECTIVES.values(entry, where)
+        out.append(cls.of(str(metric), values))
     return out
-
-
-SHORT = re.compile(
-    r"([A-Za-z]+(?:\.(?:p50|p90|p95|p99|p99\.9|max))?)([<>])(\d+(?:\.\d+)?)(ms|s)?(?:@(\d+)s)?"
-)
 
 
 def from_text(text: str, scope: str = "run") -> dict[str, Any]:
     """An objective's JSON form from the short form: `endToEnd.p99<2s`, `service.p50<200ms@10s`,
-    `failedRatio<0.01`, `throughput>0.95`."""
-    found = SHORT.fullmatch(text.strip())
+    `failedRatio<0.01`, `throughput>0.95`, `headAge<30s` (ASCII digits only)."""
+    found = _SHORT.fullmatch(text.strip()) if isinstance(text, str) and len(text) < 200 else None
     if not found:
-        raise SloError("slo", f"{text[:60]!r} is not an objective, e.g. endToEnd.p99<2s, "
+        raise SloError("slo", f"{str(text)[:60]!r} is not an objective, e.g. endToEnd.p99<2s, "
                               "failedRatio<0.01, throughput>0.95")  # fmt: skip
     metric, op, number, unit, window = found.groups()
     value = float(number)
@@ -178,34 +287,9 @@ def from_text(text: str, scope: str = "run") -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True)
-class Window:
-    """What happened in an objective's window: latency histograms, settled counts, and what the
-    shape asked for."""
-
-    histograms: Mapping[str, latency.Histogram]
-    processed: int
-    failed: int
-    planned: int
-    head_age_ms: int = 0  # now, not over the window
-
-
 def value_of(objective: Objective, window: Window) -> float | None:
     """The objective's measure over the window; None when the window holds nothing to judge."""
-    if objective.is_latency:
-        name, _, stat = objective.metric.partition(".")
-        histogram = window.histograms.get(name)
-        if histogram is None or not histogram.count:
-            return None
-        if stat == "max":
-            return latency.bounds_us(max(histogram.counts))[1] / 1000
-        return histogram.quantile(STATS[stat])
-    if objective.metric == HEAD_AGE:
-        return float(window.head_age_ms)
-    settled = window.processed + window.failed
-    if objective.metric == "failedRatio":
-        return window.failed / settled if settled else None
-    return window.processed / window.planned if window.planned > 0 else None
+    return objective.value(window)
 
 
 def judge(
@@ -226,7 +310,7 @@ def judge(
             out.append({**entry, **{k: earlier[k] for k in ("state", "value", "breachedAt")}})
             continue
         grace = objective.window_s if grace_s is None else grace_s
-        value = value_of(objective, window) if elapsed_s >= grace else None
+        value = objective.value(window) if elapsed_s >= grace else None
         if value is None:
             out.append({**entry, "state": "pending", "value": None})
         elif objective.breached(value):
@@ -253,3 +337,6 @@ def judge_values(
             state = "breached" if objective.breached(value) else "ok"
             out.append({**entry, "state": state, "value": round(value, 4)})
     return out
+
+
+__all__ = ["OBJECTIVES", "FieldError", "Objective", "SloError", "Window", "judge", "parse"]

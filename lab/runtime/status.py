@@ -1,5 +1,5 @@
 """What a run and the lab look like from outside: `RunView` (a run record as the API, the CLI
-and notebooks show it) and the `/status` document, read in one script call by `State.status`
+and notebooks show it) and the `/status` document, read in one script call by `Overview.status`
 and by the API's event loop (`AsyncStatus`), and shaped here (pure, unit-tested)."""
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ class RunView:
     pauses: list[list[int]] | None = None
     slo: list[dict[str, Any]] | None = None  # each objective: its state, value, breachedAt
     abortOnBreach: bool = False
+    target: str = "lab"  # the system under test (lab.targets)
+    # The delivery verdict's live counts (`lab.targets.verdict`): submits to a target's broker,
+    # jobs that ended more than once, seqs the run never had.
+    submits: dict[str, int] | None = None
+    executedAgain: int = 0
+    unexpected: int = 0
 
     @classmethod
     def from_hash(cls, h: dict[str, str], now_ms: int) -> RunView:
@@ -91,11 +97,72 @@ class RunView:
             pauses=_json(h.get("pauses")),
             slo=_json(h.get("sloState")) or _pending(h.get("slo")),
             abortOnBreach=h.get("abortOnBreach") == "1",
+            target=h.get("target") or "lab",
+            submits=_submits(h),
+            executedAgain=int(h.get("executedAgain") or 0),
+            unexpected=int(h.get("unexpected") or 0),
         )
 
     @property
     def settled(self) -> bool:
         return is_settled(self.state, self.processed, self.failed, self.enqueued)
+
+
+# What each field of a run says, for docs/reference/json.md (`python -m lab.cli.reference`
+# refuses a field of `RunView` or of /status described nowhere here).
+RUN_FIELDS = {
+    "runId": "the run's id, `<UTC time>-<4 hex digits>`; its jobs are `<runId>-<seq>`",
+    "state": "`running`, `completed`, `stopped` or `breached`; `idle` in /status before any run",
+    "xTotal": "X: the jobs the run releases",
+    "yMinutes": "Y: the shape's rate now, jobs per minute",
+    "enqueued": "jobs released so far: published and confirmed by RabbitMQ (never fewer than "
+    "processed + failed)",
+    "processed": "jobs done, each counted once (the run's bitmap)",
+    "failed": "jobs that failed for good (dead-lettered), each counted once",
+    "running": "true while the run is being released",
+    "paused": "true while its release is paused (`POST /run/pause`); queued jobs still run",
+    "startedAt": "when `POST /run` started it (ISO 8601, UTC)",
+    "releasedAt": "when its last job was released; null until then",
+    "stoppedAt": "when `POST /stop` (or a breach) stopped it; null otherwise",
+    "finishedAt": "when it settled; null until then",
+    "durationSeconds": "from start to finish, or to now while it is not finished",
+    "kind": "the job kind of every job",
+    "shapeText": "the shape in words (`ramp 600→12,000/min over 120 s`)",
+    "seed": "the seed of its randomness (Poisson arrivals, the synthetic kind's draws)",
+    "etaSeconds": "while running: when the release ends as the shape says",
+    "payload": "every job's payload (the run's record only)",
+    "shape": "the shape it follows now, as JSON (the run's record only)",
+    "changes": "every shape it followed, from when and from which job (the run's record only)",
+    "pauses": "its pauses as [start ms, end ms] pairs (the run's record only)",
+    "slo": "each objective with its `state` (`pending`, `ok`, `breached`), `value` and "
+    "`breachedAt`; null without objectives",
+    "abortOnBreach": "a breached objective stops the run, which ends `breached`",
+    "target": "the system under test: `lab`, or another framework's pipeline",
+    "submits": "a target's submits by outcome: `ok`, `failed`, `indeterminate`; null for lab's "
+    "own pipeline",
+    "executedAgain": "jobs that ended more than once (the delivery verdict's executed more "
+    "than once)",
+    "unexpected": "jobs that ended and that the run never released",
+}
+STATUS_FIELDS = {
+    "rates": "per minute over the last `windowSeconds`: `processedPerMinute`, "
+    "`enqueuedPerMinute`; and `averageProcessedPerMinute` over the whole run",
+    "headAgeMs": "how long the run's oldest waiting job has waited, in ms; null when no "
+    "scheduler leader measures it",
+    "workers": "each live worker's heartbeat (below)",
+    "schedulers": "each live scheduler's heartbeat (below)",
+    "pausedQueues": "the queues no worker takes from (`POST /queues/{name}/pause`)",
+    "serverTime": "Redis' clock when the answer was read",
+    "ageMs": "how old the figures are: the API shares one read among its callers",
+}
+
+
+def _submits(h: dict[str, str]) -> dict[str, int] | None:
+    """A target's submits by outcome; None for lab's own pipeline (its releases are confirms)."""
+    if (h.get("target") or "lab") == "lab":
+        return None
+    return {name: int(h.get(f"submit{name.capitalize()}") or 0)
+            for name in ("ok", "failed", "indeterminate")}  # fmt: skip
 
 
 def _json(raw: str | None) -> Any:
@@ -143,7 +210,7 @@ def status_call(k: Keys) -> tuple[dict[str, str], dict[str, Any]]:
 
 
 class AsyncStatus:
-    """`State.status()` for the API's event loop: the same script, keys and shape, one round
+    """`Overview.status()` for the API's event loop: the same script, keys and shape, one round
     trip on an asyncio Redis client."""
 
     def __init__(self, settings: Settings, client: Any):

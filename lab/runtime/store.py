@@ -3,17 +3,20 @@
 Only the official client and plain Elasticsearch semantics are used, so the local ES-API server
 and a real Elasticsearch 8 behave the same. Indexing by `_id` makes every write an upsert: a
 redelivered or republished job overwrites its own document instead of adding one.
+
+The client is imported when a `Store` is first made, not with this module: it is half of a `lab`
+process's start (0.5 s of CPU with the serializers it loads), and the scheduler and most CLI
+commands never talk to Elasticsearch.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
-
-from elasticsearch import ApiError, Elasticsearch, TransportError
-from elasticsearch import ConnectionError as ESConnectionError
-from elasticsearch.serializer import JsonSerializer
 
 from lab.config import Settings
 
@@ -32,22 +35,43 @@ MAPPINGS = {
     }
 }
 
-# The store being unreachable is not the job's fault: the worker waits and tries again instead
-# of spending the job's attempts.
-Unavailable = (ESConnectionError, TransportError)
 BUSY = frozenset({429, 502, 503, 504})  # a cluster that is overloaded or electing a master
 BULK_ANSWER = "errors,items.*.status,items.*.error"  # of a bulk write, what the worker reads
-# As the client's serializer encodes (dates, UUIDs, decimals by its `default`), in one call.
-_encode = json.JSONEncoder(
-    default=JsonSerializer().default, ensure_ascii=False, separators=(",", ":")
-).encode
+
+
+@cache
+def _encoder() -> Callable[[Any], str]:
+    """As the client's serializer encodes (dates, UUIDs, decimals by its `default`), in one
+    call."""
+    from elasticsearch.serializer import JsonSerializer
+
+    return json.JSONEncoder(
+        default=JsonSerializer().default, ensure_ascii=False, separators=(",", ":")
+    ).encode
+
+
+def _op(doc: dict[str, Any]) -> str:
+    return "create" if doc.get("runId") else "index"
 
 
 def unavailable(exc: BaseException) -> bool:
-    """Elasticsearch is unreachable or busy (wait and retry), not refusing this request."""
-    if isinstance(exc, Unavailable):
+    """Elasticsearch is unreachable or busy (wait and retry), not refusing this request. Being
+    unreachable is not a job's fault: the worker waits and tries again instead of spending the
+    job's attempts. A process that never imported the client cannot have one of its errors."""
+    if "elasticsearch" not in sys.modules:
+        return False
+    from elasticsearch import ApiError, TransportError
+    from elasticsearch import ConnectionError as ESConnectionError
+
+    if isinstance(exc, ESConnectionError | TransportError):
         return True
     return isinstance(exc, ApiError) and exc.meta is not None and exc.meta.status in BUSY
+
+
+def import_client() -> None:
+    """Import the client now: for a process that will run jobs under someone else's timeout (a
+    framework's worker), so its first jobs do not wait on the import."""
+    import elasticsearch  # noqa: F401
 
 
 @dataclass
@@ -58,6 +82,8 @@ class BulkResult:
 
 class Store:
     def __init__(self, settings: Settings, timeout_s: float | None = None):
+        from elasticsearch import Elasticsearch
+
         self.index = settings.es_index
         self.replicas = settings.es_replicas
         # Several nodes of a cluster: comma-separated; the client spreads requests over them
@@ -72,6 +98,8 @@ class Store:
         )
 
     def ensure_index(self) -> None:
+        from elasticsearch import ApiError
+
         if self.es.indices.exists(index=self.index):
             return
         try:
@@ -94,14 +122,20 @@ class Store:
         # line; each line encoded by one C encoder (the client's serializer, line by line, took
         # twice as long: a worker's batch is mostly this). Only each item's status and error are
         # read back: the rest of an item (index, _id, version, shards) is most of the answer.
-        body = "".join(f'{{"index":{{"_id":{_encode(doc["jobId"])}}}}}\n{_encode(doc)}\n'
+        # A run's job is written once: `create`, so a redelivery after its document was written
+        # (a worker killed between the write and the ack) finds it there (409) and writes
+        # nothing again; the document's `_version` stays 1, which is how the delivery verdict
+        # tells one effect from two. A single job's document is written as it ends (`index`).
+        encode = _encoder()
+        body = "".join(f'{{"{_op(doc)}":{{"_id":{encode(doc["jobId"])}}}}}\n{encode(doc)}\n'
                        for doc in docs)  # fmt: skip
         encoded = body.encode("utf-8", "surrogatepass")  # as the client's NDJSON serializer
         # The client sends an already encoded body as it is (its type says documents only).
         response = self.es.bulk(index=self.index, operations=encoded, filter_path=BULK_ANSWER)  # type: ignore[arg-type]
         for doc, item in zip(docs, response["items"], strict=True):
-            outcome = item.get("index", {})
-            if outcome.get("status", 500) < 300:
+            outcome = item.get(_op(doc), {})
+            status = outcome.get("status", 500)
+            if status < 300 or (status == 409 and _op(doc) == "create"):
                 result.written.append(doc["jobId"])
             else:
                 error = outcome.get("error", {})
@@ -154,7 +188,7 @@ class Store:
         return docs, (hits[-1]["sort"] if len(hits) == limit else None)
 
     def upsert(self, doc: dict[str, Any]) -> None:
-        """One document by its jobId (what a peer queue's task does: one request per job)."""
+        """One document by its jobId (what a target's task does: one request per job)."""
         self.es.index(index=self.index, id=doc["jobId"], document=doc)
 
     def run_fields(
@@ -204,13 +238,15 @@ class Store:
     # --- other indices of the lab (the records index of lab.runtime.search) -------------------
     def create_index(self, index: str, mappings: dict[str, Any]) -> bool:
         """Create `index` unless it exists; True when this call created it."""
+        from elasticsearch import ApiError
+
         if self.es.indices.exists(index=index):
             return False
         try:
             self.es.indices.create(
                 index=index, mappings=mappings, settings={"number_of_replicas": self.replicas}
             )
-        except ApiError as exc:
+        except ApiError as exc:  # another process created it first
             if "resource_already_exists" in str(exc):
                 return False
             raise

@@ -8,10 +8,11 @@
                        becomes)
         parse + run handlers → one Elasticsearch _bulk (_id = jobId) → one Redis script that
         counts exactly once → result handed back with add_callback_threadsafe
-    job threads (`concurrency` of them; fed by <queue>.single, single jobs by priority, and
-                 <queue>.long, each with prefetch = concurrency)
-        one job at a time: kinds that declare BATCHABLE = False, and single jobs, whose record
-        (lab/runtime/jobs.py) says whether to run, takes their progress steps and their outcome
+    job threads (one per delivery in hand from <queue>.single, single jobs by priority,
+                 prefetch = concurrency, and <queue>.long, prefetch = 2 × concurrency)
+        one job at a time in each of `concurrency` slots: kinds that declare BATCHABLE = False,
+        and single jobs, whose record (lab/runtime/jobs.py) says whether to run, takes their
+        progress steps and their outcome; written and counted once out of the slot
 
 A crash at any point before the ack means redelivery, never loss; redelivery is harmless because
 documents are upserts by jobId and the count is a bitmap. While one batch is written the next is
@@ -19,7 +20,9 @@ already being collected, so a single worker keeps Elasticsearch busy.
 
 Cross-cutting behaviour is middleware (`lab/runtime/middleware/`: pause, leases, counters), one
 module each; a job that runs on its own is `lab/runtime/single.py`; what a batch writes and counts
-is `lab/runtime/recording.py`; where a failed delivery goes is `lab/runtime/forward.py`.
+is `lab/runtime/recording.py`; where a failed delivery goes is `lab/runtime/forward.py`; what one
+AMQP connection holds is `lab/runtime/session.py`; the heartbeat's loop is
+`lab/runtime/heartbeat.py`.
 
 A worker exits only when asked to: whatever a message holds, it ends as a verdict (batch.py);
 an unreachable Elasticsearch or Redis is waited out with the batch in hand (patience.py); a lost
@@ -39,53 +42,36 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import pika
 import pika.exceptions
 
-from lab.config import Settings, safe_url
-from lab.runtime import broker, handlers, messages
-from lab.runtime.acks import AckTracker
+from lab.config import Settings
+from lab.runtime import broker, handlers
 from lab.runtime.backoff import Backoff
-from lab.runtime.batch import Delivery, Outcome, run_handlers
+from lab.runtime.batch import Delivery, Outcome, Result, run_handlers
 from lab.runtime.forward import Forwarder
+from lab.runtime.heartbeat import identity, keep_beating
 from lab.runtime.jobs import JobRecords
-from lab.runtime.middleware import Stack, default_stack
-from lab.runtime.patience import Patience, Stopping, brief, describe_amqp
+from lab.runtime.middleware.stack import Stack, default_stack
+from lab.runtime.patience import Patience, Stopping, describe_amqp
 from lab.runtime.recording import Recorder
 from lab.runtime.retry import Budget
-from lab.runtime.seams import Connection, DocumentStore, SingleJobRecords, WorkerState
+from lab.runtime.seams import DocumentStore, SingleJobRecords, WorkerStores
+from lab.runtime.session import Session, waiting_since
 from lab.runtime.single import SingleRunner
-from lab.runtime.state import State
 from lab.runtime.store import Store
+from lab.runtime.stores import Stores
 
 log = logging.getLogger("lab.runtime.worker")
 
 PIPELINE = 2  # batches in flight: one being written while the next is collected
-Result = tuple[list[Outcome], tuple[int, int]]
-
-
-@dataclass
-class Session:
-    """One AMQP connection: its channel, the deliveries it handed out and their acks.
-
-    Delivery tags mean something only on their own channel, so when the connection is lost the
-    session is dropped whole; work still running for it finishes but is never acked (the broker
-    delivers those messages again, and redelivery is harmless)."""
-
-    connection: Connection  # a pika.BlockingConnection, or lab.testing's stub
-    channel: Any
-    buffer: list[Delivery] = field(default_factory=list)
-    acks: AckTracker = field(default_factory=AckTracker)
-    in_flight: int = 0
-    running_jobs: int = 0
-    consumers: dict[str, str] = field(default_factory=dict)  # queue → consumer tag
+LONG_PREFETCH = 2  # long jobs in hand per slot (Dramatiq's workers hold 2 per thread too)
 
 
 class Worker:
-    """One worker process. `state`, `store`, `records` and `middleware` are seams: the unit tests
+    """One worker process. `stores`, `store`, `records` and `middleware` are seams: the unit tests
     hand it in-memory stand-ins and a stub channel, and check its batch, ack, retry and
     dead-letter decisions without any service (tests/unit/test_worker_decisions.py)."""
 
@@ -93,7 +79,7 @@ class Worker:
         self,
         settings: Settings,
         worker_id: str | None = None,
-        state: WorkerState | None = None,
+        stores: WorkerStores | None = None,
         store: DocumentStore | None = None,
         records: SingleJobRecords | None = None,
         middleware: Stack | None = None,
@@ -103,24 +89,30 @@ class Worker:
         self.topology = broker.Topology.of(settings)
         self.run_budget = Budget.of_run_job(settings.max_attempts)
         handlers.use_ladder(self.topology.ladder)  # kinds' own retry steps must be its steps
-        if state is None or records is None:
-            real = State(settings)
-            state, records = state or real, records or JobRecords(real)
-        self.state: WorkerState = state
+        if stores is None or records is None:
+            real = Stores.of(settings)
+            stores, records = stores or real, records or JobRecords(settings, real.redis)
+        self.stores: WorkerStores = stores
         self.records: SingleJobRecords = records
         self.store: DocumentStore = store or Store(settings)
         self.middleware = middleware or default_stack()
         self.stopping = threading.Event()
         self.patiently = Patience(self.stopping)
         counts = self.middleware.counts_for(self)
-        self.recorder = Recorder(self.store, self.state, self.patiently, counts)
-        self.forwarder = Forwarder(self.topology, self.id, self.run_budget, self.state)
-        self.single = SingleRunner(self)
+        self.recorder = Recorder(self.store, self.stores.counting, self.patiently, counts)
+        self.forwarder = Forwarder(self.topology, self.id, self.run_budget, self.stores.counting)
+        self.single = SingleRunner(
+            self, self.middleware, self.recorder, self.forwarder, self.run_budget,
+            settings.concurrency,
+        )  # fmt: skip
         self.session: Session | None = None
         self.started_ms = int(time.time() * 1000)
         self._pool = ThreadPoolExecutor(PIPELINE, thread_name_prefix="batch")
-        # Kinds that declare BATCHABLE = False run one by one here; a sixth waits for a slot.
-        self._jobs = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="job")
+        # Kinds that declare BATCHABLE = False run one by one here, a thread per delivery in
+        # hand (LONG_PREFETCH + 1 times the slots); a sixth waits for one of five slots.
+        self._jobs = ThreadPoolExecutor(
+            (LONG_PREFETCH + 1) * settings.concurrency, thread_name_prefix="job"
+        )
         # Jobs running now, for the heartbeat: id → the lease token of a single job's attempt
         # (renewed by each heartbeat), or "" for a run's job, which has no record.
         self.active_jobs: dict[str, str] = {}
@@ -134,7 +126,8 @@ class Worker:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
-        threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
+        beat = (self.heartbeat, self.settings, self.stopping.is_set, self.stopping.wait)
+        threading.Thread(target=keep_beating, args=beat, name="heartbeat", daemon=True).start()
         reconnect = Backoff(initial_s=0.5, cap_s=5.0)
         self.middleware.start(self)
         try:
@@ -154,7 +147,7 @@ class Worker:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._jobs.shutdown(wait=False, cancel_futures=True)
             try:
-                self.state.forget_worker(self.id)
+                self.stores.heartbeats.forget_worker(self.id)
             except Exception as exc:  # noqa: BLE001 - the key expires by itself anyway
                 log.warning("could not unregister: %r", exc)
         log.info("worker %s stopped", self.id)
@@ -168,7 +161,7 @@ class Worker:
         channel.confirm_delivery()
         self.topology.declare(channel)
         session = self.session = Session(connection, channel)
-        self.paused = self.patiently(self.state.paused_queues, "Redis")
+        self.paused = self.patiently(self.stores.pauses.paused, "Redis")
         self.apply_pauses(session, self.paused)
         if self.patiently.waiting_for:
             log.info("RabbitMQ is back; consuming again")
@@ -204,12 +197,14 @@ class Worker:
         consumer of one that is. Deliveries already in hand and not started go back (see the
         pause middleware); the broker takes back what it had sent but the worker had not taken.
 
-        Prefetch applies per consumer: many batch jobs in hand, but only as many long jobs as
-        there are slots, so a busy worker leaves the rest to workers with free slots."""
+        Prefetch applies per consumer: many batch jobs in hand; a long job waiting for each
+        slot, so a slot that frees starts the next job at once rather than after an ack and a
+        delivery; and only as many single jobs as there are slots, so that a single job never
+        waits on a busy worker while another has a free slot."""
         prefetch_of = {
             self.settings.queue: self.settings.prefetch,
             self.topology.single: self.settings.concurrency,
-            self.topology.long: self.settings.concurrency,
+            self.topology.long: LONG_PREFETCH * self.settings.concurrency,
         }
         for queue, prefetch in prefetch_of.items():
             tag = session.consumers.get(queue)
@@ -375,43 +370,15 @@ class Worker:
         """Announce this worker with what it and its middleware report (beats.WORKER names
         every field); the key's TTL makes a killed worker vanish from /status."""
         session = self.session
-        self.state.heartbeat(
+        self.stores.heartbeats.worker(
             self.id,
             {
-                "id": self.id,
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
+                **identity(self.id),
                 "inFlight": session.acks.in_work if session else 0,
-                "running": session.running_jobs if session else 0,
+                "running": self.single.running,
                 "waitingSinceMs": waiting_since(session),
                 "startedMs": self.started_ms,
                 "waitingFor": self.patiently.waiting_for,
                 **self.middleware.heartbeat(self),
             },
         )
-
-    def _heartbeat_loop(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.heartbeat()
-            except Exception as exc:  # noqa: BLE001 - a missed heartbeat is only a stale row
-                log.warning(
-                    "heartbeat not written to Redis at %s (%s); it is retried every %gs",
-                    safe_url(self.settings.redis_url),
-                    brief(exc),
-                    self.settings.heartbeat_s,
-                )
-            self.stopping.wait(self.settings.heartbeat_s)
-
-
-def waiting_since(session: Session | None) -> int:
-    """When the oldest delivery this worker holds and has not started was released (epoch ms,
-    0: none), for the head-of-line age (`lab.runtime.headage`). Read from the heartbeat's
-    thread: the buffer is only appended to or replaced, so its first item, once seen, stays."""
-    buffer = session.buffer if session else []
-    if not buffer:
-        return 0
-    try:
-        return messages.parse(buffer[0].body).released_at
-    except (IndexError, messages.MalformedMessage):
-        return 0  # a malformed message is dead-lettered when it is handled

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from lab.runtime import shapes
+from lab.runtime.status import is_settled
 
 FINE_UP_TO_S = 300.0  # runs up to this long are drawn from the panel's samples when it can
 
@@ -41,8 +42,48 @@ class Progress:
         return {"t": self.t[-1], "released": self.released[-1], "processed": self.processed[-1]}
 
 
-def epoch_s(iso: str | None) -> float | None:
-    return datetime.fromisoformat(iso).timestamp() if iso else None
+def count(value: Any) -> int:
+    """A count the API sent: a JSON number from 0 to 2^63, whole; anything else (text, whatever
+    digits it holds, a bool, NaN) is 0, so a counter the panel cannot read draws as none."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 2**63:
+        return 0
+    return int(value)
+
+
+def number(value: Any) -> float:
+    """A figure the API sent (a rate, an age, seconds): a finite JSON number, else 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    # Compared before the conversion (a 400-digit integer overflows a float); NaN compares false.
+    return float(value) if -1e300 <= value <= 1e300 else 0.0
+
+
+def merge_status(current: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """What the panel shows once `data` (a `/status` answer or a run event) arrives: a run
+    event carries the counters, not the rates or the workers, so those are kept; and since
+    events and polls race, no counter goes backwards within a run."""
+    merged = {**current, **{k: v for k, v in data.items() if k != "type"}}
+    if current.get("runId") == merged.get("runId"):
+        for key in ("enqueued", "processed", "failed"):
+            merged[key] = max(count(current.get(key)), count(merged.get(key)))
+    return merged
+
+
+def settled(s: dict[str, Any]) -> bool:
+    """The shown run is settled: completed, or ended early with nothing it released still in
+    flight (`lab.runtime.status.is_settled`, read from what the API sent)."""
+    return is_settled(
+        str(s.get("state")), count(s.get("processed")), count(s.get("failed")),
+        count(s.get("enqueued")),
+    )  # fmt: skip
+
+
+def epoch_s(iso: Any) -> float | None:
+    """An ISO 8601 time the API sent, as epoch seconds (None: absent or unreadable)."""
+    try:
+        return datetime.fromisoformat(iso).timestamp() if isinstance(iso, str) and iso else None
+    except ValueError:
+        return None
 
 
 def progress(
@@ -76,7 +117,7 @@ def progress(
     rows = [
         (0.0, 0, 0),
         *rows,
-        (span, int(status.get("enqueued") or 0), int(status.get("processed") or 0)),
+        (span, count(status.get("enqueued")), count(status.get("processed"))),
     ]
     rows.sort(key=lambda r: r[0])
     out.t = [r[0] for r in rows]

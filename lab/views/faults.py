@@ -21,7 +21,7 @@ SLOW_MS = 200
 
 class FaultControls(w.VBox):
     def __init__(self, settings: Settings):
-        self.client = FaultClient(settings.faults_url, timeout_s=3.0)
+        self.client = FaultClient.of(settings, timeout_s=3.0)
         self.proxy = w.Dropdown(options=[], description="service")
         self.slow_button = w.Button(description=f"Slow +{SLOW_MS} ms", icon="hourglass")
         self.blackhole_button = w.Button(description="Blackhole", button_style="warning")
@@ -91,12 +91,13 @@ class FaultControls(w.VBox):
             self.proxy.options = names
         for button in self.buttons:
             button.disabled = not names
+        # Names and toxics are what a server said: escaped, as every value put in HTML here.
         in_force = [
             f"<b>{html.escape(n)}</b>: "
-            + ("disabled, " if not p["enabled"] else "")
+            + ("disabled, " if p.get("enabled") is False else "")
             + html.escape(", ".join(describe(t) for t in p.get("toxics") or []) or "–")
             for n, p in sorted(proxies.items())
-            if p.get("toxics") or not p["enabled"]
+            if p.get("toxics") or p.get("enabled") is False
         ]
         self.state_html.value = (
             " · ".join(in_force) or '<span style="color:#667085">no faults</span>'

@@ -14,9 +14,8 @@ smooth at any job rate. Errors are shown in the panel as one readable line, neve
 
 from __future__ import annotations
 
-import html
-import io
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -29,16 +28,18 @@ from lab.client import ApiError, LabClient
 from lab.config import Settings
 from lab.ops.supervisor import Supervisor
 from lab.runtime import shapes
-from lab.runtime.state import is_settled
 from lab.stats import percentile
-from lab.views.charts import Progress, planned_rate, progress
+from lab.views.charts import Progress, count, merge_status, planned_rate, progress, settled
 from lab.views.faults import FaultControls
+from lab.views.markup import WARN, chart_end, html_of, status_line, warning, workers_table
+from lab.views.plots import planned_png, progress_png
 from lab.wait import wait_until
 
 DRAW_EVERY_S = 0.1
 CHART_EVERY_S = 1.0
 POLL_EVERY_S = 1.0
 CHART_POINTS = 600
+EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")  # a Redis stream id: ms-sequence
 
 
 class ControlPanel(w.VBox):
@@ -213,23 +214,10 @@ class ControlPanel(w.VBox):
             spec = self._shape()  # once: the box may change again while this draws
             ts, ys = planned_rate(spec, int(self.x.value))
         except (shapes.ShapeError, ValueError) as exc:
-            self.chart_caption.value = f'<span style="color:#b42318">{html.escape(str(exc))}</span>'
+            self.chart_caption.value = html_of('<span style="{}">{}</span>', WARN, exc)
             return
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(6.4, 2.0), dpi=100)
-        ax = fig.add_subplot()
-        ax.plot(ts, ys, color="#667085", linestyle="--", label="planned Y")
-        ax.set_xlabel("seconds")
-        ax.set_ylabel("jobs / min")
-        ax.set_ylim(bottom=0)
-        ax.legend(loc="upper left")
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        self.chart.value = buffer.getvalue()
-        self.chart_caption.value = "planned: " + html.escape(shapes.describe(spec))
+        self.chart.value = planned_png(ts, ys)
+        self.chart_caption.value = html_of("planned: {}", shapes.describe(spec))
 
     def add_worker(self) -> None:
         if self.supervisor is not None:
@@ -244,7 +232,7 @@ class ControlPanel(w.VBox):
 
         def done() -> dict[str, Any] | None:
             s = self.status
-            return s if s.get("runId") and not s.get("running") and self._settled(s) else None
+            return s if s.get("runId") and not s.get("running") and settled(s) else None
 
         return wait_until(done, timeout_s, "the run to finish", lambda: str(self.status), 0.05)
 
@@ -300,18 +288,13 @@ class ControlPanel(w.VBox):
     def _apply_status(self, data: dict[str, Any], event_id: str | None = None) -> None:
         with self._lock:
             now = time.time()  # inside the lock: the samples' times run in the order they merge
-            current = self.status
-            # A run event carries the counters, not the rates or the workers: keep those.
-            merged = {**current, **{k: v for k, v in data.items() if k != "type"}}
-            # Events and polls race; never show a counter going backwards within a run.
-            if current.get("runId") == merged.get("runId"):
-                for key in ("enqueued", "processed", "failed"):
-                    merged[key] = max(int(current.get(key) or 0), int(merged.get(key) or 0))
-            self.status = merged
-            if event_id is not None:
+            self.status = merged = merge_status(self.status, data)
+            if event_id is not None and EVENT_ID.fullmatch(event_id):
                 self._undrawn_events_ms.append(int(event_id.split("-")[0]))
             if merged.get("runId"):
-                self.history.append((now, merged["enqueued"], merged["processed"]))
+                self.history.append(
+                    (now, count(merged.get("enqueued")), count(merged.get("processed")))
+                )
         self._dirty.set()
 
     def _draw_loop(self) -> None:
@@ -331,57 +314,28 @@ class ControlPanel(w.VBox):
         with self._lock:
             s = self.status
             events_ms, self._undrawn_events_ms = self._undrawn_events_ms, []
-        x = int(s.get("xTotal") or 0)
+        x = count(s.get("xTotal"))
         running = bool(s.get("running"))
         for bar, label, key in (
             (self.enqueued_bar, self.enqueued_label, "enqueued"),
             (self.processed_bar, self.processed_label, "processed"),
         ):
-            value = int(s.get(key) or 0)
+            value = count(s.get(key))
             bar.max = max(x, 1)
             bar.value = min(value, bar.max)
             label.value = f"{value:,} / {x:,}" if x else ""
-        self.processed_bar.bar_style = "success" if x and self._settled(s) else ""
+        self.processed_bar.bar_style = "success" if x and settled(s) else ""
         self.start_button.disabled = running or not s  # not s: the API never answered yet
         self.stop_button.disabled = not running
-        self.status_html.value = self._status_line(s)
-        workers = s.get("workers") or []
+        self.status_html.value = status_line(s, self.connected)
+        workers = s.get("workers")
         self.remove_worker_button.disabled = not (self.supervisor and self.supervisor.workers())
-        self.workers_html.value = _workers_table(workers)
-        self.message.value = (
-            f'<span style="color:#b42318">⚠ {html.escape(self.error)}</span>' if self.error else ""
-        )
+        self.workers_html.value = workers_table(workers if isinstance(workers, list) else [])
+        self.message.value = warning(self.error)
         now = time.time()
         self.lags_ms.extend(now * 1000 - ms for ms in events_ms)
         if s.get("runId"):
-            self.drawn.append((now, int(s.get("processed") or 0)))
-
-    def _status_line(self, s: dict[str, Any]) -> str:
-        if not s:
-            return "<i>waiting for the API…</i>"
-        rates = s.get("rates") or {}
-        # While running: the last seconds' rate; after: the run's average.
-        key = "processedPerMinute" if s.get("running") else "averageProcessedPerMinute"
-        rate = float(rates.get(key) or 0)
-        left = max(0, int(s.get("xTotal") or 0) - int(s.get("processed") or 0))
-        eta = f"{left / rate * 60:,.0f} s" if s.get("running") and rate > 0 else "–"
-        live = "live" if self.connected else "polling"
-        objectives = [o for o in s.get("slo") or [] if o.get("state") == "breached"]
-        parts = [
-            f"<b>{html.escape(str(s.get('state', 'idle')))}</b>",
-            *(
-                f'<span style="color:#b42318">breached: {html.escape(str(o.get("text")))}</span>'
-                for o in objectives
-            ),  # fmt: skip
-            f"run <code>{html.escape(str(s.get('runId') or '–'))}</code>",
-            f"enqueued {int(s.get('enqueued') or 0):,}",
-            f"processed {int(s.get('processed') or 0):,}",
-            f"failed {int(s.get('failed') or 0):,}",
-            f"{rate:,.0f}/min",
-            f"ETA {eta}",
-            f'<span style="color:#667085">{live}</span>',
-        ]
-        return " · ".join(parts)
+            self.drawn.append((now, count(s.get("processed"))))
 
     def chart_data(self) -> Progress:
         """What the chart draws: the shown run from its start to its counters now (planned,
@@ -403,59 +357,10 @@ class ControlPanel(w.VBox):
         data = self.chart_data()
         if len(data.t) < 2:
             return
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(6.4, 4.8), dpi=100)
-        total, rate, spent = fig.subplots(3, 1, sharex=True, height_ratios=(3, 2, 2))
-        if data.planned:
-            # Known at each second's end; the shape between them is drawn as a straight line.
-            total.plot(data.planned_t, data.planned, color="#98a2b3", linestyle="--",
-                       label="planned")  # fmt: skip
-        total.plot(data.t, data.released, label="released")
-        total.plot(data.t, data.processed, label="processed")
-        total.set_ylabel("jobs")
-        total.set_ylim(bottom=0)
-        total.set_xlim(left=0)
-        total.legend(loc="upper left", fontsize=8)
-        total.grid(alpha=0.3)
-        if data.rate_t:
-            rate.step(data.rate_t, data.planned_rate, where="pre", color="#98a2b3",
-                      linestyle="--", label="planned")  # fmt: skip
-            rate.step(data.rate_t, data.released_rate, where="pre", label="released")
-            rate.step(data.rate_t, data.processed_rate, where="pre", label="processed")
-        rate.set_ylabel("jobs / s")
-        rate.set_ylim(bottom=0)
-        rate.grid(alpha=0.3)
-        if data.latency_t:
-            spent.plot(data.latency_t, data.p50_ms, marker=".", label="end to end p50")
-            spent.plot(data.latency_t, data.p99_ms, marker=".", label="p99")
-            spent.legend(loc="upper left", fontsize=8)
-        spent.set_ylabel("ms")
-        spent.set_ylim(bottom=0)
-        spent.set_xlabel("seconds since the run started")
-        spent.grid(alpha=0.3)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        self.chart.value = buffer.getvalue()
-        last = data.last
-        self.chart_caption.value = (
-            f'<span class="lab-chart-last" data-released="{last["released"]}" '
-            f'data-processed="{last["processed"]}" data-seconds="{last["t"]:.3f}">'
-            f"chart ends at {last['t']:,.1f} s: released {last['released']:,}, "
-            f"processed {last['processed']:,}</span>"
-        )
+        self.chart.value = progress_png(data)
+        self.chart_caption.value = chart_end(data.last)
 
     # --- helpers --------------------------------------------------------------------------------
-    @staticmethod
-    def _settled(s: dict[str, Any]) -> bool:
-        return is_settled(
-            str(s.get("state")),
-            int(s.get("processed") or 0),
-            int(s.get("failed") or 0),
-            int(s.get("enqueued") or 0),
-        )
-
     def _call(self, action: Any) -> Any:
         """Run an action; a failure becomes the panel's message instead of a traceback."""
         try:
@@ -477,26 +382,6 @@ class ControlPanel(w.VBox):
 
     def _in_background(self, action: Any) -> None:
         threading.Thread(target=action, daemon=True).start()
-
-
-def _workers_table(workers: list[dict[str, Any]]) -> str:
-    if not workers:
-        return "<i>no live workers</i>"
-    rows = "".join(
-        f"<tr><td><code>{html.escape(str(wk['id']))}</code></td>"
-        f"<td {NUM}>{wk['heartbeatAgeSeconds']:.1f} s</td>"
-        f"<td {NUM}>{wk['processed']:,}</td>"
-        f"<td {NUM}>{wk['failed']:,}</td>"
-        f"<td {NUM}>{wk.get('running', 0)}</td></tr>"
-        for wk in workers
-    )
-    return (
-        f"<table><tr><th>worker</th><th {NUM}>heartbeat</th><th {NUM}>processed</th>"
-        f"<th {NUM}>failed</th><th {NUM}>running</th></tr>{rows}</table>"
-    )
-
-
-NUM = "style='text-align:right; padding-left:18px'"
 
 
 def _kinds() -> list[str]:

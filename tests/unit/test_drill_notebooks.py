@@ -23,6 +23,7 @@ def cells(path: Path) -> list[tuple[str, str, list[str]]]:
 
 def test_every_drill_is_kept_as_code() -> None:
     assert DRILLS == [
+        "capacity",
         "cluster",
         "degraded",
         "experiment",
@@ -30,6 +31,7 @@ def test_every_drill_is_kept_as_code() -> None:
         "latency",
         "resilience",
         "scaleout",
+        "targets",
         "workloads",
     ]
 

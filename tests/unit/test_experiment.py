@@ -54,7 +54,8 @@ def test_the_plan_is_every_configuration_times_every_repetition_seeded() -> None
     assert [t.id for t in plan] != sorted(t.id for t in plan)  # shuffled by its seed
     body = spec.body({"workers": 2, "payload.serviceMs.value": 20})
     assert body == {"x": 100, "seed": 5, "payload": {"serviceMs": {"value": 20}}}
-    assert spec.process_settings({"workers": 2, "payload.serviceMs.value": 20}) == (2, {})
+    setup = spec.setup({"workers": 2, "payload.serviceMs.value": 20})
+    assert (setup.workers, setup.settings) == (2, {})
     sequential = Spec.of({**BASE, "order": "sequential"})
     assert [t.id[:8] for t in trials(sequential)] == ["c001-r01", "c001-r02", "c002-r01",
                                                       "c002-r02"]  # fmt: skip
@@ -64,9 +65,10 @@ def test_conditions_and_procedures_are_levels_of_their_own() -> None:
     spec = Spec.of({**BASE, "factors": {"workers": [1], "statusLoad": [0, 200],
                                         "fault": ["none", "es-slow"]}})  # fmt: skip
     levels = {"workers": 1, "statusLoad": 200, "fault": "es-slow"}
-    assert spec.conditions(levels) == (200, "es-slow")
-    assert spec.body(levels) == {"x": 100, "seed": 0}  # neither is a run field
-    assert spec.process_settings(levels) == (1, {})
+    setup = spec.setup(levels)
+    assert (setup.status_load, setup.fault) == (200, "es-slow")
+    assert setup.body == {"x": 100, "seed": 0}  # neither is a run field
+    assert (setup.workers, setup.settings) == (1, {})
     assert spec.procedure == "run" and len(trials(spec)) == 8
     data = {"name": "throughput", "procedure": "throughput", "run": {"x": 2000},
             "factors": {"workers": [1], "batch": [100, 500], "fault": ["none"]}}  # fmt: skip

@@ -23,9 +23,12 @@ def test_a_toxic_gets_toxiproxys_defaults_and_refusals_name_the_problem() -> Non
         ({"type": "latency", "stream": "both"}, "stream was invalid"),
         ({"type": "latency", "toxicity": 2}, "toxicity must be a number from 0 to 1"),
         ({"type": "latency", "toxicity": True}, "toxicity must be a number from 0 to 1"),
-        ({"type": "latency", "attributes": {"lag": 1}}, "latency has no attribute 'lag'"),
-        ({"type": "bandwidth", "attributes": {"rate": -1}}, "rate must be a whole number"),
-        ({"type": "bandwidth", "attributes": {"rate": 1.5}}, "rate must be a whole number"),
+        (
+            {"type": "latency", "attributes": {"lag": 1}},
+            "attributes.lag: is not one of its fields: latency, jitter",
+        ),
+        ({"type": "bandwidth", "attributes": {"rate": -1}}, "attributes.rate: must be from 0"),
+        ({"type": "bandwidth", "attributes": {"rate": 1.5}}, "attributes.rate: must be a whole"),
         ({"type": "slicer", "attributes": []}, "attributes must be an object"),
         ({"type": "timeout", "name": ""}, None),  # an empty name takes the default
     ]:

@@ -16,7 +16,7 @@ from lab.runtime import handlers
 from lab.runtime.handlers import Handler, HandlerBroken, from_module, handler_for
 from lab.runtime.messages import Job, run_job
 from lab.runtime.payload import Field, PayloadError, PermanentError
-from tests.unit.test_worker_decisions import SETTINGS, deliver, settle, worker
+from tests.unit.stub_worker import SETTINGS, deliver, settle, worker
 
 
 class GoneForGood(PermanentError):

@@ -51,17 +51,20 @@ def test_histograms_merge_exactly_and_give_quantiles() -> None:
 
 
 def test_a_run_hash_reads_back_per_metric_kind_and_window() -> None:
-    raw = {
-        latency.field_name("service", "index", 100, latency.bucket_of(5.0)): "3",
-        latency.field_name("service", "agent", 101, latency.bucket_of(50.0)): "1",
-        latency.field_name("endToEnd", "index", 100, latency.bucket_of(9.0)): "3",
-        "junk": "1",
-    }
-    out = latency.run_latency("r-1", raw)
+    def field(metric: str, kind: str, ms: float) -> str:
+        return f"{latency.SHORT[metric]}|{kind}|{latency.bucket_of(ms)}"
+
+    first = {field("service", "index", 5.0): "3", field("endToEnd", "index", 9.0): "3"}
+    second = {field("service", "agent", 50.0): "1"}
+    whole = {**first, **second, "junk": "1"}
+    out = latency.run_latency("r-1", whole, {100: first, 101: second})
     assert out["service"]["count"] == 4 and out["endToEnd"]["count"] == 3
     assert out["service"]["byKind"]["agent"]["count"] == 1
     assert [w["t"] for w in out["service"]["windows"]] == [1000, 1010]
     assert out["queueWait"] == {"count": 0, "byKind": {}, "windows": []}
+    assert "windows" not in latency.run_latency("r-1", whole)["service"]
+    legacy = {f"s|index|100|{latency.bucket_of(5.0)}": "2"}  # an older lab's field, window inside
+    assert latency.run_latency("r-1", legacy)["service"]["count"] == 2
     assert latency.prometheus_bucket(0.5) == 0 and latency.prometheus_bucket(1e9) == 20
 
 
@@ -124,7 +127,7 @@ def test_a_batch_added_up_counts_what_its_jobs_one_by_one_count() -> None:
 
 def test_a_kind_run_one_by_one_is_served_until_its_handler_returns() -> None:
     # Its document is written after, on its own: that is end to end, not the job's own work.
-    now = time.time() * 1000
+    now = float(int(time.time() * 1000))  # whole ms: the released times below are ints
     waited, served, whole = latency.timing(
         int(now - 300), int(now - 300), now - 250, now, now - 50
     )[:3]

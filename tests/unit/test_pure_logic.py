@@ -192,7 +192,7 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
     root = Path(__file__).resolve().parents[2]
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    wanted = set(project["dependencies"])
+    wanted = set(project["dependencies"]) | set(extras["targets"])  # make setup installs both
     for requirement in extras["dev"]:
         if requirement.startswith("lab["):  # dev includes the other extras by name
             for extra in requirement[4:-1].split(","):

@@ -4,11 +4,14 @@ several baselines, folding process noise, and an index that passes over what is 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from lab.measure import figures
+from lab.measure.figures import FIGURES
 from lab.measure.reports.compare import CompareError, compare, flatten, load, rule_for
 from lab.measure.reports.index import Entry, rows, summaries, write_index
 from lab.measure.reports.page import fold_noise, summary_html
@@ -82,6 +85,40 @@ def test_the_spread_of_several_baselines_counts_as_noise(tmp_path: Path) -> None
              enumerate([1000, 1010, 990, 1005, 995])]  # fmt: skip
     assert verdicts(compare(tight, slower).table)["throughput.whole"] == "regressed"
     assert verdicts(compare(baselines[-1:], slower).table)["throughput.whole"] == "cannot tell"
+
+
+def test_a_figure_is_judged_by_its_declaration_never_by_its_name(tmp_path: Path) -> None:
+    # `fooPerSecond` reads like a rate, but nothing declares it: no direction, and said so.
+    # `offeredPerSecond` is declared, as a parameter of a load step (the name once made it a
+    # throughput, higher is better).
+    before = entry(tmp_path, "1", {"fooPerSecond": 100, "steps": [{"offeredPerSecond": 500}],
+                                   "drainedPerSecond": 100})  # fmt: skip
+    after = entry(tmp_path, "2", {"fooPerSecond": 10, "steps": [{"offeredPerSecond": 900}],
+                                  "drainedPerSecond": 10})  # fmt: skip
+    table = compare([before, before], after).table.set_index("figure")
+    assert table.loc["fooPerSecond", "verdict"] == "changed"
+    assert table.loc["fooPerSecond", "tolerance"] == "none stated (undeclared)"
+    assert table.loc["steps[900].offeredPerSecond", "tolerance"] == "none stated"
+    assert table.loc["drainedPerSecond", "verdict"] == "regressed"  # declared: higher, noisy
+    assert rule_for("jobTime[run].endToEnd.p99Ms").better == "lower"
+    assert rule_for("throughput.whole").better == "higher" and rule_for("whole").better is None
+    assert rule_for("steps[50].cpu.byProcess.worker-1").type == "byProcess.*"
+
+
+def test_the_guides_figure_is_one_line_and_the_docs_table_is_the_registrys() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    guide = (docs / "guides" / "extending.md").read_text()
+    (line,) = [b for b in re.findall(r"^```python\n(.*?)^```", guide, re.M | re.S)
+               if b.startswith("figure(")]  # fmt: skip
+    try:
+        exec(line, vars(figures))
+        assert rule_for("drills[a].drainSeconds").stated() == "±25% or ±2 s"
+    finally:
+        del FIGURES.kinds["drainSeconds"]
+    assert rule_for("drainSeconds").declared is False
+    docs = (docs / "REPORTS.md").read_text()
+    shown = docs.split("<!-- figures: generated from")[1].split("\n", 1)[1].split("<!-- /")[0]
+    assert shown.strip() == FIGURES.table(), "paste FIGURES.table():\n" + FIGURES.table()
 
 
 def test_a_failed_run_is_a_regression_and_missing_figures_are_named(tmp_path: Path) -> None:

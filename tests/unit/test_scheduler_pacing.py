@@ -8,14 +8,15 @@ from __future__ import annotations
 import json
 
 from lab.config import Settings
-from lab.runtime.scheduler import ADVANCE_EVERY_S, MAX_TICK_S, MIN_TICK_S, Scheduler, next_tick
+from lab.runtime.pacing import ADVANCE_EVERY_S, MAX_TICK_S, MIN_TICK_S, next_tick
+from lab.runtime.scheduler import Scheduler
 from lab.testing import FakeClock, FakeLimiter, StubChannel, ack_frame, nack_frame
 
 SETTINGS = Settings(queue="unit.jobs", publish_window=50)
 
 
 def scheduler(limiter: FakeLimiter, clock: FakeClock) -> tuple[Scheduler, StubChannel]:
-    s = Scheduler(SETTINGS, scheduler_id="s1", state=limiter, clock=clock)
+    s = Scheduler(SETTINGS, scheduler_id="s1", stores=limiter.stores(), clock=clock)
     s.channel = StubChannel()
     return s, s.channel
 

@@ -5,12 +5,11 @@ refuses at the door with the field named."""
 from __future__ import annotations
 
 import math
-import random
 from statistics import NormalDist
 
 import pytest
 
-from lab.runtime import distributions
+from lab.runtime import distributions, portable
 from lab.runtime.handlers import handler_for
 from lab.runtime.payload import PayloadError
 from workers import synthetic
@@ -65,8 +64,8 @@ def test_failure_shares_are_within_a_binomial_interval() -> None:
 )
 def test_draws_have_the_declared_quantiles(spec: dict) -> None:
     dist = distributions.parse(spec, 600_000)
-    rng = random.Random(1)
-    draws = sorted(dist.sample(rng) for _ in range(40_000))
+    stream = portable.Stream(1, "quantiles", 1)  # the generator jobs draw from
+    draws = sorted(dist.sample(stream) for _ in range(40_000))
     for q in (0.5, 0.9, 0.99):
         # The observed quantile's rank: within a 99.9 % interval of the declared share.
         share = dist.cdf(draws[int(q * len(draws)) - 1])
@@ -107,3 +106,19 @@ def test_the_synthetic_kind_runs_one_by_one_and_writes_its_draws() -> None:
                                           "docBytes": {"dist": "fixed", "value": 10}})  # fmt: skip
     out = handler(job)
     assert out["serviceMs"] == 5 and out["tookMs"] >= 4.5 and out["pad"] == "x" * 10
+
+
+def test_a_spec_is_parsed_once_and_one_that_differs_only_in_type_is_parsed_again() -> None:
+    check = handler_for("synthetic").check
+    for value, refused in ((1, False), (True, True), (1.0, False), (True, True)):
+        payload = {"serviceMs": {"dist": "fixed", "value": value}}
+        if refused:  # a bool is no number, even after 1 (equal to True) was parsed
+            with pytest.raises(PayloadError, match=r"payload\.serviceMs\.value"):
+                check(payload)
+        else:
+            check(payload)
+    first = synthetic.distributions({"serviceMs": {"dist": "uniform", "min": 1, "max": 2}})
+    again = synthetic.distributions({"serviceMs": {"dist": "uniform", "min": 1, "max": 2}})
+    assert first[0] is again[0]
+    with pytest.raises(PayloadError, match=r"payload\.serviceMs: must be a JSON object"):
+        synthetic.distributions({"serviceMs": {"dist": "fixed", "value": 10**5000}})

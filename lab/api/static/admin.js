@@ -139,9 +139,13 @@ const loadOverview = coalesce(async () => {
   const active = run.runId && run.running;
   // Every run state: running (releasing or paused), completed, stopped, breached (an objective).
   const objectives = (run.slo || []).map((o) => `${o.text || o.objective.metric}: ${o.state}`).join(" · ");
+  // A run of another framework (a target) says which, and its delivery so far.
+  const target = run.target && run.target !== "lab"
+    ? ` · on ${run.target}${run.submits ? `, submits ${run.submits.ok} ok / ${run.submits.failed} failed / ${run.submits.indeterminate} indeterminate` : ""}${run.executedAgain ? `, ${run.executedAgain} run again` : ""}`
+    : "";
   $("#run-state").textContent = (active
     ? `run ${run.runId}: ${run.paused ? "release paused" : `releasing, ${run.shapeText || ""}`}`
-    : run.runId ? `last run ${run.runId}: ${run.state}` : "no run yet") + (objectives ? ` · ${objectives}` : "");
+    : run.runId ? `last run ${run.runId}: ${run.state}` : "no run yet") + target + (objectives ? ` · ${objectives}` : "");
   $("#run-state").dataset.state = run.state || "";
   // Where the run's jobs spent their time so far (GET /runs/{id}/latency has the windows).
   const lat = run.latency || {};

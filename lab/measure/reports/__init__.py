@@ -15,6 +15,7 @@ REPORTS = {
     "cluster": "three private RabbitMQ nodes: the leader killed, a follower stopped",
     "degraded": "latency, bandwidth, resets and silence on each service, through the fault proxy",
     "workloads": "shapes released as declared, a synthetic workload against its distributions",
+    "targets": "one seeded workload and a kill -9 on every target: delivery verdicts side by side",
 }
 """Every drill: `notebooks/<name>.py` (paired with its .ipynb) and what it does, for `lab report`.
 A new drill is a notebook pair and a line here (docs/guides/drill.md). The names `run`, `list`

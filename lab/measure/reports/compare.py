@@ -1,14 +1,16 @@
 """`lab report compare`: every figure of two (or more) runs of a drill side by side, with the
 change and a verdict per figure, so "did this change make recovery slower?" has an answer.
 
-Each figure gets a rule from `RULES`: which direction is better, and whether it is exact (a lost
-job, a failed check: one is a regression) or noisy (a rate, a latency, a recovery time). A noisy
-figure is judged as experiments judge it (`lab.experiment.analysis`), from the spread of the
-baselines: with two or more (`--last 5 resilience`, or several files before the newest), the new
-value is "same" inside their 95 % prediction interval (never narrower than the rule's absolute
-resolution), else improved or regressed; with a single baseline nothing says how much the same
-code varies, so the verdict is "cannot tell" rather than noise called a regression. Figures whose
-direction is not known (parameters, counts of work) are shown and called "changed".
+Each figure is judged by its declaration in `lab.measure.figures.FIGURES`: which direction is
+better, and whether it is exact (a lost job, a failed check: one is a regression) or noisy (a
+rate, a latency, a recovery time). A noisy figure is judged as experiments judge it
+(`lab.stats`), from the spread of the baselines: with two or more (`--last 5 resilience`, or
+several files before the newest), the new value is "same" inside their 95 % prediction interval
+(never narrower than the figure's absolute resolution), else improved or regressed; with a single
+baseline nothing says how much the same code varies, so the verdict is "cannot tell" rather than
+noise called a regression. Figures with no direction (parameters, counts of work) are shown and
+called "changed"; so is a figure declared nowhere, and its tolerance says so (nothing is guessed
+from a figure's name).
 """
 
 from __future__ import annotations
@@ -25,24 +27,8 @@ from typing import Any
 
 import pandas as pd
 
+from lab.measure.figures import Figure, figure_of
 from lab.measure.reports.index import Entry, summaries
-
-# (pattern on the figure's path, better, relative tolerance, absolute tolerance, unit)
-# First match wins. "lower"/"higher": which direction is better; None: no direction stated.
-# The tolerances are what two runs of the same commit on a busy 2-core machine differ by: a tail
-# latency from a few hundred requests moves by several milliseconds, a recovery by a second.
-RULES: list[tuple[str, str | None, float, float, str]] = [
-    (r"(^|\.)passed$|\.met$", "higher", 0.0, 0.0, ""),
-    (r"(^|\.)(lost|duplicates|serverErrors|wrongAnswers|workerRestarts|streamCuts)$",
-     "lower", 0.0, 0.0, ""),
-    (r"(^|\.)(failed|failures|errors)$", "lower", 0.0, 0.0, ""),
-    (r"(recoverySeconds|AfterBackSeconds)$", "lower", 0.5, 2.0, "s"),
-    (r"(^|\.)p50Ms$", "lower", 1.0, 5.0, "ms"),
-    (r"(^|\.)(p95|p99|mean|max)Ms$", "lower", 1.0, 10.0, "ms"),
-    (r"[Jj]ain$", "higher", 0.05, 0.02, ""),
-    (r"(PerSecond|jobsPerSecond)$|^throughput\.|(^|\.)speedup$", "higher", 0.2, 0.0, "/s"),
-    (r"(^|\.)seconds$", "lower", 0.25, 2.0, "s"),
-]  # fmt: skip
 
 ID_FIELDS = ("fault", "service", "workers", "offeredPerSecond", "name", "check")
 MAX_SERIES = 20  # longer lists of numbers are samples, not figures
@@ -52,35 +38,9 @@ class CompareError(ValueError):
     """The summaries cannot be compared; the message says why."""
 
 
-@dataclass(frozen=True)
-class Rule:
-    better: str | None
-    relative: float
-    absolute: float
-    unit: str
-
-    @property
-    def exact(self) -> bool:
-        return not self.relative and not self.absolute
-
-    def stated(self) -> str:
-        if self.better is None:
-            return "none stated"
-        if not self.relative and not self.absolute:
-            return "exact"
-        parts = []
-        if self.relative:
-            parts.append(f"±{self.relative:.0%}")
-        if self.absolute:
-            parts.append(f"±{self.absolute:g}{(' ' + self.unit) if self.unit else ''}")
-        return " or ".join(parts)
-
-
-def rule_for(path: str) -> Rule:
-    for pattern, better, relative, absolute, unit in RULES:
-        if re.search(pattern, path):
-            return Rule(better, relative, absolute, unit)
-    return Rule(None, 0.0, 0.0, "")
+def rule_for(path: str) -> type[Figure]:
+    """How the figure at `path` is judged: its declaration, or `Undeclared`."""
+    return figure_of(path)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, float]:
@@ -157,7 +117,7 @@ def compare(baselines: list[Entry], candidate: Entry) -> Comparison:
     return Comparison(table, baselines, candidate)
 
 
-def _row(path: str, seen: list[float], b: float | None, rule: Rule) -> dict[str, Any]:
+def _row(path: str, seen: list[float], b: float | None, rule: type[Figure]) -> dict[str, Any]:
     a = median(seen) if seen else None
     tolerance = rule.stated()
     if a is None or b is None:
@@ -165,13 +125,13 @@ def _row(path: str, seen: list[float], b: float | None, rule: Rule) -> dict[str,
         return {"figure": path, "before": a, "after": b, "change": None,
                 "tolerance": tolerance, "verdict": verdict}  # fmt: skip
     delta = b - a
-    allowed = 0.0 if rule.exact else rule.absolute
-    if rule.better is not None and not rule.exact and delta != 0:
+    allowed = 0.0 if rule.exact() else rule.absolute
+    if rule.better is not None and not rule.exact() and delta != 0:
         if len(seen) < 2:
             return {"figure": path, "before": a, "after": b, "change": _change(delta, a),
                     "tolerance": "one baseline: no spread to judge by",
                     "verdict": "cannot tell"}  # fmt: skip
-        from lab.experiment.analysis import prediction_halfwidth
+        from lab.stats import prediction_halfwidth
 
         a = sum(seen) / len(seen)
         delta = b - a

@@ -80,7 +80,8 @@ def service_versions(settings: Settings) -> dict[str, Any]:
     try:
         import redis
 
-        found["redis"] = redis.Redis.from_url(settings.redis_url).info("server")["redis_version"]
+        info: Any = redis.Redis.from_url(settings.redis_url).info("server")
+        found["redis"] = info["redis_version"]
     except Exception as exc:  # noqa: BLE001 - a version is nice to have, never a reason to fail
         found["redis"] = f"unknown ({exc})"
     try:

@@ -75,7 +75,7 @@ def parameters_of(name: str) -> dict[str, Any]:
 
 def check_parameters(name: str, given: dict[str, Any]) -> None:
     """Every name in `given` is a parameter of the drill; else a `ReportError` naming the valid
-    ones (and the nearest)."""
+    ones (and the nearest). A `TARGET` must be a target this machine can drive."""
     known = [k for k in parameters_of(name) if k != "SUMMARY_PATH"]
     for key in given:
         if key not in known:
@@ -84,6 +84,22 @@ def check_parameters(name: str, given: dict[str, Any]) -> None:
             raise ReportError(
                 f"{name} has no parameter {key!r}{hint}; its parameters: {', '.join(known)}"
             )
+    if "TARGET" in given:
+        _check_target(name, given["TARGET"])
+
+
+def _check_target(name: str, value: Any) -> None:
+    """A drill's `TARGET` (whose workers it drives) is one this machine can drive: else one
+    line naming the targets, or what the target lacks here."""
+    from lab.measure.delivery import check
+    from lab.targets import TargetError
+
+    try:
+        check(value)
+    except TargetError as exc:
+        raise ReportError(
+            f"{name}: TARGET {value!r}: {str(exc).removeprefix('target: ')}"
+        ) from None
 
 
 def run_report(

@@ -1,6 +1,9 @@
 """The fault proxy's HTTP API: Toxiproxy 2.x's routes, JSON shapes, status codes and error
 bodies (`{"error": ..., "status": ...}`), so Toxiproxy's own clients drive it and `lab`'s client
-drives a real Toxiproxy. It listens on loopback only (`lab fault serve`).
+drives a real Toxiproxy. It listens on loopback only (`lab fault serve`), behind the lab API's
+own door (`lab.gate`): the Host and Origin allow-lists, the lab's token when one is set
+(`/version` is open, so a probe needs none), JSON bodies only, at most 64 KiB, read no further
+than that. Every field is checked by `fields` and `toxics` before anything changes.
 
     GET    /version                              {"version": ...}
     GET    /proxies                              {name: proxy}
@@ -15,6 +18,7 @@ drives a real Toxiproxy. It listens on loopback only (`lab fault serve`).
     POST   /proxies/{proxy}/toxics/{toxic}       update its attributes and toxicity
     DELETE /proxies/{proxy}/toxics/{toxic}       204
     POST   /reset                                204: every proxy enabled, every toxic gone
+    GET    /links                                lab's own: {proxy: {"open", "refused"}}
 """
 
 from __future__ import annotations
@@ -26,25 +30,34 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from lab import __version__
-from lab.ops.faults import toxics
-from lab.ops.faults.proxy import Proxy
-from lab.ops.faults.toxics import FaultError
+from lab.config import Settings
+from lab.gate import AccessGuard, BodyLimits, Policy
+from lab.ops.faults import fields, toxics
+from lab.ops.faults.fields import FaultError
+from lab.ops.faults.proxy import ListenError, Proxy
+from lab.version import __version__
 
 log = logging.getLogger("lab.faults")
 MAX_BODY = 64 * 1024
-MAX_PROXIES = 100
+OPEN_PATHS = ("/version",)  # what `lab stack status` and Toxiproxy's `running()` probe
 
 
 class Proxies:
-    """Every proxy of the process, by name."""
+    """Every proxy of the process, by name, and what the process may hold."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_proxies: int = 100, max_toxics: int = 32, max_links: int = 512):
         self.by_name: dict[str, Proxy] = {}
+        self.max_proxies, self.max_toxics, self.max_links = max_proxies, max_toxics, max_links
+
+    @classmethod
+    def of(cls, settings: Settings) -> Proxies:
+        return cls(settings.fault_max_proxies, settings.fault_max_toxics, settings.fault_max_links)
 
     def get(self, name: str) -> Proxy:
         proxy = self.by_name.get(name)
@@ -52,23 +65,20 @@ class Proxies:
             raise FaultError("proxy not found", 404)
         return proxy
 
+    def _room_for(self, new: int) -> None:
+        if len(self.by_name) + new > self.max_proxies:
+            raise FaultError(f"bad request body: at most {self.max_proxies} proxies "
+                             "(LAB_FAULT_MAX_PROXIES)", field="name")  # fmt: skip
+
     async def create(self, body: Any) -> Proxy:
-        if not isinstance(body, dict):
-            raise FaultError("bad request body: expected a JSON object")
-        for name in ("name", "upstream"):
-            if not isinstance(body.get(name), str) or not body[name]:
-                raise FaultError(f"missing required field: {name}")
-        if body["name"] in self.by_name:
+        given = fields.proxy(body)
+        if given["name"] in self.by_name:
             raise FaultError("proxy already exists", 409)
-        if len(self.by_name) >= MAX_PROXIES:
-            raise FaultError(f"bad request body: at most {MAX_PROXIES} proxies")
-        enabled = body.get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise FaultError("bad request body: enabled must be true or false")
-        listen = body.get("listen") or "127.0.0.1:0"
-        if not isinstance(listen, str):
-            raise FaultError("bad request body: listen must be host:port")
-        proxy = Proxy(body["name"], listen, body["upstream"], enabled)
+        self._room_for(1)
+        return await self._open(given)
+
+    async def _open(self, given: dict[str, Any]) -> Proxy:
+        proxy = Proxy(**given, max_toxics=self.max_toxics, max_links=self.max_links)
         await proxy.start()
         self.by_name[proxy.name] = proxy
         return proxy
@@ -76,31 +86,33 @@ class Proxies:
     async def populate(self, body: Any, any_port: bool = False) -> list[Proxy]:
         """Create each proxy, replacing one of the same name whose addresses differ; with
         `any_port`, a proxy whose port is taken listens on a free one instead (at start: the
-        listening ports are read back from `GET /proxies`)."""
+        listening ports are read back from `GET /proxies`). Every entry is checked, and the
+        count against LAB_FAULT_MAX_PROXIES, before any proxy is touched."""
         if not isinstance(body, list):
             raise FaultError("bad request body: expected a JSON array of proxies")
+        entries = [fields.proxy(entry) for entry in body]
+        if len({e["name"] for e in entries}) != len(entries):
+            raise FaultError("bad request body: a proxy is named twice", field="name")
+        self._room_for(sum(e["name"] not in self.by_name for e in entries))
         out = []
-        for entry in body:
-            if not isinstance(entry, dict):
-                raise FaultError("bad request body: expected a JSON array of proxies")
-            existing = self.by_name.get(str(entry.get("name")))
+        for entry, raw in zip(entries, body, strict=True):
+            existing = self.by_name.get(entry["name"])
             if existing is not None:
-                same = existing.upstream == entry.get("upstream") and (
-                    entry.get("listen") in (None, existing.listen)
-                )
-                if same:
+                if existing.upstream == entry["upstream"] and (
+                    raw.get("listen") in (None, "", existing.listen)
+                ):
                     out.append(existing)
                     continue
                 await existing.stop()
                 del self.by_name[existing.name]
             try:
-                out.append(await self.create(entry))
-            except FaultError as exc:
-                if not any_port or exc.status != 500 or not isinstance(entry.get("listen"), str):
+                out.append(await self._open(entry))
+            except ListenError as exc:
+                if not any_port:
                     raise
-                host = entry["listen"].rpartition(":")[0]
-                log.warning("%s; %s listens on a free port instead", exc, entry.get("name"))
-                out.append(await self.create({**entry, "listen": f"{host}:0"}))
+                host, _port = fields.address(entry["listen"], "listen")
+                log.warning("%s; %s listens on a free port instead", exc, entry["name"])
+                out.append(await self._open({**entry, "listen": fields.joined(host, 0)}))
         return out
 
     async def delete(self, name: str) -> None:
@@ -117,8 +129,13 @@ class Proxies:
             await proxy.stop()
 
 
+def toxiproxy_error(status: int, message: str, named: list[str] | None) -> dict[str, Any]:
+    """Toxiproxy's error body, for refusals made before any route ran (`lab.gate`)."""
+    return FaultError(message, status, named[0] if named else None).as_json()
+
+
 def _handler(fn: Callable[[Request, Proxies], Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Toxiproxy's error shape for every refusal; JSON bodies read once, bounded."""
+    """Toxiproxy's error shape for every refusal."""
 
     async def endpoint(request: Request) -> Response:
         try:
@@ -133,13 +150,12 @@ def _handler(fn: Callable[[Request, Proxies], Awaitable[Any]]) -> Callable[..., 
 
 
 async def _body(request: Request) -> Any:
+    """The JSON body (already bounded in size and depth by `lab.gate.BodyLimits`)."""
     raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise FaultError(f"bad request body: larger than {MAX_BODY} bytes")
     try:
         return json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise FaultError("bad request body: not JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise FaultError("bad request body: not JSON", field="body") from None
 
 
 async def version(_request: Request, _proxies: Proxies) -> Any:
@@ -166,17 +182,8 @@ async def show_proxy(request: Request, proxies: Proxies) -> Any:
 
 async def update_proxy(request: Request, proxies: Proxies) -> Any:
     proxy = proxies.get(request.path_params["proxy"])
-    body = await _body(request)
-    if not isinstance(body, dict):
-        raise FaultError("bad request body: expected a JSON object")
-    enabled = body.get("enabled")
-    if enabled is not None and not isinstance(enabled, bool):
-        raise FaultError("bad request body: enabled must be true or false")
-    listen, upstream = body.get("listen"), body.get("upstream")
-    for value in (listen, upstream):
-        if value is not None and not isinstance(value, str):
-            raise FaultError("bad request body: listen and upstream are host:port")
-    await proxy.update(listen, upstream, enabled)
+    given = fields.change(await _body(request))
+    await proxy.update(given.get("listen"), given.get("upstream"), given.get("enabled"))
     return proxy.as_json()
 
 
@@ -224,9 +231,27 @@ async def reset(_request: Request, proxies: Proxies) -> Any:
     return Response(status_code=204)
 
 
-def app(proxies: Proxies | None = None, opened: list[dict[str, Any]] | None = None) -> Starlette:
-    """The API over `proxies` (a new, empty set by default), opening the proxies `opened`
-    (their JSON, as `POST /populate` takes it) at start."""
+async def links(_request: Request, proxies: Proxies) -> Any:
+    """lab's own route: the links each proxy holds, and the clients it closed at once."""
+    return {name: {"open": p.links_open, "refused": p.refused}
+            for name, p in proxies.by_name.items()}  # fmt: skip
+
+
+async def _not_routed(_request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods in Toxiproxy's error shape too."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    return JSONResponse(FaultError(str(getattr(exc, "detail", "not found")).lower(), status)
+                        .as_json(), status_code=status)  # fmt: skip
+
+
+def app(
+    settings: Settings,
+    proxies: Proxies | None = None,
+    opened: list[dict[str, Any]] | None = None,
+) -> Starlette:
+    """The API over `proxies` (a new set under `settings`' limits by default), opening the
+    proxies `opened` (their JSON, as `POST /populate` takes it) at start, behind the lab's
+    door with `settings`' hosts, origins and token."""
     routes = [
         Route("/version", _handler(version), methods=["GET"]),
         Route("/proxies", _handler(list_proxies), methods=["GET"]),
@@ -243,8 +268,16 @@ def app(proxies: Proxies | None = None, opened: list[dict[str, Any]] | None = No
             "/proxies/{proxy}/toxics/{toxic}", _handler(update_toxic), methods=["POST", "PATCH"]
         ),  # fmt: skip
         Route("/proxies/{proxy}/toxics/{toxic}", _handler(delete_toxic), methods=["DELETE"]),
+        Route("/links", _handler(links), methods=["GET"]),
     ]
-    proxies = proxies or Proxies()
+    proxies = proxies or Proxies.of(settings)
+    policy = Policy.serving(settings, settings.faults_url, OPEN_PATHS)
+    # The first runs first: strangers are refused before anything they send is read.
+    door = [
+        Middleware(AccessGuard, policy=policy, shape=toxiproxy_error),
+        Middleware(BodyLimits, max_bytes=MAX_BODY, json_only=True, depth_status=400,
+                   shape=toxiproxy_error),
+    ]  # fmt: skip
 
     @contextlib.asynccontextmanager
     async def lifespan(application: Starlette) -> AsyncIterator[None]:
@@ -254,4 +287,9 @@ def app(proxies: Proxies | None = None, opened: list[dict[str, Any]] | None = No
         yield
         await proxies.close()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        middleware=door,
+        lifespan=lifespan,
+        exception_handlers={404: _not_routed, 405: _not_routed},
+    )

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from lab.config import Settings
+from lab.ops.faults.fields import joined
 
 OFFSET = 11_000
 SERVICES = {"redis": "redis_url", "rabbitmq": "amqp_url", "elasticsearch": "es_url",
@@ -46,7 +47,7 @@ def proxies_for(
             host, port = _address(url)
             listen = 0 if free else _listen_port(port)
             out.append({"name": proxy, "listen": f"127.0.0.1:{listen}",
-                        "upstream": f"{host}:{port}", "enabled": True})  # fmt: skip
+                        "upstream": joined(host, port), "enabled": True})  # fmt: skip
     return out
 
 

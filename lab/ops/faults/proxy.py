@@ -3,12 +3,18 @@ client a link to the upstream made of two pipes (`upstream`: client → service,
 service → client) that apply the proxy's toxics as they are now, so adding or removing a toxic
 changes the connections already open, as in Toxiproxy.
 
-Each pipe reads, stamps each chunk with when it may leave (`latency`), drops it while a
-`timeout` toxic holds (a blackhole), and writes it when due, paced by `bandwidth`, cut by
-`slicer` and ended by `limit_data`; a watcher closes the link once a `timeout` toxic's time is
-up, or resets it (RST) once a `reset_peer` toxic's is; `slow_close` holds a close back. Each link
-draws once per toxic whether it gets it (`toxicity`). Disabling a proxy closes its listener
-(new clients are refused) and cuts its links.
+What a toxic does is its own (`toxics.Toxic`'s hooks; the proxy never asks which toxic it
+holds): each pipe reads, stamps each chunk with when it may leave (the toxics' `delay_s`), and
+writes it when due through the chain of its toxics' `apply` (which may cut it, change it, hold
+it back or end the link) at the pace of the slowest toxic's `pace_s`; a watcher ends the link
+when a toxic's `ending` says so, and a close waits the toxics' `close_delay_s`. Each link draws
+once per toxic whether it gets it (`toxicity`). Disabling a proxy closes its listener (new
+clients are refused) and cuts its links.
+
+Everything held is bounded: between a pipe's reader and its writer at most `QUEUED` chunks of
+`CHUNK` bytes wait, so a reader whose writer cannot keep up (a `bandwidth` toxic, a peer that
+does not read) stops reading, and TCP holds the sender back; a proxy keeps at most
+`max_links` links (LAB_FAULT_MAX_LINKS), closing a client past them at once and counting it.
 """
 
 from __future__ import annotations
@@ -21,30 +27,41 @@ import socket
 import struct
 from typing import Any
 
-from lab.ops.faults.toxics import FaultError, Toxic
+from lab.ops.faults import fields
+from lab.ops.faults.fields import FaultError
+from lab.ops.faults.toxics import Toxic, chain
 
 log = logging.getLogger("lab.faults")
 CHUNK = 32 * 1024
+QUEUED = 8  # chunks a pipe holds between reading and writing: 256 KiB each way per link
 WATCH_S = 0.02
 END = None  # what a pipe's queue carries after the last chunk
 
 
-def split(address: str) -> tuple[str, int]:
-    """`host:port` (the port may be 0: a free one) → (host, port); FaultError otherwise."""
-    host, _, port = str(address).rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise FaultError(f"bad request body: {str(address)[:100]!r} is not host:port")
-    return host.strip("[]"), int(port)
+class ListenError(FaultError):
+    """The proxy's address is taken (or not ours to take): a conflict with the machine, 409."""
+
+    def __init__(self, message: str):
+        super().__init__(message, 409, field="listen")
 
 
 class Proxy:
-    def __init__(self, name: str, listen: str, upstream: str, enabled: bool = True):
-        split(listen)
-        split(upstream)
-        self.name, self.listen, self.upstream, self.enabled = name, listen, upstream, enabled
+    def __init__(
+        self, name: str, listen: str, upstream: str, enabled: bool = True, *,
+        max_toxics: int = 32, max_links: int = 512,
+    ):  # fmt: skip
+        self.name = fields.name(name)
+        self.listen, self.upstream = fields.listen(listen), fields.upstream(upstream)
+        self.enabled = enabled
+        self.max_toxics, self.max_links = max_toxics, max_links
         self.toxics: dict[str, Toxic] = {}
         self._server: asyncio.Server | None = None
         self._links: set[Link] = set()
+        self.refused = 0  # clients closed at once: `max_links` links were open
+
+    @property
+    def links_open(self) -> int:
+        return len(self._links)
 
     def as_json(self) -> dict[str, Any]:
         toxics = [t.as_json() for t in self.toxics.values()]
@@ -54,14 +71,14 @@ class Proxy:
     async def start(self) -> None:
         if not self.enabled or self._server is not None:
             return
-        host, port = split(self.listen)
+        host, port = fields.address(self.listen, "listen")
         try:
             self._server = await asyncio.start_server(self._accept, host, port)
         except OSError as exc:
             self.enabled = False
-            raise FaultError(f"cannot listen on {self.listen}: {exc.strerror}", 500) from None
+            raise ListenError(f"cannot listen on {self.listen}: {exc.strerror}") from None
         bound = self._server.sockets[0].getsockname()
-        self.listen = f"{host}:{bound[1]}"
+        self.listen = fields.joined(host, bound[1])
 
     async def stop(self) -> None:
         """Stop listening and cut every link (what disabling a proxy does)."""
@@ -72,14 +89,11 @@ class Proxy:
             link.close()
 
     async def update(self, listen: str | None, upstream: str | None, enabled: bool | None) -> None:
-        """`POST /proxies/{proxy}`: a new address restarts it, dropping its links."""
+        """`POST /proxies/{proxy}` (its fields checked by `fields.change`): a new address
+        restarts it, dropping its links."""
         moved = (listen is not None and listen != self.listen) or (
             upstream is not None and upstream != self.upstream
         )
-        if listen is not None:
-            split(listen)
-        if upstream is not None:
-            split(upstream)
         if moved:
             await self.stop()
             self.listen, self.upstream = listen or self.listen, upstream or self.upstream
@@ -93,6 +107,9 @@ class Proxy:
     def add(self, toxic: Toxic) -> None:
         if toxic.name in self.toxics:
             raise FaultError("toxic already exists", 409)
+        if len(self.toxics) >= self.max_toxics:
+            raise FaultError(f"bad request body: {self.name} already has {self.max_toxics} "
+                             "toxics (LAB_FAULT_MAX_TOXICS)", field="name")  # fmt: skip
         self.toxics[toxic.name] = toxic
 
     def remove(self, name: str) -> None:
@@ -106,6 +123,15 @@ class Proxy:
         await self.start()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._links) >= self.max_links:
+            self.refused += 1
+            if self.refused in (1, 10) or self.refused % 100 == 0:
+                log.warning(
+                    "%s: %d connections closed at once: %d links are open (LAB_FAULT_MAX_LINKS)",
+                    self.name, self.refused, self.max_links,
+                )  # fmt: skip
+            writer.close()
+            return
         link = Link(self, reader, writer)
         self._links.add(link)
         try:
@@ -141,7 +167,7 @@ class Link:
         return out
 
     async def run(self) -> None:
-        host, port = split(self.proxy.upstream)
+        host, port = fields.address(self.proxy.upstream, "upstream")
         try:
             self.upstream = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
         except (OSError, TimeoutError):
@@ -162,16 +188,19 @@ class Link:
             self.close()
 
     async def _watch(self) -> None:
-        """End the link when a `timeout` or `reset_peer` toxic's time is up."""
+        """End the link (closed, or reset) when one of its toxics' time is up."""
         loop = asyncio.get_running_loop()
         while not self.done.is_set():
             for toxic in self.active():
-                waited_ms = (loop.time() - self.since[toxic.name]) * 1000
-                limit = toxic.attributes.get("timeout", 0)
-                if toxic.type == "reset_peer" and waited_ms >= limit:
-                    self.close(reset=True)
-                elif toxic.type == "timeout" and limit and waited_ms >= limit:
-                    self.close()
+                try:
+                    how = toxic.ending(loop.time() - self.since[toxic.name])
+                except Exception:  # a toxic's own code failed: as in `Pipe.run`
+                    log.exception("%s: toxic %s failed; its link is closed", self.proxy.name,
+                                  toxic.name)  # fmt: skip
+                    how = "close"
+                if how is not None:
+                    self.close(reset=how == "reset")
+                    return
             await asyncio.sleep(WATCH_S)
 
     def close(self, reset: bool = False) -> None:
@@ -192,13 +221,15 @@ class Link:
 
 
 class Pipe:
-    """One direction of a link: read, delay, drop, then write paced and sliced."""
+    """One direction of a link: read and stamp when each chunk may leave, then write it when
+    due through its toxics. It is the `toxics.Flow` they act on."""
 
     def __init__(
         self, link: Link, stream: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ):
         self.link, self.stream, self.reader, self.writer = link, stream, reader, writer
-        self.queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+        # Bounded: when the writer falls behind, `put` waits, so the reader stops reading.
+        self.queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue(QUEUED)
         self.sent = 0
 
     async def run(self) -> None:
@@ -207,6 +238,9 @@ class Pipe:
             await self._read()
             await writing
         except (OSError, asyncio.IncompleteReadError):
+            self.link.close()
+        except Exception:  # a toxic's own code failed: its link ends, the proxy goes on
+            log.exception("%s: a toxic failed on a link, which is closed", self.link.proxy.name)
             self.link.close()
         finally:
             writing.cancel()
@@ -218,15 +252,8 @@ class Pipe:
             if not data:
                 await self.queue.put(END)
                 return
-            toxics = self.link.active(self.stream)
-            if any(t.type == "timeout" for t in toxics):
-                continue  # silence: taken and never passed on
-            delay_ms = 0.0
-            for t in toxics:
-                if t.type == "latency":
-                    jitter = t.attributes["jitter"]
-                    delay_ms += t.attributes["latency"] + random.uniform(-jitter, jitter)
-            await self.queue.put((loop.time() + max(0.0, delay_ms) / 1000, data))
+            delay_s = sum(t.delay_s() for t in self.link.active(self.stream))
+            await self.queue.put((loop.time() + max(0.0, delay_s), data))
 
     async def _write(self) -> None:
         loop = asyncio.get_running_loop()
@@ -234,8 +261,8 @@ class Pipe:
             item = await self.queue.get()
             if item is END:
                 for t in self.link.active(self.stream):
-                    if t.type == "slow_close":
-                        await asyncio.sleep(t.attributes["delay"] / 1000)
+                    if (wait_s := t.close_delay_s()) > 0:
+                        await asyncio.sleep(wait_s)
                 self.link.close()
                 return
             due, data = item
@@ -244,36 +271,26 @@ class Pipe:
             await self._send(data)
 
     async def _send(self, data: bytes) -> None:
+        """`data` through the chain of this stream's toxics, in the order they were added, then
+        to the peer at the slowest toxic's pace."""
         toxics = self.link.active(self.stream)
-        for t in toxics:
-            if t.type == "limit_data":
-                room = t.attributes["bytes"] - self.sent
-                if len(data) >= room:
-                    self.writer.write(data[: max(0, room)])
-                    await self.writer.drain()
-                    self.link.close()
-                    return
-        pieces = [data]
-        pause_s = 0.0
-        for t in toxics:
-            if t.type == "slicer" and t.attributes["average_size"] > 0:
-                pieces = _slices(data, t.attributes["average_size"], t.attributes["size_variation"])
-                pause_s = t.attributes["delay"] / 1_000_000
-        rate = min((t.attributes["rate"] for t in toxics if t.type == "bandwidth"), default=0)
-        for piece in pieces:
+
+        async def out(piece: bytes) -> None:
+            if not piece or self.link.done.is_set():
+                return  # nothing once a toxic has ended the link
             self.writer.write(piece)
             await self.writer.drain()
             self.sent += len(piece)
-            if rate > 0:
-                await asyncio.sleep(len(piece) / (rate * 1024))
-            if pause_s:
+            if toxics and (pause_s := max(t.pace_s(len(piece)) for t in toxics)) > 0:
                 await asyncio.sleep(pause_s)
 
+        try:
+            await chain(toxics, out, self)(data)
+        except OSError:
+            raise
+        except Exception:  # as in `run`, at once: the reader may be waiting on a quiet peer
+            log.exception("%s: a toxic failed on a link, which is closed", self.link.proxy.name)
+            self.end()
 
-def _slices(data: bytes, average: int, variation: int) -> list[bytes]:
-    out, at = [], 0
-    while at < len(data):
-        size = max(1, average + random.randint(-variation, variation))
-        out.append(data[at : at + size])
-        at += size
-    return out
+    def end(self, reset: bool = False) -> None:
+        self.link.close(reset)

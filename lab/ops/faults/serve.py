@@ -8,23 +8,30 @@ from typing import Any
 
 import uvicorn
 
-from lab.ops.faults.api import Proxies, app
+from lab.config import Settings
+from lab.ops.faults import fields
+from lab.ops.faults.api import app
+from lab.ops.faults.fields import FaultError
 
-PROXY = re.compile(r"([A-Za-z0-9_.-]{1,100})=([^>\s]+:\d{1,5})>([^>\s]+:\d{1,5})")
+PROXY = re.compile(r"([^=]*)=([^>]*)>(.*)", re.DOTALL)
 
 
 def parse_proxy(text: str) -> dict[str, Any]:
-    """`NAME=LISTEN>UPSTREAM` → the proxy's JSON (`POST /populate`)."""
+    """`NAME=LISTEN>UPSTREAM` → the proxy's JSON (`POST /populate`), checked as the API checks
+    it (`fields.proxy`)."""
     found = PROXY.fullmatch(text.strip())
-    if not found:
-        raise ValueError(f"--proxy {text[:100]!r} is not NAME=HOST:PORT>HOST:PORT, "
-                         "e.g. redis=127.0.0.1:26379>127.0.0.1:6379")  # fmt: skip
-    name, listen, upstream = found.groups()
-    return {"name": name, "listen": listen, "upstream": upstream, "enabled": True}
+    try:
+        if not found:
+            raise FaultError("e.g. redis=127.0.0.1:26379>127.0.0.1:6379")
+        name, listen, upstream = found.groups()
+        return fields.proxy({"name": name, "listen": listen, "upstream": upstream})
+    except FaultError as exc:
+        why = exc.message.removeprefix("bad request body: ")
+        shape = "NAME=HOST:PORT>HOST:PORT"
+        raise ValueError(f"--proxy {text[:100]!r} is not {shape} ({why})") from None
 
 
-def serve(port: int, proxies: list[dict[str, Any]]) -> None:
+def serve(port: int, proxies: list[dict[str, Any]], settings: Settings) -> None:
     """Until SIGTERM or Ctrl-C: the API on 127.0.0.1:`port`, with `proxies` open."""
-    collection = Proxies()
-    application = app(collection, opened=proxies)
+    application = app(settings, opened=proxies)
     uvicorn.run(application, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

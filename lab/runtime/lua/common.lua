@@ -1,7 +1,20 @@
--- Helpers prepended to every lab script (see lab/state.py). Redis' own clock (TIME) is the one
+-- Helpers prepended to every lab script (lab/runtime/scripts.py). Redis' own clock (TIME) is the one
 -- clock of the lab, so processes on machines with skewed clocks still agree on rates.
 
+-- A caller may give its own clock as the last argument, `clock:<µs>` (tests only: a script and
+-- its in-memory stand-in are driven on one simulated clock, lab/runtime/stores/base.py); it is
+-- taken off ARGV before the script reads its arguments.
+local CLOCK_US = nil
+if #ARGV > 0 then
+  local given = string.match(ARGV[#ARGV], '^clock:(%d+)$')
+  if given then
+    CLOCK_US = tonumber(given)
+    ARGV[#ARGV] = nil
+  end
+end
+
 local function now_us()
+  if CLOCK_US then return CLOCK_US end
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
@@ -84,9 +97,15 @@ end
 -- A run's timeline: `n` more jobs `field` in second `sec`, and how far into the second they were
 -- counted (`<field>Ms`: the sum over them, in ms), so a reader can place each second's jobs within
 -- it rather than spread evenly (lab/measure/jobtime.py's Little's law).
+-- Releases are also summed per minute and per hour (`m<minute>:released`, `h<hour>:released`), so
+-- the head-of-line age finds the oldest waiting job in a few reads however old the backlog is.
 local function count_in_second(timeline_key, sec, field, n, us)
   redis.call('HINCRBY', timeline_key, sec .. ':' .. field, n)
   redis.call('HINCRBY', timeline_key, sec .. ':' .. field .. 'Ms', math.floor((us % 1000000) / 1000) * n)
+  if field == 'released' then
+    redis.call('HINCRBY', timeline_key, 'm' .. math.floor(sec / 60) .. ':released', n)
+    redis.call('HINCRBY', timeline_key, 'h' .. math.floor(sec / 3600) .. ':released', n)
+  end
 end
 
 -- History: `n` more jobs `field` (released | processed | failed) now, counted three ways at once:

@@ -1,13 +1,15 @@
 -- A worker records one batch's outcome: exactly-once counting by a per-run bitmap indexed by
 -- seq (SETBIT returns the old bit, so a redelivered job is never counted twice).
--- KEYS: active, events, totals, history template, lifetime latency, then for each run in
--- ARGV[2]: hash, done bitmap, failed bitmap, processed-per-second template, timeline, latency
--- (templates: keys.py's names), then the keys the middleware counts into.
+-- KEYS: active, events, totals, history template, lifetime latency, the batch's `applied` key,
+-- then for each run in ARGV[2]: hash, done bitmap, failed bitmap, processed-per-second template,
+-- timeline, latency, owned set, again bitmap (templates: keys.py's names), then the keys the
+-- middleware counts into.
 -- ARGV: stream maxlen, JSON [[runId, [done seqs], [failed seqs], [[seq, [[key, field, n], ...]],
 -- ...], {window, kinds, jobs: [[seq, kind index, 3 fine buckets, 3 coarse buckets, 3 µs], ...]}],
 -- ...] (key: a 1-based index among the middleware's keys; a bucket of -1: not known;
--- lab/runtime/recording.py), history seconds. The latency of a job (lab/runtime/latency.py)
--- is counted with it, once: summed under numeric keys here, written once per field at the end.
+-- lab/runtime/recording.py), history seconds, the batch's name ('' for none). The latency of a job (lab/runtime/latency.py)
+-- is counted with it, once: summed under numeric keys here, written once per field at the end,
+-- to the run's whole histogram (`<q|s|e>|<kind>|<bucket>`) and to its window's.
 -- Returns the number of jobs newly counted as processed and as failed. What the middleware
 -- counts for a job is added only when that job is counted here for the first time.
 --
@@ -19,14 +21,31 @@
 local runs = cjson.decode(ARGV[2])
 local new_done, new_failed = 0, 0
 local sec = math.floor(now_us() / 1000000)
-local PER_RUN = 6
-local extra_base = 5 + #runs * PER_RUN
+local PER_RUN = 8
+-- A batch sent again (its reply lost to a timeout) is not counted again: the caller names each
+-- batch (ARGV[4]), and what it counted is kept under `applied` for ten minutes.
+if ARGV[4] ~= '' then
+  local before = redis.call('GET', KEYS[6])
+  if before then
+    local done_before, failed_before = string.match(before, '^(-?%d+),(-?%d+)$')
+    return {tonumber(done_before), tonumber(failed_before)}
+  end
+end
+local extra_base = 6 + #runs * PER_RUN
 -- What the middleware counts is summed here first and written once per key and field at the
--- end: a batch's jobs mostly land in the same fields (one HINCRBY each, not one per job).
+-- end: a batch's jobs mostly land in the same fields (one HINCRBY each, not one per job). Each
+-- key is listed in the run's `owned` set, so forgetting the run deletes it (retention.py).
 local extra_sums, extra_order = {}, {}
-local function count_extra(ops)
+local owned = {}  -- the owned set's key → {extra key index → true}
+local function count_extra(ops, owned_key)
   if not ops then return end
+  local mine = owned[owned_key]
+  if mine == nil then
+    mine = {}
+    owned[owned_key] = mine
+  end
   for _, op in ipairs(ops) do
+    mine[op[1]] = true
     local slot = op[1] .. '\n' .. op[2]
     if extra_sums[slot] == nil then
       extra_sums[slot] = 0
@@ -114,32 +133,56 @@ local function all_new(done_key, failed_key, done, failed)
   return check(done_key, done) and check(done_key, failed) and check(failed_key, failed)
 end
 for i, entry in ipairs(runs) do
-  local base = 5 + (i - 1) * PER_RUN
-  if entry[5] and entry[5].agg and redis.call('EXISTS', KEYS[base + 1]) == 1 and
-     not all_new(KEYS[base + 2], KEYS[base + 3], entry[2], entry[3]) then
-    return {-1, -1}
+  local base = 6 + (i - 1) * PER_RUN
+  if entry[5] and entry[5].agg and redis.call('EXISTS', KEYS[base + 1]) == 1 then
+    local x = tonumber(redis.call('HGET', KEYS[base + 1], 'xTotal'))
+    for _, list in ipairs({entry[2], entry[3]}) do
+      for _, seq in ipairs(list) do
+        if seq >= x then return {-1, -1} end
+      end
+    end
+    if not all_new(KEYS[base + 2], KEYS[base + 3], entry[2], entry[3]) then return {-1, -1} end
   end
 end
 for i, entry in ipairs(runs) do
-  local base = 5 + (i - 1) * PER_RUN
-  local run_key, done_key, failed_key, rate_tpl, timeline_key, latency_key =
-    KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4], KEYS[base + 5], KEYS[base + 6]
+  local base = 6 + (i - 1) * PER_RUN
+  local run_key, done_key, failed_key, rate_tpl, timeline_key, latency_key, owned_key =
+    KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4], KEYS[base + 5], KEYS[base + 6],
+    KEYS[base + 7]
+  local again_key = KEYS[base + 8]
   local extra = {}
   for _, pair in ipairs(entry[4] or {}) do extra[pair[1]] = pair[2] end
   local timings = {}
-  local run_lat = {key = latency_key, counts = {}, kinds = {}, window = 0, index = i}
+  local run_lat = {key = latency_key, counts = {}, kinds = {}, window = 0, index = i,
+    owned = owned_key}
   if entry[5] and (entry[5].jobs or entry[5].agg) then
     run_lat.kinds, run_lat.window = entry[5].kinds, entry[5].window
     for _, t in ipairs(entry[5].jobs or {}) do timings[t[1]] = t end
   end
   lat_runs[#lat_runs + 1] = run_lat
-  if redis.call('EXISTS', run_key) == 1 then
+  local x = tonumber(redis.call('HGET', run_key, 'xTotal') or '-1')
+  if x >= 0 then
     if entry[5] and entry[5].agg then count_aggregate(run_lat, entry[5].agg) end
-    local done_delta, failed_delta = 0, 0
+    local done_delta, failed_delta, again_delta, unexpected = 0, 0, 0, 0
+    -- A job that ends again (a redelivery that ran it a second time) is counted once, and its
+    -- second end is the delivery verdict's "executed more than once"; a seq the run never had
+    -- is "unexpected", and counted nowhere else.
+    local function again(seq)
+      if redis.call('SETBIT', again_key, seq, 1) == 0 then again_delta = again_delta + 1 end
+    end
+    local done_seqs, failed_seqs = {}, {}
     for _, seq in ipairs(entry[2]) do
-      if redis.call('SETBIT', done_key, seq, 1) == 0 then
+      if seq < x then done_seqs[#done_seqs + 1] = seq else unexpected = unexpected + 1 end
+    end
+    for _, seq in ipairs(entry[3]) do
+      if seq < x then failed_seqs[#failed_seqs + 1] = seq else unexpected = unexpected + 1 end
+    end
+    for _, seq in ipairs(done_seqs) do
+      if redis.call('SETBIT', done_key, seq, 1) ~= 0 then
+        again(seq)
+      else
         done_delta = done_delta + 1
-        count_extra(extra[seq])
+        count_extra(extra[seq], owned_key)
         count_latency(run_lat, timings[seq])
         -- A job counted failed earlier (e.g. retried by hand) that now succeeds moves over.
         if redis.call('GETBIT', failed_key, seq) == 1 then
@@ -148,14 +191,18 @@ for i, entry in ipairs(runs) do
         end
       end
     end
-    for _, seq in ipairs(entry[3]) do
+    for _, seq in ipairs(failed_seqs) do
       if redis.call('GETBIT', done_key, seq) == 0 and
          redis.call('SETBIT', failed_key, seq, 1) == 0 then
         failed_delta = failed_delta + 1
-        count_extra(extra[seq])
+        count_extra(extra[seq], owned_key)
         count_latency(run_lat, timings[seq])
+      else
+        again(seq)
       end
     end
+    if again_delta > 0 then redis.call('HINCRBY', run_key, 'executedAgain', again_delta) end
+    if unexpected > 0 then redis.call('HINCRBY', run_key, 'unexpected', unexpected) end
     if done_delta ~= 0 or failed_delta ~= 0 then
       local counts = redis.call('HMGET', run_key, 'processed', 'failed', 'enqueued', 'lastEventMs')
       local processed = redis.call('HINCRBY', run_key, 'processed', done_delta)
@@ -183,20 +230,35 @@ end
 for _, entry in ipairs(extra_order) do
   redis.call('HINCRBY', KEYS[extra_base + entry[1]], entry[2], extra_sums[entry[3]])
 end
+for owned_key, indexes in pairs(owned) do
+  for index in pairs(indexes) do redis.call('SADD', owned_key, KEYS[extra_base + index]) end
+end
+-- Each count goes to the run's whole histogram and to its 10-second window's (`:w:<window>`,
+-- listed in the run's owned set), so a reader of a window never reads the run's whole life.
 for _, run_lat in ipairs(lat_runs) do
+  local window_key = run_lat.key .. ':w:' .. run_lat.window
+  local wrote = false
   for key, n in pairs(run_lat.counts) do
     local fine = key % 65536
     local series = (key - fine) / 65536
     local kind = series % 64
     local m = (series - kind) / 64
-    redis.call('HINCRBY', run_lat.key,
-      LETTERS[m] .. '|' .. run_lat.kinds[kind] .. '|' .. run_lat.window .. '|' .. fine, n)
+    local field = LETTERS[m] .. '|' .. run_lat.kinds[kind] .. '|' .. fine
+    redis.call('HINCRBY', run_lat.key, field, n)
+    redis.call('HINCRBY', window_key, field, n)
+    wrote = true
   end
+  if wrote then redis.call('SADD', run_lat.owned, window_key) end
 end
 for _, c in pairs(life_counts) do
   redis.call('HINCRBY', KEYS[5], LETTERS[c[2]] .. '|' .. c[1] .. '|' .. c[3], c[4])
 end
+-- A sum past 1e17 would reach Redis as `1e+17` (Lua writes a number with %.14g), which
+-- HINCRBY refuses: written out whole.
 for _, c in pairs(life_sums) do
-  redis.call('HINCRBY', KEYS[5], LETTERS[c[2]] .. '|' .. c[1] .. '|sum', c[3])
+  redis.call('HINCRBY', KEYS[5], LETTERS[c[2]] .. '|' .. c[1] .. '|sum', string.format('%.0f', c[3]))
+end
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[6], new_done .. ',' .. new_failed, 'PX', 600000)
 end
 return {new_done, new_failed}

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lab.runtime.middleware import Middleware
+from lab.runtime.middleware.hooks import Middleware
 
 if TYPE_CHECKING:
     from lab.runtime.batch import Outcome
-    from lab.runtime.worker import Worker
+    from lab.runtime.seams import WorkerSeam
 
 
 class Counters(Middleware):
@@ -23,16 +23,16 @@ class Counters(Middleware):
         self.dead_lettered = 0
 
     def after_process(
-        self, worker: Worker, outcomes: list[Outcome], counted: tuple[int, int]
+        self, worker: WorkerSeam, outcomes: list[Outcome], counted: tuple[int, int]
     ) -> None:
         singles = [o.verdict for o in outcomes if o.job is not None and o.job.runId is None]
         self.processed += counted[0] + singles.count("written")
         self.failed += counted[1] + singles.count("dead")
 
-    def on_dead_letter(self, worker: Worker, outcome: Outcome) -> None:
+    def on_dead_letter(self, worker: WorkerSeam, outcome: Outcome) -> None:
         self.dead_lettered += 1
 
-    def on_heartbeat(self, worker: Worker) -> dict[str, Any]:
+    def on_heartbeat(self, worker: WorkerSeam) -> dict[str, Any]:
         return {
             "processed": self.processed,
             "failed": self.failed,

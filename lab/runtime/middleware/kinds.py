@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lab.runtime.middleware import Count, Middleware
+from lab.runtime.middleware.hooks import Count, Middleware
 
 if TYPE_CHECKING:
     from lab.runtime.batch import Outcome
-    from lab.runtime.worker import Worker
+    from lab.runtime.seams import WorkerSeam
 
 
 class KindCounts(Middleware):
-    def counts(self, worker: Worker, outcome: Outcome) -> list[Count]:
+    def counts(self, worker: WorkerSeam, outcome: Outcome) -> list[Count]:
         job = outcome.job
         if job is None or job.runId is None or outcome.verdict != "written":
             return []
-        return [Count(worker.state.keys.run_kinds(job.runId), job.kind)]
+        return [Count(worker.stores.counting.keys.run_kinds(job.runId), job.kind)]

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lab.runtime.middleware import Middleware
+from lab.runtime.middleware.hooks import Middleware
 
 if TYPE_CHECKING:
-    from lab.runtime.worker import Worker
+    from lab.runtime.seams import WorkerSeam
 
 
 class Leases(Middleware):
-    def on_heartbeat(self, worker: Worker) -> dict[str, Any]:
+    def on_heartbeat(self, worker: WorkerSeam) -> dict[str, Any]:
         running = worker.active_jobs.copy()
         worker.records.renew({job_id: lease for job_id, lease in running.items() if lease})
         return {"jobs": sorted(running)}

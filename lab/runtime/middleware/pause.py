@@ -11,20 +11,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lab.runtime.middleware import Decision, Middleware
+from lab.runtime.middleware.hooks import Decision, Middleware
 
 if TYPE_CHECKING:
     from lab.runtime.batch import Delivery
-    from lab.runtime.worker import Worker
+    from lab.runtime.seams import WorkerSeam
 
 
 class Pause(Middleware):
-    def before_process(self, worker: Worker, batch: list[Delivery]) -> Decision:
+    def before_process(self, worker: WorkerSeam, batch: list[Delivery]) -> Decision:
         queue = batch[0].queue
-        if worker.patiently(lambda: worker.state.queue_paused(queue), "Redis"):
+        if worker.patiently(lambda: worker.stores.pauses.is_paused(queue), "Redis"):
             return "requeue"
         return None
 
-    def on_heartbeat(self, worker: Worker) -> dict[str, Any]:
-        worker.follow_pauses(worker.state.paused_queues())
+    def on_heartbeat(self, worker: WorkerSeam) -> dict[str, Any]:
+        worker.follow_pauses(worker.stores.pauses.paused())
         return {"paused": sorted(worker.paused & set(worker.topology.consumed))}
