@@ -9,6 +9,8 @@ While it is away, the API answers 503 naming it and the processes say what they 
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -160,3 +162,35 @@ def test_a_rabbitmq_outage_is_waited_out(es_url: str, home: Path) -> None:
             run_through(supervisor, settings, outage)
     finally:
         rabbit.stop()
+
+
+def test_a_service_that_is_down_keeps_the_connection(settings: Settings) -> None:
+    """Request after request on one keep-alive connection, each a 503 naming Redis: a dashboard
+    polling through an outage is not cut off. (Each 503 used to close the connection, and a
+    request sent as it closed was reset unanswered.)"""
+    nothing_there = f"redis://127.0.0.1:{servers.free_port()}/0"
+    down = settings.with_overrides(redis_url=nothing_there)
+    supervisor = Supervisor(down, log_dir=Path(settings.home) / "logs")
+    try:
+        supervisor.start("api")
+        host, port = down.api_address
+        wait_until(lambda: answered(host, port) == 503, 60, "the API to answer /status")
+        connection = http.client.HTTPConnection(host, port, timeout=10)
+        connection.connect()
+        first = connection.sock
+        for path in ["/status", "/runs", "/status", "/jobs?limit=5", "/status"]:
+            connection.request("GET", path)
+            answer = connection.getresponse()
+            body = json.loads(answer.read())
+            assert answer.status == 503 and body["service"] == "redis", (path, body)
+            assert connection.sock is first, f"{path}: the connection was closed"
+        connection.close()
+        assert "Exception in ASGI application" not in supervisor.tail("api", 400)
+    finally:
+        supervisor.down(grace_s=10)
+
+
+def answered(host: str, port: int) -> int:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(f"http://{host}:{port}/status", timeout=2).status_code
+    return 0

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -198,7 +199,6 @@ def add_errors(app: FastAPI) -> None:
         """Unknown routes, wrong methods and unparseable bodies, in the API's one error shape."""
         return error(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
-    @app.exception_handler(Exception)
     async def unavailable(_request: Request, exc: Exception) -> JSONResponse:
         """A service that is down is a 503 naming it; anything else is a bug (500)."""
         if redis_connections.unavailable(exc):
@@ -209,6 +209,15 @@ def add_errors(app: FastAPI) -> None:
             return error(503, str(exc), service="rabbitmq")
         log.exception("unexpected error", exc_info=exc)
         return error(500, f"internal error: {type(exc).__name__}")
+
+    # The services' errors are answered by class. What the handler of `Exception` answers,
+    # Starlette raises again for the server to log, and uvicorn then closes the connection: a
+    # dashboard polling `/status` through an outage had its keep-alive connection cut after
+    # every 503, and a request sent as it closed was reset unanswered.
+    services: tuple[type[Exception], ...] = (redis.RedisError, broker.PublishError)
+    for service_error in (*services, *store_module.client_errors()):
+        app.add_exception_handler(service_error, unavailable)
+    app.add_exception_handler(Exception, unavailable)  # a bug: its 500, logged, then raised
 
 
 def add_system_routes(app: FastAPI, lab: Services) -> None:
