@@ -133,8 +133,11 @@ class StatusSampler:
     """Polls `GET /status` every `interval_s` on its own thread: a timeline of the run's counters
     and the latency of every answer (failures count as missing samples, not as latencies)."""
 
-    def __init__(self, api_url: str, interval_s: float = 0.2, token: str = ""):
+    def __init__(
+        self, api_url: str, interval_s: float = 0.2, token: str = "", timeout_s: float = 2.0
+    ):
         self.api_url = api_url
+        self.timeout_s = timeout_s  # an answer later than this counts as none
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.interval_s = interval_s
         self.samples: list[dict[str, Any]] = []  # {t, enqueued, processed, failed, latencyMs}
@@ -154,7 +157,7 @@ class StatusSampler:
         self._thread.join(10)
 
     def _loop(self) -> None:
-        with httpx.Client(timeout=2.0, headers=self.headers) as http:
+        with httpx.Client(timeout=self.timeout_s, headers=self.headers) as http:
             while not self._stop.is_set():
                 began = time.perf_counter()
                 code = 0
