@@ -20,6 +20,7 @@ from lab.ops.supervisor import Supervisor
 from lab.runtime.stores import Stores
 
 from .conftest import cleanup, make_settings
+from .helpers import wait_until
 from .test_api_validation import snapshot as full_snapshot
 
 
@@ -30,8 +31,11 @@ def snapshot(stores: Stores) -> dict[str, object]:
 
 
 @pytest.fixture
-def api(lab: Supervisor, settings: Settings) -> str:
+def api(lab: Supervisor, settings: Settings, stores: Stores) -> str:
+    """The API with its worker announced: a worker registers itself as it starts, and the
+    tests' snapshots must not take that for a change a request made."""
     lab.up(workers=1, scheduler=False)
+    wait_until(lambda: stores.heartbeats.live(), 30, "the worker to announce itself")
     return settings.api_url
 
 
