@@ -131,9 +131,6 @@ class Registry(Generic[T]):
                 return found
         return None
 
-    def short_help(self) -> str:
-        return " | ".join(cls.short for cls in self.kinds.values() if cls.short)
-
     def table(self) -> str:
         """A Markdown table of every kind and its fields, for the docs (`lab.cli.reference`)."""
         shorts = any(cls.short for cls in self.kinds.values())  # else no such column

@@ -287,11 +287,6 @@ def from_text(text: str, scope: str = "run") -> dict[str, Any]:
     return out
 
 
-def value_of(objective: Objective, window: Window) -> float | None:
-    """The objective's measure over the window; None when the window holds nothing to judge."""
-    return objective.value(window)
-
-
 def judge(
     objectives: list[Objective],
     windows: list[Window],
