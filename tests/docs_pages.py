@@ -131,11 +131,9 @@ def guide_python(guide: str, section: str) -> str:
 def registered(code: str, module: ModuleType, registry: Any, name: str) -> Iterator[Any]:
     """A guide's class, run as if it were written in `module` (its names, its imports), in
     `registry` while the block lasts."""
-    exec(code, dict(vars(module)))  # noqa: S102 - our own docs, to prove they work
-    try:
+    with registry.restored():
+        exec(code, dict(vars(module)))  # noqa: S102 - our own docs, to prove they work
         yield registry.kinds[name]
-    finally:
-        registry.kinds.pop(name, None)
 
 
 def slug(heading: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import types
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -56,11 +57,22 @@ def level_field(kind: FieldType, help: str, **bounds: Any) -> Field:
     return Field("level", kind, help, required=True, **bounds)
 
 
+def _named(name: str) -> str | None:
+    """A factor's type from its name: the name itself, or the family it starts with."""
+    if name in FACTORS.kinds:
+        return name
+    return next((c.type for c in FACTORS if c.family and name.startswith(c.family)), None)
+
+
+FACTORS: Registry[Any] = Registry("factor", FieldError, key="factor", kind_of=_named)
+
+
 class Factor(Described):
     """One thing an experiment varies. `type` is its name in `[factors]` (for a family, the name
     people read: `payload.<field>`, and `family` the prefix its names start with); `level` is
     what each level is; `procedures` are those that can vary it."""
 
+    registry = FACTORS
     level: ClassVar[Field]
     family: ClassVar[str] = ""
     procedures: ClassVar[tuple[str, ...]] = PROCEDURES
@@ -94,16 +106,6 @@ class Factor(Described):
         raise NotImplementedError
 
 
-def _named(name: str) -> str | None:
-    """A factor's type from its name: the name itself, or the family it starts with."""
-    if name in FACTORS.kinds:
-        return name
-    return next((c.type for c in FACTORS if c.family and name.startswith(c.family)), None)
-
-
-FACTORS: Registry[Any] = Registry("factor", FieldError, key="factor", kind_of=_named)
-
-
 # --- the trial's run: a field of its POST /run body, as the API takes it ------------------------
 class RunField(Factor):
     """A field of POST /run; it may be given in `[run]` too."""
@@ -115,9 +117,7 @@ class RunField(Factor):
         setup.body[name] = value
 
 
-@FACTORS.add
-class X(RunField):
-    type = "x"
+class X(RunField, type="x"):
     help = "jobs each trial's run releases"
     level = level_field("integer", "jobs", low=1, high=MAX_JOBS, unit="jobs")
     procedures = ("run", "throughput")  # a capacity search sizes each probe's run itself
@@ -129,17 +129,13 @@ class WhatRuns(RunField):
     procedures: ClassVar[tuple[str, ...]] = ("run", "capacity")
 
 
-@FACTORS.add
-class Y(RunField):
-    type = "y"
+class Y(RunField, type="y"):
     help = "the rate its run releases them at"
     level = level_field("number", "jobs per minute", low=shapes.MIN_RATE, high=shapes.MAX_RATE,
                         unit="jobs/min")  # fmt: skip
 
 
-@FACTORS.add
-class Shape(RunField):
-    type = "shape"
+class Shape(RunField, type="shape"):
     help = "Y over time: a table, or an ASCII short form such as `ramp:600..12000:60s`"
     level = level_field("any", "a load shape")
 
@@ -159,28 +155,22 @@ class Shape(RunField):
         setup.body[name] = shapes.from_text(value) if isinstance(value, str) else value
 
 
-@FACTORS.add
-class Kind(WhatRuns):
-    type = "kind"
+class Kind(WhatRuns, type="kind"):
     help = "the job kind its run releases, one of `lab kind list`"
     level = level_field("string", "a job kind's name", pattern=messages.KIND.pattern)
 
 
-@FACTORS.add
-class Target(WhatRuns):
-    type = "target"
+class Target(WhatRuns, type="target"):
     help = ("the system under test its run drives, one of `lab target list`: the trial's "
             "workers are that framework's (`lab up --target`)")  # fmt: skip
     level = level_field("string", "a target's name", choices=targets.names())
     procedures = PROCEDURES  # the throughput procedure too: `lab bench throughput --peers`
 
 
-@FACTORS.add
-class Payload(Factor):
-    type = "payload.<field>"
-    family = "payload."
+class Payload(Factor, type="payload.<field>"):
     help = ("a field of the run's payload by its dotted name (`payload.serviceMs.median`), "
             "checked by the kind when the trial's run starts")  # fmt: skip
+    family = "payload."
     level = level_field("any", "a JSON value")
     procedures = ("run", "capacity")
 
@@ -225,9 +215,7 @@ def payload_value(value: Any, where: str, parts: int = 0) -> None:
 
 
 # --- the trial's processes ----------------------------------------------------------------------
-@FACTORS.add
-class Workers(Factor):
-    type = "workers"
+class Workers(Factor, type="workers"):
     help = "worker processes the trial starts"
     level = level_field("integer", "workers", low=1, high=MAX_WORKERS)
 
@@ -274,9 +262,9 @@ def setting_factor(name: str, setting: str, help: str, noun: str) -> type[Settin
     """The factor `name` that sets `Settings.<setting>` for the trial's processes: a `Setting`
     class, registered (the class statement, written out, is in docs/guides/extending.md)."""
     level = setting_level(setting, noun)
-    made = type(name[:1].upper() + name[1:], (Setting,), {
-        "type": name, "setting": setting, "help": help, "level": level})  # fmt: skip
-    return FACTORS.add(made)
+    attributes = {"setting": setting, "help": help, "level": level}
+    return types.new_class(name[:1].upper() + name[1:], (Setting,), {"type": name},
+                           lambda namespace: namespace.update(attributes))  # fmt: skip
 
 
 setting_factor("concurrency", "concurrency", "job threads of each worker (`LAB_CONCURRENCY`)",
@@ -291,9 +279,7 @@ setting_factor("queueType", "queue_type", "the queue's type (`LAB_QUEUE_TYPE`; `
 
 
 # --- what surrounds the trial's run -------------------------------------------------------------
-@FACTORS.add
-class StatusLoad(Factor):
-    type = "statusLoad"
+class StatusLoad(Factor, type="statusLoad"):
     help = ("GET /status requests a second offered while the run runs (Locust; 0: none), "
             "measured as `status.*`")  # fmt: skip
     level = level_field("integer", "requests a second", low=0, high=MAX_STATUS_LOAD, unit="/s")
@@ -304,9 +290,7 @@ class StatusLoad(Factor):
         setup.status_load = value
 
 
-@FACTORS.add
-class Fault(Factor):
-    type = "fault"
+class Fault(Factor, type="fault"):
     help = ("a fault preset (`lab fault presets`) on a fault proxy of the trial's own in front of "
             "Redis, RabbitMQ and Elasticsearch")  # fmt: skip
     level = level_field("string", "a preset's name", choices=tuple(presets.PRESETS))

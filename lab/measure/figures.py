@@ -22,6 +22,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 import re
+import types
 from typing import Any, ClassVar
 
 from lab.runtime.fields import Field, FieldError
@@ -30,9 +31,21 @@ from lab.runtime.registry import Described, Registry
 LABEL = re.compile(r"\[[^\]]*\]")  # a list item's label in a path: `faults[kill]`
 
 
+def _declared(path: str) -> str | None:
+    """The declared figure `path` ends with (the longest such ending; at each length the ending
+    itself, then with `*` for its last part), or None."""
+    parts = LABEL.sub("", path).split(".")
+    endings = (e for i in range(len(parts)) for e in (parts[i:], [*parts[i:-1], "*"]))
+    return next((n for e in endings if (n := ".".join(e)) in FIGURES.kinds), None)
+
+
+FIGURES: Registry[Any] = Registry("figure", FieldError, key="figure", kind_of=_declared)
+
+
 class Figure(Described):
     """One figure of a summary: `help`, `unit`, which way is `better` and its tolerances."""
 
+    registry = FIGURES
     better: ClassVar[str | None] = None  # "higher", "lower", or None: no direction
     relative: ClassVar[float] = 0.0  # a share of the value (0.2: ±20 %)
     absolute: ClassVar[float] = 0.0  # in its unit
@@ -72,17 +85,6 @@ class Undeclared(Figure):
     help = "not declared"
 
 
-def _declared(path: str) -> str | None:
-    """The declared figure `path` ends with (the longest such ending; at each length the ending
-    itself, then with `*` for its last part), or None."""
-    parts = LABEL.sub("", path).split(".")
-    endings = (e for i in range(len(parts)) for e in (parts[i:], [*parts[i:-1], "*"]))
-    return next((n for e in endings if (n := ".".join(e)) in FIGURES.kinds), None)
-
-
-FIGURES: Registry[Any] = Registry("figure", FieldError, key="figure", kind_of=_declared)
-
-
 def figure_of(path: str) -> type[Figure]:
     """How the figure at `path` (`faults[kill].recoverySeconds`) is compared."""
     return FIGURES.find(path) or Undeclared
@@ -93,10 +95,11 @@ def figure(name: str, better: str | None, help: str, *, unit: str = "", relative
     """Declare the figure `name` (one line each, below)."""
     if better not in ("higher", "lower", None):
         raise ValueError(f"{name}: better is 'higher', 'lower' or None")
-    attributes = {"type": name, "help": help, "better": better, "unit": unit,
-                  "relative": relative, "absolute": absolute,
+    attributes = {"help": help, "better": better, "unit": unit, "relative": relative,
+                  "absolute": absolute,
                   "fields": (Field("value", "number", help, low=0, unit=unit),)}  # fmt: skip
-    return FIGURES.add(type(f"Figure[{name}]", (Figure,), attributes))
+    return types.new_class(f"Figure[{name}]", (Figure,), {"type": name},
+                           lambda namespace: namespace.update(attributes))  # fmt: skip
 
 
 # --- exact: one more is a regression -------------------------------------------------------------

@@ -6,12 +6,15 @@ per registry is in `docs/guides/extending.md`).
 
     SHAPES = Registry("shape", ShapeError)
 
-    @SHAPES.add
-    class Constant(Shape):
-        type = "constant"
+    class Shape(Described):
+        registry = SHAPES
+
+    class Constant(Shape, type="constant", short="constant:{y}"):
         help = "the same rate all along"
         fields = (Field("y", "number", "jobs per minute", low=0.1, high=6e7, required=True),)
-        short = "constant:{y}"
+
+A class names itself in its class statement, and that registers it: there is no list to keep
+beside the classes, and no class that says its name without being found by it.
 
 Pure: no I/O.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
 from lab.runtime.fields import NUMBER, Field, FieldError, number_of, read_fields, shown
@@ -28,12 +32,26 @@ from lab.runtime.fields import NUMBER, Field, FieldError, number_of, read_fields
 class Described:
     """What a registered class says about itself. `type` is its name in JSON (the registry's
     key); `short` is its command-line form, `{field}` standing for a number (`{field}s` for a
-    number of seconds is written as is: `ramp:{from}..{to}:{seconds}s`)."""
+    number of seconds is written as is: `ramp:{from}..{to}:{seconds}s`). Both are given in the
+    class statement (`class Ramp(Shape, type="ramp", short=...)`), which registers the class in
+    `registry`, its noun's (a base without a `type` registers nothing)."""
 
+    registry: ClassVar[Registry[Any] | None] = None
     type: ClassVar[str] = ""
     help: ClassVar[str] = ""
     fields: ClassVar[tuple[Field, ...]] = ()
     short: ClassVar[str] = ""
+
+    def __init_subclass__(cls, type: str = "", short: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if short:
+            cls.short = short
+        if type:
+            if cls.registry is None:
+                raise TypeError(f"{cls.__name__} names its type {type!r}, but no base of it "
+                                f"says which registry it joins (`registry = ...`)")  # fmt: skip
+            cls.type = type
+            cls.registry.add(cls)
 
     @classmethod
     def check(cls, values: dict[str, Any], path: str) -> None:
@@ -83,11 +101,22 @@ class Registry(Generic[T]):
         self.kinds: dict[str, type[T]] = {}
 
     def add(self, cls: type[T]) -> type[T]:
-        """Register `cls` (a class decorator)."""
+        """Register `cls`: its class statement does, by naming its `type`."""
         if not cls.type or cls.type in self.kinds:
             raise ValueError(f"{self.noun} {cls.type!r}: a type name of its own is needed")
         self.kinds[cls.type] = cls
         return cls
+
+    @contextmanager
+    def restored(self) -> Iterator[Registry[T]]:
+        """The registry as it is now, again when the block ends: a test registers a kind of
+        its own for the block only."""
+        before = dict(self.kinds)
+        try:
+            yield self
+        finally:
+            self.kinds.clear()
+            self.kinds.update(before)
 
     def __iter__(self) -> Iterator[type[T]]:
         return iter(self.kinds.values())

@@ -71,10 +71,18 @@ class Window:
     unfinished: Mapping[str, Sequence[tuple[float, int]]] = field(default_factory=dict)
 
 
+def _latency_kind(metric: str) -> str:
+    return "latency" if "." in metric else metric
+
+
+OBJECTIVES: Registry[Any] = Registry("objective", SloError, key="metric", kind_of=_latency_kind)
+
+
 class Objective(Described):
     """One objective: its metric, its limit (ms for latency and head age, a ratio otherwise)
     and its window (0 for the head age)."""
 
+    registry = OBJECTIVES
     higher_is_better: ClassVar[bool] = False
 
     def __init__(self, metric: str, limit: float, window_s: int):
@@ -109,24 +117,16 @@ class Objective(Described):
         return value < self.limit if self.higher_is_better else value > self.limit
 
 
-def _latency_kind(metric: str) -> str:
-    return "latency" if "." in metric else metric
-
-
-OBJECTIVES: Registry[Any] = Registry("objective", SloError, key="metric", kind_of=_latency_kind)
 _SHORT = re.compile(
     r"([A-Za-z]{1,32}(?:\.(?:p50|p90|p95|p99|p99\.9|max))?)([<>])" + NUMBER + r"(ms|s)?"
     r"(?:@([0-9]{1,4})s)?"
 )
 
 
-@OBJECTIVES.add
-class Latency(Objective):
-    type = "latency"
+class Latency(Objective, type="latency", short="endToEnd.p99<2s@30s"):
     help = "a quantile (or the max) of queue wait, service or end to end, at most a limit"
     fields = (Field("maxMs", "number", "the most it may be", low=0, high=MAX_MS, required=True,
                     unit="ms"), WINDOW)  # fmt: skip
-    short = "endToEnd.p99<2s@30s"
 
     @classmethod
     def of(cls, metric: str, values: dict[str, Any]) -> Objective:
@@ -159,12 +159,9 @@ def _stat(histogram: latency.Histogram, stat: str) -> float:
     return histogram.quantile(STATS[stat]) or 0.0
 
 
-@OBJECTIVES.add
-class FailedRatio(Objective):
-    type = "failedRatio"
+class FailedRatio(Objective, type="failedRatio", short="failedRatio<0.01"):
     help = "failed / settled jobs in the window, at most a ratio"
     fields = (Field("max", "number", "the largest share", low=0, high=1, required=True), WINDOW)
-    short = "failedRatio<0.01"
 
     @classmethod
     def of(cls, metric: str, values: dict[str, Any]) -> Objective:
@@ -182,13 +179,10 @@ class FailedRatio(Objective):
         return window.failed / settled if settled else None
 
 
-@OBJECTIVES.add
-class Throughput(Objective):
-    type = "throughput"
+class Throughput(Objective, type="throughput", short="throughput>0.95"):
     help = "jobs processed / jobs the shape asked for in the window, at least a ratio"
     fields = (Field("minRatioOfShape", "number", "the least share", low=0, high=10,
                     required=True), WINDOW)  # fmt: skip
-    short = "throughput>0.95"
     higher_is_better = True
 
     @classmethod
@@ -207,13 +201,10 @@ class Throughput(Objective):
         return window.processed / window.planned if window.planned > 0 else None
 
 
-@OBJECTIVES.add
-class HeadAge(Objective):
-    type = HEAD_AGE
+class HeadAge(Objective, type=HEAD_AGE, short="headAge<30s"):
     help = "how long the oldest waiting job has waited, now, at most a limit"
     fields = (Field("max", "number", "the longest wait", low=0, high=MAX_MS, required=True,
                     unit="ms"),)  # fmt: skip
-    short = "headAge<30s"
 
     @classmethod
     def of(cls, metric: str, values: dict[str, Any]) -> Objective:

@@ -51,11 +51,15 @@ class Backlog:
     oldest_age_ms: int | None = None  # None: the broker cannot tell
 
 
+TARGETS: Registry[Any] = Registry("target", TargetError)
+
+
 class Target(Described):
     """The system under test. A subclass declares its name (`type`), what it needs installed
     (`packages`: importable modules; `programs`: commands on PATH), the settings of the
     services it talks to, and how it submits, counts its backlog, starts a worker and purges."""
 
+    registry = TARGETS
     type: ClassVar[str] = ""
     help: ClassVar[str] = ""
     packages: ClassVar[tuple[str, ...]] = ()
@@ -135,7 +139,6 @@ class Target(Described):
                 "missing": cls.missing()}  # fmt: skip
 
 
-TARGETS: Registry[Any] = Registry("target", TargetError)
 DEFAULT = "lab"
 # Each target's module, imported when first asked for (each imports its framework lazily too).
 MODULES = {"lab": "lab.targets.lab", "celery": "lab.targets.celery",

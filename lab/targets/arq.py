@@ -40,7 +40,7 @@ from typing import Any
 from lab.config import Settings
 from lab.runtime.messages import Job
 from lab.runtime.stores import Stores
-from lab.targets import TARGETS, Backlog, Outcome, Status, Target
+from lab.targets import Backlog, Outcome, Status, Target
 from lab.targets.shim import job_of
 
 LAB_TASK = "run_lab_job"  # the arq function of lab's kinds (lab.targets.arq_app)
@@ -56,9 +56,7 @@ class Refused(ValueError):
     """This job cannot be enqueued as it is (its payload); the others can."""
 
 
-@TARGETS.add
-class Arq(Target):
-    type = "arq"
+class Arq(Target, type="arq"):
     help = (
         "arq (asyncio) workers with Redis as the broker: `arq lab.targets.arq_app.WorkerSettings`"
     )

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from lab.config import Settings
 from lab.runtime.messages import Job
 from lab.runtime.patience import brief
-from lab.targets import TARGETS, Backlog, Outcome, Status, Target, usertask
+from lab.targets import Backlog, Outcome, Status, Target, usertask
 
 HOME = Path(__file__).resolve().parents[2] / "targets" / "bullmq"  # lab's Node package
 WORKER = HOME / "worker.js"
@@ -82,9 +82,7 @@ def added(job: Job, settings: Settings, attempt_base: int = 0) -> dict[str, Any]
     return {"name": job.kind, "data": {"message": message_of(job), "lab": lab}, "opts": opts}
 
 
-@TARGETS.add
-class Bullmq(Target):
-    type = "bullmq"
+class Bullmq(Target, type="bullmq"):
     help = "BullMQ: jobs in Redis, run by a Node worker with LAB_CONCURRENCY slots"
     packages = ("bullmq",)
     programs = ("node",)

@@ -30,7 +30,7 @@ from typing import Any
 from lab.config import Settings
 from lab.runtime.messages import Job
 from lab.runtime.patience import brief
-from lab.targets import TARGETS, Backlog, Outcome, Target, usertask
+from lab.targets import Backlog, Outcome, Target, usertask
 
 log = logging.getLogger("lab.targets.celery")
 
@@ -72,9 +72,7 @@ def call(job: Job) -> tuple[str, list[Any], dict[str, Any]]:
     return TASK, [job.to_json().decode()], {}
 
 
-@TARGETS.add
-class Celery(Target):
-    type = "celery"
+class Celery(Target, type="celery"):
     help = "Celery 5 on RabbitMQ: one worker process each, a thread per slot"
     packages = ("celery",)
     services = ("amqp_url", "es_url")

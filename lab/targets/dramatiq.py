@@ -24,7 +24,7 @@ from typing import Any
 
 from lab.runtime.messages import Job
 from lab.runtime.patience import brief
-from lab.targets import TARGETS, Backlog, Outcome, Status, Target, usertask
+from lab.targets import Backlog, Outcome, Status, Target, usertask
 
 ACTOR = "lab_job"  # the actor that runs lab's kinds
 OPTION = "lab"  # the message option that carries lab's metadata
@@ -61,9 +61,7 @@ def make_broker(settings: Any, name: str) -> Any:
     return made
 
 
-@TARGETS.add
-class Dramatiq(Target):
-    type = "dramatiq"
+class Dramatiq(Target, type="dramatiq"):
     help = "Dramatiq 2 on RabbitMQ: lab's kinds or your actors, with publisher confirms"
     packages = ("dramatiq", "pika")
     services = ("amqp_url", "es_url")

@@ -9,12 +9,10 @@ from collections.abc import Sequence
 
 from lab.runtime import broker
 from lab.runtime.messages import Job
-from lab.targets import TARGETS, Backlog, Outcome, Target
+from lab.targets import Backlog, Outcome, Target
 
 
-@TARGETS.add
-class Lab(Target):
-    type = "lab"
+class Lab(Target, type="lab"):
     help = "lab's own pipeline: scheduler → RabbitMQ → lab worker → Elasticsearch"
     services = ("amqp_url", "redis_url", "es_url")
     extra = ""

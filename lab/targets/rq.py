@@ -26,7 +26,7 @@ from typing import Any
 
 from lab.runtime.messages import Job
 from lab.runtime.patience import brief
-from lab.targets import TARGETS, Backlog, Outcome, Status, Target, usertask
+from lab.targets import Backlog, Outcome, Status, Target, usertask
 
 RUN = "lab.targets.rq_app.run"  # the task that runs a lab kind's job
 ABANDONED = "lab.targets.rq_shim.abandoned"  # told when RQ gives up on a job a worker held
@@ -61,9 +61,7 @@ def epoch_ms(when: datetime | None) -> float:
     return when.timestamp() * 1000 if when is not None else 0.0
 
 
-@TARGETS.add
-class Rq(Target):
-    type = "rq"
+class Rq(Target, type="rq"):
     help = "RQ: jobs in Redis, run by `rq worker` one at a time per process (--workers N)"
     packages = ("rq",)
     services = ("redis_url", "es_url")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +19,21 @@ from lab.experiment.factors import FACTORS, Factor, RunField, Setting, level_fie
 from lab.experiment.plan import estimate_s, trials
 from lab.experiment.spec import Spec, SpecError
 from lab.runtime.fields import FieldError
-from lab.runtime.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {"name": "t", "repetitions": 2, "run": {"x": 100}}
 
 
 @pytest.fixture
-def register() -> Iterator[Callable[[type[Factor]], type[Factor]]]:
-    """`FACTORS.add` for this test only: every factor registered meanwhile goes after it."""
-    before = dict(FACTORS.kinds)
-    yield FACTORS.add
-    FACTORS.kinds.clear()
-    FACTORS.kinds.update(before)
+def register() -> Iterator[None]:
+    """Factors for this test only: every factor a class statement registers meanwhile goes
+    after it."""
+    with FACTORS.restored():
+        yield
 
 
 def test_a_factor_registered_in_a_test_runs_through_the_parser_and_a_plan(register) -> None:
-    @register
-    class AbortOnBreach(RunField):
-        type = "abortOnBreach"
+    class AbortOnBreach(RunField, type="abortOnBreach"):
         help = "whether the run stops at its first breached objective"
         level = level_field("boolean", "stop at a breach")
 
@@ -60,9 +56,7 @@ def test_a_factor_registered_in_a_test_runs_through_the_parser_and_a_plan(regist
 
 
 def test_a_condition_is_a_factor_that_applies_to_the_setup(register) -> None:
-    @register
-    class Repeat(Factor):
-        type = "faultRepeat"
+    class Repeat(Factor, type="faultRepeat"):
         help = "a fault preset, spelt another way (a family: `faultRepeat.<anything>`)"
         family = "faultRepeat."
         level = level_field("string", "a preset", choices=("none", "es-slow"))
@@ -96,10 +90,10 @@ def test_the_guides_worked_example_runs_as_written(register, monkeypatch) -> Non
     assert declared is not None
     monkeypatch.setitem(config.RANGES, "publish_window", (int(declared[2]), int(declared[3])))
     exec(guide_block('setting_factor("publishWindow"'), dict(vars(factors)))  # `register`s
-    # Its class written out is the same factor.
-    written: dict[str, Any] = {**vars(factors), "FACTORS": Registry("factor", FieldError)}
-    exec(guide_block("class PublishWindow"), written)
-    made, spelt = FACTORS.kinds["publishWindow"], written["PublishWindow"]
+    # Its class written out is the same factor, registered in its place.
+    made = FACTORS.kinds.pop("publishWindow")
+    exec(guide_block("class PublishWindow"), dict(vars(factors)))
+    spelt = FACTORS.kinds["publishWindow"]
     for part in ("type", "setting", "help", "level"):
         assert getattr(spelt, part) == getattr(made, part), part
     levels = re.search(r"publishWindow = (\[.*\])", guide_block("[factors]", "toml"))

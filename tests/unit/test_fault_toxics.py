@@ -141,18 +141,15 @@ async def _through(bodies: list[dict[str, Any]], data: bytes) -> tuple[bytes, by
 
 
 def test_a_toxic_whose_code_fails_closes_its_link_and_nothing_else() -> None:
-    @TOXICS.add
-    class Broken(Toxic):
-        type = "broken"
-        help = "fails on every chunk"
+    with TOXICS.restored():
 
-        async def apply(self, data: bytes, out: Send, flow: Flow) -> None:
-            raise RuntimeError("a bug in a toxic")
+        class Broken(Toxic, type="broken"):
+            help = "fails on every chunk"
 
-    try:
+            async def apply(self, data: bytes, out: Send, flow: Flow) -> None:
+                raise RuntimeError("a bug in a toxic")
+
         failed, after, _ = asyncio.run(_through([{"type": "broken"}], b"ping"))
-    finally:
-        TOXICS.kinds.pop("broken", None)
     assert failed == b"" and after == b"ping"  # closed, not hung; the proxy goes on
 
 

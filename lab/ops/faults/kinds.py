@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import random
 
-from lab.ops.faults.toxics import TOXICS, Ending, Flow, Send, Toxic, attribute
+from lab.ops.faults.toxics import Ending, Flow, Send, Toxic, attribute
 
 
-@TOXICS.add
-class Latency(Toxic):
-    type = "latency"
+class Latency(Toxic, type="latency"):
     help = "each chunk delayed by latency ± jitter"
     fields = (
         attribute("latency", "ms", "the delay added to each chunk"),
@@ -24,9 +22,7 @@ class Latency(Toxic):
         return (self.attributes["latency"] + random.uniform(-jitter, jitter)) / 1000
 
 
-@TOXICS.add
-class Bandwidth(Toxic):
-    type = "bandwidth"
+class Bandwidth(Toxic, type="bandwidth"):
     help = "data paced to the rate"
     fields = (attribute("rate", "KB/s", "the most that passes each second (0: no limit)"),)
 
@@ -35,9 +31,7 @@ class Bandwidth(Toxic):
         return size / (rate * 1024) if rate > 0 else 0.0
 
 
-@TOXICS.add
-class SlowClose(Toxic):
-    type = "slow_close"
+class SlowClose(Toxic, type="slow_close"):
     help = "the close held back"
     fields = (attribute("delay", "ms", "how long a close waits before it is passed on"),)
 
@@ -45,9 +39,7 @@ class SlowClose(Toxic):
         return self.attributes["delay"] / 1000
 
 
-@TOXICS.add
-class Timeout(Toxic):
-    type = "timeout"
+class Timeout(Toxic, type="timeout"):
     help = ("nothing gets through; closed after the timeout (0: silence until removed, "
             "a blackhole)")  # fmt: skip
     fields = (attribute("timeout", "ms", "how long the link lives with it (0: until removed)"),)
@@ -60,9 +52,7 @@ class Timeout(Toxic):
         return "close" if limit and held_s * 1000 >= limit else None
 
 
-@TOXICS.add
-class ResetPeer(Toxic):
-    type = "reset_peer"
+class ResetPeer(Toxic, type="reset_peer"):
     help = "the connection reset (RST) after the timeout"
     fields = (attribute("timeout", "ms", "how long the link lives before it is reset"),)
 
@@ -70,9 +60,7 @@ class ResetPeer(Toxic):
         return "reset" if held_s * 1000 >= self.attributes["timeout"] else None
 
 
-@TOXICS.add
-class Slicer(Toxic):
-    type = "slicer"
+class Slicer(Toxic, type="slicer"):
     help = "data cut into small writes"
     fields = (
         attribute("average_size", "bytes", "the size of a piece on average (0: not cut)"),
@@ -94,9 +82,7 @@ class Slicer(Toxic):
                 await asyncio.sleep(self.attributes["delay"] / 1_000_000)
 
 
-@TOXICS.add
-class LimitData(Toxic):
-    type = "limit_data"
+class LimitData(Toxic, type="limit_data"):
     help = "closed once that many bytes went through"
     fields = (attribute("bytes", "bytes", "what passes before the link is closed"),)
 

@@ -53,10 +53,14 @@ def attribute(name: str, unit: str, help: str, high: int = MAX_ATTRIBUTE) -> Fie
     return Field(name, "integer", help, default=0, low=0, high=high, unit=unit)
 
 
+TOXICS: Registry[Toxic] = Registry("toxic", refused)
+
+
 class Toxic(Described):
     """One toxic on a proxy. A type is a subclass with its `type`, `help` and attributes
     (`fields`), overriding the hooks it needs; the defaults pass every byte on at once."""
 
+    registry = TOXICS
     fields: ClassVar[tuple[Field, ...]] = ()
 
     def __init__(self, name: str, stream: str = "downstream", toxicity: float = 1.0,
@@ -117,9 +121,6 @@ class Toxic(Described):
                                    else given)  # fmt: skip
         toxicity = _toxicity(body["toxicity"]) if "toxicity" in body else self.toxicity
         self.attributes, self.toxicity = attributes, toxicity
-
-
-TOXICS: Registry[Toxic] = Registry("toxic", refused)
 
 
 def chain(toxics: list[Toxic], out: Send, flow: Flow) -> Send:

@@ -55,7 +55,7 @@ class Shape(Described):
     A registered shape also says how it is built from its checked fields (`of`) and how it reads
     in one line (`text`)."""
 
-    type: ClassVar[str] = ""
+    registry = SHAPES
     # (attribute, its JSON field) of each attribute declared with `json_field`, in order
     declared: ClassVar[tuple[tuple[str, Field], ...]] = ()
 

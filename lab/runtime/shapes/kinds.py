@@ -18,7 +18,6 @@ from lab.runtime.shapes.base import (
     MAX_SECONDS,
     MAX_STEPS,
     MAX_TRACE,
-    SHAPES,
     Shape,
     json_field,
     rate_field,
@@ -27,13 +26,10 @@ from lab.runtime.shapes.base import (
 from lab.runtime.shapes.poisson import Arrivals
 
 
-@SHAPES.add
 @dataclass(frozen=True)
-class Constant(Shape):
+class Constant(Shape, type="constant", short="constant:{y}"):
+    help = "the same rate all along"
     y: float = json_field(rate_field("y", "jobs per minute"))
-    type: ClassVar[str] = "constant"
-    help: ClassVar[str] = "the same rate all along"
-    short: ClassVar[str] = "constant:{y}"
 
     @classmethod
     def text(cls, spec: dict[str, Any]) -> str:
@@ -46,15 +42,12 @@ class Constant(Shape):
         return self.y / 60 * max(t, 0.0)
 
 
-@SHAPES.add
 @dataclass(frozen=True)
-class Ramp(Shape):
+class Ramp(Shape, type="ramp", short="ramp:{from}..{to}:{seconds}s"):
+    help = "from one rate to another in a straight line, then the last"
     start: float = json_field(rate_field("from", "jobs per minute at the start"))
     end: float = json_field(rate_field("to", "jobs per minute at the end"))
     seconds: float = json_field(seconds_field("seconds", "how long the ramp lasts"))
-    type: ClassVar[str] = "ramp"
-    help: ClassVar[str] = "from one rate to another in a straight line, then the last"
-    short: ClassVar[str] = "ramp:{from}..{to}:{seconds}s"
 
     @classmethod
     def text(cls, spec: dict[str, Any]) -> str:
@@ -104,16 +97,13 @@ STEP = Field("", "object", "one step", fields=(seconds_field("seconds", "how lon
                                                rate_field("y", "jobs per minute")))  # fmt: skip
 
 
-@SHAPES.add
 @dataclass(frozen=True)
-class Steps(Piecewise):
-    type: ClassVar[str] = "steps"
-    help: ClassVar[str] = "constant rates one after another, the last one held"
+class Steps(Piecewise, type="steps", short="steps:{seconds}s@{y},..."):
+    help = "constant rates one after another, the last one held"
     fields: ClassVar[tuple[Field, ...]] = (
         Field("steps", "list", "the steps, in order", required=True, min_length=1,
               max_length=MAX_STEPS, each=STEP),
     )  # fmt: skip
-    short: ClassVar[str] = "steps:{seconds}s@{y},..."
 
     @classmethod
     def of(cls, values: dict[str, Any], seed: int) -> Shape:
@@ -140,18 +130,15 @@ class Steps(Piecewise):
         return {"type": "steps", "steps": [{"seconds": s, "y": y} for s, y in self.pieces]}
 
 
-@SHAPES.add
 @dataclass(frozen=True)
-class Spike(Piecewise):
+class Spike(Piecewise, type="spike", short="spike:{base}..{peak}@{at}s+{seconds}s"):
+    help = "a base rate, a peak for a while, then the base again"
     # Defaults only because `pieces` (made from them by `of`) comes first.
     base: float = json_field(rate_field("base", "jobs per minute before and after"), default=0.0)
     peak: float = json_field(rate_field("peak", "jobs per minute during the spike"), default=0.0)
     at: float = json_field(Field("at", "number", "when the spike starts", low=0, high=MAX_SECONDS,
                                  required=True, unit="s"), default=0.0)  # fmt: skip
     seconds: float = json_field(seconds_field("seconds", "how long the spike lasts"), default=0.0)
-    type: ClassVar[str] = "spike"
-    help: ClassVar[str] = "a base rate, a peak for a while, then the base again"
-    short: ClassVar[str] = "spike:{base}..{peak}@{at}s+{seconds}s"
 
     @classmethod
     def of(cls, values: dict[str, Any], seed: int) -> Shape:
@@ -165,15 +152,12 @@ class Spike(Piecewise):
                 f"for {spec['seconds']:g} s")  # fmt: skip
 
 
-@SHAPES.add
 @dataclass(frozen=True)
-class Sine(Shape):
+class Sine(Shape, type="sine", short="sine:{min}..{max}/{period}s"):
+    help = "a rate that swings between a low and a high"
     low: float = json_field(rate_field("min", "jobs per minute at the bottom"))
     high: float = json_field(rate_field("max", "jobs per minute at the top"))
     period: float = json_field(seconds_field("period", "seconds from one top to the next", low=1.0))
-    type: ClassVar[str] = "sine"
-    help: ClassVar[str] = "a rate that swings between a low and a high"
-    short: ClassVar[str] = "sine:{min}..{max}/{period}s"
 
     @classmethod
     def check(cls, values: dict[str, Any], path: str) -> None:
@@ -195,19 +179,16 @@ class Sine(Shape):
         return (mid * t + amp / w * (1 - math.cos(w * t))) / 60
 
 
-@SHAPES.add
 @dataclass(frozen=True)
-class Trace(Shape):
+class Trace(Shape, type="trace"):
+    help = "jobs in each second, replayed (`@FILE`: a CSV, one count a line)"
     per_second: tuple[int, ...]
     _prefix: list[int] = field(default_factory=list, init=False, compare=False, repr=False)
-    type: ClassVar[str] = "trace"
-    help: ClassVar[str] = "jobs in each second, replayed (`@FILE`: a CSV, one count a line)"
     fields: ClassVar[tuple[Field, ...]] = (
         Field("perSecond", "list", "jobs in each second", required=True, min_length=1,
               max_length=MAX_TRACE,
               each=Field("", "integer", "jobs in the second", low=0, high=MAX_PER_SECOND)),
     )  # fmt: skip
-    short: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
         total = 0
@@ -244,16 +225,13 @@ class Trace(Shape):
         return {"type": "trace", "perSecond": list(self.per_second)}
 
 
-@SHAPES.add
-class Poisson(Shape):
+class Poisson(Shape, type="poisson", short="poisson:{y}"):
     """Arrivals at random (a Poisson process of mean rate y), seeded by the run's seed: any
     second's count and arrivals are known at once (`poisson.Arrivals`), and the same seed gives
     the same schedule."""
 
-    type: ClassVar[str] = "poisson"
-    help: ClassVar[str] = "random arrivals at a mean rate, seeded"
+    help = "random arrivals at a mean rate, seeded"
     fields: ClassVar[tuple[Field, ...]] = (rate_field("y", "mean jobs per minute"),)
-    short: ClassVar[str] = "poisson:{y}"
 
     def __init__(self, y: float, seed: int):
         self.y, self.seed = y, seed
