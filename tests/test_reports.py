@@ -330,7 +330,9 @@ def test_resilience_on_celery(settings: Settings, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_degraded_on_rq(settings: Settings, tmp_path: Path) -> None:
     """RQ behind the fault proxy: the RabbitMQ faults skipped (its broker is Redis), saying why."""
-    summary = lab_report(settings, tmp_path, "degraded", TARGET="rq", X=700, Y=600,
+    # Released at 10 a second for 50 s: its five faults are over by about 35 s (holds of 18 s,
+    # baselines of 10 s, recoveries), and each is judged by jobs that flow after its heal.
+    summary = lab_report(settings, tmp_path, "degraded", TARGET="rq", X=500, Y=600,
                          BASELINE_SECONDS=2, FAULT_SECONDS=3, REDIS_BLACKHOLE_SECONDS=4,
                          ES_PARTITION_SECONDS=4, DEADLINE_S=2, FREEZE_SECONDS=4,
                          STATUS_WITHIN_MS=3000)  # fmt: skip
@@ -339,7 +341,7 @@ def test_degraded_on_rq(settings: Settings, tmp_path: Path) -> None:
     assert [s["fault"] for s in figures["skipped"][:2]] == [
         "RabbitMQ capped at 64 KB/s", "RabbitMQ connections reset 1 s after they open"]  # fmt: skip
     assert all("broker is Redis" in s["why"] for s in figures["skipped"][:2])
-    assert_accounted(figures, 700)
+    assert_accounted(figures, 500)
 
 
 @pytest.mark.slow
@@ -351,36 +353,6 @@ def test_scaleout_on_arq(settings: Settings, tmp_path: Path) -> None:
     figures = summary["figures"]
     assert figures["target"] == "arq"
     assert all(r["verdict"]["clean"] and r["jobs"] == 300 for r in figures["fast"])
-
-
-@pytest.mark.slow
-def test_targets_report(settings: Settings, tmp_path: Path) -> None:
-    """The same seeded run and kill -9 on every target: each one's row with its verdict (or the
-    reason it was skipped), lab's clean; what the others lost is theirs to show, not a failure."""
-    from lab import targets
-
-    x = 300
-    ramp = {"type": "ramp", "from": 1200, "to": 6000, "seconds": 5}  # 300 jobs in 5 s
-    # Each target is drained after 10 s with no job ending (20 in the full report): arq, whose
-    # job timeout is 2 s here, runs a killed worker's jobs again 12 s after it took them, so
-    # some may count lost; what is judged here is that every job is accounted for.
-    summary = lab_report(settings, tmp_path, "targets", X=x, SHAPE=ramp, KILL_AT=0.5,
-                         QUIET_SECONDS=10, ARQ_JOB_TIMEOUT_S=2)  # fmt: skip
-    figures, notes = summary["figures"]["targets"], summary["figures"]["notes"]
-    for name in targets.names():
-        if targets.describe(name)["missing"]:
-            assert notes[name].startswith("skipped: ") and name not in figures, notes
-            continue
-        row = figures[name]
-        assert name not in notes and row["killedAt"] is not None, (notes, row)
-        verdict = [row[k] for k in ("lost", "duplicated", "executedMoreThanOnce", "unexpected")]
-        assert all(isinstance(v, int) for v in verdict), row
-        ended = row["processed"] + row["failed"] + row["uncountedEffects"]
-        assert ended + row["lost"] + row["indeterminateUnfinished"] == x, row
-        assert row["endToEnd"]["p99Ms"] and row["jobsPerSecond"], row
-    lab = figures["lab"]
-    assert (lab["lost"], lab["duplicated"], lab["processed"] + lab["failed"]) == (0, 0, x)
-    assert next(iter(summary["headline"])).startswith("delivery")
 
 
 @pytest.mark.slow
