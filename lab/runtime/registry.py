@@ -13,8 +13,8 @@ per registry is in `docs/guides/extending.md`).
         help = "the same rate all along"
         fields = (Field("y", "number", "jobs per minute", low=0.1, high=6e7, required=True),)
 
-A class names itself in its class statement, and that registers it: there is no list to keep
-beside the classes, and no class that says its name without being found by it.
+A class names itself in its class statement, and that registers it: a class with a name is
+always found by it, and there is no list to keep beside the classes.
 
 Pure: no I/O.
 """
@@ -34,7 +34,7 @@ class Described:
     key); `short` is its command-line form, `{field}` standing for a number (`{field}s` for a
     number of seconds is written as is: `ramp:{from}..{to}:{seconds}s`). Both are given in the
     class statement (`class Ramp(Shape, type="ramp", short=...)`), which registers the class in
-    `registry`, its noun's (a base without a `type` registers nothing)."""
+    the `registry` its base names (a class without a `type`, such as a base, is not registered)."""
 
     registry: ClassVar[Registry[Any] | None] = None
     type: ClassVar[str] = ""
