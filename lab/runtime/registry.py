@@ -102,8 +102,13 @@ class Registry(Generic[T]):
 
     def add(self, cls: type[T]) -> type[T]:
         """Register `cls`: its class statement does, by naming its `type`."""
-        if not cls.type or cls.type in self.kinds:
-            raise ValueError(f"{self.noun} {cls.type!r}: a type name of its own is needed")
+        if not cls.type:
+            raise ValueError(f"{cls.__qualname__}: a {self.noun} needs a type name (`type=`)")
+        taken = self.kinds.get(cls.type)
+        if taken is not None:
+            raise ValueError(f"{self.noun} {cls.type!r} of {cls.__module__}.{cls.__qualname__} "
+                             f"is taken by {taken.__module__}.{taken.__qualname__}: "
+                             "each needs a type name of its own")  # fmt: skip
         self.kinds[cls.type] = cls
         return cls
 
