@@ -130,8 +130,10 @@ def guide_python(guide: str, section: str) -> str:
 @contextmanager
 def registered(code: str, module: ModuleType, registry: Any, name: str) -> Iterator[Any]:
     """A guide's class, run as if it were written in `module` (its names, its imports), in
-    `registry` while the block lasts."""
+    `registry` while the block lasts: in place of a class of that name the module has already
+    (someone who followed the guide to the letter), which is back after the block."""
     with registry.restored():
+        registry.kinds.pop(name, None)
         exec(code, dict(vars(module)))  # noqa: S102 - our own docs, to prove they work
         yield registry.kinds[name]
 
