@@ -61,12 +61,13 @@ def test_the_search_finds_the_knee_of_five_slots_of_100_ms(
     assert low is not None and high is not None, f"{found.answer}\n{shown}"
     assert high <= low * 1.1 + 1e-9, shown
     # What the pipeline did at most in any step: the search neither claims more than that (the
-    # low end held, so it was achieved) nor breaks well below it (a probe above the lowest that
-    # broke achieving more would mean objectives that broke before the pipeline did). What the
-    # pipeline can do moves with the machine's load from one probe to the next: on CI it
-    # achieved 49.1 jobs/s at the probe of 50 and broke at 45.85 a minute later, hence 15 %.
+    # low end held, so at least 95 % of it was achieved: `throughput>0.95`; 48.5 jobs/s at the
+    # probe of 50 once) nor breaks well below it (a probe above the lowest that broke achieving
+    # more would mean objectives that broke before the pipeline did). What the pipeline can do
+    # moves with the machine's load from one probe to the next: on CI it achieved 49.1 jobs/s at
+    # the probe of 50 and broke at 45.85 a minute later, hence 15 %.
     achieved = float(probes["achievedPerSecond"].max())
-    assert low <= achieved * 1.03 and achieved <= high * 1.15, (
+    assert 0.95 * low <= achieved * 1.03 and achieved <= high * 1.15, (
         f"{achieved} vs {low}–{high}\n{shown}"
     )
     print(f"found {low}–{high} jobs/s; achieved at most {achieved}; nominal 50")
