@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import types
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -26,7 +25,7 @@ from lab.experiment import tomlfile
 from lab.ops.faults import presets
 from lab.runtime import messages, shapes
 from lab.runtime.fields import PYTHON_TYPES, Field, FieldError, FieldType
-from lab.runtime.registry import Described, Registry
+from lab.runtime.registry import Described, Registry, declare
 from lab.runtime.stores.runs import MAX_JOBS
 
 PROCEDURES = ("run", "throughput", "capacity")
@@ -263,8 +262,7 @@ def setting_factor(name: str, setting: str, help: str, noun: str) -> type[Settin
     class, registered (the class statement, written out, is in docs/guides/extending.md)."""
     level = setting_level(setting, noun)
     attributes = {"setting": setting, "help": help, "level": level}
-    return types.new_class(name[:1].upper() + name[1:], (Setting,), {"type": name},
-                           lambda namespace: namespace.update(attributes))  # fmt: skip
+    return declare(Setting, name[:1].upper() + name[1:], name, attributes)
 
 
 setting_factor("concurrency", "concurrency", "job threads of each worker (`LAB_CONCURRENCY`)",

@@ -22,11 +22,10 @@ Pure: no I/O.
 from __future__ import annotations
 
 import re
-import types
 from typing import Any, ClassVar
 
 from lab.runtime.fields import Field, FieldError
-from lab.runtime.registry import Described, Registry
+from lab.runtime.registry import Described, Registry, declare
 
 LABEL = re.compile(r"\[[^\]]*\]")  # a list item's label in a path: `faults[kill]`
 
@@ -98,8 +97,7 @@ def figure(name: str, better: str | None, help: str, *, unit: str = "", relative
     attributes = {"help": help, "better": better, "unit": unit, "relative": relative,
                   "absolute": absolute,
                   "fields": (Field("value", "number", help, low=0, unit=unit),)}  # fmt: skip
-    return types.new_class(f"Figure[{name}]", (Figure,), {"type": name},
-                           lambda namespace: namespace.update(attributes))  # fmt: skip
+    return declare(Figure, f"Figure[{name}]", name, attributes)
 
 
 # --- exact: one more is a regression -------------------------------------------------------------

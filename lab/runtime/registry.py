@@ -22,9 +22,10 @@ Pure: no I/O.
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from lab.runtime.fields import NUMBER, Field, FieldError, number_of, read_fields, shown
 
@@ -183,6 +184,14 @@ class Registry(Generic[T]):
              "fields": [f.describe() for f in cls.fields]}
             for cls in self.kinds.values()
         ]  # fmt: skip
+
+
+def declare(base: type[T], class_name: str, name: str, attributes: dict[str, Any]) -> type[T]:
+    """A subclass of `base` made by code rather than written out (a figure's one-line
+    declaration, a process setting's factor), registered as its class statement would be."""
+    made = types.new_class(class_name, (base,), {"type": name},
+                           lambda namespace: namespace.update(attributes))  # fmt: skip
+    return cast("type[T]", made)
 
 
 def _cell(field: Field) -> str:
