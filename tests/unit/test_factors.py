@@ -25,14 +25,14 @@ BASE = {"name": "t", "repetitions": 2, "run": {"x": 100}}
 
 
 @pytest.fixture
-def register() -> Iterator[None]:
+def own_factors() -> Iterator[None]:
     """Factors for this test only: every factor a class statement registers meanwhile goes
     after it."""
     with FACTORS.restored():
         yield
 
 
-def test_a_factor_registered_in_a_test_runs_through_the_parser_and_a_plan(register) -> None:
+def test_a_factor_registered_in_a_test_runs_through_the_parser_and_a_plan(own_factors) -> None:
     class AbortOnBreach(RunField, type="abortOnBreach"):
         help = "whether the run stops at its first breached objective"
         level = level_field("boolean", "stop at a breach")
@@ -55,7 +55,7 @@ def test_a_factor_registered_in_a_test_runs_through_the_parser_and_a_plan(regist
     )
 
 
-def test_a_condition_is_a_factor_that_applies_to_the_setup(register) -> None:
+def test_a_condition_is_a_factor_that_applies_to_the_setup(own_factors) -> None:
     class Repeat(Factor, type="faultRepeat"):
         help = "a fault preset, spelt another way (a family: `faultRepeat.<anything>`)"
         family = "faultRepeat."
@@ -83,14 +83,14 @@ def guide_block(containing: str, language: str = "python") -> str:
     return block
 
 
-def test_the_guides_worked_example_runs_as_written(register, monkeypatch) -> None:
-    # `register`: the guide's factor is registered for this test only.
+def test_the_guides_worked_example_runs_as_written(own_factors, monkeypatch) -> None:
+    # `own_factors`: the guide's factor is registered for this test only.
     # The guide's first step: the setting's range on `Settings` (here, for this test only).
     declared = re.search(r"bounded\((\d+), (\d+), ([\d_]+)\)", guide_block("publish_window: int"))
     assert declared is not None
     monkeypatch.setitem(config.RANGES, "publish_window", (int(declared[2]), int(declared[3])))
     FACTORS.kinds.pop("publishWindow", None)  # in case factors.py has it, as the guide says
-    exec(guide_block('setting_factor("publishWindow"'), dict(vars(factors)))  # `register`s
+    exec(guide_block('setting_factor("publishWindow"'), dict(vars(factors)))  # registers it
     # Its class written out is the same factor, registered in its place.
     made = FACTORS.kinds.pop("publishWindow")
     exec(guide_block("class PublishWindow"), dict(vars(factors)))
