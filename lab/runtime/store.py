@@ -5,8 +5,8 @@ and a real Elasticsearch 8 behave the same. Indexing by `_id` makes every write 
 redelivered or republished job overwrites its own document instead of adding one.
 
 The client is imported when a `Store` is first made, not with this module: it is half of a `lab`
-process's start (0.5 s of CPU with the serializers it loads), and the scheduler and most CLI
-commands never talk to Elasticsearch.
+process's start, and the scheduler and most CLI commands never talk to Elasticsearch. It is
+imported without pyarrow (`import_client`).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ BULK_ANSWER = "errors,items.*.status,items.*.error"  # of a bulk write, what the
 def _encoder() -> Callable[[Any], str]:
     """As the client's serializer encodes (dates, UUIDs, decimals by its `default`), in one
     call."""
+    import_client()
     from elasticsearch.serializer import JsonSerializer
 
     return json.JSONEncoder(
@@ -77,9 +78,25 @@ def client_errors() -> tuple[type[Exception], ...]:
 
 
 def import_client() -> None:
-    """Import the client now: for a process that will run jobs under someone else's timeout (a
-    framework's worker), so its first jobs do not wait on the import."""
-    import elasticsearch  # noqa: F401
+    """Import the client, without the pyarrow it would load. Called early by a process that
+    will run jobs under someone else's timeout (a framework's worker), so its first jobs do not
+    wait on the import.
+
+    The client imports pyarrow, when installed, for an Arrow serializer lab never asks for, and
+    pyarrow imports numpy: 43 MB and 0.3 s more in every worker and API process, and a heap that
+    its interpreter then takes seconds to tear down on a busy machine. While the client loads,
+    pyarrow reads as absent (the import system's own `None` entry); after, anything may import
+    it as usual. A process that already has pyarrow keeps it."""
+    if "elasticsearch" in sys.modules:
+        return
+    hidden = "pyarrow" not in sys.modules
+    if hidden:
+        sys.modules["pyarrow"] = None  # type: ignore[assignment]
+    try:
+        import elasticsearch  # noqa: F401
+    finally:
+        if hidden and sys.modules.get("pyarrow", 0) is None:
+            del sys.modules["pyarrow"]
 
 
 @dataclass
@@ -90,6 +107,7 @@ class BulkResult:
 
 class Store:
     def __init__(self, settings: Settings, timeout_s: float | None = None):
+        import_client()
         from elasticsearch import Elasticsearch
 
         self.index = settings.es_index

@@ -59,3 +59,22 @@ def test_every_runtime_module_imports_without_any_extra() -> None:
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+CLIENT = """
+import sys
+from lab.config import Settings
+from lab.runtime.store import Store
+Store(Settings())
+loaded = sorted({"pyarrow", "numpy", "pandas"} & set(sys.modules))
+import pyarrow
+print(loaded, pyarrow.__name__)
+"""
+
+
+def test_the_elasticsearch_client_comes_without_the_pyarrow_it_would_load() -> None:
+    """Installed (the experiment extra), pyarrow would be loaded by the client in every worker
+    and API process, numpy with it; it stays importable by whatever asks for it after."""
+    done = subprocess.run([sys.executable, "-c", CLIENT], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.split() == ["[]", "pyarrow"], done.stderr[-3000:]
