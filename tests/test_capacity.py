@@ -23,6 +23,7 @@ import redis
 
 import lab.capacity
 from lab.config import Settings
+from lab.ops.supervisor import Supervisor
 
 from .helpers import kill_when, wait_until
 from .test_experiments import left_over, queue_exists
@@ -43,6 +44,14 @@ def argv(folder: Path, *more: str) -> list[str]:
 def environment(settings: Settings) -> dict[str, str]:
     # A small prefetch: what a purge removes is what waits in the broker, not in a worker's hand.
     return {**os.environ, **settings.as_env(), "LAB_PREFETCH": "10"}
+
+
+def still_running(settings: Settings, prefix: str) -> str:
+    """Which of a search's processes still run, and the end of each one's log."""
+    supervisor = Supervisor(settings.with_overrides(prefix=prefix))
+    running = [c for c in supervisor.status() if c["running"]]
+    return "\n".join(f"{c['name']} (pid {c['pid']}):\n{supervisor.tail(c['name'], 30)}"
+                     for c in running)  # fmt: skip
 
 
 def test_the_search_finds_the_knee_of_five_slots_of_100_ms(
@@ -106,7 +115,8 @@ def test_a_search_killed_mid_probe_resumes_from_the_probes_in_its_folder(
     kill_when(search, second_probe_running, 120, "the first probe's row, the second running")
     interrupted = json.loads((folder / "running.json").read_text())
     wait_until(lambda: not any(c["running"] for c in left_over(settings, interrupted["prefix"])),
-               30, "the killed search's processes to end")  # fmt: skip
+               30, "the killed search's processes to end",
+               lambda: still_running(settings, interrupted["prefix"]))  # fmt: skip
 
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "--resume" in again.stderr
