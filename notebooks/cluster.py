@@ -228,7 +228,7 @@ for f in faults:
     headline[f"recovery: {f['fault']}"] = f"{f['recoverySeconds']} s (lowest {f['lowestJobsPerSecond']} jobs/s)"
 headline["throughput"] = f"{throughput['whole']:,} jobs/s on {NODES} nodes with faults" + (
     f"; {single['jobsPerSecond']:,} on one node, classic" if single else "")
-add_job_time(settings, {"3 nodes": run_id}, figures, headline, verdicts)
+add_job_time(settings, {"3 nodes": run_id}, figures, headline, verdicts, outages=True)
 save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=fig)
 verdicts
 

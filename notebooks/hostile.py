@@ -283,7 +283,7 @@ headline = {"hostile requests answered 5xx": f"{len(server_errors)} of {len(answ
             "worker restarts": restarts, "lost": f"{X - distinct:,} of {X:,}", "duplicates": documents - distinct}
 for o in outages:
     headline[f"{o['service']} away: work resumed"] = f"{o['resumedAfterBackSeconds']} s after it was back"
-add_job_time(settings, {"run": run_id}, figures, headline, verdicts)
+add_job_time(settings, {"run": run_id}, figures, headline, verdicts, outages=True)
 save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=fig)
 verdicts
 

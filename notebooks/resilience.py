@@ -222,7 +222,7 @@ if TARGET != "lab":
 for f in faults:
     headline[f"recovery: {f['fault']}"] = f"{f['recoverySeconds']} s"
 headline["GET /status during the drill"] = f"p95 {latency['p95Ms']} ms"
-add_job_time(settings, {"run": run_id}, figures, headline, verdicts)
+add_job_time(settings, {"run": run_id}, figures, headline, verdicts, outages=True)
 save_summary(SUMMARY_PATH, figures, verdicts, headline, chart=chart)
 verdicts
 

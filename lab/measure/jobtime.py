@@ -32,8 +32,11 @@ from lab.runtime.stores import Stores
 # L ÷ λW within [1 − LITTLE_BELOW, 1 + LITTLE_ABOVE]. The timeline counts a job released when
 # the scheduler is granted it, its own clock starts when it is published: a publish held up by an
 # outage (the drills make them) is time in the system that W does not see, so outages can only
-# raise the ratio. Runs without outages agree within a few %; through the hostile drill's broker
-# outage 8 to 19 % above were measured, through the cluster drill's node kills 26 %.
+# raise the ratio, by as much as the outage lasted. Runs without outages agree within a few %;
+# through the hostile drill's broker outage 8 to 19 % above were measured, through the cluster
+# drill's node kills 26 %, and 94 % where a node's restart took 5.5 s on a slow machine. A run
+# with outages (`outages=True`) is held to the lower bound only: below it, a job was lost or
+# counted twice by the measuring, whatever the outages did.
 LITTLE_BELOW = 0.15
 LITTLE_ABOVE = 0.35
 LITTLE_MIN_SECONDS = 20  # shorter runs: start-up and the last stragglers weigh too much
@@ -120,12 +123,15 @@ def observe(settings: Settings, run_id: str) -> Observed:
 
 
 def job_time(
-    settings: Settings, run_ids: dict[str, str | Observed], verdicts: Verdicts | None = None
+    settings: Settings,
+    run_ids: dict[str, str | Observed],
+    verdicts: Verdicts | None = None,
+    outages: bool = False,
 ) -> dict[str, Any]:
     """For each run (label → run id, or what `observe` took of it): its latency quantiles (ms)
-    and Little's law; with `verdicts`, a check per settled run. Draws the end-to-end CDFs and
-    shows the quantiles as a table when run in a notebook; returns the figures for the
-    summary."""
+    and Little's law; with `verdicts`, a check per settled run (`outages`: the drill held its
+    publishes up, so only the lower bound is judged). Draws the end-to-end CDFs and shows the
+    quantiles as a table when run in a notebook; returns the figures for the summary."""
     import matplotlib.pyplot as plt
     import pandas as pd
 
@@ -146,10 +152,13 @@ def job_time(
         if cdf:
             ax.step([ms for ms, _ in cdf], [share for _, share in cdf], where="post", label=label)
         if verdicts is not None and law["judged"]:
+            high = float("inf") if outages else 1 + LITTLE_ABOVE
             verdicts.check(
                 f"{label}: Little's law (jobs in system = throughput × mean end to end)",
-                1 - LITTLE_BELOW <= law["ratio"] <= 1 + LITTLE_ABOVE,
-                f"L ÷ λW from {1 - LITTLE_BELOW:g} to {1 + LITTLE_ABOVE:g} (outages only raise it)",
+                1 - LITTLE_BELOW <= law["ratio"] <= high,
+                f"L ÷ λW at least {1 - LITTLE_BELOW:g} (its outages raise it)"
+                if outages
+                else f"L ÷ λW from {1 - LITTLE_BELOW:g} to {high:g} (outages only raise it)",
                 f"L {law['inSystem']:,.1f} jobs, λW {law['throughputPerSecond']:,.1f}/s × "
                 f"{law['meanEndToEndMs'] / 1000:,.3f} s: ratio {law['ratio']:.3f}",
             )
@@ -173,11 +182,12 @@ def add_job_time(
     headline: dict[str, Any],
     verdicts: Verdicts | None = None,
     label_prefix: str = "",
+    outages: bool = False,
 ) -> dict[str, Any]:
     """What every drill adds to its summary: `job_time` of its runs as `figures["jobTime"]`,
     and each run's end-to-end p50 and p99 as a headline line (`<prefix><label>: end to end`;
     a run that counted no job has none). Returns the job times."""
-    figures["jobTime"] = times = job_time(settings, run_ids, verdicts)
+    figures["jobTime"] = times = job_time(settings, run_ids, verdicts, outages)
     for label, entry in times.items():
         end = entry["endToEnd"]
         if end["count"]:

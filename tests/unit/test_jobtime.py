@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from lab.measure.jobtime import time_in_system
-from lab.runtime import history
+from lab.config import Settings
+from lab.measure.drill import Verdicts
+from lab.measure.jobtime import Observed, job_time, time_in_system
+from lab.runtime import history, latency
 
 
 def point(t: int, released: int = 0, processed: int = 0, failed: int = 0, **ms: int) -> dict:
@@ -40,3 +42,20 @@ def test_the_timeline_reads_in_second_times_from_the_run_s_hash() -> None:
         {"t": 101, "released": 0, "processed": 3, "failed": 0, "processedMs": 60},
     ]
     assert time_in_system(points) == pytest.approx(3 * (1.02 - 0.5))
+
+
+@pytest.mark.parametrize(
+    ("ratio", "outages", "passed"),
+    [(1.1, False, True), (1.9, False, False), (1.9, True, True), (0.8, True, False)],
+)
+def test_a_drill_with_outages_is_held_to_little_s_lower_bound_only(
+    ratio: float, outages: bool, passed: bool
+) -> None:
+    """An outage holds publishes up for as long as it lasts, time W does not see; a ratio below
+    the bound is a job lost or counted twice by the measuring, outages or not."""
+    law = {"judged": True, "ratio": ratio, "inSystem": ratio, "throughputPerSecond": 1.0,
+           "meanEndToEndMs": 1000.0}  # fmt: skip
+    found = {metric: latency.Histogram({100: 1}) for metric in latency.METRICS}
+    verdicts = Verdicts()
+    job_time(Settings(), {"run": Observed("r", found, law)}, verdicts, outages=outages)
+    assert [row["passed"] for row in verdicts.rows] == [passed]
