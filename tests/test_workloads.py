@@ -23,6 +23,8 @@ from lab.wait import wait_until
 from tests.helpers import assert_exactly_once, settle
 from workers import synthetic
 
+LATE_TICK_S = 0.25  # how late a scheduler tick may come on a slow, shared machine
+
 
 def start(lab: Supervisor, workers: int = 1, concurrency: int = 5) -> LabClient:
     lab.up(workers=workers, worker_args=["--concurrency", str(concurrency)])
@@ -52,7 +54,12 @@ def test_a_ramp_run_releases_as_its_integral_says(lab: Supervisor, settings: Set
         if end <= 0 or total >= x or point.get("forgiven") or point.get("backpressure"):
             continue
         expected = 1 + math.floor(shape.count(end))
-        assert abs(total - expected) <= max(2, 0.01 * expected), (point, total, expected)
+        # Never ahead of the integral; behind it only by what a tick that came late on a busy
+        # machine explains (the next tick catches up, or forgives the lag and marks the second).
+        # Once, on a machine at half its speed, a second ended 12 jobs (0.17 s) behind.
+        due_before = 1 + math.floor(shape.count(max(0.0, end - LATE_TICK_S)))
+        slack = max(2, 0.01 * expected)
+        assert due_before - slack <= total <= expected + slack, (point, total, expected)
         checked += 1
     assert checked >= 10, points
 
