@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rich.console import Console
-
 from lab.cli.arguments import positive_float, positive_int
 from lab.cli.runs import watch_run
-from lab.cli.terminal import DataTable, console, say
+from lab.cli.terminal import DataTable, console, out, say
 from lab.client import LabClient
 from lab.config import Settings, safe_url
 from lab.ops import stack
@@ -73,7 +71,7 @@ def demo(settings: Settings, x: int = 300, y: float = 6000, workers: int = 2) ->
         expected_s = x / y * 60
         run = watch_run(client, run_id, timeout_s=max(120.0, expected_s * 3 + 60))
         ok, table = verify(settings, run, x)
-        Console().print(table)
+        out.print(table)
     finally:
         supervisor.down(adopted=False)
     console.print("[green]demo passed[/green]" if ok else "[red]demo FAILED[/red]")

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from lab.cli import grammar
 from lab.cli.arguments import json_object, kind_name, moment, positive_float, positive_int
-from lab.cli.terminal import bad_input, listing, plain, say, shown
+from lab.cli.terminal import bad_input, listing, out, plain, say, shown
 from lab.client import LabClient
 from lab.config import Settings
 from lab.runtime.jobs import STATES
@@ -87,7 +87,6 @@ def register(sub: Any) -> None:
 
 def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
     client = LabClient.of(settings)
-    out = Console()
     if args.action == "add":
         job = client.create_job(
             args.kind, args.payload, args.attempts, args.delay, args.at, args.priority, args.target

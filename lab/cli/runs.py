@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lab import targets
@@ -258,7 +257,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         table.add_column(column, justify="right")
     columns = ("xTotal", "yMinutes", "enqueued", "processed", "failed", "running")
     table.add_row(*(f"{status[c]:,.0f}" if c == "yMinutes" else str(status[c]) for c in columns))
-    Console().print(table)
+    out.print(table)
     rates = status["rates"]
     print(
         f"processed/min (last {rates['windowSeconds']}s): {rates['processedPerMinute']:,.0f}   "

@@ -9,8 +9,10 @@ and a table is a `DataTable`, whose title, headers and cells are `shown`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import string
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,8 +25,18 @@ from rich.table import Table
 # make text read in another order than it is stored.
 CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
+
+def _figures_width() -> int | None:
+    """None (the terminal's own width) on a terminal or with COLUMNS set; piped or redirected,
+    as wide as a table needs. A log or a pipe is read whole, so a figure is never cut to
+    `2,51…` nor a row name to `endT…` there, as Rich's 80 columns for a file would do."""
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return None
+    return 1000
+
+
 console = Console(stderr=True)
-out = Console(highlight=False)
+out = Console(highlight=False, width=_figures_width())
 
 
 def plain(value: Any) -> str:

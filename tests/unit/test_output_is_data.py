@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from rich.console import Console
@@ -36,6 +39,24 @@ def test_a_table_shows_its_title_headers_and_cells_as_they_are() -> None:
     for value in [*HOSTILE, "[red]caption", "12345", "lab's own"]:
         assert text.count(value) >= 1, (value, text)
     assert "\x1b" not in text and "retitled" in text
+
+
+def test_a_table_written_to_a_pipe_keeps_every_figure_whole() -> None:
+    """Rich gives a file 80 columns and cuts what does not fit (`2,51…`); `lab`'s tables are
+    read from logs and pipes, so there they are as wide as they need."""
+    script = (
+        "from lab.cli.terminal import DataTable, out\n"
+        "table = DataTable(title='latency in ms')\n"
+        "for c in ['metric', *'abcdefgh']: table.add_column(c)\n"
+        "table.add_row('endToEnd', *['12,345,678.9'] * 8)\n"
+        "out.print(table)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    piped = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env=env, stdin=subprocess.DEVNULL, timeout=60)  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert "endToEnd" in piped.stdout and piped.stdout.count("12,345,678.9") == 8, piped.stdout
+    assert "…" not in piped.stdout
 
 
 def test_a_line_places_each_value_as_data_and_raises_nothing(
