@@ -6,8 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from rich.console import Console
-
 from lab.cli import grammar
 from lab.cli.arguments import json_object, kind_name, moment, positive_float, positive_int
 from lab.cli.terminal import bad_input, listing, out, plain, say, shown
@@ -93,7 +91,7 @@ def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
         )
         waits = f", waits until {job['runAt']}" if job.get("runAt") else ""
         out.print(shown(f"{job['id']} {job['state']} ({job['priority']} priority{waits})"))
-        return watch(client, job["id"], out) if args.watch else 0
+        return watch(client, job["id"]) if args.watch else 0
     if args.action == "list":
         page = client.jobs(
             state=args.state, kind=args.kind, runId=args.run_id, limit=args.limit, q=args.q,
@@ -110,9 +108,9 @@ def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(client.job(args.id), indent=2))  # JSON escapes every control character
         return 0
     if args.action == "watch":
-        return watch(client, args.id, out)
+        return watch(client, args.id)
     if args.action == "bulk":
-        return bulk(client, args, out)
+        return bulk(client, args)
     if args.action == "prune":
         below = args.older_than is not None and args.older_than < settings.job_retention_s
         if below and not args.yes:
@@ -129,7 +127,7 @@ def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def watch(client: LabClient, job_id: str, out: Console) -> int:
+def watch(client: LabClient, job_id: str) -> int:
     """Print each event of the job until it ends; exit 0 only when it completed."""
     last: dict[str, Any] = {}
     for event in client.follow_job(job_id):
@@ -142,7 +140,7 @@ def watch(client: LabClient, job_id: str, out: Console) -> int:
     return 0 if last.get("state") == "completed" else 1
 
 
-def bulk(client: LabClient, args: argparse.Namespace, out: Console) -> int:
+def bulk(client: LabClient, args: argparse.Namespace) -> int:
     """Call `POST /jobs/bulk` until nothing eligible is left, showing each call's counts."""
     filters = {"state": args.state, "kind": args.kind, "ids": args.ids, "q": args.q}
     every = all(v is None for v in filters.values())
